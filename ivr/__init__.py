@@ -1,0 +1,1 @@
+"""IVR menu definitions and prompt texts (installed as a data package)."""

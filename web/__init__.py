@@ -1,0 +1,1 @@
+"""Web templates and static files (installed as a data package)."""
