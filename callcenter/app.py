@@ -1,0 +1,149 @@
+"""The composition root: builds every service once and wires the web app around them.
+
+Each long-lived resource (database engine, AMI link, FastAGI server, scheduler, STT pool) is
+opened in a ``cleanup_ctx`` generator before ``yield`` and closed after it. Feature slices
+get their dependencies from the one :class:`Services` object, never from module globals.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from callcenter import __version__
+from callcenter.config import Settings
+from callcenter.events import EventHub
+from callcenter.reference import Gazetteer, ReferenceData, load_reference
+from callcenter.staff.users import UserService
+from callcenter.store.db import create_engine, ping, session_factory
+from callcenter.store.reference_sync import sync_reference
+from callcenter.tickets.service import TicketService
+from callcenter.web import errors as web_errors
+from callcenter.web import templating
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything the features share. Built by :func:`build_services`, started by the app."""
+
+    settings: Settings
+    engine: Any
+    sessions: Any
+    hub: EventHub
+    reference: ReferenceData
+    gazetteer: Gazetteer
+    tickets: TicketService
+    users: UserService
+    # Optional parts join as their features land; each is None while disabled.
+    ami: Any = None
+    agi: Any = None
+    stt: Any = None
+    callbacks: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def ami_state(self) -> str:
+        if self.ami is None:
+            return "disabled"
+        return str(self.ami.state)
+
+
+SERVICES = web.AppKey("services", Services)
+Feature = Callable[[web.Application, Services], None]
+
+
+def build_services(settings: Settings) -> Services:
+    """Construct (not start) the shared services."""
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    hub = EventHub()
+    reference = load_reference()
+    return Services(
+        settings=settings, engine=engine, sessions=sessions, hub=hub, reference=reference,
+        gazetteer=Gazetteer(reference.streets),
+        tickets=TicketService(sessions, hub, zone=settings.zone),
+        users=UserService(sessions),
+    )
+
+
+def secret_key(settings: Settings) -> bytes:
+    """The configured key, or one made once and kept in the data folder (never in the repo)."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = Path(settings.data_dir) / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def init_app(settings: Settings, services: Services | None = None,
+             features: list[Feature] | None = None) -> web.Application:
+    """Build the aiohttp application. ``features`` defaults to every feature slice."""
+    services = services or build_services(settings)
+    app = web.Application(
+        middlewares=[web_errors.error_middleware], client_max_size=settings.max_request_bytes,
+    )
+    app[SERVICES] = services
+    aiohttp_jinja2.setup(
+        app, loader=jinja2.PackageLoader("callcenter_web", "templates"), autoescape=True,
+        context_processors=[templating.context_processor],
+    )
+    templating.install_filters(app, settings)
+    app.router.add_static("/static", Path(str(resources.files("callcenter_web") / "static")), name="static")
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.cleanup_ctx.append(_database_ctx)
+    for feature in features if features is not None else default_features():
+        feature(app, services)
+    return app
+
+
+def default_features() -> list[Feature]:
+    from callcenter.web.home import setup as home
+
+    return [home]
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    Path(services.settings.data_dir).mkdir(parents=True, exist_ok=True)
+    await sync_reference(services.sessions, services.reference)
+    yield
+    await services.engine.dispose()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    db_ok = await ping(services.engine)
+    body = {
+        "status": "ok" if db_ok else "error",
+        "db": "ok" if db_ok else "unavailable",
+        "ami": services.ami_state(),
+        "version": __version__,
+    }
+    return web.json_response(body, status=200 if db_ok else 503)
+
+
+def resource_ctx(open_resource: Callable[[Services], Awaitable[Any]],
+                 close_resource: Callable[[Any], Awaitable[None]]) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Make a cleanup_ctx from an open and a close coroutine (for AMI, FastAGI, scheduler...)."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        resource = await open_resource(app[SERVICES])
+        try:
+            yield
+        finally:
+            await close_resource(resource)
+
+    return ctx

@@ -1,0 +1,268 @@
+"""One typed settings object: defaults, then a TOML file, then CALLCENTER_* environment, then flags.
+
+Every value is checked at start; a bad one stops the program with one line naming the setting
+(``ConfigError: CALLCENTER_PORT: expected a whole number from 1 to 65535, got 'abc'``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ENV_PREFIX = "CALLCENTER_"
+
+
+class ConfigError(Exception):
+    """A setting with a bad value; the message names the setting and what was expected."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Field names map to ``CALLCENTER_<NAME>`` and to TOML keys
+    (flat, or grouped: ``[ami] host = ...`` is ``ami_host``)."""
+
+    database_url: str = "sqlite+aiosqlite:///callcenter.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    timezone: str = "Europe/Simferopol"
+    log_level: str = "INFO"
+    secret_key: str = ""                  # signs sessions and CSRF tokens; made and kept in data_dir if empty
+    public_url: str = "http://127.0.0.1:8080"
+
+    ami_host: str = ""                   # AMI is off while no host is set
+    ami_port: int = 5038
+    ami_username: str = "callcenter"
+    ami_secret: str = ""
+    ami_ping_interval: float = 10.0
+    ami_action_timeout: float = 10.0
+
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    agi_allowed_peers: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    agi_recordings_dir: str = ""         # the recordings folder as Asterisk sees it; ours if empty
+
+    stt_model: Path | None = None        # a Vosk model folder; speech-to-text is off without it
+    stt_workers: int = 2
+    stt_job_timeout: float = 300.0
+
+    dial_template: str = "PJSIP/{number}@city-trunk"
+    callback_delay_seconds: int = 900
+    callback_hours: str = "09:00-21:00"
+    callback_days: str = "mon,tue,wed,thu,fri,sat,sun"
+    callback_mode: str = "auto"
+    callback_retry_minutes: list[int] = field(default_factory=lambda: [15, 120, 1440])
+    callback_max_attempts: int = 3
+    callback_max_concurrent: int = 4
+    callback_lease_seconds: int = 300
+    callback_tick_seconds: float = 5.0
+
+    dispatch_target_seconds: int = 60
+    archive_after_days: int = 30
+
+    max_photo_bytes: int = 10 * 1024 * 1024
+    max_photos: int = 5
+    max_request_bytes: int = 60 * 1024 * 1024
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+
+    # ---------------------------------------------------------------- derived values
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def ami_enabled(self) -> bool:
+        return bool(self.ami_host)
+
+    @property
+    def callback_window(self) -> tuple[time, time]:
+        return _parse_hours(self.callback_hours)
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data_dir / "recordings"
+
+    @property
+    def photos_dir(self) -> Path:
+        return self.data_dir / "photos"
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _parse_hours(text: str) -> tuple[time, time]:
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
+    if not match:
+        raise ValueError("expected hours like 09:00-21:00")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if not (0 <= h1 < 24 and 0 <= h2 <= 24 and m1 < 60 and m2 < 60):
+        raise ValueError("hours must be within 00:00-24:00")
+    start, end = time(h1, m1), time(min(h2, 23), 59 if h2 == 24 else m2)
+    if start >= end:
+        raise ValueError("the window must start before it ends (no calls at night)")
+    return start, end
+
+
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(Settings)
+
+
+def _convert(name: str, raw: Any, kind: Any) -> Any:
+    """Turn a TOML or environment value into the field's type, or raise ConfigError."""
+    env_name = ENV_PREFIX + name.upper()
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        inner = [t for t in typing.get_args(kind) if t is not type(None)][0]
+        if raw is None or raw == "":
+            return None
+        return _convert(name, raw, inner)
+    try:
+        if kind is bool:
+            return _to_bool(raw)
+        if kind is int:
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is Path:
+            return Path(str(raw)).expanduser()
+        if origin is list:
+            (item,) = typing.get_args(kind)
+            items = raw if isinstance(raw, list) else [p for p in str(raw).split(",") if p.strip()]
+            return [item(str(p).strip()) if item is not str else str(p).strip() for p in items]
+        if not isinstance(raw, (str, int, float)):
+            raise ValueError
+        return str(raw)
+    except (TypeError, ValueError) as err:
+        expected = {int: "a whole number", float: "a number", bool: "true or false"}.get(kind, str(kind))
+        raise ConfigError(f"{env_name}: expected {expected}, got {raw!r}") from err
+
+
+def _to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+def _flatten_toml(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}".replace("-", "_").lower()
+        if isinstance(value, Mapping):
+            flat.update(_flatten_toml(value, name + "_"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings in the contract's order and validate them."""
+    types_by_name = _field_types()
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(_read_toml(config_file, types_by_name))
+    env = os.environ if environ is None else environ
+    for name in types_by_name:
+        key = ENV_PREFIX + name.upper()
+        if key in env:
+            values[name] = env[key]
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = value
+    converted = {name: _convert(name, raw, types_by_name[name]) for name, raw in values.items()}
+    settings = Settings(**converted)
+    validate(settings)
+    return settings
+
+
+def _read_toml(path: Path, types_by_name: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ConfigError(f"--config: file {path} does not exist") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"--config: {path} is not valid TOML: {err}") from err
+    flat = _flatten_toml(data)
+    unknown = sorted(set(flat) - set(types_by_name))
+    if unknown:
+        raise ConfigError(f"--config: {path}: unknown setting {unknown[0]!r}")
+    return flat
+
+
+def validate(settings: Settings) -> None:
+    """Check values that have a type but also a range or a format."""
+
+    def fail(name: str, message: str) -> None:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}: {message}")
+
+    for name in ("port", "agi_port", "ami_port"):
+        if not 0 <= getattr(settings, name) <= 65535:
+            fail(name, f"expected a port from 0 to 65535, got {getattr(settings, name)}")
+    if not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", settings.database_url):
+        fail("database_url", "expected sqlite+aiosqlite:///FILE or postgresql+asyncpg://USER@HOST/DB")
+    try:
+        settings.zone
+    except (ZoneInfoNotFoundError, ValueError):
+        fail("timezone", f"unknown time zone {settings.timezone!r}")
+    try:
+        settings.callback_window
+    except ValueError as err:
+        fail("callback_hours", f"{err}, got {settings.callback_hours!r}")
+    days = [d.strip().lower() for d in settings.callback_days.split(",") if d.strip()]
+    if not days or any(d not in _WEEKDAYS for d in days):
+        fail("callback_days", f"expected days like mon,tue,...,sun, got {settings.callback_days!r}")
+    if settings.callback_mode not in ("auto", "operator"):
+        fail("callback_mode", f"expected auto or operator, got {settings.callback_mode!r}")
+    if "{number}" not in settings.dial_template:
+        fail("dial_template", f"must contain {{number}}, got {settings.dial_template!r}")
+    _validate_positive(settings, fail)
+    if settings.ami_enabled and not settings.ami_secret:
+        fail("ami_secret", "AMI host is set but the secret is empty")
+    if settings.stt_model is not None and not settings.stt_model.is_dir():
+        fail("stt_model", f"{settings.stt_model} is not a folder with a Vosk model")
+
+
+def _validate_positive(settings: Settings, fail: Any) -> None:
+    for name in (
+        "stt_workers", "callback_max_attempts", "callback_max_concurrent", "callback_lease_seconds",
+        "max_photo_bytes", "max_photos", "max_request_bytes", "archive_after_days",
+        "dispatch_target_seconds",
+    ):
+        if getattr(settings, name) <= 0:
+            fail(name, f"must be greater than 0, got {getattr(settings, name)}")
+    if settings.callback_delay_seconds < 0:
+        fail("callback_delay_seconds", "must not be negative")
+    if any(m <= 0 for m in settings.callback_retry_minutes):
+        fail("callback_retry_minutes", "every retry delay must be greater than 0")
+
+
+def settings_table(settings: Settings) -> list[tuple[str, str]]:
+    """(environment name, value) pairs for `callcenter config show`, secrets masked."""
+    rows = []
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if f.name in ("ami_secret", "secret_key") and value:
+            value = "********"
+        rows.append((ENV_PREFIX + f.name.upper(), str(value)))
+    return rows

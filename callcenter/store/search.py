@@ -1,0 +1,54 @@
+"""Russian full-text search: FTS5 over Snowball stems on SQLite, `russian` text search on PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+
+import snowballstemmer
+from sqlalchemy import ColumnElement, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.store.models import Ticket
+
+_WORD = re.compile(r"[0-9a-zа-яё]+", re.IGNORECASE)
+
+
+class RussianStemmer:
+    """Snowball's Russian stemmer (the same algorithm PostgreSQL's `russian` config uses)."""
+
+    def __init__(self) -> None:
+        self._stemmer = snowballstemmer.stemmer("russian")
+
+    def words(self, value: str) -> list[str]:
+        return [w.replace("ё", "е") for w in _WORD.findall(value.lower())]
+
+    def stems(self, value: str) -> list[str]:
+        return self._stemmer.stemWords(self.words(value))
+
+
+def searchable_text(ticket: Ticket) -> str:
+    return " ".join(filter(None, [ticket.number, ticket.title, ticket.description, ticket.address]))
+
+
+async def index_ticket_sqlite(session: AsyncSession, stemmer: RussianStemmer, ticket: Ticket) -> None:
+    """Replace the ticket's row in the FTS5 table (SQLite only)."""
+    body = " ".join(stemmer.stems(searchable_text(ticket)))
+    await session.execute(text("DELETE FROM tickets_fts WHERE rowid = :id"), {"id": ticket.id})
+    await session.execute(text("INSERT INTO tickets_fts(rowid, body) VALUES (:id, :body)"),
+                          {"id": ticket.id, "body": body})
+
+
+def fts5_match_query(stemmer: RussianStemmer, query: str) -> str | None:
+    """Every stem must match (AND); each term a quoted prefix so no FTS syntax leaks in."""
+    stems = [s for s in stemmer.stems(query) if s]
+    if not stems:
+        return None
+    return " ".join(f'"{s}"*' for s in stems[:12])
+
+
+def postgres_match(query: str) -> ColumnElement[bool]:
+    """The same expression as the GIN index in the migration (so the index is used)."""
+    return text(
+        "to_tsvector('russian', coalesce(tickets.title, '') || ' ' || coalesce(tickets.description, '')"
+        " || ' ' || coalesce(tickets.address, '')) @@ plainto_tsquery('russian', :fts_query)"
+    ).bindparams(fts_query=query)

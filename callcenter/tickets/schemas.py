@@ -1,0 +1,127 @@
+"""Snapshots the ticket service hands out (dataclasses, never ORM rows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from callcenter.domain.tickets import Channel, Status, Timers
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    """What a channel knows when it creates a ticket."""
+
+    channel: Channel
+    phone: str | None
+    category: str | None = None
+    title: str = ""
+    description: str = ""
+    address: str = ""
+    street: str | None = None
+    house: str | None = None
+    flat: str | None = None
+    district: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    citizen_name: str | None = None
+    citizen_email: str | None = None
+    is_draft: bool = False
+    department: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+EDITABLE_FIELDS = (
+    "category", "title", "description", "address", "street", "house", "flat", "district", "lat", "lon",
+)
+
+
+@dataclass(frozen=True)
+class TicketView:
+    id: int
+    number: str
+    status: Status
+    channel: Channel
+    is_draft: bool
+    category: str | None
+    category_name: str | None
+    department: str | None
+    department_name: str | None
+    title: str
+    description: str
+    address: str
+    street: str | None
+    house: str | None
+    flat: str | None
+    district: str | None
+    lat: float | None
+    lon: float | None
+    phone: str | None
+    citizen_name: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    duplicate_of: str | None
+    extra: dict[str, Any]
+    last_change_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EventView:
+    at: datetime
+    kind: str
+    actor_name: str
+    actor_role: str
+    from_status: str | None
+    to_status: str | None
+    note: str | None
+    public: bool
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AttachmentView:
+    id: int
+    kind: str
+    path: str
+    mime: str
+    size: int
+    public: bool
+    created_at: datetime
+    transcript_status: str | None
+    transcript: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class TicketDetail:
+    ticket: TicketView
+    events: list[EventView]
+    attachments: list[AttachmentView]
+    timers: Timers
+    other_tickets: list[TicketView]
+    duplicates: list[str]
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """Filters of the operators' board; every field optional."""
+
+    statuses: tuple[Status, ...] = ()
+    category: str | None = None
+    department: str | None = None
+    channel: Channel | None = None
+    district: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    phone: str | None = None
+    query: str | None = None
+    drafts_only: bool = False
+    street: str | None = None
+    house: str | None = None
+
+
+@dataclass(frozen=True)
+class TicketPage:
+    rows: list[TicketView]
+    next_before_id: int | None

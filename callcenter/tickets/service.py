@@ -1,0 +1,533 @@
+"""The ticket service: every channel (web, phone, IVR, Open311, CLI) creates and moves tickets here.
+
+Each public method is one transaction. Status moves go through the pure rules in
+``callcenter.domain.tickets``; each change writes one event row; after the commit a
+"ticket" message goes to the event hub for live boards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Integer, Select, column, func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.domain.errors import (
+    ConflictError,
+    DomainError,
+    TicketNotFound,
+    ValidationError,
+)
+from callcenter.domain.numbers import format_ticket_number
+from callcenter.domain.phones import normalize_phone
+from callcenter.domain.tickets import (
+    Actor,
+    Channel,
+    Status,
+    StatusEvent,
+    TicketState,
+    compute_timers,
+    plan_transition,
+)
+from callcenter.events import EventHub
+from callcenter.store import models as m
+from callcenter.store.search import RussianStemmer, fts5_match_query, index_ticket_sqlite, postgres_match
+from callcenter.tickets.schemas import (
+    EDITABLE_FIELDS,
+    AttachmentView,
+    EventView,
+    NewTicket,
+    TicketDetail,
+    TicketFilter,
+    TicketPage,
+    TicketView,
+)
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TicketService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        hub: EventHub | None = None,
+        *,
+        clock: Clock = _utcnow,
+        zone: ZoneInfo = ZoneInfo("Europe/Simferopol"),
+    ) -> None:
+        self._sessions = sessions
+        self._hub = hub
+        self._clock = clock
+        self._zone = zone
+        self._stemmer = RussianStemmer()
+        self._names: dict[str, dict[str, str]] | None = None
+        self.on_status_change: list[Callable[[TicketView, Status, Actor], Any]] = []
+
+    # ------------------------------------------------------------------ create
+
+    async def create(self, data: NewTicket, actor: Actor) -> TicketView:
+        """Create a ticket with its number and first event; the citizen is found or added by phone."""
+        async with self._sessions.begin() as session:
+            if data.category is not None:
+                await self._require_category(session, data.category)
+            citizen = await self._citizen_for(session, data)
+            number = await self._next_number(session)
+            now = self._clock()
+            ticket = m.Ticket(
+                number=number, channel=Channel(data.channel).value, status=Status.NEW.value,
+                is_draft=data.is_draft, category_code=data.category,
+                department_code=data.department or await self._default_department(session, data.category),
+                citizen_id=citizen.id if citizen else None, title=data.title.strip()[:300],
+                description=data.description.strip(), address=data.address.strip()[:300],
+                street=data.street, house=data.house, flat=data.flat, district=data.district,
+                lat=data.lat, lon=data.lon, created_by_id=actor.user_id, created_at=now,
+                updated_at=now, version=1, extra=dict(data.extra),
+            )
+            session.add(ticket)
+            await session.flush()
+            session.add(self._event(ticket, actor, "created", now, to_status=Status.NEW,
+                                    data={"channel": ticket.channel, "draft": data.is_draft}))
+            await self._index(session, ticket)
+            view = await self._view(session, ticket, citizen, now)
+        self._publish("created", view)
+        return view
+
+    async def _next_number(self, session: AsyncSession) -> str:
+        """Take the next number of the year atomically (row lock on PostgreSQL, write lock on SQLite)."""
+        year = self._clock().astimezone(self._zone).year
+        stmt = (
+            update(m.TicketCounter).where(m.TicketCounter.year == year)
+            .values(last_value=m.TicketCounter.last_value + 1).returning(m.TicketCounter.last_value)
+        )
+        value = (await session.execute(stmt)).scalar_one_or_none()
+        if value is None:
+            try:
+                async with session.begin_nested():
+                    session.add(m.TicketCounter(year=year, last_value=1))
+                value = 1
+            except IntegrityError:
+                # Another transaction made this year's row first: take a number from it.
+                value = (await session.execute(stmt)).scalar_one()
+        return format_ticket_number(year, value)
+
+    async def _citizen_for(self, session: AsyncSession, data: NewTicket) -> m.Citizen | None:
+        if not data.phone:
+            return None
+        try:
+            phone = normalize_phone(data.phone)
+        except DomainError as err:
+            raise ValidationError(err.message, field="phone") from err
+        return await self.ensure_citizen(session, phone, data.citizen_name, data.citizen_email)
+
+    async def ensure_citizen(
+        self, session: AsyncSession, phone: str, name: str | None = None, email: str | None = None
+    ) -> m.Citizen:
+        citizen = (await session.execute(select(m.Citizen).where(m.Citizen.phone == phone))).scalar_one_or_none()
+        if citizen is None:
+            try:
+                async with session.begin_nested():
+                    citizen = m.Citizen(phone=phone, name=name, email=email, created_at=self._clock())
+                    session.add(citizen)
+            except IntegrityError:
+                citizen = (await session.execute(select(m.Citizen).where(m.Citizen.phone == phone))).scalar_one()
+        if name and not citizen.name:
+            citizen.name = name
+        if email and not citizen.email:
+            citizen.email = email
+        return citizen
+
+    async def _require_category(self, session: AsyncSession, code: str) -> m.Category:
+        category = await session.get(m.Category, code)
+        if category is None:
+            raise ValidationError(f"Неизвестная категория «{code}»", field="category")
+        return category
+
+    async def _default_department(self, session: AsyncSession, category: str | None) -> str | None:
+        if category is None:
+            return None
+        row = await session.get(m.Category, category)
+        return row.department_code if row else None
+
+    # ------------------------------------------------------------------ status moves
+
+    async def move(
+        self,
+        number: str,
+        to: Status | str,
+        actor: Actor,
+        *,
+        note: str | None = None,
+        department: str | None = None,
+        duplicate_of: str | None = None,
+        expected_version: int | None = None,
+        public: bool = True,
+    ) -> TicketView:
+        """Move a ticket through the lifecycle; refused moves raise a DomainError, nothing is written."""
+        target = Status(to)
+        async with self._sessions.begin() as session:
+            ticket = await self._load_for_update(session, number, expected_version)
+            state = TicketState(ticket.number, Status(ticket.status), ticket.department_code, ticket.is_draft)
+            plan = plan_transition(state, target, actor, note=note, department=department,
+                                   duplicate_of=duplicate_of)
+            if plan is None:
+                return await self._view(session, ticket)
+            if department and target is Status.DISPATCHED:
+                if await session.get(m.Department, department) is None:
+                    raise ValidationError(f"Неизвестный исполнитель «{department}»", field="department")
+            original = await self._find_duplicate_target(session, plan.duplicate_of)
+            now = self._clock()
+            ticket.status = plan.to_status.value
+            ticket.department_code = plan.department
+            ticket.duplicate_of_id = original.id if original else None
+            await self._bump(session, ticket, now)
+            data: dict[str, Any] = {"department": plan.department}
+            if original:
+                data["duplicate_of"] = original.number
+            if plan.reopened:
+                data["reopened"] = True
+            session.add(self._event(ticket, actor, "status", now, from_status=plan.from_status,
+                                    to_status=plan.to_status, note=plan.note, data=data, public=public))
+            view = await self._view(session, ticket, last_change_at=now)
+        self._publish("status", view, previous=plan.from_status.value)
+        for listener in self.on_status_change:
+            await listener(view, plan.from_status, actor)
+        return view
+
+    async def _find_duplicate_target(self, session: AsyncSession, number: str | None) -> m.Ticket | None:
+        if not number:
+            return None
+        original = (await session.execute(select(m.Ticket).where(m.Ticket.number == number))).scalar_one_or_none()
+        if original is None:
+            raise ValidationError(f"Заявка № {number}, дублем которой названа эта, не найдена",
+                                  field="duplicate_of")
+        return original
+
+    async def _load_for_update(self, session: AsyncSession, number: str, expected_version: int | None) -> m.Ticket:
+        stmt = select(m.Ticket).where(m.Ticket.number == number)
+        if session.bind.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        ticket = (await session.execute(stmt)).scalar_one_or_none()
+        if ticket is None:
+            raise TicketNotFound(number)
+        if expected_version is not None and ticket.version != expected_version:
+            raise ConflictError(number, expected_version, ticket.version)
+        return ticket
+
+    async def _bump(self, session: AsyncSession, ticket: m.Ticket, now: datetime) -> None:
+        """Write the version check into the UPDATE itself, so no edit is ever silently lost."""
+        seen = ticket.version
+        result = await session.execute(
+            update(m.Ticket).where(m.Ticket.id == ticket.id, m.Ticket.version == seen)
+            .values(version=seen + 1, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise ConflictError(ticket.number, seen, None)
+        ticket.version = seen + 1
+        ticket.updated_at = now
+
+    # ------------------------------------------------------------------ edits and notes
+
+    async def edit(
+        self, number: str, changes: dict[str, Any], actor: Actor, *, expected_version: int | None = None,
+        confirm_draft: bool = False,
+    ) -> TicketView:
+        """Change ticket fields (and confirm a voice draft); the event records old and new values."""
+        unknown = set(changes) - set(EDITABLE_FIELDS)
+        if unknown:
+            raise ValidationError(f"Поле «{sorted(unknown)[0]}» нельзя изменить", field=sorted(unknown)[0])
+        async with self._sessions.begin() as session:
+            ticket = await self._load_for_update(session, number, expected_version)
+            if Status(ticket.status) in (Status.CLOSED, Status.ARCHIVED):
+                raise ValidationError("Закрытую заявку изменить нельзя", field="status")
+            diff = await self._apply_changes(session, ticket, changes)
+            if confirm_draft and ticket.is_draft:
+                ticket.is_draft = False
+                diff["is_draft"] = [True, False]
+            if not diff:
+                return await self._view(session, ticket)
+            now = self._clock()
+            await self._bump(session, ticket, now)
+            note = "Черновик подтверждён оператором" if "is_draft" in diff else None
+            session.add(self._event(ticket, actor, "edit", now, note=note, data={"changes": diff}, public=False))
+            await self._index(session, ticket)
+            view = await self._view(session, ticket)
+        self._publish("edited", view)
+        return view
+
+    async def _apply_changes(self, session: AsyncSession, ticket: m.Ticket, changes: dict[str, Any]) -> dict[str, list[Any]]:
+        diff: dict[str, list[Any]] = {}
+        for name, value in changes.items():
+            column = "category_code" if name == "category" else name
+            if name == "category" and value is not None:
+                category = await self._require_category(session, value)
+                if ticket.status == Status.NEW.value and category.department_code:
+                    ticket.department_code = category.department_code
+            old = getattr(ticket, column)
+            if isinstance(value, str):
+                value = value.strip()
+            if old != value:
+                setattr(ticket, column, value)
+                diff[name] = [old, value]
+        return diff
+
+    async def add_note(self, number: str, note: str, actor: Actor, *, public: bool = False) -> TicketView:
+        if not (note or "").strip():
+            raise ValidationError("Текст заметки пуст", field="note")
+        async with self._sessions.begin() as session:
+            ticket = await self._load_for_update(session, number, None)
+            session.add(self._event(ticket, actor, "note", self._clock(), note=note.strip(), public=public))
+            view = await self._view(session, ticket)
+        self._publish("note", view)
+        return view
+
+    async def record_event(
+        self, number: str, kind: str, actor: Actor, *, note: str | None = None,
+        data: dict[str, Any] | None = None, public: bool = False,
+    ) -> None:
+        """An event that is not a status move (a call, a callback attempt, a transcript)."""
+        async with self._sessions.begin() as session:
+            ticket = await self._load_for_update(session, number, None)
+            session.add(self._event(ticket, actor, kind, self._clock(), note=note, data=data or {}, public=public))
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, number: str) -> TicketView:
+        async with self._sessions() as session:
+            ticket = (await session.execute(select(m.Ticket).where(m.Ticket.number == number))).scalar_one_or_none()
+            if ticket is None:
+                raise TicketNotFound(number)
+            return await self._view(session, ticket)
+
+    async def detail(self, number: str, *, include_internal: bool = True) -> TicketDetail:
+        """Everything the ticket page shows; ``include_internal=False`` for the public tracking page."""
+        async with self._sessions() as session:
+            ticket = (await session.execute(select(m.Ticket).where(m.Ticket.number == number))).scalar_one_or_none()
+            if ticket is None:
+                raise TicketNotFound(number)
+            events = (await session.execute(
+                select(m.TicketEvent).where(m.TicketEvent.ticket_id == ticket.id).order_by(m.TicketEvent.at, m.TicketEvent.id)
+            )).scalars().all()
+            attachments = (await session.execute(
+                select(m.Attachment).where(m.Attachment.ticket_id == ticket.id).order_by(m.Attachment.id)
+            )).scalars().all()
+            view = await self._view(session, ticket)
+            others = await self._other_tickets(session, ticket)
+            duplicates = (await session.execute(
+                select(m.Ticket.number).where(m.Ticket.duplicate_of_id == ticket.id)
+            )).scalars().all()
+        status_events = [StatusEvent(e.at, Status(e.to_status)) for e in events if e.kind == "status"]
+        timers = compute_timers(ticket.created_at, status_events, self._clock())
+        return TicketDetail(
+            ticket=view,
+            events=[_event_view(e) for e in events if include_internal or e.public],
+            attachments=[_attachment_view(a) for a in attachments if include_internal or a.public],
+            timers=timers, other_tickets=others, duplicates=list(duplicates),
+        )
+
+    async def _other_tickets(self, session: AsyncSession, ticket: m.Ticket) -> list[TicketView]:
+        if ticket.citizen_id is None:
+            return []
+        rows = (await session.execute(
+            select(m.Ticket).where(m.Ticket.citizen_id == ticket.citizen_id, m.Ticket.id != ticket.id)
+            .order_by(m.Ticket.id.desc()).limit(20)
+        )).scalars().all()
+        return await self._views(session, rows)
+
+    async def tickets_for_phone(self, phone: str, *, open_only: bool = False, limit: int = 20) -> list[TicketView]:
+        """The citizen's tickets from every channel, newest first."""
+        normalized = normalize_phone(phone)
+        async with self._sessions() as session:
+            stmt = (select(m.Ticket).join(m.Citizen, m.Ticket.citizen_id == m.Citizen.id)
+                    .where(m.Citizen.phone == normalized).order_by(m.Ticket.id.desc()).limit(limit))
+            if open_only:
+                stmt = stmt.where(m.Ticket.status.in_([s.value for s in (Status.NEW, Status.DISPATCHED,
+                                                                          Status.IN_PROGRESS, Status.DONE)]))
+            return await self._views(session, (await session.execute(stmt)).scalars().all())
+
+    async def list(self, filters: TicketFilter, *, before_id: int | None = None, limit: int = 50) -> TicketPage:
+        """Newest first, keyset-paged by id so page 1,000 costs what page 1 does."""
+        limit = max(1, min(limit, 200))
+        async with self._sessions() as session:
+            stmt = await self._filtered(session, filters)
+            if before_id is not None:
+                stmt = stmt.where(m.Ticket.id < before_id)
+            rows = (await session.execute(stmt.order_by(m.Ticket.id.desc()).limit(limit + 1))).scalars().all()
+            views = await self._views(session, rows[:limit])
+        next_id = rows[limit - 1].id if len(rows) > limit else None
+        return TicketPage(views, next_id)
+
+    async def count(self, filters: TicketFilter) -> int:
+        async with self._sessions() as session:
+            stmt = await self._filtered(session, filters)
+            return (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+
+    async def _filtered(self, session: AsyncSession, f: TicketFilter) -> Select[tuple[m.Ticket]]:
+        stmt = select(m.Ticket)
+        if f.statuses:
+            stmt = stmt.where(m.Ticket.status.in_([s.value for s in f.statuses]))
+        for column, value in ((m.Ticket.category_code, f.category), (m.Ticket.department_code, f.department),
+                              (m.Ticket.channel, f.channel.value if f.channel else None),
+                              (m.Ticket.district, f.district), (m.Ticket.street, f.street),
+                              (m.Ticket.house, f.house)):
+            if value:
+                stmt = stmt.where(column == value)
+        if f.drafts_only:
+            stmt = stmt.where(m.Ticket.is_draft.is_(True))
+        if f.date_from:
+            stmt = stmt.where(m.Ticket.created_at >= self._local_midnight(f.date_from))
+        if f.date_to:
+            stmt = stmt.where(m.Ticket.created_at < self._local_midnight(f.date_to) + timedelta(days=1))
+        if f.phone:
+            citizen = select(m.Citizen.id).where(m.Citizen.phone == normalize_phone(f.phone))
+            stmt = stmt.where(m.Ticket.citizen_id.in_(citizen.scalar_subquery()))
+        if f.query and f.query.strip():
+            stmt = self._text_filter(session, stmt, f.query.strip())
+        return stmt
+
+    def _text_filter(self, session: AsyncSession, stmt: Select[tuple[m.Ticket]], query: str) -> Select[tuple[m.Ticket]]:
+        digits = "".join(ch for ch in query if ch.isdigit())
+        if digits and len(digits) >= 7 and len(digits) == len(query.replace(" ", "").replace("-", "")):
+            return stmt.where(m.Ticket.number == digits)
+        if session.bind.dialect.name == "postgresql":
+            return stmt.where(postgres_match(query))
+        match = fts5_match_query(self._stemmer, query)
+        if match is None:
+            return stmt.where(m.Ticket.id.is_(None))
+        ids = text("SELECT rowid AS id FROM tickets_fts WHERE tickets_fts MATCH :fts").bindparams(fts=match)
+        return stmt.where(m.Ticket.id.in_(ids.columns(column("id", Integer)).subquery().select()))
+
+    def _local_midnight(self, day: Any) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=self._zone).astimezone(UTC)
+
+    # ------------------------------------------------------------------ attachments
+
+    async def add_attachment(
+        self, number: str, *, kind: str, path: str, mime: str, size: int, sha256: str | None,
+        public: bool, actor: Actor, transcript_status: str | None = None,
+    ) -> int:
+        async with self._sessions.begin() as session:
+            ticket = await self._load_for_update(session, number, None)
+            row = m.Attachment(ticket_id=ticket.id, kind=kind, path=path, mime=mime, size=size, sha256=sha256,
+                               public=public, created_at=self._clock(), transcript_status=transcript_status)
+            session.add(row)
+            await session.flush()
+            session.add(self._event(ticket, actor, "attachment", self._clock(), public=public,
+                                    data={"attachment": row.id, "kind": kind}))
+            return row.id
+
+    async def set_transcript(self, attachment_id: int, status: str, transcript: dict[str, Any] | None) -> None:
+        async with self._sessions.begin() as session:
+            row = await session.get(m.Attachment, attachment_id)
+            if row is None:
+                raise DomainError(f"Вложение {attachment_id} не найдено")
+            row.transcript_status = status
+            row.transcript = transcript
+
+    # ------------------------------------------------------------------ helpers
+
+    def _event(
+        self, ticket: m.Ticket, actor: Actor, kind: str, at: datetime, *, from_status: Status | None = None,
+        to_status: Status | None = None, note: str | None = None, data: dict[str, Any] | None = None,
+        public: bool = True,
+    ) -> m.TicketEvent:
+        return m.TicketEvent(
+            ticket_id=ticket.id, at=at, kind=kind, actor_id=actor.user_id, actor_name=actor.name,
+            actor_role=actor.role.value, from_status=from_status.value if from_status else None,
+            to_status=to_status.value if to_status else None, note=note, public=public, data=data or {},
+        )
+
+    async def _index(self, session: AsyncSession, ticket: m.Ticket) -> None:
+        if session.bind.dialect.name == "sqlite":
+            await index_ticket_sqlite(session, self._stemmer, ticket)
+
+    async def _reference_names(self, session: AsyncSession) -> dict[str, dict[str, str]]:
+        if self._names is None:
+            categories = dict((await session.execute(select(m.Category.code, m.Category.name))).all())
+            departments = dict((await session.execute(select(m.Department.code, m.Department.short_name))).all())
+            self._names = {"category": categories, "department": departments}
+        return self._names
+
+    def forget_reference_names(self) -> None:
+        """Call after reference data changes (the names are cached)."""
+        self._names = None
+
+    async def _views(self, session: AsyncSession, rows: Sequence[m.Ticket]) -> list[TicketView]:
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        citizen_ids = {r.citizen_id for r in rows if r.citizen_id}
+        citizens = {}
+        if citizen_ids:
+            citizens = {c.id: c for c in (await session.execute(
+                select(m.Citizen).where(m.Citizen.id.in_(citizen_ids)))).scalars()}
+        last = dict((await session.execute(
+            select(m.TicketEvent.ticket_id, func.max(m.TicketEvent.at))
+            .where(m.TicketEvent.ticket_id.in_(ids), m.TicketEvent.kind.in_(["status", "created"]))
+            .group_by(m.TicketEvent.ticket_id))).all())
+        dup_ids = {r.duplicate_of_id for r in rows if r.duplicate_of_id}
+        dup_numbers = {}
+        if dup_ids:
+            dup_numbers = dict((await session.execute(
+                select(m.Ticket.id, m.Ticket.number).where(m.Ticket.id.in_(dup_ids)))).all())
+        names = await self._reference_names(session)
+        return [_ticket_view(r, citizens.get(r.citizen_id), names, _aware(last.get(r.id)),
+                             dup_numbers.get(r.duplicate_of_id)) for r in rows]
+
+    async def _view(self, session: AsyncSession, ticket: m.Ticket, citizen: m.Citizen | None = None,
+                    last_change_at: datetime | None = None) -> TicketView:
+        if last_change_at is None or (citizen is None and ticket.citizen_id):
+            return (await self._views(session, [ticket]))[0]
+        names = await self._reference_names(session)
+        return _ticket_view(ticket, citizen, names, last_change_at, None)
+
+    def _publish(self, change: str, view: TicketView, **extra: Any) -> None:
+        if self._hub is None:
+            return
+        self._hub.publish({
+            "type": "ticket", "change": change, "number": view.number, "status": view.status.value,
+            "channel": view.channel.value, "department": view.department, "category": view.category,
+            "is_draft": view.is_draft, "version": view.version, **extra,
+        })
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _ticket_view(t: m.Ticket, citizen: m.Citizen | None, names: dict[str, dict[str, str]],
+                 last_change_at: datetime | None, duplicate_of: str | None) -> TicketView:
+    return TicketView(
+        id=t.id, number=t.number, status=Status(t.status), channel=Channel(t.channel), is_draft=t.is_draft,
+        category=t.category_code, category_name=names["category"].get(t.category_code or ""),
+        department=t.department_code, department_name=names["department"].get(t.department_code or ""),
+        title=t.title, description=t.description, address=t.address, street=t.street, house=t.house,
+        flat=t.flat, district=t.district, lat=t.lat, lon=t.lon,
+        phone=citizen.phone if citizen else None, citizen_name=citizen.name if citizen else None,
+        created_at=t.created_at, updated_at=t.updated_at, version=t.version, duplicate_of=duplicate_of,
+        extra=dict(t.extra or {}), last_change_at=last_change_at or t.created_at,
+    )
+
+
+def _event_view(e: m.TicketEvent) -> EventView:
+    return EventView(e.at, e.kind, e.actor_name, e.actor_role, e.from_status, e.to_status, e.note, e.public,
+                     dict(e.data or {}))
+
+
+def _attachment_view(a: m.Attachment) -> AttachmentView:
+    return AttachmentView(a.id, a.kind, a.path, a.mime, a.size, a.public, a.created_at, a.transcript_status,
+                          a.transcript)
+

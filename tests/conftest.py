@@ -1,0 +1,75 @@
+"""Shared fixtures: real databases (SQLite always; PostgreSQL when CALLCENTER_TEST_DATABASE_URL is set).
+
+With the variable set, the PostgreSQL run must succeed: an unreachable server makes the
+tests error out, never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from callcenter.app import Services, build_services
+from callcenter.config import Settings, load_settings
+from callcenter.store.migrate import upgrade
+from callcenter.store.reference_sync import sync_reference
+
+PG_ENV = "CALLCENTER_TEST_DATABASE_URL"
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file; each test gets a copy (much faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    url = os.environ[PG_ENV]
+    upgrade(url)   # raises (and so fails every PostgreSQL test) if the server is unreachable
+    yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return load_settings(environ={}, overrides={
+        "database_url": database_url, "data_dir": tmp_path / "data", "secret_key": "test-secret",
+    })
+
+
+async def _truncate_postgres(services: Services) -> None:
+    async with services.engine.begin() as conn:
+        tables = (await conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        ))).scalars().all()
+        await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    """The real services over a clean, migrated database with reference data loaded."""
+    built = build_services(settings)
+    if built.engine.dialect.name == "postgresql":
+        await _truncate_postgres(built)
+    await sync_reference(built.sessions, built.reference)
+    try:
+        yield built
+    finally:
+        await built.engine.dispose()
