@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"callcenter: {err}", file=sys.stderr)
         return 2
-    logging.getLogger().setLevel(settings.log_level.upper())
+    # Admin commands print their own results; only serve logs at the configured level.
+    logging.getLogger().setLevel(settings.log_level.upper() if args.command == "serve" else logging.WARNING)
     try:
         return dispatch(args, settings)
     except DomainError as err:

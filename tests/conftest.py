@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from sqlalchemy import text
 
 from callcenter.app import Services, build_services
@@ -73,3 +75,32 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         yield built
     finally:
         await built.engine.dispose()
+
+
+@dataclass
+class LiveServer:
+    """The real app on a real port (aiohttp AppRunner), for HTTP, WebSocket and browser tests."""
+
+    url: str
+    app: web.Application
+    services: Services
+
+
+@pytest.fixture
+async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+    from callcenter.app import SERVICES, init_app
+
+    app = init_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    services = app[SERVICES]
+    if services.engine.dialect.name == "postgresql":
+        await _truncate_postgres(services)
+        await sync_reference(services.sessions, services.reference)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", app, services)
+    finally:
+        await runner.cleanup()

@@ -11,6 +11,7 @@ from aiohttp import web
 from callcenter import __version__
 from callcenter.config import Settings
 from callcenter.domain.phones import format_phone
+from callcenter.web.keys import CURRENT_USER
 from callcenter.domain.tickets import CHANNEL_LABELS, ROLE_LABELS, STATUS_LABELS, Channel, Role, Status, format_duration
 
 
@@ -38,4 +39,4 @@ def install_filters(app: web.Application, settings: Settings) -> None:
 
 
 async def context_processor(request: web.Request) -> dict[str, Any]:
-    return {"request": request, "now": datetime.now(UTC), "current_user": request.get("user")}
+    return {"request": request, "now": datetime.now(UTC), "current_user": request.get(CURRENT_USER)}

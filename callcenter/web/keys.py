@@ -1,0 +1,9 @@
+"""Typed keys for what middlewares put on a request."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from callcenter.staff.users import UserView
+
+CURRENT_USER = web.RequestKey("current_user", UserView)
