@@ -16,14 +16,25 @@ _WORD = re.compile(r"[0-9a-zа-яё]+", re.IGNORECASE)
 class RussianStemmer:
     """Snowball's Russian stemmer (the same algorithm PostgreSQL's `russian` config uses)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache_size: int = 100_000) -> None:
         self._stemmer = snowballstemmer.stemmer("russian")
+        self._cache: dict[str, str] = {}
+        self._cache_size = cache_size
 
     def words(self, value: str) -> list[str]:
         return [w.replace("ё", "е") for w in _WORD.findall(value.lower())]
 
+    def stem(self, word: str) -> str:
+        # The vocabulary of complaints is small; stemming each word once saves most of the work.
+        stem = self._cache.get(word)
+        if stem is None:
+            stem = self._stemmer.stemWord(word)
+            if len(self._cache) < self._cache_size:
+                self._cache[word] = stem
+        return stem
+
     def stems(self, value: str) -> list[str]:
-        return self._stemmer.stemWords(self.words(value))
+        return [self.stem(w) for w in self.words(value)]
 
 
 def searchable_text(ticket: Ticket) -> str:

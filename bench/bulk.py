@@ -1,0 +1,89 @@
+"""Bulk-load realistic tickets (with citizens, events and the search index) for benchmarks.
+
+Goes around the service on purpose: a million tickets through one call each would take hours.
+The rows are the same kind the service writes (callcenter.tickets.demo.bulk_rows).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tqdm import tqdm
+
+from callcenter.reference import ReferenceData
+from callcenter.store import models as m
+from callcenter.store.search import RussianStemmer
+from callcenter.tickets.demo import bulk_rows
+
+BATCH = 5000
+
+
+async def bulk_load(engine: AsyncEngine, reference: ReferenceData, count: int, *, seed: int = 7,
+                    year: int = 2026, progress: bool = True) -> int:
+    """Append ``count`` tickets after the existing ones; returns the number loaded."""
+    async with engine.connect() as conn:
+        start_id = ((await conn.execute(select(func.max(m.Ticket.id)))).scalar() or 0) + 1
+    stemmer = RussianStemmer()
+    phones: dict[str, int] = {}
+    bar = tqdm(total=count, desc="bulk tickets", unit="ticket", disable=not progress)
+    batch: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    for pair in bulk_rows(reference, count, seed, start_id, year):
+        batch.append(pair)
+        if len(batch) == BATCH:
+            await _write(engine, batch, phones, stemmer)
+            bar.update(len(batch))
+            batch = []
+    if batch:
+        await _write(engine, batch, phones, stemmer)
+        bar.update(len(batch))
+    bar.close()
+    async with engine.begin() as conn:
+        last = start_id + count - 1
+        await conn.execute(text("DELETE FROM ticket_counters WHERE year = :y"), {"y": year})
+        await conn.execute(insert(m.TicketCounter).values(year=year, last_value=last))
+        if engine.dialect.name == "postgresql":
+            for table in ("tickets", "ticket_events", "citizens"):
+                await conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                        f"(SELECT max(id) FROM {table}))"))
+            await conn.execute(text("ANALYZE"))
+        else:
+            await conn.execute(text("ANALYZE"))
+    return count
+
+
+async def _citizen_ids(engine: AsyncEngine, batch: list[Any], phones: dict[str, int]) -> None:
+    new = sorted({t["phone"] for t, _ in batch if t["phone"] not in phones})
+    if not new:
+        return
+    async with engine.begin() as conn:
+        existing = dict((await conn.execute(select(m.Citizen.phone, m.Citizen.id)
+                                            .where(m.Citizen.phone.in_(new)))).all())
+        missing = [p for p in new if p not in existing]
+        if missing:
+            await conn.execute(insert(m.Citizen), [{"phone": p, "created_at": batch[0][0]["created_at"]}
+                                                   for p in missing])
+            existing.update(dict((await conn.execute(select(m.Citizen.phone, m.Citizen.id)
+                                                     .where(m.Citizen.phone.in_(missing)))).all()))
+    phones.update(existing)
+
+
+async def _write(engine: AsyncEngine, batch: list[Any], phones: dict[str, int], stemmer: RussianStemmer) -> None:
+    await _citizen_ids(engine, batch, phones)
+    tickets = []
+    for t, _ in batch:
+        row = dict(t)
+        row["citizen_id"] = phones[row.pop("phone")]
+        tickets.append(row)
+    events = [e for _, evs in batch for e in evs]
+    async with engine.begin() as conn:
+        await conn.execute(insert(m.Ticket), tickets)
+        await conn.execute(insert(m.TicketEvent), events)
+        if engine.dialect.name == "sqlite":
+            await conn.execute(
+                text("INSERT INTO tickets_fts(rowid, body) VALUES (:id, :body)"),
+                [{"id": t["id"], "body": " ".join(stemmer.stems(" ".join(
+                    (t["number"], t["title"], t["description"], t["address"]))))} for t in tickets],
+            )
+
