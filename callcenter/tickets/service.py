@@ -270,6 +270,8 @@ class TicketService:
         diff: dict[str, list[Any]] = {}
         for name, value in changes.items():
             column = "category_code" if name == "category" else name
+            if name == "extra":
+                value = {**(ticket.extra or {}), **value}
             if name == "category" and value is not None:
                 category = await self._require_category(session, value)
                 if ticket.status == Status.NEW.value and category.department_code:

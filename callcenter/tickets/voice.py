@@ -1,0 +1,169 @@
+"""Voice reports: a recording left in the IVR becomes a draft ticket, then speech-to-text fills in
+suggestions for the operator to confirm.
+
+The ticket and the recording are saved first, during the call; transcription runs afterwards in
+the background. Without a model, or with audio that cannot be decoded, the ticket keeps the
+recording and says the transcript is unavailable: nothing is lost. Recordings still marked
+"pending" after a restart are transcribed again at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from callcenter.domain.phones import try_normalize_phone
+from callcenter.domain.tickets import Actor, Channel
+from callcenter.reference import ReferenceData
+from callcenter.store import models as m
+from callcenter.stt.errors import AudioDecodeError, SttError, SttUnavailable
+from callcenter.tickets.schemas import NewTicket, TicketView
+from callcenter.tickets.service import TicketService
+
+logger = logging.getLogger(__name__)
+
+IVR_ACTOR = Actor.system("IVR 1563")
+STT_ACTOR = Actor.system("распознавание речи")
+
+
+class VoiceReports:
+    def __init__(self, tickets: TicketService, speech: Any, data_dir: Path, sessions: Any,
+                 reference: ReferenceData) -> None:
+        self._tickets = tickets
+        self._reference = reference
+        self._speech = speech            # SpeechService, or None when speech-to-text is off
+        self._data_dir = Path(data_dir)
+        self._sessions = sessions
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, *, phone: str, category_code: str | None, recording_path: str,
+                     call_uniqueid: str, ivr_path: str) -> TicketView:
+        """Create the draft ticket with its recording now; transcribe later."""
+        category = category_code if category_code and self._reference.has_category(category_code) else None
+        name = self._reference.category(category).name if category else None
+        view = await self._tickets.create(NewTicket(
+            channel=Channel.IVR, phone=try_normalize_phone(phone), category=category,
+            title=f"Голосовое сообщение: {name}" if name else "Голосовое сообщение",
+            is_draft=True, extra={"ivr_path": ivr_path, "call_uniqueid": call_uniqueid},
+        ), IVR_ACTOR)
+        path = await asyncio.to_thread(self._find_recording, recording_path)
+        status = "pending" if path is not None and self._speech_available() else "unavailable"
+        size, digest = await asyncio.to_thread(_size_and_hash, path) if path else (0, None)
+        attachment_id = await self._tickets.add_attachment(
+            view.number, kind="recording", path=self._relative(path, recording_path), mime="audio/wav",
+            size=size, sha256=digest,
+            public=False, actor=IVR_ACTOR, transcript_status=status,
+        )
+        if status == "pending":
+            self._spawn(view.number, attachment_id, path)  # type: ignore[arg-type]
+        else:
+            reason = "файл записи не найден" if path is None else "модель распознавания речи не настроена"
+            logger.warning("ticket %s: transcript unavailable (%s)", view.number, reason)
+            await self._tickets.record_event(view.number, "transcript", STT_ACTOR,
+                                             note=f"Расшифровка недоступна: {reason}")
+        return view
+
+    def _speech_available(self) -> bool:
+        return self._speech is not None and self._speech.available
+
+    def _find_recording(self, recording_path: str) -> Path | None:
+        """Asterisk names the file without extension; it writes NAME.wav."""
+        base = Path(recording_path)
+        for candidate in (base, base.with_suffix(".wav"), Path(f"{recording_path}.wav")):
+            if candidate.is_file() and candidate.stat().st_size > 0:
+                return candidate
+        return None
+
+    def _relative(self, path: Path | None, original: str) -> str:
+        target = path or Path(original)
+        try:
+            return str(target.resolve().relative_to(self._data_dir.resolve()))
+        except ValueError:
+            return str(target)
+
+    def _spawn(self, number: str, attachment_id: int, path: Path) -> None:
+        task = asyncio.create_task(self._transcribe(number, attachment_id, path), name=f"stt-{number}")
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("transcription task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def _transcribe(self, number: str, attachment_id: int, path: Path) -> None:
+        try:
+            transcript, draft = await self._speech.transcribe_and_draft(path)
+        except SttUnavailable as err:
+            await self._unavailable(number, attachment_id, "unavailable", f"Расшифровка недоступна: {err}")
+            return
+        except AudioDecodeError as err:
+            await self._unavailable(number, attachment_id, "failed", f"Запись не удалось разобрать: {err}")
+            return
+        except SttError as err:
+            await self._unavailable(number, attachment_id, "failed", f"Расшифровка не удалась: {err}")
+            return
+        await self._tickets.set_transcript(attachment_id, "done", {**transcript.to_dict(), "draft": draft.to_dict()})
+        await self._apply_suggestions(number, transcript.text, draft)
+
+    async def _unavailable(self, number: str, attachment_id: int, status: str, note: str) -> None:
+        logger.warning("ticket %s: %s", number, note)
+        await self._tickets.set_transcript(attachment_id, status, None)
+        await self._tickets.record_event(number, "transcript", STT_ACTOR, note=note)
+
+    async def _apply_suggestions(self, number: str, text: str, draft: Any) -> None:
+        """Fill only what is still empty on a draft; an operator may already be editing it."""
+        ticket = await self._tickets.get(number)
+        if not ticket.is_draft:
+            await self._tickets.record_event(number, "transcript", STT_ACTOR, note=text or "(пусто)")
+            return
+        changes: dict[str, Any] = {"extra": {"draft": draft.to_dict(), "transcript": text}}
+        if not ticket.description and text:
+            changes["description"] = text
+        if not ticket.category and draft.category_code:
+            changes["category"] = draft.category_code
+        if not ticket.address and draft.address:
+            changes.update(address=draft.address, street=draft.street, house=draft.house, flat=draft.flat,
+                           district=draft.district, lat=draft.lat, lon=draft.lon)
+        if ticket.title.startswith("Голосовое сообщение") and draft.title:
+            changes["title"] = draft.title
+        await self._tickets.edit(number, changes, STT_ACTOR)
+        await self._tickets.record_event(number, "transcript", STT_ACTOR, note=text or "(пусто)",
+                                         data={"category": draft.category_code, "confidence": draft.confidence})
+
+    async def resume_pending(self) -> int:
+        """Transcribe recordings a restart left pending; returns how many were queued."""
+        if not self._speech_available():
+            return 0
+        async with self._sessions() as session:
+            rows = (await session.execute(
+                select(m.Attachment.id, m.Attachment.path, m.Ticket.number)
+                .join(m.Ticket, m.Ticket.id == m.Attachment.ticket_id)
+                .where(m.Attachment.transcript_status == "pending"))).all()
+        for attachment_id, rel_path, number in rows:
+            path = Path(rel_path) if Path(rel_path).is_absolute() else self._data_dir / rel_path
+            self._spawn(number, attachment_id, path)
+        return len(rows)
+
+    async def drain(self) -> None:
+        """Wait for running transcriptions (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _size_and_hash(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(chunk)
+    return path.stat().st_size, digest.hexdigest()

@@ -1,0 +1,131 @@
+"""A voice message left in the IVR becomes a draft ticket; speech-to-text fills in suggestions.
+
+Real store, real Vosk (the small Korean model the test extra installs), real ffmpeg/sox audio.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from callcenter.app import Services
+from callcenter.domain.errors import IllegalTransition
+from callcenter.domain.tickets import Actor, Role, Status
+from callcenter.ivr.store_backend import StoreIvrBackend
+from callcenter.stt.service import SpeechService
+from callcenter.tickets.voice import VoiceReports
+from tests.stt_fixtures import korean_model_dir, speak, telephone
+
+OPERATOR = Actor(role=Role.OPERATOR, name="Оператор")
+
+
+@pytest.fixture
+async def speech(services: Services) -> AsyncIterator[SpeechService]:
+    service = SpeechService(korean_model_dir(), workers=1, job_timeout=120, reference=services.reference)
+    await service.start()
+    assert service.available, service.unavailable_reason
+    yield service
+    await service.close()
+
+
+def backend(services: Services, speech: SpeechService | None) -> tuple[StoreIvrBackend, VoiceReports]:
+    voice = VoiceReports(services.tickets, speech, services.settings.data_dir, services.sessions, services.reference)
+    return StoreIvrBackend(services.tickets, voice, outcomes=None), voice
+
+
+def recording(tmp_path: Path, services: Services) -> str:
+    """What Asterisk leaves after RECORD FILE: NAME.wav at 8 kHz, named without the extension."""
+    folder = services.settings.recordings_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    source = speak("안녕하세요", tmp_path / "source.wav")
+    telephone(source, folder / "rec-1795979628342.wav")
+    return str(folder / "rec-1795979628342")
+
+
+async def test_recording_becomes_a_draft_with_transcript(services: Services, speech: SpeechService,
+                                                         tmp_path: Path) -> None:
+    ivr, voice = backend(services, speech)
+    brief = await ivr.submit_voice_report(phone="+79780001122", category_code="water_leak",
+                                          recording_path=recording(tmp_path, services),
+                                          call_uniqueid="1795979627.17", ivr_path="1>water_leak>record")
+    assert brief.status == "new" and brief.category_code == "water_leak"
+    await voice.drain()
+    detail = await services.tickets.detail(brief.number)
+    assert detail.ticket.is_draft and detail.ticket.phone == "+79780001122"
+    (rec,) = detail.attachments
+    assert rec.kind == "recording" and rec.transcript_status == "done" and rec.size > 0
+    assert rec.transcript["text"] and rec.transcript["words"][0]["end"] > rec.transcript["words"][0]["start"]
+    assert rec.transcript["draft"]["needs_confirmation"] is True
+    assert detail.ticket.extra["ivr_path"] == "1>water_leak>record"
+    assert detail.ticket.category == "water_leak"          # the caller's own choice is kept
+    assert [e.kind for e in detail.events].count("transcript") == 1
+    # never dispatched unchecked
+    with pytest.raises(IllegalTransition):
+        await services.tickets.move(brief.number, Status.DISPATCHED, OPERATOR)
+    assert await ivr.open_tickets_for_phone("8 978 000-11-22") == [brief]
+
+
+async def test_without_a_model_the_recording_is_kept_and_marked(services: Services, tmp_path: Path) -> None:
+    speech = SpeechService(None, workers=1, job_timeout=10, reference=services.reference)
+    await speech.start()
+    try:
+        ivr, voice = backend(services, speech)
+        brief = await ivr.submit_voice_report(phone="+79780001122", category_code=None,
+                                              recording_path=recording(tmp_path, services),
+                                              call_uniqueid="1.1", ivr_path="1>record")
+    finally:
+        await speech.close()
+    detail = await services.tickets.detail(brief.number)
+    (rec,) = detail.attachments
+    assert rec.transcript_status == "unavailable" and rec.size > 0
+    assert any(e.note and e.note.startswith("Расшифровка недоступна") for e in detail.events)
+
+
+async def test_corrupt_recording_is_kept_with_a_clear_note(services: Services, speech: SpeechService) -> None:
+    folder = services.settings.recordings_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "bad.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage that is no audio" * 20)
+    ivr, voice = backend(services, speech)
+    brief = await ivr.submit_voice_report(phone="+79780001122", category_code="no_water",
+                                          recording_path=str(folder / "bad"), call_uniqueid="1.2", ivr_path="1")
+    await voice.drain()
+    detail = await services.tickets.detail(brief.number)
+    assert detail.attachments[0].transcript_status == "failed"
+    assert any(e.kind == "transcript" and "не удалось" in (e.note or "") for e in detail.events)
+
+
+async def test_a_hang_up_before_asterisk_wrote_the_file_still_makes_a_ticket(services: Services) -> None:
+    ivr, _ = backend(services, None)
+    brief = await ivr.submit_voice_report(phone="anonymous", category_code="teleport",
+                                          recording_path="/nonexistent/rec-1", call_uniqueid="1.3", ivr_path="1")
+    detail = await services.tickets.detail(brief.number)
+    assert detail.ticket.is_draft and detail.ticket.phone is None and detail.ticket.category is None
+    assert detail.attachments[0].transcript_status == "unavailable"
+
+
+async def test_status_lookup_by_number(services: Services) -> None:
+    ivr, _ = backend(services, None)
+    brief = await ivr.submit_voice_report(phone="+79780001122", category_code="elevator",
+                                          recording_path="/nonexistent/x", call_uniqueid="1.4", ivr_path="2")
+    assert (await ivr.ticket_status(brief.number)) == brief
+    assert await ivr.ticket_status("2699999") is None
+    assert await ivr.ticket_status("12") is None
+
+
+async def test_pending_transcripts_resume_after_a_restart(services: Services, speech: SpeechService,
+                                                          tmp_path: Path) -> None:
+    first, _ = backend(services, None)   # "before the restart": no speech service yet
+    path = recording(tmp_path, services)
+    brief = await first.submit_voice_report(phone="+79780001122", category_code="garbage", recording_path=path,
+                                            call_uniqueid="1.5", ivr_path="1")
+    # mark it pending as a crash mid-transcription would leave it
+    detail = await services.tickets.detail(brief.number)
+    await services.tickets.set_transcript(detail.attachments[0].id, "pending", None)
+    _, voice = backend(services, speech)
+    assert await voice.resume_pending() == 1
+    await voice.drain()
+    assert (await services.tickets.detail(brief.number)).attachments[0].transcript_status == "done"
+    shutil.rmtree(services.settings.recordings_dir)
