@@ -26,7 +26,9 @@ from callcenter.reference import Gazetteer, ReferenceData, load_reference
 from callcenter.staff.users import UserService
 from callcenter.store.db import create_engine, ping, session_factory
 from callcenter.store.reference_sync import sync_reference
+from callcenter.stt.service import SpeechService
 from callcenter.tickets.service import TicketService
+from callcenter.tickets.voice import VoiceReports
 from callcenter.web import errors as web_errors
 from callcenter.web import templating
 
@@ -45,6 +47,8 @@ class Services:
     gazetteer: Gazetteer
     tickets: TicketService
     users: UserService
+    speech: Any = None          # SpeechService (available only with a model)
+    voice: Any = None           # VoiceReports: IVR recordings -> draft tickets
     # Optional parts join as their features land; each is None while disabled.
     ami: Any = None
     agi: Any = None
@@ -68,11 +72,12 @@ def build_services(settings: Settings) -> Services:
     sessions = session_factory(engine)
     hub = EventHub()
     reference = load_reference()
+    tickets = TicketService(sessions, hub, zone=settings.zone)
+    speech = SpeechService(settings.stt_model, settings.stt_workers, settings.stt_job_timeout, reference)
     return Services(
         settings=settings, engine=engine, sessions=sessions, hub=hub, reference=reference,
-        gazetteer=Gazetteer(reference.streets),
-        tickets=TicketService(sessions, hub, zone=settings.zone),
-        users=UserService(sessions),
+        gazetteer=Gazetteer(reference.streets), tickets=tickets, users=UserService(sessions),
+        speech=speech, voice=VoiceReports(tickets, speech, settings.data_dir, sessions, reference),
     )
 
 
@@ -104,6 +109,7 @@ def init_app(settings: Settings, services: Services | None = None,
     app.router.add_static("/static", Path(str(resources.files("callcenter_web") / "static")), name="static")
     app.router.add_get("/healthz", healthz, name="healthz")
     app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_speech_ctx)
     for feature in features if features is not None else default_features():
         feature(app, services)
     return app
@@ -121,6 +127,18 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await sync_reference(services.sessions, services.reference)
     yield
     await services.engine.dispose()
+
+
+async def _speech_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the Vosk model off the loop; recordings left pending by a restart are transcribed again."""
+    services = app[SERVICES]
+    await services.speech.start()
+    if services.speech.available:
+        queued = await services.voice.resume_pending()
+        logger.info("speech-to-text ready (%s); %d pending recordings queued", services.speech.model_name, queued)
+    yield
+    await services.voice.close()
+    await services.speech.close()
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--tickets", type=int, default=200)
     seed.add_argument("--seed", type=int, default=1563)
 
+    transcribe = sub.add_parser("transcribe", help="print the transcript and draft of recordings (Vosk)")
+    transcribe.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    transcribe.add_argument("--model", type=Path, help="Vosk model folder (default CALLCENTER_STT_MODEL)")
+    transcribe.add_argument("--json", action="store_true", help="one JSON object per file")
+
     config = sub.add_parser("config", help="settings").add_subparsers(dest="config_command", required=True)
     config.add_parser("show", help="print the effective settings (secrets masked)")
 
@@ -142,6 +147,11 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.command == "serve":
         return serve(settings)
+    if args.command == "transcribe":
+        from callcenter.stt.cli import run_transcribe_command
+
+        return run_transcribe_command(list(args.files), args.model or settings.stt_model, settings.stt_workers,
+                                      json_output=args.json)
     if args.command == "config":
         for name, value in settings_table(settings):
             print(f"{name}={value}")

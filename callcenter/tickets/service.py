@@ -14,6 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, Select, column, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -51,6 +53,7 @@ from callcenter.tickets.schemas import (
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+ID_SLACK = 1000   # see TicketService._date_filter
 
 
 def _utcnow() -> datetime:
@@ -72,6 +75,7 @@ class TicketService:
         self._zone = zone
         self._stemmer = RussianStemmer()
         self._names: dict[str, dict[str, str]] | None = None
+        self._categories: dict[str, tuple[str, str | None]] | None = None
         self.on_status_change: list[Callable[[TicketView, Status, Actor], Any]] = []
 
     # ------------------------------------------------------------------ create
@@ -79,15 +83,16 @@ class TicketService:
     async def create(self, data: NewTicket, actor: Actor) -> TicketView:
         """Create a ticket with its number and first event; the citizen is found or added by phone."""
         async with self._sessions.begin() as session:
+            department = data.department
             if data.category is not None:
-                await self._require_category(session, data.category)
+                department = department or (await self._category_info(session, data.category))[1]
             citizen = await self._citizen_for(session, data)
             number = await self._next_number(session)
             now = self._clock()
             ticket = m.Ticket(
                 number=number, channel=Channel(data.channel).value, status=Status.NEW.value,
                 is_draft=data.is_draft, category_code=data.category,
-                department_code=data.department or await self._default_department(session, data.category),
+                department_code=department,
                 citizen_id=citizen.id if citizen else None, title=data.title.strip()[:300],
                 description=data.description.strip(), address=data.address.strip()[:300],
                 street=data.street, house=data.house, flat=data.flat, district=data.district,
@@ -98,7 +103,7 @@ class TicketService:
             await session.flush()
             session.add(self._event(ticket, actor, "created", now, to_status=Status.NEW,
                                     data={"channel": ticket.channel, "draft": data.is_draft}))
-            await self._index(session, ticket)
+            await self._index(session, ticket, new=True)
             view = await self._view(session, ticket, citizen, now)
         self._publish("created", view)
         return view
@@ -133,31 +138,30 @@ class TicketService:
     async def ensure_citizen(
         self, session: AsyncSession, phone: str, name: str | None = None, email: str | None = None
     ) -> m.Citizen:
-        citizen = (await session.execute(select(m.Citizen).where(m.Citizen.phone == phone))).scalar_one_or_none()
+        query = select(m.Citizen).where(m.Citizen.phone == phone)
+        citizen = (await session.execute(query)).scalar_one_or_none()
         if citizen is None:
-            try:
-                async with session.begin_nested():
-                    citizen = m.Citizen(phone=phone, name=name, email=email, created_at=self._clock())
-                    session.add(citizen)
-            except IntegrityError:
-                citizen = (await session.execute(select(m.Citizen).where(m.Citizen.phone == phone))).scalar_one()
+            # ON CONFLICT DO NOTHING: a concurrent request may add the same citizen first.
+            insert = sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
+            await session.execute(insert(m.Citizen).values(phone=phone, name=name, email=email,
+                                                           created_at=self._clock()).on_conflict_do_nothing())
+            citizen = (await session.execute(query)).scalar_one()
         if name and not citizen.name:
             citizen.name = name
         if email and not citizen.email:
             citizen.email = email
         return citizen
 
-    async def _require_category(self, session: AsyncSession, code: str) -> m.Category:
-        category = await session.get(m.Category, code)
-        if category is None:
+    async def _category_info(self, session: AsyncSession, code: str) -> tuple[str, str | None]:
+        """(name, default department) of an active category, from a cache of the small categories table."""
+        if self._categories is None:
+            rows = (await session.execute(select(m.Category.code, m.Category.name, m.Category.department_code)
+                                          .where(m.Category.active.is_(True)))).all()
+            self._categories = {c: (n, d) for c, n, d in rows}
+        info = self._categories.get(code)
+        if info is None:
             raise ValidationError(f"Неизвестная категория «{code}»", field="category")
-        return category
-
-    async def _default_department(self, session: AsyncSession, category: str | None) -> str | None:
-        if category is None:
-            return None
-        row = await session.get(m.Category, category)
-        return row.department_code if row else None
+        return info
 
     # ------------------------------------------------------------------ status moves
 
@@ -273,9 +277,9 @@ class TicketService:
             if name == "extra":
                 value = {**(ticket.extra or {}), **value}
             if name == "category" and value is not None:
-                category = await self._require_category(session, value)
-                if ticket.status == Status.NEW.value and category.department_code:
-                    ticket.department_code = category.department_code
+                department = (await self._category_info(session, value))[1]
+                if ticket.status == Status.NEW.value and department:
+                    ticket.department_code = department
             old = getattr(ticket, column)
             if isinstance(value, str):
                 value = value.strip()
@@ -387,15 +391,31 @@ class TicketService:
                 stmt = stmt.where(column == value)
         if f.drafts_only:
             stmt = stmt.where(m.Ticket.is_draft.is_(True))
-        if f.date_from:
-            stmt = stmt.where(m.Ticket.created_at >= self._local_midnight(f.date_from))
-        if f.date_to:
-            stmt = stmt.where(m.Ticket.created_at < self._local_midnight(f.date_to) + timedelta(days=1))
+        if f.date_from or f.date_to:
+            stmt = self._date_filter(stmt, f)
         if f.phone:
             citizen = select(m.Citizen.id).where(m.Citizen.phone == normalize_phone(f.phone))
             stmt = stmt.where(m.Ticket.citizen_id.in_(citizen.scalar_subquery()))
         if f.query and f.query.strip():
             stmt = self._text_filter(session, stmt, f.query.strip())
+        return stmt
+
+    def _date_filter(self, stmt: Select[tuple[m.Ticket]], f: TicketFilter) -> Select[tuple[m.Ticket]]:
+        """Dates become an id range too, so the newest-first scan walks the primary key.
+
+        Ids grow with creation time; the id of the first ticket at each bound (one index probe on
+        created_at) widened by ID_SLACK covers tickets created concurrently a moment apart, and the
+        created_at condition itself keeps the result exact.
+        """
+        created = m.Ticket.created_at
+        if f.date_from:
+            start = self._local_midnight(f.date_from)
+            first = select(m.Ticket.id).where(created >= start).order_by(created).limit(1).scalar_subquery()
+            stmt = stmt.where(created >= start, m.Ticket.id >= func.coalesce(first, 0) - ID_SLACK)
+        if f.date_to:
+            end = self._local_midnight(f.date_to) + timedelta(days=1)
+            last = select(m.Ticket.id).where(created < end).order_by(created.desc()).limit(1).scalar_subquery()
+            stmt = stmt.where(created < end, m.Ticket.id <= func.coalesce(last, 0) + ID_SLACK)
         return stmt
 
     def _text_filter(self, session: AsyncSession, stmt: Select[tuple[m.Ticket]], query: str) -> Select[tuple[m.Ticket]]:
@@ -450,9 +470,9 @@ class TicketService:
             to_status=to_status.value if to_status else None, note=note, public=public, data=data or {},
         )
 
-    async def _index(self, session: AsyncSession, ticket: m.Ticket) -> None:
+    async def _index(self, session: AsyncSession, ticket: m.Ticket, *, new: bool = False) -> None:
         if session.bind.dialect.name == "sqlite":
-            await index_ticket_sqlite(session, self._stemmer, ticket)
+            await index_ticket_sqlite(session, self._stemmer, ticket, replace=not new)
 
     async def _reference_names(self, session: AsyncSession) -> dict[str, dict[str, str]]:
         if self._names is None:
@@ -462,8 +482,9 @@ class TicketService:
         return self._names
 
     def forget_reference_names(self) -> None:
-        """Call after reference data changes (the names are cached)."""
+        """Call after reference data changes (names and categories are cached)."""
         self._names = None
+        self._categories = None
 
     async def _views(self, session: AsyncSession, rows: Sequence[m.Ticket]) -> list[TicketView]:
         if not rows:

@@ -133,3 +133,15 @@ async def test_seed_demo_makes_tickets_along_the_lifecycle(services: Services, t
 
     statuses = {v.status for v in (await services.tickets.list(TicketFilter(), limit=50)).rows}
     assert len(statuses) >= 3
+
+
+def test_transcribe_prints_transcript_and_draft(tmp_path: Path) -> None:
+    from tests.stt_fixtures import korean_model_dir, speak, telephone
+
+    audio = telephone(speak("안녕하세요", tmp_path / "s.wav"), tmp_path / "call.wav")
+    url = f"sqlite+aiosqlite:///{tmp_path}/t.db"
+    ok = run_cli(["transcribe", "--model", str(korean_model_dir()), str(audio)], url, tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert f"== {audio}" in ok.stdout and "text: " in ok.stdout and "category: " in ok.stdout
+    no_model = run_cli(["transcribe", str(audio)], url, tmp_path)
+    assert no_model.returncode == 2 and "speech-to-text unavailable" in no_model.stderr
