@@ -59,7 +59,8 @@ class Services:
     def ami_state(self) -> str:
         if self.ami is None:
             return "disabled"
-        return str(self.ami.state)
+        state = self.ami.state
+        return str(getattr(state, "value", state))
 
 
 SERVICES = web.AppKey("services", Services)
