@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--model", type=Path, help="Vosk model folder (default CALLCENTER_STT_MODEL)")
     transcribe.add_argument("--json", action="store_true", help="one JSON object per file")
 
+    ivr = sub.add_parser("ivr", help="IVR menu and prompts").add_subparsers(dest="ivr_command", required=True)
+    prompts = ivr.add_parser("prompts", help="generate placeholder Russian prompts (espeak-ng + sox, 8 kHz wav)")
+    prompts.add_argument("--out", type=Path, required=True, help="Asterisk sounds folder, e.g. /var/lib/asterisk/sounds/ru/1563")
+    prompts.add_argument("--overwrite", action="store_true", help="replace existing files (a speaker's recordings too)")
+    ivr.add_parser("check", help="validate the menu file and list its prompts")
+
     config = sub.add_parser("config", help="settings").add_subparsers(dest="config_command", required=True)
     config.add_parser("show", help="print the effective settings (secrets masked)")
 
@@ -152,6 +158,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_transcribe_command(list(args.files), args.model or settings.stt_model, settings.stt_workers,
                                       json_output=args.json)
+    if args.command == "ivr":
+        return _ivr(args, settings)
     if args.command == "config":
         for name, value in settings_table(settings):
             print(f"{name}={value}")
@@ -188,6 +196,22 @@ def serve(settings: Settings) -> int:
     app = init_app(settings)
     print(f"1563 callcenter {__version__}: http://{settings.host}:{settings.port}/ (database {settings.database_url})")
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    return 0
+
+
+def _ivr(args: argparse.Namespace, settings: Settings) -> int:
+    from callcenter.ivr.menu import load_menu, load_prompts
+    from callcenter.ivr.prompts import generate_prompts
+    from callcenter.reference import load_reference
+
+    menu = load_menu(settings.ivr_menu_file, known_categories={c.code for c in load_reference().categories})
+    if args.ivr_command == "check":
+        print(f"menu is valid: {len(menu.menus)} menus, {len(menu.prompts)} prompts, start at «{menu.start}»")
+        for name, text in sorted(menu.prompts.items()):
+            print(f"  {menu.sound(name)}: {text}")
+        return 0
+    report = asyncio.run(generate_prompts(load_prompts(), args.out, overwrite=args.overwrite))
+    print(f"{len(report.generated)} prompts written to {args.out}, {len(report.skipped)} kept as they were")
     return 0
 
 

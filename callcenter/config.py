@@ -7,6 +7,7 @@ Every value is checked at start; a bad one stops the program with one line namin
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -47,10 +48,12 @@ class Settings:
     ami_ping_interval: float = 10.0
     ami_action_timeout: float = 10.0
 
+    agi_enabled: bool = True
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
     agi_allowed_peers: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
     agi_recordings_dir: str = ""         # the recordings folder as Asterisk sees it; ours if empty
+    ivr_menu_file: Path | None = None    # an edited copy of ivr/menu.yaml; the shipped menu if empty
 
     stt_model: Path | None = None        # a Vosk model folder; speech-to-text is off without it
     stt_workers: int = 2
@@ -66,6 +69,9 @@ class Settings:
     callback_max_concurrent: int = 4
     callback_lease_seconds: int = 300
     callback_tick_seconds: float = 5.0
+    # Per-category calling hours overriding callback_hours, e.g. water_leak=08:00-22:00,garbage=10:00-18:00
+    callback_category_hours: list[str] = field(default_factory=list)
+    click_to_call_context: str = "outbound"   # dialplan context that dials the citizen once the operator answers
 
     dispatch_target_seconds: int = 60
     archive_after_days: int = 30
@@ -74,6 +80,9 @@ class Settings:
     max_photos: int = 5
     max_request_bytes: int = 60 * 1024 * 1024
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; nobody else's is.
+    trusted_proxies: list[str] = field(default_factory=list)
+    open311_jurisdiction: str = "sevastopol"   # the GeoReport v2 jurisdiction_id this server answers for
 
     # ---------------------------------------------------------------- derived values
 
@@ -237,8 +246,16 @@ def validate(settings: Settings) -> None:
     if "{number}" not in settings.dial_template:
         fail("dial_template", f"must contain {{number}}, got {settings.dial_template!r}")
     _validate_positive(settings, fail)
+    _validate_category_hours(settings, fail)
+    for proxy in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            fail("trusted_proxies", f"expected IP addresses or networks like 10.0.0.1,10.1.0.0/16, got {proxy!r}")
     if settings.ami_enabled and not settings.ami_secret:
         fail("ami_secret", "AMI host is set but the secret is empty")
+    if settings.ivr_menu_file is not None and not settings.ivr_menu_file.is_file():
+        fail("ivr_menu_file", f"{settings.ivr_menu_file} does not exist")
     if settings.stt_model is not None and not settings.stt_model.is_dir():
         fail("stt_model", f"{settings.stt_model} is not a folder with a Vosk model")
 
@@ -255,6 +272,17 @@ def _validate_positive(settings: Settings, fail: Any) -> None:
         fail("callback_delay_seconds", "must not be negative")
     if any(m <= 0 for m in settings.callback_retry_minutes):
         fail("callback_retry_minutes", "every retry delay must be greater than 0")
+
+
+def _validate_category_hours(settings: Settings, fail: Any) -> None:
+    for entry in settings.callback_category_hours:
+        code, sep, hours = entry.partition("=")
+        try:
+            if not sep or not code.strip():
+                raise ValueError("expected CODE=HH:MM-HH:MM")
+            _parse_hours(hours)
+        except ValueError as err:
+            fail("callback_category_hours", f"{err}, got {entry!r}")
 
 
 def settings_table(settings: Settings) -> list[tuple[str, str]]:

@@ -53,6 +53,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return load_settings(environ={}, overrides={
         "database_url": database_url, "data_dir": tmp_path / "data", "secret_key": "test-secret",
+        "agi_port": 0,   # a free port: several suites may run at once
     })
 
 

@@ -1,0 +1,35 @@
+"""AGI scripts, one module per script: the module, its handler and the script name in
+``agi://host:4573/NAME`` are one word. ``build_routes`` is the explicit route table."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from callcenter.ivr import channel_vars as cv
+from callcenter.ivr.agi import AgiHandler
+from callcenter.ivr.engine import Clock, EngineSettings, IvrEngine, RecordingSettings, utc_now
+from callcenter.ivr.menu import Menu
+from callcenter.ivr.ports import IvrBackend
+from callcenter.ivr.scripts import callback, ivr
+
+
+@dataclass(frozen=True)
+class IvrDependencies:
+    """Everything the scripts need, built by the composition root."""
+
+    menu: Menu
+    backend: IvrBackend
+    recordings: RecordingSettings
+    settings: EngineSettings = EngineSettings()
+    clock: Clock = utc_now
+
+
+def build_routes(deps: IvrDependencies) -> dict[str, AgiHandler]:
+    """The route table for AgiServer: script name -> handler."""
+    engine = IvrEngine(deps.menu, deps.backend, deps.recordings, settings=deps.settings, clock=deps.clock)
+    flow = callback.CallbackFlow(deps.menu, deps.backend, deps.recordings, settings=deps.settings, clock=deps.clock)
+    return {
+        cv.SCRIPT_IVR: functools.partial(ivr.ivr, engine=engine),
+        cv.SCRIPT_CALLBACK: functools.partial(callback.callback, flow=flow),
+    }
