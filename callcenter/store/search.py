@@ -60,8 +60,5 @@ def fts5_match_query(stemmer: RussianStemmer, query: str) -> str | None:
 
 
 def postgres_match(query: str) -> ColumnElement[bool]:
-    """The same expression as the GIN index in the migration (so the index is used)."""
-    return text(
-        "to_tsvector('russian', coalesce(tickets.title, '') || ' ' || coalesce(tickets.description, '')"
-        " || ' ' || coalesce(tickets.address, '')) @@ plainto_tsquery('russian', :fts_query)"
-    ).bindparams(fts_query=query)
+    """Match the stored `search_vector` column (PostgreSQL only; see migration 0005)."""
+    return text("tickets.search_vector @@ plainto_tsquery('russian', :fts_query)").bindparams(fts_query=query)
