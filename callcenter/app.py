@@ -117,9 +117,11 @@ def init_app(settings: Settings, services: Services | None = None,
 
 
 def default_features() -> list[Feature]:
+    from callcenter.ivr.feature import setup as ivr
+    from callcenter.staff.routes import setup as staff
     from callcenter.web.home import setup as home
 
-    return [home]
+    return [home, staff, ivr]
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:

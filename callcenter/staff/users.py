@@ -1,17 +1,22 @@
-"""Staff accounts: creation, password hashing (argon2id), lookup. Used by the CLI and the web."""
+"""Staff accounts: creation, password hashing (argon2id), lookup. Used by the CLI and the web.
+
+Argon2 is deliberately slow CPU work, so hashing and verifying run in a worker thread and
+never stall the event loop (WebSocket boards and the AMI reader share it).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from callcenter.domain.errors import ValidationError
+from callcenter.domain.errors import NotFound, ValidationError
 from callcenter.domain.tickets import Actor, Role
 from callcenter.store import models as m
 
@@ -35,8 +40,12 @@ class UserView:
                      department=self.department)
 
 
-def _view(row: m.User) -> UserView:
+def user_view(row: m.User) -> UserView:
+    """The snapshot of a users row (also used by the session store's join)."""
     return UserView(row.id, row.login, row.full_name, Role(row.role), row.department_code, row.device, row.active)
+
+
+_view = user_view
 
 
 class UserService:
@@ -50,7 +59,7 @@ class UserService:
     ) -> UserView:
         login = login.strip().lower()
         role = self._check(login, password, role, department)
-        password_hash = self._hasher.hash(password)
+        password_hash = await asyncio.to_thread(self._hasher.hash, password)
         try:
             async with self._sessions.begin() as session:
                 if department and await session.get(m.Department, department) is None:
@@ -67,6 +76,12 @@ class UserService:
         if not _LOGIN.match(login):
             raise ValidationError("Логин: 2–64 латинских буквы, цифры, точка, дефис или подчёркивание",
                                   field="login")
+        role = self._check_role(role, department)
+        if len(password) < MIN_PASSWORD:
+            raise ValidationError(f"Пароль должен быть не короче {MIN_PASSWORD} символов", field="password")
+        return role
+
+    def _check_role(self, role: Role | str, department: str | None) -> Role:
         try:
             role = Role(role)
         except ValueError as err:
@@ -75,25 +90,61 @@ class UserService:
             raise ValidationError(f"Роль «{role.value}» не для сотрудников", field="role")
         if role is Role.EXECUTOR and not department:
             raise ValidationError("Исполнителю нужно указать подразделение (--department)", field="department")
-        if len(password) < MIN_PASSWORD:
-            raise ValidationError(f"Пароль должен быть не короче {MIN_PASSWORD} символов", field="password")
         return role
 
     async def authenticate(self, login: str, password: str) -> UserView | None:
         """The user if the password matches and the account is active; None otherwise."""
-        async with self._sessions.begin() as session:
+        async with self._sessions() as session:
             row = (await session.execute(select(m.User).where(m.User.login == login.strip().lower()))).scalar_one_or_none()
+        if row is None:
+            # Spend the same time as a real check so logins cannot be probed by timing.
+            await asyncio.to_thread(self._hasher.hash, password)
+            return None
+        if not await asyncio.to_thread(self._verify, row.password_hash, password):
+            return None
+        if self._hasher.check_needs_rehash(row.password_hash):
+            await self._store_hash(row.id, await asyncio.to_thread(self._hasher.hash, password))
+        return _view(row) if row.active else None
+
+    def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    async def _store_hash(self, user_id: int, password_hash: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(update(m.User).where(m.User.id == user_id).values(password_hash=password_hash))
+
+    async def set_password(self, user_id: int, password: str) -> None:
+        """Replace a user's password (the admin page); the same length rule as for new users."""
+        if len(password) < MIN_PASSWORD:
+            raise ValidationError(f"Пароль должен быть не короче {MIN_PASSWORD} символов", field="password")
+        await self._require(user_id)
+        await self._store_hash(user_id, await asyncio.to_thread(self._hasher.hash, password))
+
+    async def update(
+        self, user_id: int, *, full_name: str, role: Role | str, department: str | None,
+        device: str | None, active: bool,
+    ) -> UserView:
+        """Change what the admin page edits: name, role, department, phone device, active."""
+        role = self._check_role(role, department)
+        async with self._sessions.begin() as session:
+            row = await session.get(m.User, user_id)
             if row is None:
-                # Spend the same time as a real check so logins cannot be probed by timing.
-                self._hasher.hash(password)
-                return None
-            try:
-                self._hasher.verify(row.password_hash, password)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                return None
-            if self._hasher.check_needs_rehash(row.password_hash):
-                row.password_hash = self._hasher.hash(password)
-            return _view(row) if row.active else None
+                raise NotFound(f"Пользователь {user_id} не найден")
+            if department and await session.get(m.Department, department) is None:
+                raise ValidationError(f"Неизвестное подразделение «{department}»", field="department")
+            row.full_name, row.role, row.active = full_name.strip()[:200], role.value, active
+            row.department_code = department or None
+            row.device = (device or "").strip()[:120] or None
+            return _view(row)
+
+    async def _require(self, user_id: int) -> UserView:
+        user = await self.get(user_id)
+        if user is None:
+            raise NotFound(f"Пользователь {user_id} не найден")
+        return user
 
     async def get(self, user_id: int) -> UserView | None:
         async with self._sessions() as session:

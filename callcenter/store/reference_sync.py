@@ -37,11 +37,11 @@ async def _sync_departments(session: AsyncSession, data: ReferenceData) -> tuple
     existing = {d.code: d for d in (await session.execute(select(m.Department))).scalars()}
     added = updated = 0
     for dep in data.departments:
-        values = {"name": dep.name, "short_name": dep.short_name, "kind": dep.kind, "phone": dep.phone,
-                  "active": True}
+        # `active` is set only on insert: an admin who switched a department off keeps it off.
+        values = {"name": dep.name, "short_name": dep.short_name, "kind": dep.kind, "phone": dep.phone}
         row = existing.pop(dep.code, None)
         if row is None:
-            session.add(m.Department(code=dep.code, **values))
+            session.add(m.Department(code=dep.code, active=True, **values))
             added += 1
         elif _update(row, values):
             updated += 1

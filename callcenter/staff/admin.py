@@ -1,0 +1,146 @@
+"""Administration (`/staff/admin/...`): staff accounts and departments. Admins only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from callcenter.domain.errors import DomainError
+from callcenter.domain.tickets import ROLE_LABELS, Role
+from callcenter.staff.auth import current_user, require_roles
+from callcenter.staff.pages import error_field, render, services, staff, text_fields
+from callcenter.staff.users import MIN_PASSWORD, STAFF_ROLES, UserView
+
+USER_FIELDS = ("login", "full_name", "role", "department", "device", "password", "active")
+ROLE_CHOICES = [(r.value, ROLE_LABELS[r]) for r in STAFF_ROLES]
+
+
+@require_roles(Role.ADMIN)
+async def users_page(request: web.Request) -> web.Response:
+    users = await services(request).users.all()
+    return render(request, "staff/admin_users.html", {
+        "users": users, "sessions": await staff(request).sessions.live_counts(),
+        "departments": {d.code: d for d in await staff(request).departments.all()},
+        "flash": request.query.get("done", ""),
+    })
+
+
+async def _form_context(request: web.Request, typed: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return {"typed": typed, "roles": ROLE_CHOICES, "departments": await staff(request).departments.all(),
+            "min_password": MIN_PASSWORD, **extra}
+
+
+@require_roles(Role.ADMIN)
+async def new_user_page(request: web.Request) -> web.Response:
+    typed = dict.fromkeys(USER_FIELDS, "") | {"role": Role.OPERATOR.value, "active": "1"}
+    return render(request, "staff/admin_user.html", await _form_context(request, typed, user=None))
+
+
+@require_roles(Role.ADMIN)
+async def create_user(request: web.Request) -> web.StreamResponse:
+    typed = text_fields(await request.post(), *USER_FIELDS)
+    errors = _check_user(typed, new=True)
+    if not errors:
+        try:
+            await services(request).users.create(
+                typed["login"], typed["password"], typed["role"], department=typed["department"] or None,
+                full_name=typed["full_name"], device=typed["device"] or None)
+        except DomainError as err:
+            errors = {error_field(err, USER_FIELDS): err.message}
+    if errors:
+        typed["password"] = ""   # never echo a password back into the page
+        return render(request, "staff/admin_user.html", await _form_context(request, typed, user=None, errors=errors),
+                      422)
+    raise web.HTTPSeeOther("/staff/admin/users?done=created")
+
+
+@require_roles(Role.ADMIN)
+async def edit_user_page(request: web.Request) -> web.Response:
+    user = await _user(request)
+    typed = {"login": user.login, "full_name": user.full_name, "role": user.role.value,
+             "department": user.department or "", "device": user.device or "", "password": "",
+             "active": "1" if user.active else ""}
+    return render(request, "staff/admin_user.html", await _form_context(request, typed, user=user))
+
+
+@require_roles(Role.ADMIN)
+async def update_user(request: web.Request) -> web.StreamResponse:
+    user = await _user(request)
+    typed = text_fields(await request.post(), *USER_FIELDS) | {"login": user.login}
+    errors = _check_user(typed, new=False)
+    if user.id == current_user(request).id and (typed["role"] != Role.ADMIN.value or typed["active"] != "1"):
+        errors["role"] = "Нельзя снять с себя роль администратора или отключить свою учётную запись"
+    if not errors:
+        errors = await _save_user(request, user, typed)
+    if errors:
+        typed["password"] = ""
+        return render(request, "staff/admin_user.html", await _form_context(request, typed, user=user, errors=errors),
+                      422)
+    raise web.HTTPSeeOther("/staff/admin/users?done=saved")
+
+
+async def _save_user(request: web.Request, user: UserView, typed: dict[str, str]) -> dict[str, str]:
+    users = services(request).users
+    try:
+        updated = await users.update(user.id, full_name=typed["full_name"], role=typed["role"],
+                                     department=typed["department"] or None, device=typed["device"] or None,
+                                     active=typed["active"] == "1")
+        if typed["password"]:
+            await users.set_password(user.id, typed["password"])
+    except DomainError as err:
+        return {error_field(err, USER_FIELDS): err.message}
+    if not updated.active or typed["password"] or updated.role is not user.role:
+        # A disabled account, a new password or another role: old sessions must not linger.
+        await _revoke(request, user.id)
+    return {}
+
+
+@require_roles(Role.ADMIN)
+async def revoke_sessions(request: web.Request) -> web.StreamResponse:
+    user = await _user(request)
+    await _revoke(request, user.id)
+    raise web.HTTPSeeOther("/staff/admin/users?done=revoked")
+
+
+async def _revoke(request: web.Request, user_id: int) -> None:
+    await staff(request).sessions.revoke_user(user_id)
+    # Open WebSockets of that user close themselves on this message (see live.py).
+    services(request).hub.publish({"type": "session", "change": "revoked", "user_id": user_id})
+
+
+def _check_user(typed: dict[str, str], *, new: bool) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if new and not typed["login"]:
+        errors["login"] = "Укажите логин"
+    if typed["role"] not in {r.value for r in STAFF_ROLES}:
+        errors["role"] = "Выберите роль из списка"
+    elif typed["role"] == Role.EXECUTOR.value and not typed["department"]:
+        errors["department"] = "Исполнителю нужно выбрать подразделение"
+    if (new or typed["password"]) and len(typed["password"]) < MIN_PASSWORD:
+        errors["password"] = f"Пароль должен быть не короче {MIN_PASSWORD} символов"
+    if len(typed["full_name"]) > 200:
+        errors["full_name"] = "Не больше 200 символов"
+    if len(typed["device"]) > 120:
+        errors["device"] = "Не больше 120 символов, например PJSIP/op1"
+    return errors
+
+
+async def _user(request: web.Request) -> UserView:
+    user_id = request.match_info["user_id"]
+    user = await services(request).users.get(int(user_id)) if user_id.isdigit() and len(user_id) < 19 else None
+    if user is None:
+        raise web.HTTPNotFound()
+    return user
+
+
+@require_roles(Role.ADMIN)
+async def departments_page(request: web.Request) -> web.Response:
+    return render(request, "staff/admin_departments.html", {"departments": await staff(request).departments.all()})
+
+
+@require_roles(Role.ADMIN)
+async def toggle_department(request: web.Request) -> web.StreamResponse:
+    form = text_fields(await request.post(), "active")
+    await staff(request).departments.set_active(request.match_info["code"], form["active"] == "1")
+    raise web.HTTPSeeOther("/staff/admin/departments")

@@ -1,0 +1,76 @@
+"""The staff web's routes and its one-time wiring: ``setup(app, services)`` for default_features()."""
+
+from __future__ import annotations
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from callcenter.app import Services, secret_key
+from callcenter.portal.ratelimit import parse_networks
+from callcenter.staff import admin, archive, board, editing, export, lists, live, login, queue, supervisor, views
+from callcenter.staff.auth import STAFF_ROLES, CsrfSigner, require_roles, staff_middleware
+from callcenter.staff.charts import human_duration
+from callcenter.staff.context import STAFF, StaffServices
+from callcenter.staff.departments import DepartmentService
+from callcenter.staff.pages import TARGETS
+from callcenter.staff.related import RelatedRecords
+from callcenter.staff.sessions import LoginThrottle, SessionStore
+from callcenter.staff.stats import BoardStats
+from callcenter.staff.targets import TargetBook
+
+NUMBER = r"{number:\d{7,12}}"
+
+
+def setup(app: web.Application, services: Services) -> None:
+    """Build the staff services, add the session/CSRF middleware and the routes."""
+    settings = services.settings
+    targets = TargetBook(services.reference, settings.dispatch_target_seconds)
+    app[TARGETS] = targets
+    app[STAFF] = StaffServices(
+        sessions=SessionStore(services.sessions), throttle=LoginThrottle(services.sessions),
+        csrf=CsrfSigner(secret_key(settings)), departments=DepartmentService(services.sessions),
+        related=RelatedRecords(services.sessions), stats=BoardStats(services.sessions, targets, settings.zone),
+        secure_cookies=settings.public_url.startswith("https://"),
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+    )
+    app.middlewares.append(staff_middleware)
+    live.setup_live(app)
+    aiohttp_jinja2.get_env(app).filters["human_duration"] = human_duration
+    add_routes(app.router)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/login", login.login_page, name="login")
+    router.add_post("/login", login.login_submit)
+    router.add_post("/logout", login.logout, name="logout")
+    router.add_get("/ws", live.websocket, name="ws")
+    router.add_get("/staff", _to_board)
+    router.add_get("/staff/", board.board_page, name="staff_board")
+    router.add_get("/staff/tickets/new", editing.new_ticket_page, name="staff_ticket_new")
+    router.add_post("/staff/tickets/new", editing.create_ticket)
+    router.add_get(f"/staff/tickets/{NUMBER}", views.ticket_page, name="staff_ticket")
+    router.add_get(f"/staff/tickets/{NUMBER}/row", lists.row_fragment, name="staff_ticket_row")
+    router.add_get(f"/staff/tickets/{NUMBER}/edit", editing.edit_page, name="staff_ticket_edit")
+    router.add_post(f"/staff/tickets/{NUMBER}/edit", editing.edit_submit)
+    router.add_post(f"/staff/tickets/{NUMBER}/move", views.move_ticket, name="staff_ticket_move")
+    router.add_post(f"/staff/tickets/{NUMBER}/note", views.add_note, name="staff_ticket_note")
+    router.add_get(r"/staff/attachments/{attachment_id:\d+}", views.attachment_file, name="staff_attachment")
+    router.add_get("/staff/queue", queue.queue_page, name="staff_queue")
+    router.add_get("/staff/archive", archive.archive_page, name="staff_archive")
+    router.add_get("/staff/board", supervisor.supervisor_page, name="staff_supervisor")
+    router.add_get("/staff/board/counts", supervisor.counts_fragment, name="staff_counts")
+    router.add_get("/staff/export.csv", export.export_csv, name="staff_export")
+    router.add_get("/staff/admin/users", admin.users_page, name="staff_users")
+    router.add_get("/staff/admin/users/new", admin.new_user_page, name="staff_user_new")
+    router.add_post("/staff/admin/users/new", admin.create_user)
+    router.add_get(r"/staff/admin/users/{user_id:\d+}", admin.edit_user_page, name="staff_user")
+    router.add_post(r"/staff/admin/users/{user_id:\d+}", admin.update_user)
+    router.add_post(r"/staff/admin/users/{user_id:\d+}/revoke", admin.revoke_sessions, name="staff_user_revoke")
+    router.add_get("/staff/admin/departments", admin.departments_page, name="staff_departments")
+    router.add_post(r"/staff/admin/departments/{code:[a-z][a-z0-9_]{1,47}}", admin.toggle_department,
+                    name="staff_department")
+
+
+@require_roles(*STAFF_ROLES)
+async def _to_board(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/staff/")

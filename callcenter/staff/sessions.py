@@ -1,0 +1,183 @@
+"""Staff sessions kept in the database, and the lock-out of password guessing.
+
+A session is a random token in an HttpOnly cookie; the table holds only its SHA-256, so a
+copy of the database lets nobody sign in. Sessions survive a restart, end after a shift of
+idleness or a week in all, and an admin can revoke them. Failed logins are rows too, so a
+restart does not reset the lock-out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.staff.models import LoginFailure, StaffSession
+from callcenter.staff.users import UserView, user_view
+from callcenter.store import models as m
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def hash_token(token: str) -> str:
+    """What the table stores for a cookie token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    idle: timedelta = timedelta(hours=14)        # a 12-hour shift and a margin
+    lifetime: timedelta = timedelta(days=7)
+    touch_every: timedelta = timedelta(minutes=5)  # last_seen_at is written at most this often
+
+
+@dataclass(frozen=True)
+class ResolvedSession:
+    session_id: int
+    user: UserView
+
+
+class SessionStore:
+    """Open, resolve and revoke staff sessions."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, policy: SessionPolicy = SessionPolicy(),
+                 clock: Clock = _utcnow) -> None:
+        self._sessions = sessions
+        self._policy = policy
+        self._clock = clock
+
+    @property
+    def lifetime(self) -> timedelta:
+        return self._policy.lifetime
+
+    async def open(self, user_id: int, *, address: str = "", user_agent: str = "") -> str:
+        """Start a session; returns the raw token for the cookie (never stored)."""
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            session.add(StaffSession(token_hash=hash_token(token), user_id=user_id, created_at=now,
+                                     last_seen_at=now, expires_at=now + self._policy.lifetime,
+                                     address=address[:64], user_agent=user_agent[:300]))
+        return token
+
+    async def resolve(self, token: str) -> ResolvedSession | None:
+        """The session's active user, or None if unknown, expired, revoked or the user is inactive."""
+        if not token or len(token) > 200:
+            return None
+        now = self._clock()
+        async with self._sessions() as session:
+            row = (await session.execute(
+                select(StaffSession, m.User).join(m.User, m.User.id == StaffSession.user_id)
+                .where(StaffSession.token_hash == hash_token(token))
+            )).one_or_none()
+        if row is None:
+            return None
+        staff_session, user = row
+        if not self._usable(staff_session, user, now):
+            return None
+        if now - staff_session.last_seen_at > self._policy.touch_every:
+            await self._touch(staff_session.id, now)
+        return ResolvedSession(staff_session.id, user_view(user))
+
+    def _usable(self, staff_session: StaffSession, user: m.User, now: datetime) -> bool:
+        return (staff_session.revoked_at is None and user.active and now < staff_session.expires_at
+                and now - staff_session.last_seen_at < self._policy.idle)
+
+    async def _touch(self, session_id: int, now: datetime) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(update(StaffSession).where(StaffSession.id == session_id).values(last_seen_at=now))
+
+    async def revoke(self, token: str) -> None:
+        """End one session (logout)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(StaffSession).where(StaffSession.token_hash == hash_token(token),
+                                           StaffSession.revoked_at.is_(None))
+                .values(revoked_at=self._clock()))
+
+    async def revoke_user(self, user_id: int) -> int:
+        """End every session of a user (admin action, deactivation); returns how many were live."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(StaffSession).where(StaffSession.user_id == user_id, StaffSession.revoked_at.is_(None))
+                .values(revoked_at=self._clock()))
+        logger.info("revoked %d sessions of user %d", result.rowcount, user_id)
+        return int(result.rowcount or 0)
+
+    async def live_counts(self) -> dict[int, int]:
+        """Unrevoked, unexpired sessions per user (for the admin page)."""
+        now = self._clock()
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(StaffSession.user_id, func.count()).where(
+                    StaffSession.revoked_at.is_(None), StaffSession.expires_at > now,
+                    StaffSession.last_seen_at > now - self._policy.idle,
+                ).group_by(StaffSession.user_id))
+            return {user_id: count for user_id, count in rows.all()}
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    window: timedelta = timedelta(minutes=15)
+    per_login: int = 5         # a person mistyping gets five tries
+    per_address: int = 20      # one machine guessing across many logins
+
+
+class LoginThrottle:
+    """Lock-out after repeated failures, per login and per client address, kept in the database."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, policy: ThrottlePolicy = ThrottlePolicy(),
+                 clock: Clock = _utcnow) -> None:
+        self._sessions = sessions
+        self._policy = policy
+        self._clock = clock
+
+    async def locked_for(self, login: str, address: str) -> timedelta | None:
+        """How long until another try is allowed, or None if it is allowed now."""
+        now = self._clock()
+        since = now - self._policy.window
+        async with self._sessions() as session:
+            waits = [
+                await self._wait(session, LoginFailure.login == _key(login), since, self._policy.per_login),
+                await self._wait(session, LoginFailure.address == address[:64], since, self._policy.per_address),
+            ]
+        waits = [w - now for w in waits if w is not None and w > now]
+        return max(waits) if waits else None
+
+    async def _wait(self, session: AsyncSession, condition: object, since: datetime, limit: int) -> datetime | None:
+        """When the oldest failure that keeps the count at the limit leaves the window."""
+        times = (await session.execute(
+            select(LoginFailure.at).where(condition, LoginFailure.at > since)  # type: ignore[arg-type]
+            .order_by(LoginFailure.at.desc()).limit(limit)
+        )).scalars().all()
+        if len(times) < limit:
+            return None
+        return times[-1] + self._policy.window
+
+    async def failed(self, login: str, address: str) -> None:
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            session.add(LoginFailure(login=_key(login), address=address[:64], at=now))
+            # Keep the table small: rows older than a day never count again.
+            await session.execute(delete(LoginFailure).where(LoginFailure.at < now - timedelta(days=1)))
+
+    async def succeeded(self, login: str) -> None:
+        """A correct password clears that login's failures (not the address's)."""
+        async with self._sessions.begin() as session:
+            await session.execute(delete(LoginFailure).where(LoginFailure.login == _key(login)))
+
+
+def _key(login: str) -> str:
+    return login.strip().lower()[:64]

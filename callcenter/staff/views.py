@@ -1,0 +1,168 @@
+"""The ticket page (`/staff/tickets/{number}`) and everything done from it.
+
+Each action posts to its own URL; on bad input the ticket page comes back with the message
+next to the field and the typed text kept (422, or 409 for a conflict), nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from callcenter.domain.errors import DomainError, ValidationError
+from callcenter.domain.numbers import clean_ticket_number
+from callcenter.domain.tickets import Role, Status, allowed_targets
+from callcenter.staff.auth import (
+    EDITOR_ROLES,
+    STAFF_ROLES,
+    check_department,
+    current_user,
+    require_roles,
+)
+from callcenter.staff.pages import error_field, local_redirect, render, services, staff, text_fields
+from callcenter.web.errors import status_for
+
+logger = logging.getLogger(__name__)
+
+ACTOR_ROLES = (Role.OPERATOR, Role.EXECUTOR, Role.SUPERVISOR, Role.ADMIN)
+# Buttons of the status moves, by target (and source where one target has two meanings).
+ACTION_LABELS: dict[tuple[Status | None, Status], str] = {
+    (None, Status.DISPATCHED): "Направить исполнителю",
+    (None, Status.REJECTED): "Отклонить",
+    (Status.DISPATCHED, Status.IN_PROGRESS): "Принять в работу",
+    (Status.DONE, Status.IN_PROGRESS): "Вернуть в работу (заявитель не удовлетворён)",
+    (None, Status.NEW): "Вернуть оператору",
+    (None, Status.DONE): "Выполнено",
+    (None, Status.CLOSED): "Закрыть (заявитель подтвердил)",
+    (None, Status.ARCHIVED): "Перенести в архив",
+}
+# Moves whose note field is required (the domain says so too; this only marks the field).
+NOTE_REQUIRED = {(Status.IN_PROGRESS, Status.DONE), (Status.DONE, Status.IN_PROGRESS),
+                 (Status.DONE, Status.CLOSED), (Status.DISPATCHED, Status.NEW)}
+MOVE_FIELDS = ("to", "note", "department", "duplicate_of", "version", "back", "public")
+
+
+def action_label(frm: Status, to: Status) -> str:
+    return ACTION_LABELS.get((frm, to)) or ACTION_LABELS[(None, to)]
+
+
+async def ticket_context(request: web.Request, number: str) -> dict[str, Any]:
+    """Everything the ticket page shows, checked against the user's department."""
+    user = current_user(request)
+    shared = services(request)
+    detail = await shared.tickets.detail(number)
+    check_department(user, detail.ticket.department)
+    related = staff(request).related
+    others = [t for t in detail.other_tickets if user.role is not Role.EXECUTOR or t.department == user.department]
+    moves = allowed_targets(detail.ticket.status, user.role)
+    return {
+        "detail": detail, "ticket": detail.ticket, "others": others,
+        "calls": await related.calls_for(detail.ticket.id),
+        "callbacks": await related.callbacks_for(detail.ticket.id),
+        "actions": [(to, action_label(detail.ticket.status, to), (detail.ticket.status, to) in NOTE_REQUIRED)
+                    for to in moves],
+        "can_edit": user.role in EDITOR_ROLES and detail.ticket.status not in (Status.CLOSED, Status.ARCHIVED),
+        "can_note": user.role in ACTOR_ROLES,
+        "departments": await staff(request).departments.active(),
+        "typed": {}, "open_action": None,
+    }
+
+
+@require_roles(*STAFF_ROLES)
+async def ticket_page(request: web.Request) -> web.Response:
+    number = clean_ticket_number(request.match_info["number"])
+    context = await ticket_context(request, number)
+    context["flash"] = {"created": "Заявка создана", "saved": "Изменения сохранены",
+                        "moved": "Статус изменён", "noted": "Заметка добавлена"}.get(request.query.get("done", ""))
+    return render(request, "staff/ticket.html", context)
+
+
+@require_roles(*ACTOR_ROLES)
+async def move_ticket(request: web.Request) -> web.StreamResponse:
+    number = clean_ticket_number(request.match_info["number"])
+    form = text_fields(await request.post(), *MOVE_FIELDS)
+    user = current_user(request)
+    current = await services(request).tickets.get(number)
+    check_department(user, current.department)
+    try:
+        await services(request).tickets.move(
+            number, _target(form["to"]), user.actor(), note=form["note"] or None,
+            department=form["department"] or None, duplicate_of=_duplicate(form["duplicate_of"]),
+            expected_version=_version(form["version"]), public=form["public"] != "0",
+        )
+    except DomainError as err:
+        return await _page_with_error(request, number, err, form, open_action=form["to"])
+    raise web.HTTPSeeOther(local_redirect(form["back"], f"/staff/tickets/{number}?done=moved"))
+
+
+@require_roles(*ACTOR_ROLES)
+async def add_note(request: web.Request) -> web.StreamResponse:
+    number = clean_ticket_number(request.match_info["number"])
+    form = text_fields(await request.post(), "note", "public")
+    user = current_user(request)
+    check_department(user, (await services(request).tickets.get(number)).department)
+    try:
+        await services(request).tickets.add_note(number, form["note"], user.actor(), public=form["public"] == "1")
+    except DomainError as err:
+        return await _page_with_error(request, number, err, form, open_action="note")
+    raise web.HTTPSeeOther(f"/staff/tickets/{number}?done=noted#timeline")
+
+
+async def _page_with_error(request: web.Request, number: str, err: DomainError, typed: dict[str, str],
+                           open_action: str) -> web.Response:
+    context = await ticket_context(request, number)
+    context.update(errors={error_field(err, MOVE_FIELDS): err.message}, typed=typed, open_action=open_action)
+    return render(request, "staff/ticket.html", context, status_for(err))
+
+
+def _target(value: str) -> Status:
+    try:
+        return Status(value)
+    except ValueError:
+        raise ValidationError("Выберите действие из предложенных", field="to") from None
+
+
+def _duplicate(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        return clean_ticket_number(value)
+    except ValidationError as err:
+        raise ValidationError(err.message, field="duplicate_of") from None
+
+
+def _version(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
+@require_roles(*STAFF_ROLES)
+async def attachment_file(request: web.Request) -> web.StreamResponse:
+    """An attachment's file, for users who may see its ticket (never a public static path)."""
+    attachment_id = request.match_info["attachment_id"]
+    if not attachment_id.isdigit():
+        raise web.HTTPNotFound()
+    found = await staff(request).related.attachment(int(attachment_id))
+    check_department(current_user(request), found.department)
+    path = await asyncio.to_thread(_inside, Path(services(request).settings.data_dir), found.path)
+    inline = found.mime.startswith(("image/", "audio/"))
+    headers = {
+        "Content-Type": found.mime if inline else "application/octet-stream",
+        "Content-Disposition": "inline" if inline else f'attachment; filename="attachment-{found.id}"',
+        "Cache-Control": "private, max-age=3600",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return web.FileResponse(path, headers=headers)
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """The file under the data folder; a path that escapes it (``..``) is refused."""
+    base = root.resolve()
+    path = (base / relative).resolve()
+    if base not in path.parents or not path.is_file():
+        logger.warning("attachment file missing or outside the data folder: %s", relative)
+        raise web.HTTPNotFound()
+    return path
