@@ -118,10 +118,11 @@ def init_app(settings: Settings, services: Services | None = None,
 
 def default_features() -> list[Feature]:
     from callcenter.ivr.feature import setup as ivr
+    from callcenter.open311.api import setup as open311
+    from callcenter.portal.web import setup as portal
     from callcenter.staff.routes import setup as staff
-    from callcenter.web.home import setup as home
 
-    return [home, staff, ivr]
+    return [portal, open311, staff, ivr]
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:

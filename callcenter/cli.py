@@ -122,7 +122,10 @@ class ExtraCommand(Protocol):
 
 
 def extra_commands() -> list[ExtraCommand]:
-    return []
+    """Commands feature slices add (each implements ExtraCommand)."""
+    from callcenter.open311.cli import Open311KeyCommand
+
+    return [Open311KeyCommand()]
 
 
 def main(argv: list[str] | None = None) -> int:

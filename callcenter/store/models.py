@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -122,6 +123,10 @@ class TicketCounter(Base):
     last_value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+_OPEN_SQLITE = "status IN ('dispatched', 'done', 'in_progress', 'new') AND is_draft = 0"
+_OPEN_POSTGRESQL = "status IN ('dispatched', 'done', 'in_progress', 'new') AND is_draft = false"
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -133,6 +138,12 @@ class Ticket(Base):
         Index("ix_tickets_street_house", "street", "house"),
         Index("ix_tickets_created_at", "created_at"),
         Index("ix_tickets_district_id", "district", "id"),
+        # Migration 0003 (portal): duplicates and the public map; the partial ones cover open,
+        # confirmed tickets, the rows the map shows (callcenter/portal/publicmap.py).
+        Index("ix_tickets_category_lat_lon", "category_code", "lat", "lon"),
+        Index("ix_tickets_open_map", "id", sqlite_where=text(_OPEN_SQLITE), postgresql_where=text(_OPEN_POSTGRESQL)),
+        Index("ix_tickets_open_lat_lon", "lat", "lon", sqlite_where=text(_OPEN_SQLITE),
+              postgresql_where=text(_OPEN_POSTGRESQL)),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -203,7 +214,10 @@ class Attachment(Base):
 
 class Call(Base):
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_caller", "caller", "started_at"),)
+    __table_args__ = (
+        Index("ix_calls_caller", "caller", "started_at"),
+        Index("ix_calls_started_at", "started_at"),   # the board's calls of today (migration 0005)
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     linkedid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -227,12 +241,18 @@ class Callback(Base):
     """A planned call to a citizen after their ticket(s) were done. Claimed atomically."""
 
     __tablename__ = "callbacks"
-    __table_args__ = (Index("ix_callbacks_state_due", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_callbacks_state_due", "state", "due_at"),
+        Index("ix_callbacks_claim", "state", "mode", "priority", "due_at"),
+        Index("ix_callbacks_citizen_state", "citizen_id", "state"),
+        Index("ix_callbacks_state_completed", "state", "completed_at"),
+        Index("ix_callbacks_state_lease", "state", "lease_until"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
     phone: Mapped[str] = mapped_column(String(20))
-    state: Mapped[str] = mapped_column(String(20))   # planned, claimed, done, unreachable, cancelled
+    state: Mapped[str] = mapped_column(String(20))   # planned, claimed, done, unreachable, given_up, cancelled
     mode: Mapped[str] = mapped_column(String(10))    # auto, operator
     priority: Mapped[int] = mapped_column(Integer, default=3)
     due_at: Mapped[datetime] = mapped_column()
@@ -242,16 +262,24 @@ class Callback(Base):
     outcome: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column()
+    # Local calling window in minutes of the day (migration 0004).
+    window_start: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    window_end: Mapped[int] = mapped_column(Integer, default=1440, server_default="1440")
+    last_result: Mapped[str | None] = mapped_column(String(20))
 
 
 class CallbackTicket(Base):
     """The tickets one callback covers (a citizen with several done tickets gets one call)."""
 
     __tablename__ = "callback_tickets"
+    __table_args__ = (Index("ix_callback_tickets_ticket", "ticket_id"),)
 
     callback_id: Mapped[int] = mapped_column(ForeignKey("callbacks.id", ondelete="CASCADE"), primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
     outcome: Mapped[str | None] = mapped_column(String(20))
+    done_at: Mapped[datetime | None] = mapped_column()            # when the ticket became done (this round)
+    via_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))   # the duplicate reported
+    applied_at: Mapped[datetime | None] = mapped_column()         # outcome applied to the ticket
 
 
 class CallbackAttempt(Base):
@@ -259,6 +287,7 @@ class CallbackAttempt(Base):
     __table_args__ = (
         UniqueConstraint("action_id", name="uq_callback_attempts_action_id"),
         Index("ix_callback_attempts_callback", "callback_id"),
+        Index("ix_callback_attempts_result_started", "result", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -270,3 +299,5 @@ class CallbackAttempt(Base):
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     action_id: Mapped[str | None] = mapped_column(String(80))   # the Originate's idempotency key
     note: Mapped[str | None] = mapped_column(Text)
+    recording: Mapped[str | None] = mapped_column(String(500))      # the citizen's spoken comment
+    call_uniqueid: Mapped[str | None] = mapped_column(String(64))

@@ -145,3 +145,18 @@ def test_transcribe_prints_transcript_and_draft(tmp_path: Path) -> None:
     assert f"== {audio}" in ok.stdout and "text: " in ok.stdout and "category: " in ok.stdout
     no_model = run_cli(["transcribe", str(audio)], url, tmp_path)
     assert no_model.returncode == 2 and "speech-to-text unavailable" in no_model.stderr
+
+
+async def test_open311_key_add_prints_a_key_that_the_api_accepts(services: Services, tmp_path: Path) -> None:
+    from callcenter.open311.keys import ApiKeyService
+
+    url = services.settings.database_url
+    added = run_cli(["open311-key", "add", "Городской помощник"], url, tmp_path)
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.strip()
+    assert len(key) >= 20 and "cannot be shown again" in added.stderr
+    listed = run_cli(["open311-key", "list"], url, tmp_path)
+    assert "Городской помощник" in listed.stdout and key not in listed.stdout
+    assert await ApiKeyService(services.sessions).check(key) is not None
+    wrong = key[:-1] + ("x" if key[-1] != "x" else "y")
+    assert await ApiKeyService(services.sessions).check(wrong) is None

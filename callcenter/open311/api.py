@@ -1,0 +1,166 @@
+"""Open311 GeoReport v2 endpoints under ``/open311/v2/`` (JSON and XML by the path's extension).
+
+    GET  discovery.{json|xml}                 service discovery
+    GET  services.{json|xml}                  the service list (our categories)
+    GET  services/{service_code}.{json|xml}   a service definition with its attributes
+    POST requests.{json|xml}                  create (form-urlencoded; api_key required)
+    GET  requests.{json|xml}                  query (service_request_id, service_code, start_date,
+                                              end_date, status; extensions: extended_status, page, page_size)
+    GET  requests/{service_request_id}.{json|xml}
+
+Every error, including unknown paths under the prefix, comes in the specification's format.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from callcenter.open311.formats import Format, error_response, format_of, respond
+from callcenter.open311.keys import ApiKeyService
+from callcenter.open311.service import Open311Error, Open311Service
+from callcenter.portal.ratelimit import IPNetwork, RateLimiter, client_address, parse_networks
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/open311/v2"
+MAX_POST_BYTES = 256 * 1024
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+
+
+class Open311Api:
+    """The endpoint handlers with their service, keys and rate limits."""
+
+    def __init__(self, service: Open311Service, keys: ApiKeyService, trusted: tuple[IPNetwork, ...]) -> None:
+        self.service = service
+        self.keys = keys
+        self.trusted = trusted
+        self.reads = RateLimiter(300, 60)      # per client address
+        self.writes = RateLimiter(120, 600)    # per API key: a busy partner app, not a flood
+        self.bad_keys = RateLimiter(20, 600)   # per client address: wrong keys
+
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get(PREFIX + "/discovery.{fmt:[A-Za-z]+}", self.discovery, name="open311_discovery")
+        router.add_get(PREFIX + "/services.{fmt:[A-Za-z]+}", self.services_list, name="open311_services")
+        router.add_get(PREFIX + "/services/{code}.{fmt:[A-Za-z]+}", self.definition, name="open311_definition")
+        router.add_get(PREFIX + "/requests.{fmt:[A-Za-z]+}", self.query, name="open311_requests")
+        router.add_post(PREFIX + "/requests.{fmt:[A-Za-z]+}", self.create, name="open311_create")
+        router.add_get(PREFIX + "/requests/{id}.{fmt:[A-Za-z]+}", self.request_one, name="open311_request")
+        router.add_route("*", PREFIX + "/{tail:.*}", self.unknown, name="open311_unknown")
+        router.add_route("*", PREFIX, self.unknown)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _format(self, request: web.Request) -> Format:
+        fmt = format_of(request.match_info.get("fmt", ""))
+        if fmt is None:
+            raise Open311Error(404, "Формат ответа: .json или .xml")
+        return fmt
+
+    def _read_allowed(self, request: web.Request) -> None:
+        if not self.reads.allow(client_address(request, self.trusted)):
+            raise Open311Error(429, "Слишком много запросов: не более 300 в минуту с одного адреса")
+
+    async def _answer(self, request: web.Request, work: Any) -> web.Response:
+        """Run ``work(fmt)``; Open311Error becomes the specification's error body."""
+        fmt = format_of(request.match_info.get("fmt", "")) or Format.JSON
+        try:
+            fmt = self._format(request)
+            return await work(fmt)
+        except Open311Error as err:
+            return error_response(fmt, err.status, *err.descriptions)
+
+    # ------------------------------------------------------------------ handlers
+
+    async def discovery(self, request: web.Request) -> web.Response:
+        async def work(fmt: Format) -> web.Response:
+            base = self.service.settings.public_url.rstrip("/") + PREFIX
+            return respond(fmt, "discovery", {
+                "changeset": "2026-11-29T00:00:00+03:00",
+                "contact": "Единая диспетчерская служба 1563, Севастополь; телефон 1563",
+                "key_service": "Ключ API выдаёт администратор службы 1563 (callcenter open311-key add)",
+                "endpoints": [{"specification": SPECIFICATION, "url": base, "changeset": "2026-11-29T00:00:00+03:00",
+                               "type": "production", "formats": ["text/xml", "application/json"]}],
+            })
+        return await self._answer(request, work)
+
+    async def services_list(self, request: web.Request) -> web.Response:
+        async def work(fmt: Format) -> web.Response:
+            self._read_allowed(request)
+            self.service.check_jurisdiction(request.query.get("jurisdiction_id"))
+            return respond(fmt, "services", self.service.services())
+        return await self._answer(request, work)
+
+    async def definition(self, request: web.Request) -> web.Response:
+        async def work(fmt: Format) -> web.Response:
+            self._read_allowed(request)
+            self.service.check_jurisdiction(request.query.get("jurisdiction_id"))
+            return respond(fmt, "service_definition", self.service.definition(request.match_info["code"]))
+        return await self._answer(request, work)
+
+    async def query(self, request: web.Request) -> web.Response:
+        async def work(fmt: Format) -> web.Response:
+            self._read_allowed(request)
+            found = await self.service.requests(self.service.parse_query(request.query))
+            return respond(fmt, "service_requests", found)
+        return await self._answer(request, work)
+
+    async def request_one(self, request: web.Request) -> web.Response:
+        async def work(fmt: Format) -> web.Response:
+            self._read_allowed(request)
+            self.service.check_jurisdiction(request.query.get("jurisdiction_id"))
+            return respond(fmt, "service_requests", await self.service.one(request.match_info["id"]))
+        return await self._answer(request, work)
+
+    async def create(self, request: web.Request) -> web.Response:
+        async def work(fmt: Format) -> web.Response:
+            if request.content_length is not None and request.content_length > MAX_POST_BYTES:
+                raise Open311Error(413, f"Запрос больше {MAX_POST_BYTES // 1024} КБ")
+            fields = await request.post()
+            text_fields = {k: v for k, v in fields.items() if isinstance(v, str)}
+            key = await self._key(request, text_fields.get("api_key") or request.query.get("api_key"))
+            if not self.writes.allow(str(key.id)):
+                raise Open311Error(429, "Слишком много новых заявок с этим ключом: не более 120 за 10 минут")
+            created = await self.service.create(_FieldView(fields), key)
+            await self.keys.touch(key.id)
+            logger.info("open311 request %s created by %s", created["service_request_id"], key.name)
+            return respond(fmt, "service_requests", [created])
+        return await self._answer(request, work)
+
+    async def _key(self, request: web.Request, raw: str | None) -> Any:
+        client = client_address(request, self.trusted)
+        if not self.bad_keys.would_allow(client):
+            raise Open311Error(429, "Слишком много попыток с неверным api_key: подождите 10 минут")
+        if not raw:
+            raise Open311Error(400, "api_key: не указан ключ API")
+        key = await self.keys.check(raw)
+        if key is None:
+            self.bad_keys.allow(client)
+            raise Open311Error(403, "api_key недействителен или отозван")
+        return key
+
+    async def unknown(self, request: web.Request) -> web.Response:
+        fmt = Format.XML if request.path.endswith(".xml") else Format.JSON
+        return error_response(fmt, 404, f"Нет такого метода Open311: {request.method} {request.path[:200]}")
+
+
+class _FieldView(dict[str, str]):
+    """Text fields of a POST as a mapping that also answers ``getall`` (for attribute[] lists)."""
+
+    def __init__(self, fields: Any) -> None:
+        super().__init__((k, v) for k, v in fields.items() if isinstance(v, str))
+        self._fields = fields
+
+    def getall(self, name: str, default: Any = None) -> list[str]:
+        return [v for v in self._fields.getall(name, default or []) if isinstance(v, str)]
+
+
+def setup(app: web.Application, services: Any) -> None:
+    """Mount the Open311 endpoints (``services.extras["open311"]`` is the service for other slices)."""
+    service = Open311Service(services.settings, services.tickets, services.sessions, services.reference,
+                             services.gazetteer)
+    api = Open311Api(service, ApiKeyService(services.sessions), parse_networks(services.settings.trusted_proxies))
+    services.extras["open311"] = service
+    api.routes(app.router)

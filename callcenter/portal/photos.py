@@ -1,0 +1,181 @@
+"""Checking and cleaning citizens' photos with Pillow (CPU work: call from an executor).
+
+Every upload is opened as an image, verified, refused if it is not JPEG/PNG/WebP (or HEIC
+when a HEIF plugin is installed in Pillow) or if it has more pixels than a phone camera
+makes (a decompression bomb), then re-encoded as a JPEG. Re-encoding drops every metadata
+block (EXIF with the phone's model and GPS, XMP, comments); the GPS position is read first
+and offered as the problem's location. A small thumbnail is made for pages and the map.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from callcenter.domain.errors import ValidationError
+
+logger = logging.getLogger(__name__)
+
+BASE_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+HEIF_FORMATS = frozenset({"HEIF", "HEIC"})
+GPS_IFD = 0x8825
+JPEG_QUALITY = 85
+
+
+@dataclass(frozen=True)
+class PhotoLimits:
+    """What one photo may be. ``max_pixels`` is below Pillow's own bomb limit (89 Mpx), so our
+    check refuses a bomb before Pillow would decode it; 40 Mpx is more than phones take."""
+
+    max_bytes: int
+    max_pixels: int = 40_000_000
+    max_side: int = 2560          # stored size: enough to see a pothole, not 20 MB per photo
+    thumb_side: int = 320
+
+
+@dataclass(frozen=True)
+class CleanPhoto:
+    """A checked photo, re-encoded without metadata."""
+
+    jpeg: bytes
+    thumb: bytes
+    width: int
+    height: int
+    sha256: str
+    source_format: str
+    gps: tuple[float, float] | None
+
+
+class PhotoRejected(ValidationError):
+    """The upload is not a photo we accept; the message says why, in Russian, naming the file."""
+
+    code = "photo_rejected"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="photos")
+
+
+def allowed_formats() -> frozenset[str]:
+    """JPEG, PNG, WebP, plus HEIC when Pillow has a HEIF opener (pillow-heif) registered."""
+    Image.init()
+    return BASE_FORMATS | (HEIF_FORMATS & set(Image.OPEN))
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:.0f} МБ" if size >= 2**20 else f"{size / 1024:.0f} КБ"
+
+
+def check_size(name: str, size: int, limits: PhotoLimits) -> None:
+    """Refuse an empty or too large file before any decoding."""
+    if size == 0:
+        raise PhotoRejected(f"Файл «{name}» пустой")
+    if size > limits.max_bytes:
+        raise PhotoRejected(f"Файл «{name}» больше {_megabytes(limits.max_bytes)}: уменьшите фото и приложите снова")
+
+
+def clean_photo(name: str, raw: bytes, limits: PhotoLimits) -> CleanPhoto:
+    """Check ``raw`` and return it cleaned; raise PhotoRejected with a reason a citizen understands."""
+    check_size(name, len(raw), limits)
+    formats = allowed_formats()
+    image = _open_checked(name, raw, limits, formats)
+    try:
+        image.verify()   # walks the file's structure; a broken or truncated file fails here
+    except Exception as err:  # noqa: BLE001 - Pillow raises many kinds for a broken file
+        raise PhotoRejected(f"Файл «{name}» повреждён и не открывается как изображение") from err
+    image = _open_checked(name, raw, limits, formats)   # verify() leaves the image unusable
+    source_format = image.format or "?"
+    gps = _gps_of(image)
+    try:
+        pixels = _to_rgb(ImageOps.exif_transpose(image))
+    except (OSError, ValueError, SyntaxError) as err:
+        raise PhotoRejected(f"Файл «{name}» повреждён и не открывается как изображение") from err
+    pixels.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS)
+    jpeg = _encode(pixels)
+    thumb_image = pixels.copy()
+    thumb_image.thumbnail((limits.thumb_side, limits.thumb_side), Image.Resampling.LANCZOS)
+    return CleanPhoto(
+        jpeg=jpeg, thumb=_encode(thumb_image), width=pixels.width, height=pixels.height,
+        sha256=hashlib.sha256(jpeg).hexdigest(), source_format=source_format, gps=gps,
+    )
+
+
+def _open_checked(name: str, raw: bytes, limits: PhotoLimits, formats: frozenset[str]) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(raw))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        # The warning is an exception when warnings are errors (pytest), a log line otherwise;
+        # either way the pixel check below refuses the file.
+        raise PhotoRejected(_bomb_message(name)) from err
+    except UnidentifiedImageError as err:
+        raise PhotoRejected(
+            f"Файл «{name}» не является фотографией: принимаются {_format_list(formats)}") from err
+    except (OSError, ValueError, SyntaxError) as err:
+        raise PhotoRejected(f"Файл «{name}» повреждён и не открывается как изображение") from err
+    if image.format not in formats:
+        raise PhotoRejected(f"Формат {image.format} файла «{name}» не принимается: "
+                            f"приложите {_format_list(formats)}")
+    width, height = image.size
+    if width <= 0 or height <= 0 or width * height > limits.max_pixels:
+        raise PhotoRejected(_bomb_message(name))
+    return image
+
+
+def _bomb_message(name: str) -> str:
+    return f"Изображение «{name}» слишком большое по числу точек: приложите обычное фото с телефона или камеры"
+
+
+def _format_list(formats: frozenset[str]) -> str:
+    order = ["JPEG", "PNG", "WEBP", "HEIC", "HEIF"]
+    names = [{"WEBP": "WebP"}.get(f, f) for f in order if f in formats]
+    return ", ".join(names[:-1]) + " или " + names[-1] if len(names) > 1 else names[0]
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Flatten transparency onto white (a JPEG has none) and bring every mode to RGB."""
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")
+
+
+def _encode(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    # No exif=, no icc_profile=, no comment: the new file carries pixels only.
+    image.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    return out.getvalue()
+
+
+def _gps_of(image: Image.Image) -> tuple[float, float] | None:
+    """(lat, lon) from the EXIF GPS block, or None when absent or unreadable."""
+    try:
+        gps = image.getexif().get_ifd(GPS_IFD)
+    except Exception:  # noqa: BLE001 - a malformed EXIF block only means "no location"
+        logger.debug("unreadable EXIF in an upload", exc_info=True)
+        return None
+    if not gps or 2 not in gps or 4 not in gps:
+        return None
+    try:
+        lat = _degrees(gps[2]) * (-1 if str(gps.get(1, "N")).upper().startswith("S") else 1)
+        lon = _degrees(gps[4]) * (-1 if str(gps.get(3, "E")).upper().startswith("W") else 1)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (lat == 0 and lon == 0):
+        return None
+    return round(lat, 6), round(lon, 6)
+
+
+def _degrees(value: Any) -> float:
+    """EXIF degrees/minutes/seconds (rationals) to decimal degrees."""
+    parts = [float(v) for v in value] + [0.0, 0.0]
+    degrees = parts[0] + parts[1] / 60 + parts[2] / 3600
+    if not math.isfinite(degrees):
+        raise ValueError("not a number")
+    return degrees
