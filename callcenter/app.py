@@ -117,12 +117,13 @@ def init_app(settings: Settings, services: Services | None = None,
 
 
 def default_features() -> list[Feature]:
+    from callcenter.callbacks import setup as callbacks
     from callcenter.ivr.feature import setup as ivr
     from callcenter.open311.api import setup as open311
     from callcenter.portal.web import setup as portal
     from callcenter.staff.routes import setup as staff
 
-    return [portal, open311, staff, ivr]
+    return [portal, open311, staff, ivr, callbacks]
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:

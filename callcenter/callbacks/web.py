@@ -1,0 +1,277 @@
+"""The callbacks feature in the app: wiring (``setup``), the supervisors' board and the operators' list.
+
+Pages:
+  GET  /staff/callbacks                 board: due, in progress, overdue, done today, figures, charts
+  GET  /staff/callbacks/export.csv      the period's callbacks, one row per covered ticket
+  POST /staff/callbacks/{id}/retry      unreachable -> a new round of attempts (supervisor)
+  POST /staff/callbacks/{id}/to-operator  unreachable -> the operators' list (supervisor)
+  POST /staff/callbacks/{id}/unreachable  unreachable -> "недозвон" noted; the ticket stays done
+  GET  /staff/callbacks/mine            the operators' callback list
+  POST /staff/callbacks/{id}/call       click-to-call (or the number to dial by hand)
+  POST /staff/callbacks/{id}/outcome    one click: satisfied / not satisfied (comment) / busy / no answer
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from callcenter.callbacks.ami_dialer import LinkDialer
+from callcenter.callbacks.archive import ArchiveJob
+from callcenter.callbacks.board import CSV_HEADER, CallbackBoard, csv_chunk
+from callcenter.callbacks.charts import median_hours_per_day, outcomes_per_day
+from callcenter.callbacks.dialer import Dialer
+from callcenter.callbacks.dispatcher import CallbackDispatcher, CallbackScheduler
+from callcenter.callbacks.service import CallbackOutcomes, CallbackService
+from callcenter.callbacks.store import CallbackStore
+from callcenter.domain.callbacks import OPERATOR_RESULTS, RESULT_LABELS, CallbackMode, CallbackPolicy
+from callcenter.domain.errors import DomainError, ValidationError
+from callcenter.domain.tickets import Role
+from callcenter.staff.auth import require_roles
+from callcenter.web.errors import status_for
+from callcenter.web.keys import CURRENT_USER
+
+logger = logging.getLogger(__name__)
+
+SUPERVISION = (Role.SUPERVISOR, Role.ANALYST, Role.ADMIN)
+DECIDERS = (Role.SUPERVISOR, Role.ADMIN)
+CALLERS = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
+MAX_PERIOD_DAYS = 366
+ID = r"{callback_id:\d{1,18}}"
+
+
+@dataclass
+class CallbacksFeature:
+    """What the app holds for callbacks; ``services.callbacks`` is this object."""
+
+    service: CallbackService
+    outcomes: CallbackOutcomes       # the IVR's record_callback_outcome goes here
+    board: CallbackBoard
+    dialer: Dialer | None
+    dispatcher: CallbackDispatcher
+    archive: ArchiveJob
+    tick_seconds: float
+
+
+CALLBACKS = web.AppKey("callbacks", CallbacksFeature)
+
+
+def build_feature(services: Any) -> CallbacksFeature:
+    """Construct (not start) the callbacks feature from the shared services."""
+    settings = services.settings
+    policy = CallbackPolicy.from_settings(settings)
+    automated = settings.callback_mode == "auto" and settings.ami_enabled
+    if settings.callback_mode == "auto" and not settings.ami_enabled:
+        logger.warning("CALLCENTER_CALLBACK_MODE=auto but AMI is off: callbacks go to the operators' list")
+    service = CallbackService(
+        CallbackStore(services.sessions, policy), services.tickets,
+        default_mode=CallbackMode.AUTO if automated else CallbackMode.OPERATOR,
+        lease=timedelta(seconds=settings.callback_lease_seconds), data_dir=settings.data_dir,
+        users=services.users, hub=services.hub)
+    dialer = LinkDialer(lambda: services.ami, dial_template=settings.dial_template,
+                        click_to_call_context=settings.click_to_call_context) if settings.ami_enabled else None
+    names = {d.code: d.short_name for d in services.reference.departments}
+    return CallbacksFeature(
+        service=service, outcomes=CallbackOutcomes(service), board=CallbackBoard(services.sessions, policy, names),
+        dialer=dialer, dispatcher=CallbackDispatcher(service, dialer, max_concurrent=settings.callback_max_concurrent),
+        archive=ArchiveJob(services.sessions, services.tickets, after=timedelta(days=settings.archive_after_days)),
+        tick_seconds=settings.callback_tick_seconds)
+
+
+def setup(app: web.Application, services: Any) -> None:
+    """Feature entry for ``default_features()``: planner listener, routes, scheduler lifecycle."""
+    feature = build_feature(services)
+    services.callbacks = feature
+    app[CALLBACKS] = feature
+    services.tickets.on_status_change.append(feature.service.on_ticket_status)
+    add_routes(app.router)
+    app.cleanup_ctx.append(_scheduler_ctx)
+
+
+async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    feature = app[CALLBACKS]
+    scheduler = CallbackScheduler(tick=feature.dispatcher.tick, tick_seconds=feature.tick_seconds,
+                                  reconcile=feature.service.plan_missing, archive=feature.archive.run_once)
+    await scheduler.start()
+    try:
+        yield
+    finally:
+        await scheduler.close()
+        await feature.dispatcher.close()
+        await feature.service.wait_background(5)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/staff/callbacks", board_page, name="staff_callbacks")
+    router.add_get("/staff/callbacks/export.csv", export_csv, name="staff_callbacks_export")
+    router.add_get("/staff/callbacks/mine", mine_page, name="staff_callbacks_mine")
+    router.add_post(f"/staff/callbacks/{ID}/retry", retry_now)
+    router.add_post(f"/staff/callbacks/{ID}/to-operator", to_operator)
+    router.add_post(f"/staff/callbacks/{ID}/unreachable", mark_unreachable)
+    router.add_post(f"/staff/callbacks/{ID}/call", start_call)
+    router.add_post(f"/staff/callbacks/{ID}/outcome", record_outcome)
+
+
+# ---------------------------------------------------------------------- the supervisors' board
+
+
+@require_roles(*SUPERVISION)
+@aiohttp_jinja2.template("staff/callbacks.html")
+async def board_page(request: web.Request) -> dict[str, Any]:
+    feature = request.app[CALLBACKS]
+    now = feature.service.now()
+    start, end, errors = _period(request, feature.board.today(now))
+    snapshot = await feature.board.snapshot(now, start, end)
+    return {
+        "snap": snapshot, "errors": errors, "typed": dict(request.query),
+        "charts": {"outcomes": outcomes_per_day(snapshot.days), "medians": median_hours_per_day(snapshot.days)},
+        "can_decide": request[CURRENT_USER].role in DECIDERS, "done": request.query.get("done"),
+        "export_query": f"date_from={start.isoformat()}&date_to={end.isoformat()}",
+        "span": span_text, "percent": percent_text,
+    }
+
+
+def span_text(value: timedelta | None) -> str:
+    """A duration as staff read it: "2 ч 05 мин", "3 дн. 4 ч"; "—" when unknown."""
+    if value is None:
+        return "—"
+    minutes = int(value.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} дн. {hours} ч"
+    return f"{hours} ч {minutes:02d} мин" if hours else f"{minutes} мин"
+
+
+def percent_text(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def _period(request: web.Request, today: date) -> tuple[date, date, dict[str, str]]:
+    """The board's period from ``date_from``/``date_to``; bad values fall back with a message."""
+    errors: dict[str, str] = {}
+    end = _date_arg(request, "date_to", today, errors)
+    start = _date_arg(request, "date_from", end - timedelta(days=29), errors)
+    if start > end:
+        errors["date_from"] = "Начало периода позже его конца"
+        start = end - timedelta(days=29)
+    if (end - start).days >= MAX_PERIOD_DAYS:
+        errors["date_from"] = "Период не длиннее года"
+        start = end - timedelta(days=MAX_PERIOD_DAYS - 1)
+    return start, end, errors
+
+
+def _date_arg(request: web.Request, name: str, default: date, errors: dict[str, str]) -> date:
+    raw = request.query.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors[name] = "Дата в виде ГГГГ-ММ-ДД, например 2026-12-01"
+        return default
+
+
+@require_roles(*SUPERVISION)
+async def export_csv(request: web.Request) -> web.StreamResponse:
+    feature = request.app[CALLBACKS]
+    start, end, errors = _period(request, feature.board.today(feature.service.now()))
+    if errors:
+        raise ValidationError(next(iter(errors.values())), field=next(iter(errors)))
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="callbacks-{start.isoformat()}-{end.isoformat()}.csv"',
+    })
+    await response.prepare(request)
+    try:
+        await response.write(b"\xef\xbb\xbf" + csv_chunk([CSV_HEADER]))   # BOM: Excel reads UTF-8 then
+        async with contextlib.aclosing(feature.board.export_rows(start, end)) as batches:
+            async for rows in batches:
+                await response.write(csv_chunk(rows))
+        await response.write_eof()
+    except ConnectionResetError:
+        logger.info("callback CSV export: the client left before the end")
+    return response
+
+
+async def _decide(request: web.Request, action: str) -> web.StreamResponse:
+    feature = request.app[CALLBACKS]
+    callback_id = int(request.match_info["callback_id"])
+    actor = request[CURRENT_USER].actor()
+    handlers = {"retry": feature.service.retry_now, "to-operator": feature.service.hand_to_operator,
+                "unreachable": feature.service.mark_unreachable}
+    await handlers[action](callback_id, actor)
+    raise web.HTTPSeeOther(f"/staff/callbacks?done={action}#unreachable")
+
+
+@require_roles(*DECIDERS)
+async def retry_now(request: web.Request) -> web.StreamResponse:
+    return await _decide(request, "retry")
+
+
+@require_roles(*DECIDERS)
+async def to_operator(request: web.Request) -> web.StreamResponse:
+    return await _decide(request, "to-operator")
+
+
+@require_roles(*DECIDERS)
+async def mark_unreachable(request: web.Request) -> web.StreamResponse:
+    return await _decide(request, "unreachable")
+
+
+# ---------------------------------------------------------------------- the operators' list
+
+
+@require_roles(*CALLERS)
+async def mine_page(request: web.Request) -> web.StreamResponse:
+    return await _render_mine(request)
+
+
+async def _render_mine(request: web.Request, *, error: DomainError | None = None,
+                       form: dict[str, str] | None = None) -> web.StreamResponse:
+    feature = request.app[CALLBACKS]
+    user = request[CURRENT_USER]
+    now = feature.service.now()
+    items = await feature.board.operator_list(user.id, now)
+    context = {
+        "items": items, "error": error, "form": form or {}, "window": str(feature.service.policy.window),
+        "results": [(r.value, RESULT_LABELS[r]) for r in OPERATOR_RESULTS],
+        "called": request.query.get("call"), "dialling": request.query.get("dialling") == "1",
+        "recorded": request.query.get("recorded"), "has_device": bool(user.device),
+        "link_up": feature.dialer is not None and feature.dialer.available,
+    }
+    response = aiohttp_jinja2.render_template("staff/callbacks_mine.html", request, context)
+    if error is not None:
+        response.set_status(status_for(error))
+    return response
+
+
+@require_roles(*CALLERS)
+async def start_call(request: web.Request) -> web.StreamResponse:
+    feature = request.app[CALLBACKS]
+    callback_id = int(request.match_info["callback_id"])
+    try:
+        start = await feature.service.start_call(callback_id, request[CURRENT_USER], feature.dialer)
+    except DomainError as err:
+        return await _render_mine(request, error=err)
+    raise web.HTTPSeeOther(f"/staff/callbacks/mine?call={callback_id}&dialling={int(start.dialling)}#cb-{callback_id}")
+
+
+@require_roles(*CALLERS)
+async def record_outcome(request: web.Request) -> web.StreamResponse:
+    feature = request.app[CALLBACKS]
+    callback_id = int(request.match_info["callback_id"])
+    form = await request.post()
+    result, comment = str(form.get("result", "")), str(form.get("comment", ""))
+    try:
+        await feature.service.record_operator_outcome(callback_id, request[CURRENT_USER], result, comment)
+    except DomainError as err:
+        return await _render_mine(request, error=err, form={"id": str(callback_id), "comment": comment})
+    raise web.HTTPSeeOther(f"/staff/callbacks/mine?recorded={callback_id}")
