@@ -122,8 +122,9 @@ def default_features() -> list[Feature]:
     from callcenter.open311.api import setup as open311
     from callcenter.portal.web import setup as portal
     from callcenter.staff.routes import setup as staff
+    from callcenter.telephony import setup as telephony
 
-    return [portal, open311, staff, ivr, callbacks]
+    return [portal, open311, staff, ivr, telephony, callbacks]
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -737,6 +737,9 @@ class AmiLink:
                     return
                 for frame in self._parser.feed(data):
                     self._dispatch(frame)
+                # A read from a full buffer does not suspend: yield once per chunk so that a
+                # burst of megabytes cannot hold the loop (and the web, and the pops) for long.
+                await asyncio.sleep(0)
         finally:
             self._fail_pending()
 
@@ -933,7 +936,11 @@ class TrackerFeed:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self) -> None:
+        handled = 0
         async for item in self._subscription:
+            handled += 1
+            if handled % 64 == 0:
+                await asyncio.sleep(0)   # a full queue never suspends the loop by itself
             try:
                 notes = self._apply(item)
             except Exception:  # a tracker bug on one event must not stop the feed

@@ -1,0 +1,278 @@
+"""Screen pops: an operator's phone rings, their browser shows who is calling and why.
+
+A pop goes to the event hub as ``{"type": "pop", "user_id": ...}``; the staff WebSocket
+(``callcenter.staff.live``) hands "pop" messages only to the sockets of that user. One
+message type, a ``state`` field saying which moment it is:
+
+* ``ringing`` (``complete: false``): sent as soon as the phone rings, from what the call
+  tracker knows (caller, IVR path, the new-ticket link); no database work in the way;
+* ``ringing``/``talking`` (``complete: true``): the same pop with the caller's tickets from
+  every channel, the citizen's name and the draft the IVR made during this call;
+* ``talking``: the operator answered (the pop stays: they fill the ticket while talking);
+* ``closed``: the phone stopped ringing (answered elsewhere, no answer, caller gone);
+* ``ended``: the call the operator took is over.
+
+Everything runs in tasks of its own (kept, their failures logged), never on the AMI
+reader's path. The caller's history is loaded once per call and shared by every phone
+that rings for it (``ringall`` rings all free operators).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from callcenter.domain.calls import CallEnded, CallSnapshot, OperatorRinging, OperatorRingingStopped
+from callcenter.domain.errors import NotFound
+from callcenter.domain.tickets import CHANNEL_LABELS, STATUS_LABELS, Status
+from callcenter.events import EventHub
+from callcenter.reference import ReferenceData
+from callcenter.telephony.calls_store import OperatorDirectory
+from callcenter.telephony.notify import CallWording
+from callcenter.tickets.schemas import TicketView
+from callcenter.tickets.service import TicketService
+
+logger = logging.getLogger(__name__)
+
+DRAFT_WINDOW = timedelta(minutes=15)  # a draft this fresh from the caller's number belongs to the call
+MAX_OPEN = 10
+MAX_RECENT = 5
+MAX_LOADING = 4  # caller histories loaded at once (each is a few queries)
+OPEN_STATUSES = frozenset({Status.NEW, Status.DISPATCHED, Status.IN_PROGRESS, Status.DONE})
+LIVE_STATES = frozenset({"ringing", "talking"})
+HISTORY_UNAVAILABLE = "История обращений сейчас недоступна: нет связи с базой данных"
+
+def ivr_category(path: str | None, reference: ReferenceData) -> str | None:
+    """The last category the caller chose in the IVR, if any."""
+    codes = [t for t in (path or "").split(">") if t and reference.has_category(t)]
+    return codes[-1] if codes else None
+
+
+def new_ticket_url(call: CallSnapshot, category: str | None) -> str:
+    """The staff form prefilled for this call (``editing.new_ticket_page`` reads these)."""
+    query = {"phone": call.caller or "", "call": call.linkedid, "category": category or ""}
+    return "/staff/tickets/new?" + urlencode({k: v for k, v in query.items() if v})
+
+
+def ticket_json(ticket: TicketView) -> dict[str, Any]:
+    return {
+        "number": ticket.number, "url": f"/staff/tickets/{ticket.number}",
+        "status": ticket.status.value, "status_label": STATUS_LABELS.get(ticket.status, ticket.status.value),
+        "open": ticket.status in OPEN_STATUSES, "is_draft": ticket.is_draft,
+        "channel": ticket.channel.value, "channel_label": CHANNEL_LABELS.get(ticket.channel, ticket.channel.value),
+        "category": ticket.category, "category_name": ticket.category_name, "title": ticket.title[:200],
+        "address": ticket.address[:200], "created_at": ticket.created_at.astimezone(UTC).isoformat(),
+    }
+
+
+def draft_json(ticket: TicketView) -> dict[str, Any]:
+    return {**ticket_json(ticket), "description": ticket.description[:600],
+            "confirm_url": f"/staff/tickets/{ticket.number}/edit"}
+
+
+@dataclass(slots=True)
+class _Pop:
+    linkedid: str
+    interface: str
+    state: str = "ringing"
+    user_id: int | None = None
+
+
+@dataclass(slots=True)
+class PopStats:
+    published: int = 0  # pop messages handed to the hub
+    unknown_operator: int = 0  # rings at an interface no staff user has as their device
+    history_failures: int = 0
+
+
+class PopService:
+    """Turns ringing/stopped/ended notifications into pop messages for one operator each."""
+
+    def __init__(self, hub: EventHub, tickets: TicketService, directory: OperatorDirectory,
+                 reference: ReferenceData, wording: CallWording, *, draft_window: timedelta = DRAFT_WINDOW,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._hub = hub
+        self._tickets = tickets
+        self._directory = directory
+        self._reference = reference
+        self._wording = wording
+        self._draft_window = draft_window
+        self._clock = clock
+        self._pops: dict[tuple[str, str], _Pop] = {}
+        self._details: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loading = asyncio.Semaphore(MAX_LOADING)
+        self.stats = PopStats()
+
+    # --- notifications (called from the tracker's consumer; never wait) -------------
+
+    def ringing(self, note: OperatorRinging, uniqueids: frozenset[str] = frozenset()) -> None:
+        """A phone rings: start the pop for whoever sits there."""
+        key = (note.linkedid, note.interface)
+        pop = self._pops.get(key)
+        if pop is None:
+            pop = self._pops[key] = _Pop(note.linkedid, note.interface)
+        pop.state = "ringing"
+        details = self._details_for(note.call, uniqueids)
+        known, user = self._directory.cached(note.interface)
+        if known:
+            self._open(pop, note, user, details)  # from memory: the first frame leaves now
+        else:
+            self._spawn(self._deliver(pop, note, details), f"pop-{note.linkedid}")
+
+    def stopped(self, note: OperatorRingingStopped) -> None:
+        """That phone stopped ringing: answered there (talking) or not (closed)."""
+        key = (note.linkedid, note.interface)
+        pop = self._pops.get(key)
+        if pop is None:
+            return
+        if note.reason == "answered":
+            pop.state = "talking"
+        else:
+            pop.state = "closed"
+            del self._pops[key]
+        if pop.user_id is not None:
+            self._publish({"type": "pop", "state": pop.state, "reason": note.reason, "user_id": pop.user_id,
+                           "linkedid": note.linkedid, "interface": note.interface})
+
+    def ended(self, note: CallEnded) -> None:
+        """The call is over: the operator who took it sees so; its state is forgotten."""
+        for key in [k for k in self._pops if k[0] == note.linkedid]:
+            pop = self._pops.pop(key)
+            if pop.user_id is not None and pop.state == "talking":
+                self._publish({"type": "pop", "state": "ended", "user_id": pop.user_id,
+                               "linkedid": note.linkedid, "interface": pop.interface})
+            pop.state = "ended"
+        self._details.pop(note.linkedid, None)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- delivery -------------------------------------------------------------------
+
+    async def _deliver(self, pop: _Pop, note: OperatorRinging, details: asyncio.Task[dict[str, Any]]) -> None:
+        """The operator was not in memory: ask the database first."""
+        try:
+            user = await self._directory.resolve(note.interface)
+        except Exception as err:  # noqa: BLE001 - database down and the operator not cached
+            logger.warning("no screen pop for call %s at %s: operator unknown (%s)", note.linkedid,
+                           note.interface, err)
+            return
+        self._open(pop, note, user, details)
+
+    def _open(self, pop: _Pop, note: OperatorRinging, user: Any, details: asyncio.Task[dict[str, Any]]) -> None:
+        """Publish the pop for ``user`` now; the caller's history follows when loaded."""
+        if user is None:
+            self.stats.unknown_operator += 1
+            logger.info("call %s rings at %s, which no active staff user has as their device: no screen pop",
+                        note.linkedid, note.interface)
+            return
+        pop.user_id = user.id
+        if pop.state not in LIVE_STATES:
+            return
+        base = self._base(note, user.id)
+        if details.done() and not details.cancelled() and details.exception() is None:
+            self._publish({**base, **details.result(), "state": pop.state, "complete": True})
+            return
+        self._publish({**base, "state": pop.state, "complete": False})
+        self._spawn(self._complete(pop, base, details), f"pop-complete-{note.linkedid}")
+
+    async def _complete(self, pop: _Pop, base: dict[str, Any], details: asyncio.Task[dict[str, Any]]) -> None:
+        extra = await asyncio.shield(details)
+        if pop.state in LIVE_STATES:
+            self._publish({**base, **extra, "state": pop.state, "complete": True})
+
+    def _base(self, note: OperatorRinging, user_id: int) -> dict[str, Any]:
+        call = note.call
+        category = ivr_category(call.ivr_path, self._reference)
+        return {
+            "type": "pop", "user_id": user_id, "linkedid": call.linkedid, "interface": note.interface,
+            "member_name": note.member_name, "caller": call.caller, "caller_display": self._wording.caller(call),
+            "caller_name": call.caller_name, "queue": call.queue, "ivr_path": call.ivr_path,
+            "ivr_steps": self._wording.steps(call.ivr_path), "ivr_ticket": call.ticket_id,
+            "category": category, "new_ticket_url": new_ticket_url(call, category),
+            "at": self._clock().isoformat(),
+        }
+
+    def _publish(self, message: dict[str, Any]) -> None:
+        self.stats.published += 1
+        self._hub.publish(message)
+
+    # --- the caller's history ---------------------------------------------------------
+
+    def _details_for(self, call: CallSnapshot, uniqueids: frozenset[str]) -> asyncio.Task[dict[str, Any]]:
+        known = self._details.get(call.linkedid)
+        if known is not None and not _failed(known):
+            return known  # shared by every phone that rings for this call
+        task = self._spawn(self._history(call, uniqueids | {call.linkedid}), f"pop-history-{call.linkedid}")
+        self._details[call.linkedid] = task
+        return task
+
+    async def _history(self, call: CallSnapshot, uniqueids: frozenset[str]) -> dict[str, Any]:
+        # Yield first: every first frame of a burst of rings is sent before any history
+        # query takes the loop (ORM work runs on it), and at most a few load at once.
+        await asyncio.sleep(0)
+        try:
+            async with self._loading:
+                tickets = await self._tickets.tickets_for_phone(call.caller, limit=20) if call.caller else []
+                draft = await self._find_draft(call, tickets, uniqueids)
+        except Exception as err:  # noqa: BLE001 - the pop still shows the caller without history
+            self.stats.history_failures += 1
+            logger.warning("screen pop for call %s without history: %s", call.linkedid, err)
+            return {"citizen": None, "tickets": [], "draft": None, "history_error": HISTORY_UNAVAILABLE}
+        shown = [t for t in tickets if draft is None or t.number != draft.number]
+        open_tickets = [t for t in shown if t.status in OPEN_STATUSES][:MAX_OPEN]
+        recent = [t for t in shown if t.status not in OPEN_STATUSES][:MAX_RECENT]
+        citizen = next((t.citizen_name for t in tickets if t.citizen_name), None)
+        category = (draft.category if draft else None) or ivr_category(call.ivr_path, self._reference)
+        return {
+            "citizen": citizen, "tickets": [ticket_json(t) for t in open_tickets + recent],
+            "draft": draft_json(draft) if draft else None,
+            "category": category, "new_ticket_url": new_ticket_url(call, category),
+        }
+
+    async def _find_draft(self, call: CallSnapshot, tickets: list[TicketView],
+                          uniqueids: frozenset[str]) -> TicketView | None:
+        """The draft the IVR made during this call: by IVR_TICKET, by the call's uniqueids,
+        else the newest draft from this number within ``draft_window``."""
+        if call.ticket_id:
+            named = next((t for t in tickets if t.number == call.ticket_id), None)
+            if named is None:
+                try:
+                    named = await self._tickets.get(call.ticket_id)
+                except NotFound:
+                    named = None
+            if named is not None and named.is_draft:
+                return named
+        drafts = [t for t in tickets if t.is_draft]
+        for ticket in drafts:
+            if (ticket.extra or {}).get("call_uniqueid") in uniqueids:
+                return ticket
+        since = self._clock() - self._draft_window
+        return next((t for t in drafts if t.created_at >= since), None)
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_task_failure)
+        return task
+
+
+def _failed(task: asyncio.Task[dict[str, Any]]) -> bool:
+    """A finished history load that found no database: worth trying again on the next ring."""
+    if not task.done():
+        return False
+    return task.cancelled() or task.exception() is not None or bool(task.result().get("history_error"))
+
+
+def _log_task_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("screen pop task %s failed", task.get_name(), exc_info=task.exception())

@@ -1,0 +1,81 @@
+"""Telephony pages: the supervisors' live calls board and click-to-call from a ticket.
+
+* ``GET /staff/calls``: the board (supervisors, analysts, admins); the page loads its
+  state once and then follows "board" and "call" messages on ``/ws``;
+* ``GET /staff/calls/state``: that state as JSON (live board, missed calls of the last 24 hours);
+* ``POST /staff/tickets/{number}/call``: click-to-call (operators, supervisors), with the
+  ``call_key`` the ticket page rendered (``web/templates/calls/_call_button.html``).
+  Answers JSON to ``web/static/telephony/call.js`` and a page to plain forms.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from callcenter.app import SERVICES
+from callcenter.domain.errors import DomainError
+from callcenter.domain.numbers import clean_ticket_number
+from callcenter.domain.tickets import Role
+from callcenter.staff.auth import SUPERVISION_ROLES, current_user, require_roles
+from callcenter.telephony.notify import ivr_steps
+from callcenter.telephony.service import TELEPHONY, TelephonySlice, TelephonyUnavailable, new_call_key
+from callcenter.web.errors import status_for, wants_json
+
+DIAL_ROLES = (Role.OPERATOR, Role.SUPERVISOR)
+MISSED_WINDOW = timedelta(hours=24)  # round-the-clock service: not the calendar day
+
+
+def install(app: web.Application) -> None:
+    """Routes, and the ``call_key()`` template global the call button uses."""
+    aiohttp_jinja2.get_env(app).globals["call_key"] = new_call_key
+    app.router.add_get("/staff/calls", calls_page, name="staff_calls")
+    app.router.add_get("/staff/calls/state", calls_state, name="staff_calls_state")
+    app.router.add_post(r"/staff/tickets/{number:\d{7,12}}/call", call_from_ticket, name="staff_ticket_call")
+
+
+def _slice(request: web.Request) -> TelephonySlice:
+    return request.app[TELEPHONY]
+
+
+async def board_state(request: web.Request) -> dict[str, Any]:
+    """The board, the last day's missed calls and the server's clock (the page ticks from it)."""
+    services = request.app[SERVICES]
+    missed = await _slice(request).calls.missed_since(datetime.now(UTC) - MISSED_WINDOW)
+    rows = [{**m.as_json(), "ivr_steps": ivr_steps(m.ivr_path, services.reference)} for m in missed]
+    return {"board": _slice(request).board(), "missed": rows, "server_now": datetime.now(UTC).isoformat()}
+
+
+@require_roles(*SUPERVISION_ROLES)
+async def calls_page(request: web.Request) -> web.Response:
+    return aiohttp_jinja2.render_template("calls/board.html", request, {"state": await board_state(request)})
+
+
+@require_roles(*SUPERVISION_ROLES)
+async def calls_state(request: web.Request) -> web.Response:
+    return web.json_response(await board_state(request))
+
+
+@require_roles(*DIAL_ROLES)
+async def call_from_ticket(request: web.Request) -> web.Response:
+    number = clean_ticket_number(request.match_info["number"])
+    form = await request.post()
+    key = form.get("call_key")
+    try:
+        report = await _slice(request).dialer.place(number, current_user(request), key if isinstance(key, str) else "")
+    except DomainError as err:
+        status = 503 if isinstance(err, TelephonyUnavailable) else status_for(err)
+        return _answer(request, number, status, {"error": err.code, "message": err.message})
+    return _answer(request, number, 200, {**report.as_json(), "ok": True})
+
+
+def _answer(request: web.Request, number: str, status: int, body: dict[str, Any]) -> web.Response:
+    body = {**body, "ticket": number, "next_key": new_call_key()}
+    if wants_json(request):
+        return web.json_response(body, status=status)
+    response = aiohttp_jinja2.render_template("calls/call_result.html", request, {"result": body})
+    response.set_status(status)
+    return response

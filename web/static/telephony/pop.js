@@ -1,0 +1,227 @@
+/* Screen pop: when this operator's phone rings, show who is calling and what they asked before.
+ *
+ * Included once by the staff layout (web/templates/staff/base.html) with
+ * data-device="<the user's phone interface>"; a user without a phone gets nothing.
+ * Follows {"type": "pop"} messages from /ws (the server sends each operator only their
+ * own; through live.js's "cc:message" events where the page has it) and keeps one
+ * panel per call in #pops:
+ *   state ringing  -> panel opens (caller, IVR choices; then history, draft),
+ *   state talking  -> the operator answered: the panel stays while they talk,
+ *   state closed   -> the phone stopped ringing unanswered here: the panel goes,
+ *   state ended    -> the call is over: the panel stays until closed by hand.
+ * All text is set with textContent: nothing from the server is parsed as HTML.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  if (!script || !script.dataset.device) { return; }
+
+  var TITLES = {
+    ringing: "Входящий звонок",
+    talking: "Идёт разговор",
+    ended: "Звонок завершён"
+  };
+  var panels = {};        // linkedid -> {el, message}
+  var retry = 1000;
+
+  function stylesheet() {
+    if (document.querySelector("link[data-telephony-css]")) { return; }
+    var link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = "/static/telephony/telephony.css";
+    link.setAttribute("data-telephony-css", "");
+    document.head.appendChild(link);
+  }
+
+  function container() {
+    var box = document.getElementById("pops");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "pops";
+      box.className = "pops";
+      box.setAttribute("aria-live", "assertive");
+      document.body.appendChild(box);
+    }
+    return box;
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = text; }
+    return node;
+  }
+
+  function link(href, className, text) {
+    var a = el("a", className, text);
+    a.href = href;
+    return a;
+  }
+
+  function localDate(iso) {
+    var d = new Date(iso);
+    return isNaN(d) ? "" : d.toLocaleDateString("ru-RU");
+  }
+
+  function callerBlock(m) {
+    var box = el("div", "pop-caller");
+    box.appendChild(el("strong", "pop-number", m.caller_display || "номер скрыт"));
+    if (m.citizen) {
+      box.appendChild(el("span", "pop-citizen", m.citizen));
+    } else if (m.caller_name && m.caller_name !== m.caller) {
+      box.appendChild(el("span", "pop-citizen muted", m.caller_name));
+    }
+    return box;
+  }
+
+  function ivrBlock(m) {
+    var box = el("div", "pop-ivr");
+    var steps = m.ivr_steps || [];
+    box.appendChild(el("span", "muted", "Голосовое меню: "));
+    box.appendChild(document.createTextNode(steps.length ? steps.join(" → ") : "сразу к оператору"));
+    return box;
+  }
+
+  function draftBlock(d) {
+    var box = el("div", "pop-draft");
+    box.appendChild(el("div", "pop-draft-head", "Черновик из голосового сообщения этого звонка"));
+    var line = el("div");
+    line.appendChild(link(d.url, "", "№ " + d.number));
+    line.appendChild(document.createTextNode(" · " + (d.category_name || "категория не распознана")));
+    box.appendChild(line);
+    if (d.description) { box.appendChild(el("blockquote", "pop-draft-text", d.description)); }
+    box.appendChild(link(d.confirm_url, "button pop-confirm", "Проверить и подтвердить черновик"));
+    return box;
+  }
+
+  function ticketRow(t) {
+    var row = el("tr", t.open ? "pop-open" : "");
+    var number = el("td");
+    number.appendChild(link(t.url, "", t.number));
+    row.appendChild(number);
+    row.appendChild(el("td", "", localDate(t.created_at)));
+    row.appendChild(el("td", "", t.channel_label));
+    row.appendChild(el("td", "badge-cell", t.status_label));
+    row.appendChild(el("td", "", t.category_name || t.title || "—"));
+    return row;
+  }
+
+  function historyBlock(m) {
+    var box = el("div", "pop-history");
+    if (!m.complete) {
+      box.appendChild(el("p", "muted", "Загружаем обращения с этого номера…"));
+      return box;
+    }
+    if (m.history_error) {
+      box.appendChild(el("p", "pop-warning", m.history_error));
+      return box;
+    }
+    var tickets = m.tickets || [];
+    if (!tickets.length) {
+      box.appendChild(el("p", "muted", m.caller ? "С этого номера обращений не было." : "Номер скрыт: история неизвестна."));
+      return box;
+    }
+    box.appendChild(el("div", "pop-history-head", "Обращения с этого номера (все каналы)"));
+    var table = el("table", "compact pop-tickets");
+    var body = el("tbody");
+    tickets.forEach(function (t) { body.appendChild(ticketRow(t)); });
+    table.appendChild(body);
+    box.appendChild(table);
+    return box;
+  }
+
+  function render(m) {
+    var panel = el("section", "pop pop-" + m.state);
+    panel.setAttribute("data-linkedid", m.linkedid);
+    panel.setAttribute("data-state", m.state);
+    panel.setAttribute("data-complete", m.complete ? "1" : "0");
+    var head = el("header", "pop-head");
+    head.appendChild(el("span", "pop-title", TITLES[m.state] || TITLES.ringing));
+    var close = el("button", "pop-close link-button", "×");
+    close.type = "button";
+    close.title = "Закрыть";
+    close.setAttribute("aria-label", "Закрыть карточку звонка");
+    close.addEventListener("click", function () { drop(m.linkedid); });
+    head.appendChild(close);
+    panel.appendChild(head);
+    panel.appendChild(callerBlock(m));
+    panel.appendChild(ivrBlock(m));
+    if (m.draft) { panel.appendChild(draftBlock(m.draft)); }
+    panel.appendChild(historyBlock(m));
+    var foot = el("footer", "pop-actions");
+    foot.appendChild(link(m.new_ticket_url, "button pop-new", "Создать заявку по звонку"));
+    panel.appendChild(foot);
+    return panel;
+  }
+
+  function show(m) {
+    var known = panels[m.linkedid];
+    var merged = known ? Object.assign({}, known.message, m) : m;
+    if (known && known.message.complete && !m.complete) { merged.complete = true; }
+    var panel = render(merged);
+    if (known) {
+      known.el.replaceWith(panel);
+    } else {
+      container().prepend(panel);
+    }
+    panels[m.linkedid] = {el: panel, message: merged};
+  }
+
+  function setState(linkedid, state) {
+    var known = panels[linkedid];
+    if (!known) { return; }
+    show(Object.assign({}, known.message, {state: state}));
+  }
+
+  function drop(linkedid) {
+    var known = panels[linkedid];
+    if (!known) { return; }
+    known.el.remove();
+    delete panels[linkedid];
+  }
+
+  function handle(m) {
+    if (m.state === "ringing" || (m.state === "talking" && m.caller_display !== undefined)) {
+      show(m);
+    } else if (m.state === "talking" || m.state === "ended") {
+      setState(m.linkedid, m.state);
+    } else if (m.state === "closed") {
+      var known = panels[m.linkedid];
+      if (known && known.message.state === "ringing") { drop(m.linkedid); }
+    }
+  }
+
+  function listen() {
+    // The staff pages' live.js already holds the /ws connection and re-dispatches every
+    // message as a "cc:message" event: use it; open a socket only where it is absent.
+    if (document.querySelector('script[src*="/static/staff/live.js"]')) {
+      document.addEventListener("cc:message", function (event) {
+        var m = event.detail;
+        if (m && m.type === "pop") { handle(m); }
+      });
+      return;
+    }
+    connect();
+  }
+
+  function connect() {
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var ws = new WebSocket(scheme + location.host + "/ws");
+    ws.addEventListener("open", function () { retry = 1000; });
+    ws.addEventListener("message", function (event) {
+      var m;
+      try { m = JSON.parse(event.data); } catch (e) { return; }
+      if (m && m.type === "pop") { handle(m); }
+    });
+    ws.addEventListener("close", function (event) {
+      if (event.code === 4001) { return; }  // session revoked: the page will ask to sign in
+      setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 15000);
+    });
+  }
+
+  stylesheet();
+  container().dataset.owner = "telephony";  // #pops is drawn by this script only
+  listen();
+}());
