@@ -216,7 +216,7 @@ class Call(Base):
     __tablename__ = "calls"
     __table_args__ = (
         Index("ix_calls_caller", "caller", "started_at"),
-        Index("ix_calls_started_at", "started_at"),   # the board's calls of today (migration 0005)
+        Index("ix_calls_started_at", "started_at"),   # the board's recent calls (migration 0005)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
