@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -25,6 +25,7 @@ from callcenter.events import EventHub
 from callcenter.reference import Gazetteer, ReferenceData, load_reference
 from callcenter.staff.users import UserService
 from callcenter.store.db import create_engine, ping, session_factory
+from callcenter.store.notify import install_hub_bridge
 from callcenter.store.reference_sync import sync_reference
 from callcenter.stt.service import SpeechService
 from callcenter.tickets.service import TicketService
@@ -110,6 +111,8 @@ def init_app(settings: Settings, services: Services | None = None,
     app.router.add_static("/static", Path(str(resources.files("callcenter_web") / "static")), name="static")
     app.router.add_get("/healthz", healthz, name="healthz")
     app.cleanup_ctx.append(_database_ctx)
+    # Several instances on one PostgreSQL share live updates and screen pops (LISTEN/NOTIFY).
+    install_hub_bridge(app, services)
     app.cleanup_ctx.append(_speech_ctx)
     for feature in features if features is not None else default_features():
         feature(app, services)
@@ -157,17 +160,3 @@ async def healthz(request: web.Request) -> web.Response:
         "version": __version__,
     }
     return web.json_response(body, status=200 if db_ok else 503)
-
-
-def resource_ctx(open_resource: Callable[[Services], Awaitable[Any]],
-                 close_resource: Callable[[Any], Awaitable[None]]) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Make a cleanup_ctx from an open and a close coroutine (for AMI, FastAGI, scheduler...)."""
-
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        resource = await open_resource(app[SERVICES])
-        try:
-            yield
-        finally:
-            await close_resource(resource)
-
-    return ctx
