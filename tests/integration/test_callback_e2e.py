@@ -22,7 +22,9 @@ from callcenter.ivr.agi import AgiServer
 from callcenter.ivr.engine import EngineSettings, RecordingSettings
 from callcenter.ivr.menu import load_menu
 from callcenter.ivr.scripts import IvrDependencies, build_routes
+from callcenter.ivr.store_backend import StoreIvrBackend
 from callcenter.telephony.ami import AmiLink, AmiSettings
+from callcenter.tickets.voice import VoiceReports
 from tests.integration.test_callback_support import Rig, build_rig, local
 from tests.protocol.agi_peer import FakeAsterisk, environment_lines, step
 from tests.protocol.fake_ami import FakeAmi
@@ -34,23 +36,10 @@ WAV = b"RIFF" + b"\0" * 40 + b"voice" * 100
 CITIZEN = "+79780001122"
 
 
-class CallbackOnlyBackend:
-    """The IvrBackend as the callback script uses it: only the outcome goes to the store."""
-
-    def __init__(self, outcomes) -> None:
-        self._outcomes = outcomes
-
-    async def open_tickets_for_phone(self, phone: str):
-        raise NotImplementedError("not used by the callback script")
-
-    async def ticket_status(self, number: str):
-        raise NotImplementedError("not used by the callback script")
-
-    async def submit_voice_report(self, **kwargs):
-        raise NotImplementedError("not used by the callback script")
-
-    async def record_callback_outcome(self, **kwargs) -> None:
-        await self._outcomes.record_callback_outcome(**kwargs)
+def store_backend(services, outcomes) -> StoreIvrBackend:
+    """The IVR port exactly as the app wires it, with the callbacks' outcome recorder."""
+    voice = VoiceReports(services.tickets, None, services.settings.data_dir, services.sessions, services.reference)
+    return StoreIvrBackend(services.tickets, voice, outcomes)
 
 
 @pytest.fixture
@@ -72,7 +61,7 @@ async def loop(services, asterisk) -> AsyncIterator[tuple[Rig, FakeAmi, AgiServe
     dialer = AmiDialer(link, dial_template="PJSIP/{number}@city-trunk")
     rig = build_rig(services, start=local(2026, 12, 2, 12, 0), dialer=dialer)
     recordings = RecordingSettings(local_dir=Path(services.settings.data_dir) / "recordings")
-    deps = IvrDependencies(menu=load_menu(), backend=CallbackOnlyBackend(rig.outcomes), recordings=recordings,
+    deps = IvrDependencies(menu=load_menu(), backend=store_backend(services, rig.outcomes), recordings=recordings,
                            settings=EngineSettings(lookup_timeout=2, submit_timeout=5))
     agi = AgiServer(HOST, 0, build_routes(deps))
     await agi.start()
