@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from callcenter.app import SERVICES, Services, init_app
@@ -263,3 +264,32 @@ def clone_call(events: list[Frame], n: int, *, operator: str = "op1", operator_n
         return value
 
     return [[(k, rewrite(v)) for k, v in frame] for frame in events]
+
+
+# --- fixtures shared by the telephony test modules (import them by name) -----------------
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAmi]:
+    """A fake Asterisk AMI server on a real socket."""
+    server = FakeAmi()
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, fake: FakeAmi) -> Settings:
+    """The app's settings with AMI pointed at the fake (overrides tests/conftest.py's)."""
+    return telephony_settings(database_url, tmp_path, fake)
+
+
+async def connected(live_server: Any, fake: FakeAmi) -> Any:
+    """Wait until the app's AMI link is up and has resynchronised with the fake."""
+    from callcenter.telephony.service import TELEPHONY
+
+    live = live_server.app[TELEPHONY].live
+    await live.directory.refresh()  # live_server emptied the tables under it (PostgreSQL)
+    assert await live.link.wait_connected(5)
+    await fake.wait_for(lambda: fake.count("QueueStatus") >= 1)
+    return live_server

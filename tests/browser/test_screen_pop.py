@@ -9,17 +9,18 @@ the waiting caller. Screenshots go to /tmp/screen-pop-*.png for a human to look 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
 from callcenter.domain.tickets import Actor, Channel, Role
-from callcenter.telephony.service import TELEPHONY
 from callcenter.tickets.schemas import NewTicket
 from tests.conftest import LiveServer
 from tests.protocol.fake_ami import FakeAmi
-from tests.telephony_fixtures import (
+from tests.telephony_fixtures import (  # noqa: F401 (fake, settings: fixtures)
+    connected,
+    fake,
+    settings,
     IVR_LEG,
     OP1,
     OP2,
@@ -30,7 +31,6 @@ from tests.telephony_fixtures import (
     make_user,
     queue_events,
     stamp,
-    telephony_settings,
     varset_after,
 )
 
@@ -39,24 +39,8 @@ POP = f'.pop[data-linkedid="{QUEUE_CALL}"]'
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-def settings(database_url, tmp_path, fake):
-    return telephony_settings(database_url, tmp_path, fake)
-
-
-@pytest.fixture
 async def server(live_server: LiveServer, fake: FakeAmi) -> LiveServer:
-    live = live_server.app[TELEPHONY].live
-    await live.directory.refresh()  # live_server emptied the tables under it (PostgreSQL)
-    assert await live.link.wait_connected(5)
-    await fake.wait_for(lambda: fake.count("QueueStatus") >= 1)
+    await connected(live_server, fake)
     return live_server
 
 

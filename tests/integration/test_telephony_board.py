@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -11,7 +10,10 @@ from callcenter.domain.tickets import Role
 from callcenter.telephony.service import TELEPHONY
 from tests.conftest import LiveServer
 from tests.protocol.fake_ami import FakeAmi, frame_get
-from tests.telephony_fixtures import (
+from tests.telephony_fixtures import (  # noqa: F401 (fake, settings: fixtures)
+    connected,
+    fake,
+    settings,
     OP1,
     QUEUE_CALL,
     TRACE_CALLER,
@@ -21,30 +23,13 @@ from tests.telephony_fixtures import (
     queue_events,
     signed_in,
     stamp,
-    telephony_settings,
     varset_after,
 )
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-def settings(database_url, tmp_path, fake):
-    return telephony_settings(database_url, tmp_path, fake)
-
-
-@pytest.fixture
 async def server(live_server: LiveServer, fake: FakeAmi) -> LiveServer:
-    live = live_server.app[TELEPHONY].live
-    await live.directory.refresh()  # live_server emptied the tables under it (PostgreSQL)
-    assert await live.link.wait_connected(5)
-    await fake.wait_for(lambda: fake.count("QueueStatus") >= 1)
+    await connected(live_server, fake)
     await make_user(live_server.services, "boss", role=Role.SUPERVISOR)
     return live_server
 

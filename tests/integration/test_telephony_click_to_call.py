@@ -8,7 +8,6 @@ and no-such-extension originates (their ActionID swapped for ours).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,7 +16,10 @@ from callcenter.telephony.service import DISABLED_TEXT, DOWN_TEXT, TELEPHONY
 from callcenter.tickets.schemas import NewTicket
 from tests.conftest import LiveServer
 from tests.protocol.fake_ami import FakeAmi, Frame, frame_get, load_trace
-from tests.telephony_fixtures import (
+from tests.telephony_fixtures import (  # noqa: F401 (fake, settings: fixtures)
+    connected,
+    fake,
+    settings,
     CALL_KEY_INPUT,
     HubWatch,
     clean_database,
@@ -33,24 +35,8 @@ JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-def settings(database_url, tmp_path, fake):
-    return telephony_settings(database_url, tmp_path, fake)
-
-
-@pytest.fixture
 async def server(live_server: LiveServer, fake: FakeAmi) -> LiveServer:
-    live = live_server.app[TELEPHONY].live
-    await live.directory.refresh()  # live_server emptied the tables under it (PostgreSQL)
-    assert await live.link.wait_connected(5)
-    await fake.wait_for(lambda: fake.count("QueueStatus") >= 1)
+    await connected(live_server, fake)
     await make_user(live_server.services, "op1", device="PJSIP/op1")
     return live_server
 
