@@ -88,3 +88,19 @@ def test_every_package_folder_is_installed() -> None:
         for p in (root / "callcenter").rglob("__init__.py")
     }
     assert found - listed == set()
+
+
+def test_sqlite_statistics_are_refreshed_after_an_upgrade(tmp_path: Path) -> None:
+    """New indexes without statistics mislead SQLite's planner; an upgrade runs ANALYZE."""
+    import sqlite3
+
+    from callcenter.store.migrate import upgrade
+
+    path = tmp_path / "old.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url, "0001")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()[0] == 0
+    upgrade(url)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()[0] == 1
