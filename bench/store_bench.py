@@ -26,7 +26,8 @@ from bench.stats import summary_ms
 from callcenter.config import load_settings
 from callcenter.domain.tickets import Actor, Channel, Role, Status
 from callcenter.store import models as m
-from callcenter.store.db import create_engine, sqlite_file
+from callcenter.store.db import sqlite_file
+from callcenter.store.maintenance import SqliteMaintenance
 from callcenter.store.migrate import upgrade_async
 from callcenter.store.reference_sync import sync_reference
 from callcenter.tickets.demo import demo_specs
@@ -59,9 +60,16 @@ async def main() -> None:
         print(f"loaded {loaded} tickets in {time.perf_counter() - started:.0f} s "
               f"({loaded / (time.perf_counter() - started):.0f} tickets/s)")
     print(f"\n{services.engine.dialect.name}: {max(have, args.tickets):,} tickets")
+    # As in the app: SQLite's checkpoints and FTS merges run in the background task.
+    path = sqlite_file(args.database_url)
+    maintenance = SqliteMaintenance(path) if path is not None else None
+    if maintenance is not None:
+        maintenance.start()
     await bench_create(services, args.samples)
     await bench_list(services, args.samples)
     await bench_search(services, args.samples)
+    if maintenance is not None:
+        await maintenance.close()
     print(f"{'database size':42} {await database_size(services.engine, args.database_url) / 2**20:,.0f} MiB")
     await services.engine.dispose()
 

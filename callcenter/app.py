@@ -24,7 +24,8 @@ from callcenter.config import Settings
 from callcenter.events import EventHub
 from callcenter.reference import Gazetteer, ReferenceData, load_reference
 from callcenter.staff.users import UserService
-from callcenter.store.db import create_engine, ping, session_factory
+from callcenter.store.db import create_engine, ping, session_factory, sqlite_file
+from callcenter.store.maintenance import SqliteMaintenance
 from callcenter.store.notify import install_hub_bridge
 from callcenter.store.reference_sync import sync_reference
 from callcenter.stt.service import SpeechService
@@ -134,7 +135,13 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
     Path(services.settings.data_dir).mkdir(parents=True, exist_ok=True)
     await sync_reference(services.sessions, services.reference)
+    path = sqlite_file(services.settings.database_url)
+    maintenance = SqliteMaintenance(path) if path is not None else None
+    if maintenance is not None:
+        maintenance.start()
     yield
+    if maintenance is not None:
+        await maintenance.close()
     await services.engine.dispose()
 
 

@@ -50,6 +50,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Checkpoints run in the maintenance task (store/maintenance.py), not inside a request;
+    # the last connection to close checkpoints too, so the WAL never grows without bound.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 
