@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Admin commands print their own results; only serve logs at the configured level.
     logging.getLogger().setLevel(settings.log_level.upper() if args.command == "serve" else logging.WARNING)
+    # APScheduler logs every tick of every job at INFO: keep its warnings and errors only.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         return dispatch(args, settings)
     except DomainError as err:
