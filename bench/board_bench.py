@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -38,6 +36,7 @@ from sqlalchemy import func, select
 from tqdm import tqdm
 
 from bench.bulk import bulk_load
+from bench.server import ServerProcess
 from bench.stats import percentile, summary_ms
 from callcenter.config import load_settings
 from callcenter.store import models as m
@@ -50,42 +49,11 @@ DELIVERY_TARGET_MS = 100.0
 STEPS = [100, 250, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000]
 
 
-class Server:
+def Server(database_url: str) -> ServerProcess:  # noqa: N802 - reads as the class it returns
     """The app with only the staff web mounted, in its own process (``--serve``)."""
-
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
-        self.process: asyncio.subprocess.Process | None = None
-        self.base = ""
-
-    async def __aenter__(self) -> Server:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        env = {**os.environ, "CALLCENTER_DATABASE_URL": self.database_url, "CALLCENTER_PORT": str(port),
-               "CALLCENTER_DATA_DIR": str(WORKDIR / "data"), "CALLCENTER_SECRET_KEY": "bench",
-               "CALLCENTER_LOG_LEVEL": "WARNING"}
-        with open(WORKDIR / "server.log", "ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.board_bench", "--serve", stdout=log, stderr=log, env=env)
-        self.base = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as http:
-            for _ in range(600):
-                try:
-                    async with http.get(self.base + "/healthz", timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                        if resp.status == 200:
-                            return self
-                except aiohttp.ClientError:
-                    pass
-                if self.process.returncode is not None:
-                    break
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"the server did not start; see {WORKDIR / 'server.log'}")
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.process and self.process.returncode is None:
-            self.process.terminate()
-            await asyncio.wait_for(self.process.wait(), timeout=30)
+    return ServerProcess(["-m", "bench.board_bench", "--serve"], {
+        "CALLCENTER_DATABASE_URL": database_url, "CALLCENTER_DATA_DIR": str(WORKDIR / "data"),
+        "CALLCENTER_SECRET_KEY": "bench", "CALLCENTER_LOG_LEVEL": "WARNING"}, WORKDIR)
 
 
 def serve_staff_only() -> None:

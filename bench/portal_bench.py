@@ -22,9 +22,7 @@ import argparse
 import asyncio
 import io
 import json
-import os
 import random
-import socket
 import sys
 import statistics
 import time
@@ -40,6 +38,7 @@ from sqlalchemy import func, select
 from tqdm import tqdm
 
 from bench.bulk import bulk_load
+from bench.server import ServerProcess
 from bench.stats import summary_ms
 from callcenter.config import load_settings
 from callcenter.store import models as m
@@ -75,47 +74,16 @@ def submission(i: int, photo: bytes | None) -> aiohttp.FormData:
     return data
 
 
-class Server:
-    """`callcenter serve` in its own process (the app under test is one process, as in production)."""
-
-    def __init__(self, database_url: str, *, full_app: bool = False) -> None:
-        self.database_url = database_url
-        self.full_app = full_app
-        self.process: asyncio.subprocess.Process | None = None
-        self.base = ""
-
-    async def __aenter__(self) -> Server:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        env = {**os.environ, "CALLCENTER_DATABASE_URL": self.database_url, "CALLCENTER_DATA_DIR": str(WORKDIR / "data"),
-               "CALLCENTER_PORT": str(port), "CALLCENTER_AGI_PORT": "0", "CALLCENTER_TRUSTED_PROXIES": "127.0.0.1",
-               "CALLCENTER_SECRET_KEY": "bench", "CALLCENTER_LOG_LEVEL": "WARNING",
-               # The bulk data's closed tickets would all be due for the archive job, whose
-               # catch-up (2,000 moves per run) is not what this benchmark measures.
-               "CALLCENTER_ARCHIVE_AFTER_DAYS": "36500"}
-        log = open(WORKDIR / "server.log", "ab")   # noqa: SIM115 - closed with the process
-        command = ["-m", "callcenter.cli", "serve"] if self.full_app else ["-m", "bench.portal_bench", "--serve"]
-        self.process = await asyncio.create_subprocess_exec(sys.executable, *command, stdout=log, stderr=log, env=env)
-        log.close()
-        self.base = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as http:
-            for _ in range(600):
-                try:
-                    async with http.get(self.base + "/healthz", timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                        if resp.status == 200:
-                            return self
-                except aiohttp.ClientError:
-                    pass
-                if self.process.returncode is not None:
-                    break
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"the server did not start; see {WORKDIR / 'server.log'}")
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.process and self.process.returncode is None:
-            self.process.terminate()
-            await asyncio.wait_for(self.process.wait(), timeout=30)
+def Server(database_url: str, *, full_app: bool = False) -> ServerProcess:  # noqa: N802
+    """`callcenter serve` (or only the portal and Open311) in its own process, as in production."""
+    command = ["-m", "callcenter.cli", "serve"] if full_app else ["-m", "bench.portal_bench", "--serve"]
+    return ServerProcess(command, {
+        "CALLCENTER_DATABASE_URL": database_url, "CALLCENTER_DATA_DIR": str(WORKDIR / "data"),
+        "CALLCENTER_AGI_PORT": "0", "CALLCENTER_TRUSTED_PROXIES": "127.0.0.1",
+        "CALLCENTER_SECRET_KEY": "bench", "CALLCENTER_LOG_LEVEL": "WARNING",
+        # The bulk data's closed tickets would all be due for the archive job, whose
+        # catch-up (2,000 moves per run) is not what this benchmark measures.
+        "CALLCENTER_ARCHIVE_AFTER_DAYS": "36500"}, WORKDIR)
 
 
 async def bench_submit(base: str, count: int, concurrency: int, photo: bytes | None, label: str) -> None:
