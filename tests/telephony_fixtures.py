@@ -1,7 +1,7 @@
 """Helpers for the telephony tests and the pop benchmark (this module holds no tests).
 
 The full app runs on a real port, its AMI link pointed at the fake Asterisk
-(tests/protocol/fake_ami.py), which replays shared/asterisk-traces/ami-queue-operator.txt
+(tests/protocol/fake_ami.py), which replays tests/fixtures/asterisk-traces/ami-queue-operator.txt
 through a real socket. Staff sign in through the login form and listen on the real /ws.
 """
 

@@ -6,7 +6,7 @@ After a reconnect (or a gap in the event stream) the AMI link lists what is live
 ``reconcile_channels`` / ``reconcile_queues`` rebuild the state from those lists.
 
 A call is every channel sharing one ``Linkedid``. The facts come from these events
-(see shared/asterisk-traces for what a real Asterisk 22 sends):
+(see tests/fixtures/asterisk-traces for what a real Asterisk 22 sends):
 
 * Newchannel/NewCallerid/Newstate/Hangup: legs, caller id, answer, hang-up cause;
 * VarSet of IVR_PATH / IVR_CHOICE / IVR_ROUTE / IVR_TICKET (set by our IVR; names in

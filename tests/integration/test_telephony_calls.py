@@ -1,6 +1,6 @@
 """The full app fed by a fake Asterisk replaying a real queue call: rows, pops, health, failures.
 
-The fake (tests/protocol/fake_ami.py) replays shared/asterisk-traces/ami-queue-operator.txt
+The fake (tests/protocol/fake_ami.py) replays tests/fixtures/asterisk-traces/ami-queue-operator.txt
 through a real socket into the app's AMI link; operators sign in through the login form
 and listen on the real /ws. Events carry Timestamps as with ``timestampevents = yes``:
 20 s in the IVR, 12 s in the queue, 60 s of talk.

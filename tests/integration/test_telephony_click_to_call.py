@@ -1,6 +1,6 @@
 """Click-to-call from the ticket page against the fake Asterisk.
 
-The outcomes come from shared/asterisk-traces/ami-originate-callbacks.txt: the fake answers
+The outcomes come from tests/fixtures/asterisk-traces/ami-originate-callbacks.txt: the fake answers
 our Originate with exactly the frames Asterisk sent for the lab's answered, busy, no-answer
 and no-such-extension originates (their ActionID swapped for ours).
 """

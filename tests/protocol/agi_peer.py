@@ -1,7 +1,7 @@
 """A fake Asterisk for FastAGI tests: connects to the server over a real TCP socket, sends
 the environment block exactly as Asterisk 22 does, and answers each command from a script.
 
-Also loads /work/shared/asterisk-traces/agi-*.log so a test can replay what a real
+Also loads tests/fixtures/asterisk-traces/agi-*.log so a test can replay what a real
 Asterisk sent, byte for byte (``<< `` lines from Asterisk, ``>> `` lines from the server).
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,8 +36,7 @@ DEAD_OK = ("SET VARIABLE", "GET VARIABLE", "GET FULL VARIABLE", "DATABASE", "EXE
 KNOWN = DEAD_OK + ("ANSWER", "STREAM FILE", "GET DATA", "SAY DIGITS", "SAY NUMBER", "RECORD FILE",
                    "WAIT FOR DIGIT", "CHANNEL STATUS", "CONTROL STREAM FILE", "GET OPTION", "SAY ALPHA")
 
-TRACES_DIR = Path(os.environ.get("CALLCENTER_TRACES_DIR")
-                  or Path(__file__).resolve().parents[3] / "shared" / "asterisk-traces")
+TRACES_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk-traces"
 
 _SET_RE = re.compile(r'^SET VARIABLE (\S+) (?:"((?:[^"\\]|\\.)*)"|(\S*))$')
 _GET_RE = re.compile(r"^GET VARIABLE (\S+)$")

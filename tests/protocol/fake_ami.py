@@ -1,6 +1,6 @@
 """A fake Asterisk Manager Interface on a real TCP socket, exact to Asterisk 22's traces.
 
-It speaks the protocol as shared/asterisk-traces record it: banner
+It speaks the protocol as tests/fixtures/asterisk-traces record it: banner
 ``Asterisk Call Manager/11.0.0``, CRLF lines, frames ending in a blank line, ActionID
 echoed, EventList start/items/Complete for CoreShowChannels and QueueStatus,
 ``Ping: Pong`` with a Timestamp. It replays the recorded event streams and keeps the
@@ -23,18 +23,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TRACES_DIR = Path(__file__).resolve().parents[3] / "shared" / "asterisk-traces"
+TRACES_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk-traces"
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 
 Frame = list[tuple[str, str]]  # ordered headers, exactly as Asterisk wrote them
 
 
 def find_traces_dir() -> Path:
-    """shared/ sits beside the repository (CI copies it there too)."""
-    for base in Path(__file__).resolve().parents:
-        candidate = base / "shared" / "asterisk-traces"
-        if candidate.is_dir():
-            return candidate
+    """The traces recorded from a real Asterisk 22 are test data of this project (tests/fixtures/)."""
     return TRACES_DIR
 
 
