@@ -58,11 +58,12 @@ def Server(database_url: str) -> ServerProcess:  # noqa: N802 - reads as the cla
 
 def serve_staff_only() -> None:
     """The server process: the staff web, plus a bench-only route that publishes timed messages."""
-    from callcenter.app import SERVICES, init_app
-    from callcenter.staff.routes import setup as staff
+    from callcenter.app import init_app
+    from callcenter.services import SERVICES
+    from callcenter.staff.feature import FEATURE as staff
 
     settings = load_settings()
-    app = init_app(settings, features=[staff])
+    app = init_app(settings, features=(staff,))
 
     async def publish(request: web.Request) -> web.Response:
         body = await request.json()
@@ -195,7 +196,7 @@ async def bench_export(http: aiohttp.ClientSession, base: str) -> None:
     t0 = time.perf_counter()
     rows = 0
     async with http.get(base + "/staff/export.csv") as resp:
-        async for line in resp.content:
+        async for _line in resp.content:
             rows += 1
     elapsed = time.perf_counter() - t0
     print(f"{'CSV export, last 30 days (streamed)':42} {rows - 1:,} rows in {elapsed:.1f} s "

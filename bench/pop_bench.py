@@ -319,7 +319,7 @@ async def main() -> None:
         # One call first, not measured: the first pop compiles the app's queries (a one-off cost).
         await run_round(fake, bosses[0], build_calls(10_000, 1, operators), 0, False, 0, "warm-up")
         rounds = [(r, burst) for r in range(args.rounds) for burst in (False, True)]
-        for number, (r, burst) in enumerate(tqdm(rounds, desc=f"rounds of {args.calls} calls", unit="round")):
+        for number, (_round, burst) in enumerate(tqdm(rounds, desc=f"rounds of {args.calls} calls", unit="round")):
             calls = build_calls(number, args.calls, operators)
             await run_round(fake, bosses[0], calls, args.interval_ms / 1000, burst, args.arrival_ms / 1000,
                             f"marker-{number}")

@@ -23,8 +23,8 @@ import asyncio
 import io
 import json
 import random
-import sys
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -211,11 +211,11 @@ def serve_portal_only() -> None:
     runs `callcenter serve` with everything for comparison.
     """
     from callcenter.app import init_app
-    from callcenter.open311.api import setup as open311
-    from callcenter.portal.web import setup as portal
+    from callcenter.open311.feature import FEATURE as open311
+    from callcenter.portal.feature import FEATURE as portal
 
     settings = load_settings()
-    web.run_app(init_app(settings, features=[portal, open311]), host=settings.host, port=settings.port,
+    web.run_app(init_app(settings, features=(portal, open311)), host=settings.host, port=settings.port,
                 print=None, access_log=None)
 
 

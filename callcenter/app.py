@@ -1,72 +1,58 @@
 """The composition root: builds every service once and wires the web app around them.
 
-Each long-lived resource (database engine, AMI link, FastAGI server, scheduler, STT pool) is
-opened in a ``cleanup_ctx`` generator before ``yield`` and closed after it. Feature slices
-get their dependencies from the one :class:`Services` object, never from module globals.
+:func:`build_services` makes the shared core; :func:`init_app` fills the optional parts in one
+order (AMI link, then the callbacks feature that dials over it, then the FastAGI server whose
+satisfaction script reports to it), installs the shared web layer, and lets every feature of
+:data:`FEATURES` add itself. Each long-lived resource (database engine, hub bridge, AMI link,
+FastAGI server, scheduler, STT pool) is opened in a ``cleanup_ctx`` generator before ``yield``
+and closed after it. Nothing imports this module but the command line.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
 from callcenter import __version__
+from callcenter.accounts.users import UserService
+from callcenter.callbacks.api import build_callbacks
+from callcenter.callbacks.feature import FEATURE as CALLBACKS
 from callcenter.config import Settings
 from callcenter.events import EventHub
-from callcenter.reference import Gazetteer, ReferenceData, load_reference
-from callcenter.staff.users import UserService
+from callcenter.features import Feature
+from callcenter.ivr.api import build_agi_server
+from callcenter.ivr.feature import FEATURE as IVR
+from callcenter.open311.feature import FEATURE as OPEN311
+from callcenter.portal.feature import FEATURE as PORTAL
+from callcenter.reference import Gazetteer, load_reference
+from callcenter.services import SERVICES, Services
+from callcenter.staff.feature import FEATURE as STAFF
 from callcenter.store.db import create_engine, ping, session_factory, sqlite_file
 from callcenter.store.maintenance import SqliteMaintenance
-from callcenter.store.notify import install_hub_bridge
+from callcenter.store.notify import PgHubBridge, bridge_for
 from callcenter.store.reference_sync import sync_reference
-from callcenter.stt.service import SpeechService
+from callcenter.stt.api import SpeechService, VoiceReports
+from callcenter.stt.feature import FEATURE as STT
+from callcenter.telephony.api import AmiLink, ami_settings
+from callcenter.telephony.feature import FEATURE as TELEPHONY
 from callcenter.tickets.service import TicketService
-from callcenter.tickets.voice import VoiceReports
 from callcenter.web import errors as web_errors
 from callcenter.web import templating
+from callcenter.web.install import install_web_layer
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class Services:
-    """Everything the features share. Built by :func:`build_services`, started by the app."""
-
-    settings: Settings
-    engine: Any
-    sessions: Any
-    hub: EventHub
-    reference: ReferenceData
-    gazetteer: Gazetteer
-    tickets: TicketService
-    users: UserService
-    speech: Any = None          # SpeechService (available only with a model)
-    voice: Any = None           # VoiceReports: IVR recordings -> draft tickets
-    # Optional parts join as their features land; each is None while disabled.
-    ami: Any = None
-    agi: Any = None
-    stt: Any = None
-    callbacks: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def ami_state(self) -> str:
-        if self.ami is None:
-            return "disabled"
-        state = self.ami.state
-        return str(getattr(state, "value", state))
-
-
-SERVICES = web.AppKey("services", Services)
-Feature = Callable[[web.Application, Services], None]
+# The order features are set up in: speech first (the IVR hands it recordings), the rest side by side.
+FEATURES: tuple[Feature, ...] = (STT, PORTAL, OPEN311, STAFF, IVR, TELEPHONY, CALLBACKS)
+HUB_BRIDGE = web.AppKey("hub_bridge", PgHubBridge)
 
 
 def build_services(settings: Settings) -> Services:
@@ -84,6 +70,19 @@ def build_services(settings: Settings) -> Services:
     )
 
 
+def add_optional_parts(services: Services) -> None:
+    """Fill the optional parts, each from those before it (the only place Services is written)."""
+    settings = services.settings
+    if settings.ami_enabled:
+        services.ami = AmiLink(ami_settings(settings))
+    services.callbacks = build_callbacks(
+        settings, sessions=services.sessions, tickets=services.tickets, users=services.users, hub=services.hub,
+        reference=services.reference, ami=services.ami)
+    if settings.agi_enabled:
+        services.agi = build_agi_server(settings, services.reference, services.tickets, services.voice,
+                                        services.callbacks.outcomes)
+
+
 def secret_key(settings: Settings) -> bytes:
     """The configured key, or one made once and kept in the data folder (never in the repo)."""
     if settings.secret_key:
@@ -97,9 +96,10 @@ def secret_key(settings: Settings) -> bytes:
 
 
 def init_app(settings: Settings, services: Services | None = None,
-             features: list[Feature] | None = None) -> web.Application:
-    """Build the aiohttp application. ``features`` defaults to every feature slice."""
+             features: tuple[Feature, ...] | None = None) -> web.Application:
+    """Build the aiohttp application. ``features`` defaults to every feature (:data:`FEATURES`)."""
     services = services or build_services(settings)
+    add_optional_parts(services)
     app = web.Application(
         middlewares=[web_errors.error_middleware], client_max_size=settings.max_request_bytes,
     )
@@ -113,22 +113,15 @@ def init_app(settings: Settings, services: Services | None = None,
     app.router.add_get("/healthz", healthz, name="healthz")
     app.cleanup_ctx.append(_database_ctx)
     # Several instances on one PostgreSQL share live updates and screen pops (LISTEN/NOTIFY).
-    install_hub_bridge(app, services)
-    app.cleanup_ctx.append(_speech_ctx)
-    for feature in features if features is not None else default_features():
-        feature(app, services)
+    bridge = bridge_for(services.hub, settings.database_url)
+    if bridge is not None:
+        app[HUB_BRIDGE] = bridge
+        app.cleanup_ctx.append(_hub_bridge_ctx)
+    install_web_layer(app, settings=settings, sessions=services.sessions, users=services.users, hub=services.hub,
+                      secret=secret_key(settings))
+    for feature in features if features is not None else FEATURES:
+        feature.setup(app, services)
     return app
-
-
-def default_features() -> list[Feature]:
-    from callcenter.callbacks import setup as callbacks
-    from callcenter.ivr.feature import setup as ivr
-    from callcenter.open311.api import setup as open311
-    from callcenter.portal.web import setup as portal
-    from callcenter.staff.routes import setup as staff
-    from callcenter.telephony import setup as telephony
-
-    return [portal, open311, staff, ivr, telephony, callbacks]
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -145,16 +138,13 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await services.engine.dispose()
 
 
-async def _speech_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Load the Vosk model off the loop; recordings left pending by a restart are transcribed again."""
-    services = app[SERVICES]
-    await services.speech.start()
-    if services.speech.available:
-        queued = await services.voice.resume_pending()
-        logger.info("speech-to-text ready (%s); %d pending recordings queued", services.speech.model_name, queued)
-    yield
-    await services.voice.close()
-    await services.speech.close()
+async def _hub_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
+    bridge = app[HUB_BRIDGE]
+    await bridge.start()
+    try:
+        yield
+    finally:
+        await bridge.close()
 
 
 async def healthz(request: web.Request) -> web.Response:

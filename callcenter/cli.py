@@ -15,12 +15,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from callcenter import __version__
 from callcenter.config import ConfigError, Settings, load_settings, settings_table
 from callcenter.domain.errors import DomainError
 from callcenter.domain.tickets import Actor, Role, Status, format_duration
+from callcenter.features import Command
 
 logger = logging.getLogger(__name__)
 
@@ -71,22 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--tickets", type=int, default=200)
     seed.add_argument("--seed", type=int, default=1563)
 
-    transcribe = sub.add_parser("transcribe", help="print the transcript and draft of recordings (Vosk)")
-    transcribe.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    transcribe.add_argument("--model", type=Path, help="Vosk model folder (default CALLCENTER_STT_MODEL)")
-    transcribe.add_argument("--json", action="store_true", help="one JSON object per file")
-
-    ivr = sub.add_parser("ivr", help="IVR menu and prompts").add_subparsers(dest="ivr_command", required=True)
-    prompts = ivr.add_parser("prompts", help="generate placeholder Russian prompts (espeak-ng + sox, 8 kHz wav)")
-    prompts.add_argument("--out", type=Path, required=True, help="Asterisk sounds folder, e.g. /var/lib/asterisk/sounds/ru/1563")
-    prompts.add_argument("--overwrite", action="store_true", help="replace existing files (a speaker's recordings too)")
-    ivr.add_parser("check", help="validate the menu file and list its prompts")
-
     config = sub.add_parser("config", help="settings").add_subparsers(dest="config_command", required=True)
     config.add_parser("show", help="print the effective settings (secrets masked)")
 
-    for extra in extra_commands():
-        extra.register(sub)
+    for command in feature_commands():
+        command.register(sub)
     return parser
 
 
@@ -111,21 +101,11 @@ def _ticket_commands(sub: Any) -> None:
     move.add_argument("--as", dest="as_login", help="act as this staff user (default: an admin)")
 
 
-class ExtraCommand(Protocol):
-    """A command a feature slice adds (transcribe, open311-key, ivr prompts...)."""
+def feature_commands() -> list[Command]:
+    """Every feature's commands, in the composition root's feature order."""
+    from callcenter.app import FEATURES
 
-    name: str
-
-    def register(self, sub: Any) -> None: ...
-
-    async def run(self, args: argparse.Namespace, settings: Settings) -> int: ...
-
-
-def extra_commands() -> list[ExtraCommand]:
-    """Commands feature slices add (each implements ExtraCommand)."""
-    from callcenter.open311.cli import Open311KeyCommand
-
-    return [Open311KeyCommand()]
+    return [command for feature in FEATURES for command in feature.commands]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,24 +138,19 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.command == "serve":
         return serve(settings)
-    if args.command == "transcribe":
-        from callcenter.stt.cli import run_transcribe_command
-
-        return run_transcribe_command(list(args.files), args.model or settings.stt_model, settings.stt_workers,
-                                      json_output=args.json)
-    if args.command == "ivr":
-        return _ivr(args, settings)
     if args.command == "config":
         for name, value in settings_table(settings):
             print(f"{name}={value}")
         return 0
+    for command in feature_commands():
+        if args.command == command.name:
+            if command.needs_database:
+                upgrade(settings.database_url)
+            return asyncio.run(command.run(args, settings))
     upgrade(settings.database_url)
     handlers: dict[str, Callable[[argparse.Namespace, Any], Awaitable[int]]] = {
         "db": _db, "reference": _db, "user": _user, "tickets": _tickets, "seed-demo": _seed,
     }
-    for extra in extra_commands():
-        if args.command == extra.name:
-            return asyncio.run(extra.run(args, settings))
     return asyncio.run(_with_services(settings, handlers[args.command], args))
 
 
@@ -201,22 +176,6 @@ def serve(settings: Settings) -> int:
     app = init_app(settings)
     print(f"1563 callcenter {__version__}: http://{settings.host}:{settings.port}/ (database {settings.database_url})")
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
-    return 0
-
-
-def _ivr(args: argparse.Namespace, settings: Settings) -> int:
-    from callcenter.ivr.menu import load_menu, load_prompts
-    from callcenter.ivr.prompts import generate_prompts
-    from callcenter.reference import load_reference
-
-    menu = load_menu(settings.ivr_menu_file, known_categories={c.code for c in load_reference().categories})
-    if args.ivr_command == "check":
-        print(f"menu is valid: {len(menu.menus)} menus, {len(menu.prompts)} prompts, start at «{menu.start}»")
-        for name, text in sorted(menu.prompts.items()):
-            print(f"  {menu.sound(name)}: {text}")
-        return 0
-    report = asyncio.run(generate_prompts(load_prompts(), args.out, overwrite=args.overwrite))
-    print(f"{len(report.generated)} prompts written to {args.out}, {len(report.skipped)} kept as they were")
     return 0
 
 

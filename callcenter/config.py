@@ -231,11 +231,11 @@ def validate(settings: Settings) -> None:
     if not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", settings.database_url):
         fail("database_url", "expected sqlite+aiosqlite:///FILE or postgresql+asyncpg://USER@HOST/DB")
     try:
-        settings.zone
+        settings.zone  # noqa: B018 - evaluating the property is the check
     except (ZoneInfoNotFoundError, ValueError):
         fail("timezone", f"unknown time zone {settings.timezone!r}")
     try:
-        settings.callback_window
+        settings.callback_window  # noqa: B018 - evaluating the property is the check
     except ValueError as err:
         fail("callback_hours", f"{err}, got {settings.callback_hours!r}")
     days = [d.strip().lower() for d in settings.callback_days.split(",") if d.strip()]

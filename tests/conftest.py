@@ -16,8 +16,9 @@ import pytest
 from aiohttp import web
 from sqlalchemy import text
 
-from callcenter.app import Services, build_services
+from callcenter.app import build_services
 from callcenter.config import Settings, load_settings
+from callcenter.services import Services
 from callcenter.store.migrate import upgrade
 from callcenter.store.reference_sync import sync_reference
 
@@ -89,7 +90,8 @@ class LiveServer:
 
 @pytest.fixture
 async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
-    from callcenter.app import SERVICES, init_app
+    from callcenter.app import init_app
+    from callcenter.services import SERVICES
 
     app = init_app(settings)
     runner = web.AppRunner(app, access_log=None)

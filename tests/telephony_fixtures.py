@@ -21,10 +21,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from callcenter.app import SERVICES, Services, init_app
+from callcenter.accounts.users import UserView
+from callcenter.app import init_app
 from callcenter.config import Settings, load_settings
 from callcenter.domain.tickets import Role
-from callcenter.staff.users import UserView
+from callcenter.services import SERVICES, Services
 from callcenter.store.reference_sync import sync_reference
 from callcenter.telephony.service import TELEPHONY, TelephonySlice
 from tests.protocol.fake_ami import FakeAmi, Frame, frame_get, load_trace

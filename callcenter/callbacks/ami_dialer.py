@@ -8,13 +8,13 @@ store before this adapter is called, so a restart never reuses it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from callcenter.callbacks.dialer import DialOutcome, DialResult
 from callcenter.domain.calls import OriginateOutcome, OriginateResult
-from callcenter.telephony import originate as orig
-from callcenter.telephony.ami import AmiError, AmiLink, LinkState
+from callcenter.telephony import api as orig
+from callcenter.telephony.api import AmiError, AmiLink, LinkState
 
 logger = logging.getLogger(__name__)
 
@@ -92,45 +92,3 @@ class AmiDialer:
             return DialOutcome(DialResult.UNKNOWN, str(err))
         logger.info("originate %s: %s %s", request.request_id, result.outcome.value, result.detail)
         return dial_outcome(result)
-
-
-class LinkDialer:
-    """An :class:`AmiDialer` over whatever AMI link the app holds at the moment of the call.
-
-    Features start in any order and the AMI link may be built after the callbacks feature,
-    so the link is looked up on each use (``lambda: services.ami``); without one nothing
-    is dialled (NOT_SENT) and due callbacks wait.
-    """
-
-    def __init__(self, get_link: Callable[[], Any], *, dial_template: str,
-                 click_to_call_context: str = "outbound") -> None:
-        self._get_link = get_link
-        self._template = dial_template
-        self._c2c_context = click_to_call_context
-
-    def _dialer(self) -> AmiDialer | None:
-        link = self._get_link()
-        if link is None:
-            return None
-        return AmiDialer(link, dial_template=self._template, click_to_call_context=self._c2c_context)
-
-    @property
-    def available(self) -> bool:
-        dialer = self._dialer()
-        return dialer is not None and dialer.available
-
-    async def originate_callback(self, *, phone: str, callback_id: int, ticket_numbers: Sequence[str],
-                                 action_id: str) -> DialOutcome:
-        dialer = self._dialer()
-        if dialer is None:
-            return DialOutcome(DialResult.NOT_SENT, "AMI is not configured")
-        return await dialer.originate_callback(phone=phone, callback_id=callback_id,
-                                               ticket_numbers=ticket_numbers, action_id=action_id)
-
-    async def click_to_call(self, *, operator_device: str, phone: str, ticket_number: str | None,
-                            action_id: str) -> DialOutcome:
-        dialer = self._dialer()
-        if dialer is None:
-            return DialOutcome(DialResult.NOT_SENT, "AMI is not configured")
-        return await dialer.click_to_call(operator_device=operator_device, phone=phone,
-                                          ticket_number=ticket_number, action_id=action_id)

@@ -1,4 +1,4 @@
-"""The callbacks feature in the app: wiring (``setup``), the supervisors' board and the operators' list.
+"""The callbacks feature's pages: the supervisors' board and the operators' list (routes in feature.py).
 
 Pages:
   GET  /staff/callbacks                 board: due, in progress, overdue, done today, figures, charts
@@ -15,26 +15,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from callcenter.callbacks.ami_dialer import LinkDialer
-from callcenter.callbacks.archive import ArchiveJob
-from callcenter.callbacks.board import CSV_HEADER, CallbackBoard, csv_chunk
+from callcenter.callbacks.board import CSV_HEADER, csv_chunk
 from callcenter.callbacks.charts import median_hours_per_day, outcomes_per_day
-from callcenter.callbacks.dialer import Dialer
-from callcenter.callbacks.dispatcher import CallbackDispatcher, CallbackScheduler
-from callcenter.callbacks.service import CallbackOutcomes, CallbackService
-from callcenter.callbacks.store import CallbackStore
-from callcenter.domain.callbacks import OPERATOR_RESULTS, RESULT_LABELS, CallbackMode, CallbackPolicy
+from callcenter.callbacks.wiring import CALLBACKS
+from callcenter.domain.callbacks import OPERATOR_RESULTS, RESULT_LABELS
 from callcenter.domain.errors import DomainError, ValidationError
 from callcenter.domain.tickets import Role
-from callcenter.staff.auth import require_roles
+from callcenter.web.auth import require_roles
 from callcenter.web.errors import status_for
 from callcenter.web.keys import CURRENT_USER
 
@@ -45,78 +38,6 @@ DECIDERS = (Role.SUPERVISOR, Role.ADMIN)
 CALLERS = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
 MAX_PERIOD_DAYS = 366
 ID = r"{callback_id:\d{1,18}}"
-
-
-@dataclass
-class CallbacksFeature:
-    """What the app holds for callbacks; ``services.callbacks`` is this object."""
-
-    service: CallbackService
-    outcomes: CallbackOutcomes       # the IVR's record_callback_outcome goes here
-    board: CallbackBoard
-    dialer: Dialer | None
-    dispatcher: CallbackDispatcher
-    archive: ArchiveJob
-    tick_seconds: float
-
-
-CALLBACKS = web.AppKey("callbacks", CallbacksFeature)
-
-
-def build_feature(services: Any) -> CallbacksFeature:
-    """Construct (not start) the callbacks feature from the shared services."""
-    settings = services.settings
-    policy = CallbackPolicy.from_settings(settings)
-    automated = settings.callback_mode == "auto" and settings.ami_enabled
-    if settings.callback_mode == "auto" and not settings.ami_enabled:
-        logger.warning("CALLCENTER_CALLBACK_MODE=auto but AMI is off: callbacks go to the operators' list")
-    service = CallbackService(
-        CallbackStore(services.sessions, policy), services.tickets,
-        default_mode=CallbackMode.AUTO if automated else CallbackMode.OPERATOR,
-        lease=timedelta(seconds=settings.callback_lease_seconds), data_dir=settings.data_dir,
-        users=services.users, hub=services.hub)
-    dialer = LinkDialer(lambda: services.ami, dial_template=settings.dial_template,
-                        click_to_call_context=settings.click_to_call_context) if settings.ami_enabled else None
-    names = {d.code: d.short_name for d in services.reference.departments}
-    return CallbacksFeature(
-        service=service, outcomes=CallbackOutcomes(service), board=CallbackBoard(services.sessions, policy, names),
-        dialer=dialer, dispatcher=CallbackDispatcher(service, dialer, max_concurrent=settings.callback_max_concurrent),
-        archive=ArchiveJob(services.sessions, services.tickets, after=timedelta(days=settings.archive_after_days)),
-        tick_seconds=settings.callback_tick_seconds)
-
-
-def setup(app: web.Application, services: Any) -> None:
-    """Feature entry for ``default_features()``: planner listener, routes, scheduler lifecycle."""
-    feature = build_feature(services)
-    services.callbacks = feature
-    app[CALLBACKS] = feature
-    services.tickets.on_status_change.append(feature.service.on_ticket_status)
-    add_routes(app.router)
-    app.cleanup_ctx.append(_scheduler_ctx)
-
-
-async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
-    feature = app[CALLBACKS]
-    scheduler = CallbackScheduler(tick=feature.dispatcher.tick, tick_seconds=feature.tick_seconds,
-                                  reconcile=feature.service.plan_missing, archive=feature.archive.run_once)
-    await scheduler.start()
-    try:
-        yield
-    finally:
-        await scheduler.close()
-        await feature.dispatcher.close()
-        await feature.service.wait_background(5)
-
-
-def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_get("/staff/callbacks", board_page, name="staff_callbacks")
-    router.add_get("/staff/callbacks/export.csv", export_csv, name="staff_callbacks_export")
-    router.add_get("/staff/callbacks/mine", mine_page, name="staff_callbacks_mine")
-    router.add_post(f"/staff/callbacks/{ID}/retry", retry_now)
-    router.add_post(f"/staff/callbacks/{ID}/to-operator", to_operator)
-    router.add_post(f"/staff/callbacks/{ID}/unreachable", mark_unreachable)
-    router.add_post(f"/staff/callbacks/{ID}/call", start_call)
-    router.add_post(f"/staff/callbacks/{ID}/outcome", record_outcome)
 
 
 # ---------------------------------------------------------------------- the supervisors' board

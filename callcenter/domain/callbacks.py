@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 import re
 import secrets
-import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -290,7 +289,10 @@ def is_overdue(state: CallbackState, due_at: datetime, now: datetime) -> bool:
 
 def median_duration(values: Iterable[timedelta]) -> timedelta | None:
     items = sorted(values)
-    return statistics.median(items) if items else None
+    if not items:
+        return None
+    middle = len(items) // 2
+    return items[middle] if len(items) % 2 else (items[middle - 1] + items[middle]) / 2
 
 
 def share(part: int, whole: int) -> float | None:

@@ -59,7 +59,7 @@ class AgiTimeout(AgiProtocolError):
 class AgiCommandError(AgiError):
     """Asterisk refused a command (``510`` unknown, ``520`` bad syntax, or a failure result)."""
 
-    def __init__(self, command: str, reply: "AgiReply", message: str | None = None) -> None:
+    def __init__(self, command: str, reply: AgiReply, message: str | None = None) -> None:
         super().__init__(message or f"{command!r} failed: {reply.lines[-1]!r}")
         self.command = command
         self.reply = reply
@@ -90,7 +90,7 @@ class AgiReply:
         return "\n".join(self.lines[1:-1])
 
     @classmethod
-    def parse(cls, lines: Iterable[str]) -> "AgiReply":
+    def parse(cls, lines: Iterable[str]) -> AgiReply:
         """Parse the lines of one reply; raise AgiProtocolError on anything else."""
         lines = tuple(lines)
         match = _LINE_RE.match(lines[0]) if lines else None
@@ -308,7 +308,7 @@ class AgiChannel:
         lines = [first]
         while not lines[-1].startswith("520 "):
             if len(lines) >= self._limits.max_usage_lines:
-                raise AgiProtocolError("520 usage text longer than %d lines" % self._limits.max_usage_lines)
+                raise AgiProtocolError(f"520 usage text longer than {self._limits.max_usage_lines} lines")
             lines.append(await self._read_line())
         return lines
 
@@ -553,7 +553,7 @@ class AgiServer:
         finally:
             await self.close()
 
-    async def __aenter__(self) -> "AgiServer":
+    async def __aenter__(self) -> AgiServer:
         await self.start()
         return self
 

@@ -1,61 +1,58 @@
-"""Wires the FastAGI server into the app: the menu, the route table and the store-backed port."""
+"""The IVR feature: the FastAGI server (built by the composition root) started with the app,
+and the ``callcenter ivr prompts|check`` commands."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import argparse
 from collections.abc import AsyncIterator
-from typing import Any
+from pathlib import Path
 
 from aiohttp import web
 
-from callcenter.ivr.agi import AgiServer
-from callcenter.ivr.engine import RecordingSettings
+from callcenter.config import Settings
+from callcenter.features import Command, Feature, SubParsers
 from callcenter.ivr.menu import load_menu
-from callcenter.ivr.scripts import IvrDependencies, build_routes
-from callcenter.ivr.store_backend import StoreIvrBackend
-
-logger = logging.getLogger(__name__)
+from callcenter.services import Services
 
 
-class _CallbackOutcomesOf:
-    """Hands callback outcomes to the callbacks feature, whichever order the features start in."""
-
-    def __init__(self, services: Any) -> None:
-        self._services = services
-
-    async def record_callback_outcome(self, **kwargs: Any) -> None:
-        callbacks = self._services.callbacks
-        if callbacks is None:
-            logger.error("callback outcome %s for ticket %s: the callbacks feature is not running",
-                         kwargs.get("outcome"), kwargs.get("ticket_number"))
-            return
-        await callbacks.outcomes.record_callback_outcome(**kwargs)
-
-
-def build_agi_server(services: Any) -> AgiServer:
-    """The FastAGI server with the `ivr` and `callback` scripts (blocking: reads the menu files)."""
-    settings = services.settings
-    menu = load_menu(settings.ivr_menu_file, known_categories={c.code for c in services.reference.categories})
-    backend = StoreIvrBackend(services.tickets, services.voice, _CallbackOutcomesOf(services))
-    recordings = RecordingSettings(local_dir=settings.recordings_dir,
-                                   asterisk_dir=settings.agi_recordings_dir or None)
-    routes = build_routes(IvrDependencies(menu=menu, backend=backend, recordings=recordings))
-    return AgiServer(settings.agi_host, settings.agi_port, routes, allowed_peers=settings.agi_allowed_peers)
-
-
-def setup(app: web.Application, services: Any) -> None:
-    if not services.settings.agi_enabled:
+def setup(app: web.Application, services: Services) -> None:
+    """Listen for FastAGI with the app (when AGI is enabled the root built ``services.agi``)."""
+    server = services.agi
+    if server is None:
         return
 
     async def agi_ctx(_app: web.Application) -> AsyncIterator[None]:
-        server = await asyncio.to_thread(build_agi_server, services)
         await server.start()
-        services.agi = server
         try:
             yield
         finally:
-            services.agi = None
             await server.close()
 
     app.cleanup_ctx.append(agi_ctx)
+
+
+def _register(sub: SubParsers) -> None:
+    ivr = sub.add_parser("ivr", help="IVR menu and prompts").add_subparsers(dest="ivr_command", required=True)
+    prompts = ivr.add_parser("prompts", help="generate placeholder Russian prompts (espeak-ng + sox, 8 kHz wav)")
+    prompts.add_argument("--out", type=Path, required=True, help="Asterisk sounds folder, e.g. /var/lib/asterisk/sounds/ru/1563")
+    prompts.add_argument("--overwrite", action="store_true", help="replace existing files (a speaker's recordings too)")
+    ivr.add_parser("check", help="validate the menu file and list its prompts")
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from callcenter.ivr.menu import load_prompts
+    from callcenter.ivr.prompts import generate_prompts
+    from callcenter.reference import load_reference
+
+    menu = load_menu(settings.ivr_menu_file, known_categories={c.code for c in load_reference().categories})
+    if args.ivr_command == "check":
+        print(f"menu is valid: {len(menu.menus)} menus, {len(menu.prompts)} prompts, start at «{menu.start}»")
+        for name, text in sorted(menu.prompts.items()):
+            print(f"  {menu.sound(name)}: {text}")
+        return 0
+    report = await generate_prompts(load_prompts(), args.out, overwrite=args.overwrite)
+    print(f"{len(report.generated)} prompts written to {args.out}, {len(report.skipped)} kept as they were")
+    return 0
+
+
+FEATURE = Feature("ivr", setup, commands=(Command("ivr", _register, _run),))

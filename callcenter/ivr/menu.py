@@ -282,7 +282,7 @@ class _Section:
             return None if default is _MISSING else default
         return self.data[key]
 
-    def section(self, key: str) -> "_Section":
+    def section(self, key: str) -> _Section:
         return _Section(self.raw(key, {}), self.at(key), self.problems, self.prompts)
 
     def text(self, key: str, default: Any = _MISSING, pattern: re.Pattern[str] | None = None) -> str | None:

@@ -9,9 +9,9 @@ from callcenter.domain.errors import DomainError
 from callcenter.domain.numbers import clean_ticket_number
 from callcenter.domain.phones import try_normalize_phone
 from callcenter.ivr.ports import TicketBrief
+from callcenter.stt.api import VoiceReports
 from callcenter.tickets.schemas import TicketView
 from callcenter.tickets.service import TicketService
-from callcenter.tickets.voice import VoiceReports
 
 logger = logging.getLogger(__name__)
 

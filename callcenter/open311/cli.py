@@ -1,7 +1,7 @@
 """``callcenter open311-key add NAME | list | revoke NAME``: API keys of partner applications.
 
 ``add`` prints the key once; only its SHA-256 is stored, so a lost key is revoked and a new
-one issued. The lead adds :class:`Open311KeyCommand` to ``callcenter.cli.extra_commands()``.
+one issued. ``callcenter.open311.feature.FEATURE`` lists the command.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from callcenter.store.db import create_engine, session_factory
 
 
 class Open311KeyCommand:
-    """The ``open311-key`` command (ExtraCommand protocol of callcenter.cli)."""
+    """The ``open311-key`` command (its name, ``register`` and ``run`` make a feature Command)."""
 
     name = "open311-key"
 

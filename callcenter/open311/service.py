@@ -27,8 +27,7 @@ from callcenter.domain.errors import DomainError
 from callcenter.domain.phones import normalize_phone
 from callcenter.domain.tickets import OPEN_STATUSES, STATUS_LABELS, Actor, Channel, Role, Status
 from callcenter.open311.keys import ApiKeyView
-from callcenter.portal.geo import haversine_m, in_city, public_coordinate
-from callcenter.portal.public import public_address
+from callcenter.portal.api import haversine_m, in_city, public_address, public_coordinate
 from callcenter.reference import Gazetteer, ReferenceData
 from callcenter.store import models as m
 from callcenter.tickets.schemas import NewTicket

@@ -38,9 +38,10 @@ from callcenter.portal.geo import CITY, in_city, parse_bbox
 from callcenter.portal.multipart import read_form
 from callcenter.portal.public import public_address, public_timeline
 from callcenter.portal.publicmap import DEFAULT_LIMIT, map_points
-from callcenter.portal.ratelimit import IPNetwork, RateLimiter, client_address, parse_networks
 from callcenter.portal.service import FormInvalid, PortalService
 from callcenter.portal.uploads import FILE_NAME_PATTERN, PHOTO_ID_PATTERN, THUMB_SUFFIX, PendingPhoto
+from callcenter.services import Services
+from callcenter.web.ratelimit import IPNetwork, RateLimiter, client_address, parse_networks
 
 logger = logging.getLogger(__name__)
 
@@ -71,14 +72,12 @@ PORTAL = web.AppKey("portal", PortalService)
 LIMITS = web.AppKey("portal_limits", PortalLimits)
 
 
-def setup(app: web.Application, services: Any) -> None:
-    """Mount the portal; ``services.extras["portal"]`` and ``["duplicates"]`` are set for other slices."""
+def setup(app: web.Application, services: Services) -> None:
+    """Mount the portal: its service, limits and routes (the feature's setup, see portal/feature.py)."""
     portal = PortalService(services.settings, services.tickets, services.sessions, services.reference,
                            services.gazetteer)
     app[PORTAL] = portal
     app[LIMITS] = PortalLimits(parse_networks(services.settings.trusted_proxies))
-    services.extras["portal"] = portal
-    services.extras["duplicates"] = portal.duplicates
     app.on_cleanup.append(_close)
     router = app.router
     router.add_get("/", home, name="home")

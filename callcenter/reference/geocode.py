@@ -26,8 +26,9 @@ import functools
 import logging
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Protocol, Sequence
+from typing import Protocol
 
 from callcenter.reference.loader import Street
 

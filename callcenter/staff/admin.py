@@ -6,11 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
+from callcenter.accounts.users import MIN_PASSWORD, STAFF_ROLES, UserView
 from callcenter.domain.errors import DomainError
 from callcenter.domain.tickets import ROLE_LABELS, Role
-from callcenter.staff.auth import current_user, require_roles
 from callcenter.staff.pages import error_field, render, services, staff, text_fields
-from callcenter.staff.users import MIN_PASSWORD, STAFF_ROLES, UserView
+from callcenter.web.auth import current_user, require_roles
 
 USER_FIELDS = ("login", "full_name", "role", "department", "device", "password", "active")
 ROLE_CHOICES = [(r.value, ROLE_LABELS[r]) for r in STAFF_ROLES]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from callcenter.staff.auth import require_roles
 from callcenter.staff.lists import ARCHIVE, list_context, load_page, read_filters
 from callcenter.staff.pages import render
+from callcenter.web.auth import require_roles
 
 
 @require_roles(*ARCHIVE.roles)

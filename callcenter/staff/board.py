@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from callcenter.domain.tickets import Role
-from callcenter.staff.auth import STAFF_ROLES, current_user, require_roles
 from callcenter.staff.lists import BOARD, list_context, load_page, read_filters
 from callcenter.staff.pages import render
+from callcenter.web.auth import STAFF_ROLES, current_user, require_roles
 
 
 @require_roles(*STAFF_ROLES)

@@ -1,17 +1,16 @@
-"""The staff slice's own services, built once in :func:`callcenter.staff.routes.setup`."""
+"""The staff pages' own services, built once in :func:`callcenter.staff.feature.setup`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from callcenter.staff.auth import CsrfSigner
-    from callcenter.staff.departments import DepartmentService
+    from callcenter.accounts.departments import DepartmentService
+    from callcenter.accounts.sessions import SessionStore
     from callcenter.staff.related import RelatedRecords
-    from callcenter.staff.sessions import LoginThrottle, SessionStore
     from callcenter.staff.stats import BoardStats
 
 
@@ -19,14 +18,10 @@ if TYPE_CHECKING:
 class StaffServices:
     """What staff handlers need beyond the shared Services."""
 
-    sessions: SessionStore
-    throttle: LoginThrottle
-    csrf: CsrfSigner
+    sessions: SessionStore       # the same store the web layer signs in with (admin: live counts, revoke)
     departments: DepartmentService
     related: RelatedRecords
     stats: BoardStats
-    secure_cookies: bool = False
-    trusted_proxies: tuple[Any, ...] = ()   # networks whose X-Forwarded-For is believed
 
 
 STAFF = web.AppKey("staff", StaffServices)

@@ -16,9 +16,9 @@ from callcenter.domain.numbers import clean_ticket_number
 from callcenter.domain.phones import normalize_phone
 from callcenter.domain.tickets import Channel
 from callcenter.reference import DISTRICTS
-from callcenter.staff.auth import EDITOR_ROLES, current_user, require_roles
 from callcenter.staff.pages import error_field, render, services, staff, text_fields
 from callcenter.tickets.schemas import NewTicket, TicketView
+from callcenter.web.auth import EDITOR_ROLES, current_user, require_roles
 from callcenter.web.errors import status_for
 
 logger = logging.getLogger(__name__)

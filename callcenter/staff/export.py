@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from callcenter.domain.tickets import CHANNEL_LABELS, STATUS_LABELS
-from callcenter.staff.auth import SUPERVISION_ROLES, require_roles
 from callcenter.staff.filters import FilterForm, local_today, parse_filters
 from callcenter.staff.pages import render, services
 from callcenter.tickets.schemas import TicketView
+from callcenter.web.auth import SUPERVISION_ROLES, require_roles
 
 DEFAULT_DAYS = 30
 CHUNK = 200

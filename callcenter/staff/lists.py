@@ -14,14 +14,14 @@ from typing import Any
 
 from aiohttp import web
 
+from callcenter.accounts.users import UserView
 from callcenter.domain.errors import PermissionDenied
 from callcenter.domain.numbers import clean_ticket_number
 from callcenter.domain.tickets import Role, Status
-from callcenter.staff.auth import STAFF_ROLES, check_department, current_user, require_roles
 from callcenter.staff.filters import ARCHIVE_STATUSES, FilterForm, local_today, parse_filters
 from callcenter.staff.pages import render, services
-from callcenter.staff.users import UserView
 from callcenter.tickets.schemas import TicketPage, TicketView
+from callcenter.web.auth import STAFF_ROLES, check_department, current_user, require_roles
 
 PAGE_SIZE = 50
 

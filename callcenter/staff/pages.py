@@ -9,8 +9,8 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiMapping
 
-from callcenter.app import SERVICES, Services
 from callcenter.domain.errors import DomainError
+from callcenter.services import SERVICES, Services
 from callcenter.staff.context import STAFF, StaffServices
 from callcenter.staff.targets import TargetBook
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from callcenter.domain.tickets import Role
-from callcenter.staff.auth import current_user, require_roles
 from callcenter.staff.lists import QUEUE, list_context, load_page, read_filters
 from callcenter.staff.pages import render, staff
 from callcenter.tickets.schemas import TicketPage
+from callcenter.web.auth import current_user, require_roles
 
 
 @require_roles(*QUEUE.roles)

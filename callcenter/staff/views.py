@@ -16,14 +16,14 @@ from aiohttp import web
 from callcenter.domain.errors import DomainError, ValidationError
 from callcenter.domain.numbers import clean_ticket_number
 from callcenter.domain.tickets import Role, Status, allowed_targets
-from callcenter.staff.auth import (
+from callcenter.staff.pages import error_field, local_redirect, render, services, staff, text_fields
+from callcenter.web.auth import (
     EDITOR_ROLES,
     STAFF_ROLES,
     check_department,
     current_user,
     require_roles,
 )
-from callcenter.staff.pages import error_field, local_redirect, render, services, staff, text_fields
 from callcenter.web.errors import status_for
 
 logger = logging.getLogger(__name__)

@@ -31,12 +31,10 @@ import json
 import logging
 import secrets
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from callcenter.events import EventHub, Message
@@ -233,31 +231,13 @@ def _log_task_failure(task: asyncio.Task[Any]) -> None:
 
 # --- wiring ---------------------------------------------------------------------------
 
-HUB_BRIDGE = web.AppKey("hub_bridge", PgHubBridge)
 
+def bridge_for(hub: EventHub, database_url: str) -> PgHubBridge | None:
+    """A bridge for ``hub`` over this database (None on SQLite: one process, nothing to bridge).
 
-def install_hub_bridge(app: web.Application, services: Any) -> PgHubBridge | None:
-    """Bridge ``services.hub`` over PostgreSQL for this app (idempotent; None on SQLite).
-
-    Call from the composition root or any feature's ``setup``; the bridge is built now
-    and connected by a cleanup_ctx (``hub_bridge_ctx``) while the app runs.
+    The composition root builds it once and starts/closes it with the app (``start``/``close``).
     """
-    if HUB_BRIDGE in app:
-        return app[HUB_BRIDGE]
-    dsn = asyncpg_dsn(services.settings.database_url)
+    dsn = asyncpg_dsn(database_url)
     if dsn is None:
         return None
-    bridge = PgHubBridge(services.hub, dsn)
-    app[HUB_BRIDGE] = bridge
-    app.cleanup_ctx.append(hub_bridge_ctx)
-    return bridge
-
-
-async def hub_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: connect the bridge installed by :func:`install_hub_bridge`."""
-    bridge = app[HUB_BRIDGE]
-    await bridge.start()
-    try:
-        yield
-    finally:
-        await bridge.close()
+    return PgHubBridge(hub, dsn)

@@ -12,7 +12,11 @@ See docs/stt.md.
 
 from callcenter.stt.drafting import Draft, Drafter
 from callcenter.stt.errors import (
-    AudioDecodeError, SttCancelled, SttError, SttTimeout, SttUnavailable,
+    AudioDecodeError,
+    SttCancelled,
+    SttError,
+    SttTimeout,
+    SttUnavailable,
 )
 from callcenter.stt.service import SpeechService
 from callcenter.stt.transcript import Transcript, Word

@@ -128,11 +128,20 @@ def run_transcribe_command(
     0 every file transcribed; 1 some files could not be decoded (each says why);
     2 speech-to-text is unavailable (no model or a broken one) or no files were given.
     """
+    return asyncio.run(transcribe_command(paths, model_path, workers, out, json_output=json_output,
+                                          reference=reference))
+
+
+async def transcribe_command(
+    paths: list[Path], model_path: Path | None, workers: int, out: TextIO = sys.stdout,
+    *, json_output: bool = False, reference: ReferenceData | None = None,
+) -> int:
+    """:func:`run_transcribe_command` inside a running event loop."""
     if not paths:
         print("error: no files given", file=sys.stderr)
         return EXIT_UNAVAILABLE
     try:
-        return asyncio.run(_run(paths, model_path, workers, out, json_output, reference))
+        return await _run(paths, model_path, workers, out, json_output, reference)
     except SttUnavailable as err:
         print(f"error: speech-to-text unavailable: {err}", file=sys.stderr)
         return EXIT_UNAVAILABLE

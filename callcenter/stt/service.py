@@ -28,7 +28,11 @@ from callcenter.stt.audio import find_ffmpeg
 from callcenter.stt.drafting import Draft, Drafter
 from callcenter.stt.errors import SttCancelled, SttError, SttTimeout, SttUnavailable
 from callcenter.stt.recognizer import (
-    JobControl, LoadedModel, load_model, recognize_phrases, transcribe_file,
+    JobControl,
+    LoadedModel,
+    load_model,
+    recognize_phrases,
+    transcribe_file,
 )
 from callcenter.stt.transcript import Transcript
 

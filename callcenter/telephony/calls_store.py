@@ -29,9 +29,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.accounts.users import UserService, UserView
 from callcenter.domain.calls import CallDirection, CallSnapshot
 from callcenter.domain.phones import format_phone
-from callcenter.staff.users import UserService, UserView
 from callcenter.store import models as m
 from callcenter.telephony.tracker import device_of_interface
 

@@ -8,7 +8,7 @@
 * ``{"type": "call", "change": "missed" | "ended", "call": {...}}``: one call, when it
   ends and when the caller gave up waiting (the missed calls to call back).
 
-``callcenter.staff.live`` sends "board" and "call" messages to supervisors, analysts
+``callcenter.web.live`` sends "board" and "call" messages to supervisors, analysts
 and admins only. Times are ISO 8601 UTC; the browser ticks waits and talk times itself.
 """
 

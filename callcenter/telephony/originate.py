@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from callcenter.ivr import channel_vars as cv
+from callcenter.ivr.api import channel_vars as cv
 
 CHANNEL_ID_PREFIX = "cc-"
 CITIZEN_VARIABLE = "CITIZEN_NUMBER"  # lets the tracker name the citizen of an outbound call

@@ -1,7 +1,7 @@
 """Screen pops: an operator's phone rings, their browser shows who is calling and why.
 
 A pop goes to the event hub as ``{"type": "pop", "user_id": ...}``; the staff WebSocket
-(``callcenter.staff.live``) hands "pop" messages only to the sockets of that user. One
+(``callcenter.web.live``) hands "pop" messages only to the sockets of that user. One
 message type, a ``state`` field saying which moment it is:
 
 * ``ringing`` (``complete: false``): sent as soon as the phone rings, from what the call

@@ -29,13 +29,14 @@ import logging
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from callcenter.accounts.users import UserView
 from callcenter.config import Settings
 from callcenter.domain.calls import (
     CallAbandoned,
@@ -50,8 +51,6 @@ from callcenter.domain.calls import (
 )
 from callcenter.domain.errors import DomainError, ValidationError
 from callcenter.domain.phones import format_phone
-from callcenter.staff.users import UserView
-from callcenter.store.notify import install_hub_bridge
 from callcenter.telephony.ami import AmiLink, AmiSettings, LinkState, LinkStatus, TrackerFeed
 from callcenter.telephony.calls_store import CallStore, CallWriter, OperatorDirectory
 from callcenter.telephony.notify import BoardCache, BoardPublisher, CallWording, call_message, empty_board
@@ -143,9 +142,9 @@ class IndexedTracker:
 class Telephony:
     """AMI link + tracker + consumers (rows, pops, board), started and closed together."""
 
-    def __init__(self, settings: Settings, *, hub: Any, users: Any, sessions: Any, tickets: TicketService,
-                 reference: Any, link_settings: AmiSettings | None = None) -> None:
-        self.link = AmiLink(link_settings or ami_settings(settings))
+    def __init__(self, link: AmiLink, *, hub: Any, users: Any, sessions: Any, tickets: TicketService,
+                 reference: Any) -> None:
+        self.link = link
         self.tracker = IndexedTracker(CallTracker())
         self.directory = OperatorDirectory(users)
         self.store = CallStore(sessions)
@@ -376,37 +375,3 @@ class TelephonySlice:
 
 
 TELEPHONY = web.AppKey("telephony", TelephonySlice)
-
-
-def setup_telephony(app: web.Application, services: Any) -> TelephonySlice:
-    """Build the slice; with AMI configured the link starts with the app (cleanup_ctx)."""
-    from callcenter.telephony import web as views
-
-    settings: Settings = services.settings
-    install_hub_bridge(app, services)
-    live = None
-    if settings.ami_enabled:
-        live = Telephony(settings, hub=services.hub, users=services.users, sessions=services.sessions,
-                         tickets=services.tickets, reference=services.reference)
-        services.ami = live.link  # /healthz reports its state from now on
-    calls = CallStore(services.sessions)
-    dialer = ClickToCall(live.link if live else None, calls, services.tickets,
-                         dial_context=settings.click_to_call_context)
-    slice_ = TelephonySlice(live, calls, BoardCache(services.hub), dialer)
-    app[TELEPHONY] = slice_
-    app.cleanup_ctx.append(_telephony_ctx)
-    views.install(app)
-    return slice_
-
-
-async def _telephony_ctx(app: web.Application) -> AsyncIterator[None]:
-    slice_ = app[TELEPHONY]
-    await slice_.board_cache.start()
-    if slice_.live is not None:
-        await slice_.live.start()
-    try:
-        yield
-    finally:
-        if slice_.live is not None:
-            await slice_.live.close()
-        await slice_.board_cache.close()

@@ -53,7 +53,7 @@ from callcenter.domain.calls import (
     OperatorState,
 )
 from callcenter.domain.phones import try_normalize_phone
-from callcenter.ivr import channel_vars as cv
+from callcenter.ivr.api import channel_vars as cv
 from callcenter.telephony.originate import CITIZEN_VARIABLE, request_id_from_uniqueid
 
 Event = Mapping[str, str]

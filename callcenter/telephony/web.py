@@ -16,20 +16,20 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from callcenter.app import SERVICES
 from callcenter.domain.errors import DomainError
 from callcenter.domain.numbers import clean_ticket_number
 from callcenter.domain.tickets import Role
-from callcenter.staff.auth import SUPERVISION_ROLES, current_user, require_roles
+from callcenter.services import SERVICES
 from callcenter.telephony.notify import ivr_steps
 from callcenter.telephony.service import TELEPHONY, TelephonySlice, TelephonyUnavailable, new_call_key
+from callcenter.web.auth import SUPERVISION_ROLES, current_user, require_roles
 from callcenter.web.errors import status_for, wants_json
 
 DIAL_ROLES = (Role.OPERATOR, Role.SUPERVISOR)
 MISSED_WINDOW = timedelta(hours=24)  # round-the-clock service: not the calendar day
 
 
-def install(app: web.Application) -> None:
+def add_routes(app: web.Application) -> None:
     """Routes, and the ``call_key()`` template global the call button uses."""
     aiohttp_jinja2.get_env(app).globals["call_key"] = new_call_key
     app.router.add_get("/staff/calls", calls_page, name="staff_calls")

@@ -383,12 +383,12 @@ class TicketService:
         stmt = select(m.Ticket)
         if f.statuses:
             stmt = stmt.where(m.Ticket.status.in_([s.value for s in f.statuses]))
-        for column, value in ((m.Ticket.category_code, f.category), (m.Ticket.department_code, f.department),
-                              (m.Ticket.channel, f.channel.value if f.channel else None),
-                              (m.Ticket.district, f.district), (m.Ticket.street, f.street),
-                              (m.Ticket.house, f.house)):
+        for field, value in ((m.Ticket.category_code, f.category), (m.Ticket.department_code, f.department),
+                             (m.Ticket.channel, f.channel.value if f.channel else None),
+                             (m.Ticket.district, f.district), (m.Ticket.street, f.street),
+                             (m.Ticket.house, f.house)):
             if value:
-                stmt = stmt.where(column == value)
+                stmt = stmt.where(field == value)
         if f.drafts_only:
             stmt = stmt.where(m.Ticket.is_draft.is_(True))
         if f.date_from or f.date_to:

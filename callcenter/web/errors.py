@@ -60,7 +60,7 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status in (404, 405) and not exc.text.startswith("{"):
+        if exc.status in (404, 405) and not (exc.text or "").startswith("{"):
             message = "Страница не найдена" if exc.status == 404 else "Этот метод здесь не поддерживается"
             return render_error(request, exc.status, message, "not_found" if exc.status == 404 else "bad_method")
         if exc.status == 413:

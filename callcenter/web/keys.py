@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from callcenter.staff.users import UserView
+from callcenter.accounts.users import UserView
 
 CURRENT_USER = web.RequestKey("current_user", UserView)

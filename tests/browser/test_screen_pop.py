@@ -18,18 +18,18 @@ from callcenter.tickets.schemas import NewTicket
 from tests.conftest import LiveServer
 from tests.protocol.fake_ami import FakeAmi
 from tests.telephony_fixtures import (  # noqa: F401 (fake, settings: fixtures)
-    connected,
-    fake,
-    settings,
     IVR_LEG,
     OP1,
     OP2,
     PASSWORD,
     QUEUE_CALL,
     TRACE_CALLER,
+    connected,
+    fake,
     index_of,
     make_user,
     queue_events,
+    settings,
     stamp,
     varset_after,
 )

@@ -15,16 +15,16 @@ import pytest
 
 from callcenter.callbacks.ami_dialer import AmiDialer, dial_outcome
 from callcenter.callbacks.dialer import DialResult
-from callcenter.domain.calls import OriginateOutcome, OriginateResult
 from callcenter.domain.callbacks import CallbackState
+from callcenter.domain.calls import OriginateOutcome, OriginateResult
 from callcenter.domain.tickets import Status
 from callcenter.ivr.agi import AgiServer
 from callcenter.ivr.engine import EngineSettings, RecordingSettings
 from callcenter.ivr.menu import load_menu
 from callcenter.ivr.scripts import IvrDependencies, build_routes
 from callcenter.ivr.store_backend import StoreIvrBackend
+from callcenter.stt.voice_reports import VoiceReports
 from callcenter.telephony.ami import AmiLink, AmiSettings
-from callcenter.tickets.voice import VoiceReports
 from tests.integration.test_callback_support import Rig, build_rig, local
 from tests.protocol.agi_peer import FakeAsterisk, environment_lines, step
 from tests.protocol.fake_ami import FakeAmi

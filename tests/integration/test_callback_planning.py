@@ -7,8 +7,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from callcenter.domain.callbacks import CallbackMode, CallbackState, CallWindow
-from callcenter.domain.tickets import Status
+from callcenter.domain.tickets import Channel, Status
 from callcenter.store import models as m
+from callcenter.tickets.schemas import NewTicket
 from tests.integration.test_callback_support import (
     OPERATOR,
     SUPERVISOR,
@@ -16,8 +17,6 @@ from tests.integration.test_callback_support import (
     local,
     set_category_callback,
 )
-from callcenter.tickets.schemas import NewTicket
-from callcenter.domain.tickets import Channel
 
 
 async def test_done_ticket_plans_one_callback_after_the_delay(services) -> None:

@@ -16,8 +16,9 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from callcenter.app import SERVICES, init_app
+from callcenter.app import init_app
 from callcenter.domain.tickets import Role, Status
+from callcenter.services import SERVICES
 from callcenter.store import models as m
 from callcenter.telephony.ami import AmiLink, AmiSettings
 from tests.integration.test_staff_support import OPERATOR_ACTOR, make_user, new_ticket, staff_client

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.app import Services
 from callcenter.domain.errors import IllegalTransition
 from callcenter.domain.tickets import Actor, Channel, Role, Status
+from callcenter.services import Services
 from callcenter.tickets.schemas import NewTicket
 
 CLI = [sys.executable, "-m", "callcenter.cli"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.ivr import channel_vars as cv
 from callcenter.domain.tickets import Actor, Channel, Role, Status
+from callcenter.ivr import channel_vars as cv
 from callcenter.tickets.schemas import NewTicket
 from tests.conftest import LiveServer
 from tests.protocol.agi_peer import HANGUP, FakeAsterisk, Step, environment_lines, step

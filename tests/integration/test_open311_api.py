@@ -16,7 +16,8 @@ from PIL import Image
 from sqlalchemy import update
 
 from callcenter.domain.tickets import Actor, Channel, Role, Status
-from callcenter.open311 import Open311KeyCommand
+from callcenter.open311.cli import Open311KeyCommand
+from callcenter.open311.georeport import OPEN311
 from callcenter.store import models as m
 from callcenter.tickets.schemas import NewTicket, TicketFilter, TicketView
 from tests.conftest import LiveServer
@@ -299,7 +300,7 @@ async def test_bad_filters_are_refused_naming_the_filter(live_server: LiveServer
 async def test_page_size_is_capped_at_1000(live_server: LiveServer, http: aiohttp.ClientSession) -> None:
     await make(live_server, "garbage")
     assert len(await ids(http, live_server, page_size="5000")) == 1
-    service = live_server.services.extras["open311"]
+    service = live_server.app[OPEN311]
     assert service.parse_query({"page_size": "5000"}).page_size == 1000
     assert service.parse_query({}).page_size == 1000
 

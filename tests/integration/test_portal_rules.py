@@ -14,8 +14,8 @@ from callcenter.open311.service import mask_private
 from callcenter.portal.geo import Box, haversine_m, parse_bbox
 from callcenter.portal.photos import PhotoLimits, PhotoRejected, clean_photo
 from callcenter.portal.public import public_address
-from callcenter.portal.ratelimit import RateLimiter
 from callcenter.portal.uploads import PhotoStore
+from callcenter.web.ratelimit import RateLimiter
 
 
 class FakeClock:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.app import Services, build_services
+from callcenter.app import build_services
 from callcenter.config import load_settings
-from callcenter.store.reference_sync import sync_reference
 from callcenter.domain.tickets import Actor, Channel, Role
+from callcenter.services import Services
 from callcenter.store.db import sqlite_file
 from callcenter.store.maintenance import maintain_once
+from callcenter.store.reference_sync import sync_reference
 from callcenter.tickets.schemas import NewTicket, TicketFilter
 
 

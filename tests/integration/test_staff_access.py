@@ -174,7 +174,7 @@ async def test_an_executor_reaches_nothing_of_another_department(live_server: Li
 
 
 def test_require_roles_marks_the_handler() -> None:
-    from callcenter.staff.auth import require_roles
+    from callcenter.web.auth import require_roles
 
     @require_roles(Role.SUPERVISOR)
     async def handler(request: web.Request) -> web.Response:

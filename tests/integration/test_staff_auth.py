@@ -6,14 +6,14 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
-from yarl import URL
 from sqlalchemy import select
+from yarl import URL
 
-from callcenter.app import Services
+from callcenter.accounts.models import LoginFailure, StaffSession
+from callcenter.accounts.sessions import LoginThrottle, SessionStore
 from callcenter.config import Settings
 from callcenter.domain.tickets import Role
-from callcenter.staff.models import LoginFailure, StaffSession
-from callcenter.staff.sessions import LoginThrottle, SessionStore
+from callcenter.services import Services
 from tests.conftest import LiveServer
 from tests.integration.test_staff_support import (
     PASSWORD,

@@ -6,8 +6,8 @@ import html
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from callcenter.app import Services
 from callcenter.domain.tickets import Channel, Role, Status
+from callcenter.services import Services
 from callcenter.staff.charts import horizontal_bars, human_duration, nice_max, stacked_days
 from callcenter.staff.stats import BoardStats
 from callcenter.staff.targets import TargetBook

@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 
-from callcenter.app import Services
+from callcenter.accounts.users import UserView
 from callcenter.domain.tickets import Actor, Channel, Role
-from callcenter.staff.users import UserView
+from callcenter.services import Services
 from callcenter.tickets.schemas import NewTicket, TicketView
 
 PASSWORD = "верный-пароль-1563"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from callcenter.app import Services
 from callcenter.domain.tickets import Actor, Channel, Role, Status
+from callcenter.services import Services
 from callcenter.store import models as m
 from tests.conftest import LiveServer
 from tests.integration.test_staff_support import OPERATOR_ACTOR, leak, make_user, new_ticket, staff_client

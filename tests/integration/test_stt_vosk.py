@@ -26,8 +26,20 @@ from callcenter.stt.recognizer import LoadedModel, load_model, recognize_phrases
 from callcenter.stt.service import SpeechService
 from callcenter.stt.transcript import Transcript
 from tests.stt_fixtures import (  # noqa: F401  (speech_audio is a fixture)
-    HELLO, NO, PHRASES, TELEPHONE_SUFFIXES, THANKS, VOICE_NOTE_SUFFIXES, YES, SpeechAudio,
-    corrupt_body, corrupt_header, korean_model_dir, long_call, speech_audio, truncate,
+    HELLO,
+    NO,
+    PHRASES,
+    TELEPHONE_SUFFIXES,
+    THANKS,
+    VOICE_NOTE_SUFFIXES,
+    YES,
+    SpeechAudio,
+    corrupt_body,
+    corrupt_header,
+    korean_model_dir,
+    long_call,
+    speech_audio,
+    truncate,
 )
 
 ALL_SUFFIXES = TELEPHONE_SUFFIXES + VOICE_NOTE_SUFFIXES

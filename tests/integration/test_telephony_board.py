@@ -11,16 +11,16 @@ from callcenter.telephony.service import TELEPHONY
 from tests.conftest import LiveServer
 from tests.protocol.fake_ami import FakeAmi, frame_get
 from tests.telephony_fixtures import (  # noqa: F401 (fake, settings: fixtures)
-    connected,
-    fake,
-    settings,
     OP1,
     QUEUE_CALL,
     TRACE_CALLER,
     clone_call,
+    connected,
+    fake,
     index_of,
     make_user,
     queue_events,
+    settings,
     signed_in,
     stamp,
     varset_after,

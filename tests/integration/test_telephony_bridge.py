@@ -16,7 +16,8 @@ from contextlib import AsyncExitStack
 import asyncpg
 import pytest
 
-from callcenter.store.notify import APPLICATION_NAME, HUB_BRIDGE, MAX_PAYLOAD, asyncpg_dsn, encode
+from callcenter.app import HUB_BRIDGE
+from callcenter.store.notify import APPLICATION_NAME, MAX_PAYLOAD, asyncpg_dsn, encode
 from tests.conftest import PG_ENV
 from tests.protocol.fake_ami import FakeAmi
 from tests.telephony_fixtures import (

@@ -275,7 +275,7 @@ async def test_a_browser_that_stops_reading_slows_neither_others_nor_the_reader(
     await make_user(services, "boss", role=Role.SUPERVISOR)
     head, tail = split_at(the_call(), "AgentCalled")
     async with signed_in(server.url, "boss") as boss, signed_in(server.url, "op1") as one, one.socket() as inbox:
-        async with boss.http.ws_connect(server.url.replace("http", "ws", 1) + "/ws") as stuck:
+        async with boss.http.ws_connect(server.url.replace("http", "ws", 1) + "/ws") as _stuck:
             # The supervisor's browser hangs: it never reads, while 6 MB of board updates queue for it.
             for i in range(300):
                 services.hub.publish({"type": "board", "filler": "x" * 20_000, "n": i})

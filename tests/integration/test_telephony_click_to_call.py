@@ -17,14 +17,14 @@ from callcenter.tickets.schemas import NewTicket
 from tests.conftest import LiveServer
 from tests.protocol.fake_ami import FakeAmi, Frame, frame_get, load_trace
 from tests.telephony_fixtures import (  # noqa: F401 (fake, settings: fixtures)
-    connected,
-    fake,
-    settings,
     CALL_KEY_INPUT,
     HubWatch,
     clean_database,
+    connected,
+    fake,
     make_user,
     running_app,
+    settings,
     signed_in,
     telephony_settings,
 )

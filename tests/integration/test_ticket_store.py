@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from callcenter.app import Services
 from callcenter.domain.errors import ConflictError, IllegalTransition, TicketNotFound, ValidationError
 from callcenter.domain.tickets import Actor, Channel, Role, Status
+from callcenter.services import Services
 from callcenter.store import models as m
 from callcenter.tickets.schemas import NewTicket, TicketFilter
 from callcenter.tickets.service import TicketService

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.app import Services
 from callcenter.domain.errors import IllegalTransition
 from callcenter.domain.tickets import Actor, Role, Status
 from callcenter.ivr.store_backend import StoreIvrBackend
+from callcenter.services import Services
 from callcenter.stt.service import SpeechService
-from callcenter.tickets.voice import VoiceReports
+from callcenter.stt.voice_reports import VoiceReports
 from tests.stt_fixtures import korean_model_dir, speak, telephone
 
 OPERATOR = Actor(role=Role.OPERATOR, name="Оператор")

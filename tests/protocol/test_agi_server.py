@@ -11,14 +11,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from tests.protocol.agi_peer import (
-    DEAD, HANGUP, INVALID, STREAM_FILE_USAGE, FakeAsterisk, TraceSession, environment_lines, load_trace, step,
-    trace_files, trace_sessions,
-)
 
 from callcenter.ivr.agi import (
-    AgiChannel, AgiCommandError, AgiHangup, AgiLimits, AgiProtocolError, AgiReply, AgiServer, AgiTimeout,
+    AgiChannel,
+    AgiCommandError,
+    AgiHangup,
+    AgiLimits,
+    AgiProtocolError,
+    AgiReply,
+    AgiServer,
+    AgiTimeout,
     AgiTimeouts,
+)
+from tests.protocol.agi_peer import (
+    DEAD,
+    HANGUP,
+    INVALID,
+    STREAM_FILE_USAGE,
+    FakeAsterisk,
+    TraceSession,
+    environment_lines,
+    load_trace,
+    step,
+    trace_files,
+    trace_sessions,
 )
 
 HOST = "127.0.0.1"

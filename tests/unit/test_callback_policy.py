@@ -11,10 +11,10 @@ from callcenter.config import ConfigError, load_settings
 from callcenter.domain.callbacks import (
     AttemptResult,
     CallbackPolicy,
+    CallbackState,
     CallWindow,
     Decision,
     is_overdue,
-    CallbackState,
     median_duration,
     new_action_id,
     parse_category_hours,

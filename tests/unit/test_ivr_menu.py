@@ -14,7 +14,14 @@ import pytest
 import yaml
 
 from callcenter.ivr.menu import (
-    ACTION_QUEUE, ACTION_RECORD, MenuError, WorkingHours, ivr_data_dir, load_menu, load_prompts, parse_menu,
+    ACTION_QUEUE,
+    ACTION_RECORD,
+    MenuError,
+    WorkingHours,
+    ivr_data_dir,
+    load_menu,
+    load_prompts,
+    parse_menu,
     parse_prompts,
 )
 from callcenter.ivr.ports import TICKET_STATUSES

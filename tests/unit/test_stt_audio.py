@@ -12,8 +12,16 @@ import pytest
 from callcenter.stt.audio import BYTES_PER_SAMPLE, PcmStream, check_gsm_frames
 from callcenter.stt.errors import AudioDecodeError, SttUnavailable
 from tests.stt_fixtures import (  # noqa: F401  (speech_audio is a fixture)
-    HELLO, TELEPHONE_SUFFIXES, VOICE_NOTE_SUFFIXES, SpeechAudio, corrupt_body,
-    corrupt_header, long_call, run, speech_audio, truncate,
+    HELLO,
+    TELEPHONE_SUFFIXES,
+    VOICE_NOTE_SUFFIXES,
+    SpeechAudio,
+    corrupt_body,
+    corrupt_header,
+    long_call,
+    run,
+    speech_audio,
+    truncate,
 )
 
 RATE = 16000

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from callcenter.stt.numbers import (
-    parse_address_parts, read_number, spoken_numbers_to_digits, words_to_number,
+    parse_address_parts,
+    read_number,
+    spoken_numbers_to_digits,
+    words_to_number,
 )
 from callcenter.stt.tokens import Morphology
 

@@ -1,16 +1,15 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-29
 
 Full-text search: on SQLite an FTS5 table of stemmed text (Snowball Russian stemmer,
 filled by the store); on PostgreSQL a GIN index over to_tsvector('russian', ...), the same
 expression the search query uses.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None

@@ -4,16 +4,15 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-30
 
-Models: callcenter/staff/models.py. Also indexes the staff pages need on shared tables:
+Models: callcenter/accounts/models.py. Also indexes the staff pages need on shared tables:
 - tickets (created_at, channel, status, category, department): the supervisors' board
   aggregates a bounded date range from the index alone;
 - tickets (duplicate_of_id): the ticket page lists a ticket's duplicates (a full scan
   at a million tickets: 180 ms a page);
 - calls (ticket_id): the ticket page lists the calls linked to it.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'

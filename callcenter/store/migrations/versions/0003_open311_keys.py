@@ -11,9 +11,8 @@ Models: callcenter/open311/models.py. Indexes on tickets (declared in Ticket.__t
 - partial (lat, lon) over the same tickets: the map zoomed in to a few streets.
 Plain CREATE INDEX (no batch): a batch would copy the whole tickets table on SQLite.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0003'
 down_revision = '0002'

@@ -17,9 +17,8 @@ Columns the callback slice (callcenter/callbacks/) needs beyond 0001:
   data folder) and the call it came from, so an outcome can be applied again from the row.
 * Indexes for the claim order, the citizen merge, the board and the ticket lookups.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0004'
 down_revision = '0003'

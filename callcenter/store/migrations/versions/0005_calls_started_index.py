@@ -11,7 +11,6 @@ every page load scans the whole history of calls.
 """
 from alembic import op
 
-
 revision = '0005'
 down_revision = '0004'
 branch_labels = None

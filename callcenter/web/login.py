@@ -8,10 +8,9 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from callcenter.app import SERVICES
 from callcenter.domain.tickets import Role
-from callcenter.staff.auth import SESSION_COOKIE, SESSION_TOKEN, client_address
-from callcenter.staff.context import STAFF
+from callcenter.web.auth import SESSION_COOKIE, SESSION_TOKEN, client_address
+from callcenter.web.context import WEB
 from callcenter.web.keys import CURRENT_USER
 
 HOME_BY_ROLE = {
@@ -43,14 +42,14 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if not login or not password:
         context["errors"] = {"login" if not login else "password": "Введите логин и пароль"}
         return _render(request, context, 422)
-    staff = request.app[STAFF]
+    staff = request.app[WEB]
     address = client_address(request)
     wait = await staff.throttle.locked_for(login, address)
     if wait is not None:
         minutes = max(1, math.ceil(wait.total_seconds() / 60))
         context["errors"] = {"form": f"Слишком много неудачных попыток входа. Повторите через {minutes} мин."}
         return _render(request, context, 429)
-    user = await request.app[SERVICES].users.authenticate(login, password)
+    user = await request.app[WEB].users.authenticate(login, password)
     if user is None:
         await staff.throttle.failed(login, address)
         context["errors"] = {"form": "Неверный логин или пароль, либо учётная запись отключена"}
@@ -66,7 +65,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     token = request.get(SESSION_TOKEN)
     if token:
-        await request.app[STAFF].sessions.revoke(token)
+        await request.app[WEB].sessions.revoke(token)
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response

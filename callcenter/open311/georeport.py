@@ -21,13 +21,14 @@ from aiohttp import web
 from callcenter.open311.formats import Format, error_response, format_of, respond
 from callcenter.open311.keys import ApiKeyService
 from callcenter.open311.service import Open311Error, Open311Service
-from callcenter.portal.ratelimit import IPNetwork, RateLimiter, client_address, parse_networks
+from callcenter.web.ratelimit import IPNetwork, RateLimiter, client_address
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "/open311/v2"
 MAX_POST_BYTES = 256 * 1024
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+OPEN311 = web.AppKey("open311", Open311Service)
 
 
 class Open311Api:
@@ -155,12 +156,3 @@ class _FieldView(dict[str, str]):
 
     def getall(self, name: str, default: Any = None) -> list[str]:
         return [v for v in self._fields.getall(name, default or []) if isinstance(v, str)]
-
-
-def setup(app: web.Application, services: Any) -> None:
-    """Mount the Open311 endpoints (``services.extras["open311"]`` is the service for other slices)."""
-    service = Open311Service(services.settings, services.tickets, services.sessions, services.reference,
-                             services.gazetteer)
-    api = Open311Api(service, ApiKeyService(services.sessions), parse_networks(services.settings.trusted_proxies))
-    services.extras["open311"] = service
-    api.routes(app.router)

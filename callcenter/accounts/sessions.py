@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from callcenter.staff.models import LoginFailure, StaffSession
-from callcenter.staff.users import UserView, user_view
+from callcenter.accounts.models import LoginFailure, StaffSession
+from callcenter.accounts.users import UserView, user_view
 from callcenter.store import models as m
 
 logger = logging.getLogger(__name__)

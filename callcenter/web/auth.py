@@ -2,7 +2,7 @@
 
 Other slices protect their staff pages the same way::
 
-    from callcenter.staff.auth import require_roles
+    from callcenter.web.auth import require_roles
 
     @require_roles(Role.SUPERVISOR, Role.ANALYST, Role.ADMIN)
     async def handler(request): user = request[CURRENT_USER] ...
@@ -15,8 +15,6 @@ token (or, before login, of a random cookie), so it cannot be read or forged by 
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -25,13 +23,14 @@ from urllib.parse import quote
 from aiohttp import hdrs, web
 from aiohttp_jinja2 import REQUEST_CONTEXT_KEY
 
+from callcenter.accounts.users import STAFF_ROLES, UserView
 from callcenter.domain.errors import PermissionDenied
 from callcenter.domain.tickets import ROLE_LABELS, Role
-from callcenter.portal.ratelimit import client_address as forwarded_address
-from callcenter.staff.context import STAFF
-from callcenter.staff.users import STAFF_ROLES, UserView
+from callcenter.web.context import WEB
+from callcenter.web.csrf import CsrfSigner
 from callcenter.web.errors import render_error, wants_json
 from callcenter.web.keys import CURRENT_USER
+from callcenter.web.ratelimit import client_address as forwarded_address
 
 logger = logging.getLogger(__name__)
 
@@ -48,21 +47,6 @@ EDITOR_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
 SUPERVISION_ROLES = (Role.SUPERVISOR, Role.ANALYST, Role.ADMIN)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class CsrfSigner:
-    """Makes and checks CSRF tokens bound to a session (or a pre-login cookie)."""
-
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-
-    def token(self, binding: str) -> str:
-        return hmac.new(self._key, b"csrf:" + binding.encode(), hashlib.sha256).hexdigest()
-
-    def valid(self, binding: str | None, token: str | None) -> bool:
-        if not binding or not token:
-            return False
-        return hmac.compare_digest(self.token(binding), token)
 
 
 def is_staff_path(path: str) -> bool:
@@ -119,7 +103,7 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Resolve the session cookie, expose ``current_user``/``csrf_token``, check CSRF, guard /staff."""
     if request.path.startswith("/static/"):
         return await handler(request)
-    staff = request.app[STAFF]
+    staff = request.app[WEB]
     token = request.cookies.get(SESSION_COOKIE)
     resolved = await staff.sessions.resolve(token) if token else None
     if resolved is not None and token:
@@ -156,7 +140,7 @@ def _csrf_binding(request: web.Request, session_token: str | None) -> tuple[str 
 
 
 async def _check_csrf(request: web.Request, signer: CsrfSigner, binding: str | None) -> None:
-    sent = request.headers.get(CSRF_HEADER)
+    sent: object = request.headers.get(CSRF_HEADER)
     if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         sent = (await request.post()).get(CSRF_FIELD)
     if not signer.valid(binding, sent if isinstance(sent, str) else None):
@@ -167,7 +151,7 @@ async def _check_csrf(request: web.Request, signer: CsrfSigner, binding: str | N
 
 def client_address(request: web.Request) -> str:
     """The client's address for the lock-out: the peer, or the forwarded one behind a trusted proxy."""
-    return forwarded_address(request, request.app[STAFF].trusted_proxies)[:64]
+    return forwarded_address(request, request.app[WEB].trusted_proxies)[:64]
 
 
 __all__ = ["CITY_ROLES", "EDITOR_ROLES", "STAFF_ROLES", "SUPERVISION_ROLES", "check_department", "current_user",

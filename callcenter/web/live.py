@@ -1,8 +1,10 @@
 """The one WebSocket (`/ws`): live ticket rows, screen pops and supervisors' updates.
 
-Each socket subscribes to the event hub with a filter made from its user:
-"ticket" for all staff (executors only their department's), "pop" only for the user it
-names, "call"/"callback"/"board" for supervisors, analysts and admins. A sender task per
+Each socket subscribes to the event hub with a filter made from its user and the message
+types registered on the app: "ticket" for all staff (executors only their department's) and
+"session" for the user it names are the web layer's own; a feature adds its types in its
+``setup`` with :func:`add_message_type` ("pop" for the user it names, "call"/"board"/"callback"
+for supervisors, analysts and admins). A sender task per
 socket drains its bounded queue, so a slow browser only loses its own oldest messages and
 never holds up the hub (whose publisher may be the AMI reader).
 """
@@ -10,6 +12,7 @@ never holds up the hub (whose publisher may be the AMI reader).
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import logging
 import weakref
@@ -19,49 +22,66 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from callcenter.accounts.users import UserView
 from callcenter.domain.errors import PermissionDenied
 from callcenter.domain.tickets import Role
 from callcenter.events import Message, Subscription
-from callcenter.staff.auth import STAFF_ROLES, SUPERVISION_ROLES, current_user, require_roles
-from callcenter.staff.pages import services
-from callcenter.staff.users import UserView
+from callcenter.web.auth import STAFF_ROLES, SUPERVISION_ROLES, current_user, require_roles
+from callcenter.web.context import WEB
 
 logger = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 10.0          # a browser that cannot take one message in this long is dropped
 QUEUE_SIZE = 256
 HEARTBEAT = 30.0
-SUPERVISOR_TYPES = frozenset({"call", "callback", "board"})
 CLOSE_REVOKED = 4001
-OPEN_SOCKETS = web.AppKey("staff_open_sockets", weakref.WeakSet)
+OPEN_SOCKETS = web.AppKey("staff_open_sockets", weakref.WeakSet[web.WebSocketResponse])
+
+
+class Audience(enum.Enum):
+    """Who receives a message type over /ws."""
+
+    STAFF = "staff"               # every signed-in staff user (executors: their department's tickets)
+    SUPERVISORS = "supervisors"   # supervisors, analysts and admins
+    ADDRESSEE = "addressee"       # only the user whose id the message names (``user_id``)
+
+
+MESSAGE_TYPES = web.AppKey("ws_message_types", dict[str, Audience])
 
 
 def setup_live(app: web.Application) -> None:
     """Track open sockets so a shutdown closes them at once instead of waiting for browsers."""
     app[OPEN_SOCKETS] = weakref.WeakSet()
     app[ENCODER] = MessageEncoder()
+    app[MESSAGE_TYPES] = {"ticket": Audience.STAFF, "session": Audience.ADDRESSEE}
     app.on_shutdown.append(close_all)
 
 
+def add_message_type(app: web.Application, kind: str, audience: Audience) -> None:
+    """Let the hub messages of type ``kind`` reach ``audience``'s sockets (a feature's ``setup`` calls it)."""
+    app[MESSAGE_TYPES][kind] = audience
+
+
 async def close_all(app: web.Application) -> None:
-    sockets = list(app[OPEN_SOCKETS])
+    open_sockets = app[OPEN_SOCKETS]
+    sockets = list(open_sockets)
     for ws in sockets:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
     if sockets:
         logger.info("closed %d live sockets for shutdown", len(sockets))
 
 
-def audience(user: UserView) -> Callable[[Message], bool]:
+def audience(user: UserView, types: dict[str, Audience]) -> Callable[[Message], bool]:
     """Which hub messages this user's sockets receive."""
     supervises = user.role in SUPERVISION_ROLES
 
     def accepts(message: Message) -> bool:
-        kind = message.get("type")
-        if kind == "ticket":
+        kind = types.get(str(message.get("type")))
+        if kind is Audience.STAFF:
             return user.role is not Role.EXECUTOR or message.get("department") == user.department
-        if kind in ("pop", "session"):
+        if kind is Audience.ADDRESSEE:
             return message.get("user_id") == user.id
-        return kind in SUPERVISOR_TYPES and supervises
+        return kind is Audience.SUPERVISORS and supervises
 
     return accepts
 
@@ -73,7 +93,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=4096)
     await ws.prepare(request)
     request.app[OPEN_SOCKETS].add(ws)
-    with services(request).hub.subscribe(accepts=audience(user), maxsize=QUEUE_SIZE) as sub:
+    with request.app[WEB].hub.subscribe(accepts=audience(user, request.app[MESSAGE_TYPES]), maxsize=QUEUE_SIZE) as sub:
         # Tell the browser it is subscribed: nothing published from now on is missed.
         await ws.send_str(json.dumps({"type": "hello", "user_id": user.id}))
         sender = asyncio.create_task(_send_loop(ws, sub, request.transport, request.app[ENCODER]),

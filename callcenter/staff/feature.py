@@ -1,49 +1,40 @@
-"""The staff web's routes and its one-time wiring: ``setup(app, services)`` for default_features()."""
+"""The staff ticket pages: their services, routes and template filter (``setup(app, services)``)."""
 
 from __future__ import annotations
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from callcenter.app import Services, secret_key
-from callcenter.portal.ratelimit import parse_networks
-from callcenter.staff import admin, archive, board, editing, export, lists, live, login, queue, supervisor, views
-from callcenter.staff.auth import STAFF_ROLES, CsrfSigner, require_roles, staff_middleware
+from callcenter.accounts.departments import DepartmentService
+from callcenter.features import Feature
+from callcenter.services import Services
+from callcenter.staff import admin, archive, board, editing, export, lists, queue, supervisor, views
 from callcenter.staff.charts import human_duration
 from callcenter.staff.context import STAFF, StaffServices
-from callcenter.staff.departments import DepartmentService
 from callcenter.staff.pages import TARGETS
 from callcenter.staff.related import RelatedRecords
-from callcenter.staff.sessions import LoginThrottle, SessionStore
 from callcenter.staff.stats import BoardStats
 from callcenter.staff.targets import TargetBook
+from callcenter.web.auth import STAFF_ROLES, require_roles
+from callcenter.web.context import WEB
 
 NUMBER = r"{number:\d{7,12}}"
 
 
 def setup(app: web.Application, services: Services) -> None:
-    """Build the staff services, add the session/CSRF middleware and the routes."""
+    """Build the staff services and add the routes (sign-in, CSRF and /ws are the web layer's)."""
     settings = services.settings
     targets = TargetBook(services.reference, settings.dispatch_target_seconds)
     app[TARGETS] = targets
     app[STAFF] = StaffServices(
-        sessions=SessionStore(services.sessions), throttle=LoginThrottle(services.sessions),
-        csrf=CsrfSigner(secret_key(settings)), departments=DepartmentService(services.sessions),
+        sessions=app[WEB].sessions, departments=DepartmentService(services.sessions),
         related=RelatedRecords(services.sessions), stats=BoardStats(services.sessions, targets, settings.zone),
-        secure_cookies=settings.public_url.startswith("https://"),
-        trusted_proxies=parse_networks(settings.trusted_proxies),
     )
-    app.middlewares.append(staff_middleware)
-    live.setup_live(app)
     aiohttp_jinja2.get_env(app).filters["human_duration"] = human_duration
     add_routes(app.router)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_get("/login", login.login_page, name="login")
-    router.add_post("/login", login.login_submit)
-    router.add_post("/logout", login.logout, name="logout")
-    router.add_get("/ws", live.websocket, name="ws")
     router.add_get("/staff", _to_board)
     router.add_get("/staff/", board.board_page, name="staff_board")
     router.add_get("/staff/tickets/new", editing.new_ticket_page, name="staff_ticket_new")
@@ -74,3 +65,6 @@ def add_routes(router: web.UrlDispatcher) -> None:
 @require_roles(*STAFF_ROLES)
 async def _to_board(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/staff/")
+
+
+FEATURE = Feature("staff", setup)

@@ -1,0 +1,6 @@
+"""The callbacks feature's public module: what the composition root and other features may import."""
+
+from callcenter.callbacks.service import CallbackOutcomes
+from callcenter.callbacks.wiring import CALLBACKS, CallbacksFeature, build_callbacks
+
+__all__ = ["CALLBACKS", "CallbackOutcomes", "CallbacksFeature", "build_callbacks"]
