@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from callcenter.telephony.ami import AmiFrameParser
+from callcenter.telephony.ami_protocol import AmiFrameParser
 from callcenter.telephony.tracker import CallTracker
 
 TARGET = 20_000

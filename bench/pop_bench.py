@@ -70,7 +70,7 @@ async def _serve(database_url: str, data_dir: str, ami_port: int, conn: Any) -> 
     from aiohttp import web
 
     from callcenter.app import init_app
-    from callcenter.telephony.service import TELEPHONY
+    from callcenter.telephony.wiring import TELEPHONY
 
     settings = telephony_settings(database_url, Path(data_dir), None, ami_host="127.0.0.1", ami_port=ami_port,
                                   ami_username="callcenter", ami_secret="labsecret", ami_ping_interval=30.0)

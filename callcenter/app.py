@@ -36,7 +36,7 @@ from callcenter.services import SERVICES, Services
 from callcenter.staff.feature import FEATURE as STAFF
 from callcenter.store.db import create_engine, ping, session_factory, sqlite_file
 from callcenter.store.maintenance import SqliteMaintenance
-from callcenter.store.notify import PgHubBridge, bridge_for
+from callcenter.store.pg_hub_bridge import PgHubBridge, bridge_for
 from callcenter.store.reference_sync import sync_reference
 from callcenter.stt.api import SpeechService, VoiceReports
 from callcenter.stt.feature import FEATURE as STT

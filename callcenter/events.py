@@ -19,7 +19,7 @@ Message = dict[str, Any]
 
 
 @dataclass(eq=False)
-class Subscription:
+class HubSubscription:
     """One consumer's queue. ``accepts`` filters which messages it gets (e.g. one operator's pops)."""
 
     hub: EventHub
@@ -41,7 +41,7 @@ class Subscription:
     def close(self) -> None:
         self.hub.unsubscribe(self)
 
-    def __enter__(self) -> Subscription:
+    def __enter__(self) -> HubSubscription:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -52,15 +52,15 @@ class EventHub:
     """Fan-out of messages with a ``type`` key ("ticket", "pop", "call", "callback", ...)."""
 
     def __init__(self) -> None:
-        self._subscriptions: set[Subscription] = set()
+        self._subscriptions: set[HubSubscription] = set()
         self._bridges: list[Callable[[Message], None]] = []
 
-    def subscribe(self, accepts: Callable[[Message], bool] | None = None, maxsize: int = 256) -> Subscription:
-        sub = Subscription(self, accepts or (lambda _m: True), asyncio.Queue(maxsize=maxsize))
+    def subscribe(self, accepts: Callable[[Message], bool] | None = None, maxsize: int = 256) -> HubSubscription:
+        sub = HubSubscription(self, accepts or (lambda _m: True), asyncio.Queue(maxsize=maxsize))
         self._subscriptions.add(sub)
         return sub
 
-    def unsubscribe(self, sub: Subscription) -> None:
+    def unsubscribe(self, sub: HubSubscription) -> None:
         self._subscriptions.discard(sub)
 
     def add_bridge(self, forward: Callable[[Message], None]) -> None:

@@ -27,7 +27,7 @@ from callcenter.config import Settings, load_settings
 from callcenter.domain.tickets import Role
 from callcenter.services import SERVICES, Services
 from callcenter.store.reference_sync import sync_reference
-from callcenter.telephony.service import TELEPHONY, TelephonySlice
+from callcenter.telephony.wiring import TELEPHONY, TelephonySlice
 from tests.protocol.fake_ami import FakeAmi, Frame, frame_get, load_trace
 
 QUEUE_TRACE = "ami-queue-operator.txt"
@@ -287,7 +287,7 @@ def settings(database_url: str, tmp_path: Path, fake: FakeAmi) -> Settings:
 
 async def connected(live_server: Any, fake: FakeAmi) -> Any:
     """Wait until the app's AMI link is up and has resynchronised with the fake."""
-    from callcenter.telephony.service import TELEPHONY
+    from callcenter.telephony.wiring import TELEPHONY
 
     live = live_server.app[TELEPHONY].live
     await live.directory.refresh()  # live_server emptied the tables under it (PostgreSQL)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-from callcenter.callbacks.board import DayFigures
+from callcenter.callbacks.completion_board import DayFigures
 
 SERIES = (("satisfied", "Доволен", "#1e8e3e"), ("not_satisfied", "Не удовлетворён", "#e37400"),
           ("unreachable", "Недозвон", "#c5221f"))

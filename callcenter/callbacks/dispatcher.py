@@ -24,6 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from callcenter.callbacks.dialer import Dialer, DialOutcome, DialResult
 from callcenter.callbacks.service import CallbackService
 from callcenter.callbacks.store import ClaimedCall
+from callcenter.tasks import supervise
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class CallbackDispatcher:
         task = asyncio.create_task(self._dial(call), name=f"callback-{call.callback_id}-{call.attempt_no}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(_log_failure)
+        supervise(task, logger)
 
     async def _dial(self, call: ClaimedCall) -> None:
         assert self._dialer is not None
@@ -176,7 +177,3 @@ async def _guarded(name: str, job: Callable[[], Awaitable[Any]]) -> None:
     except Exception:  # noqa: BLE001 - one failed tick (database restarting) must not stop the next
         logger.exception("%s tick failed", name)
 
-
-def _log_failure(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("task %s failed", task.get_name(), exc_info=task.exception())

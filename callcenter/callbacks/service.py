@@ -30,6 +30,7 @@ from callcenter.domain.callbacks import (
 from callcenter.domain.errors import DomainError, MissingField, ValidationError
 from callcenter.domain.tickets import Actor, Role, Status
 from callcenter.events import EventHub
+from callcenter.tasks import supervise
 from callcenter.tickets.schemas import TicketView
 from callcenter.tickets.service import TicketService
 
@@ -325,7 +326,7 @@ class CallbackService:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(_log_failure)
+        supervise(task, logger)
 
     async def wait_background(self, timeout: float) -> None:
         """Wait for click-to-call tasks (tests, shutdown); cancel what is still running then."""
@@ -377,7 +378,3 @@ def _file_size(path: Path) -> int:
     except OSError:
         return 0
 
-
-def _log_failure(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("callback task %s failed", task.get_name(), exc_info=task.exception())

@@ -21,15 +21,15 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from callcenter.callbacks.board import CSV_HEADER, csv_chunk
 from callcenter.callbacks.charts import median_hours_per_day, outcomes_per_day
+from callcenter.callbacks.completion_board import CSV_HEADER, csv_chunk
 from callcenter.callbacks.wiring import CALLBACKS
 from callcenter.domain.callbacks import OPERATOR_RESULTS, RESULT_LABELS
 from callcenter.domain.errors import DomainError, ValidationError
 from callcenter.domain.tickets import Role
 from callcenter.web.auth import require_roles
 from callcenter.web.errors import status_for
-from callcenter.web.keys import CURRENT_USER
+from callcenter.web.request_keys import CURRENT_USER
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.accounts.users import UserService
 from callcenter.callbacks.ami_dialer import AmiDialer
-from callcenter.callbacks.archive import ArchiveJob
-from callcenter.callbacks.board import CallbackBoard
+from callcenter.callbacks.archive_job import ArchiveJob
+from callcenter.callbacks.completion_board import CallbackBoard
 from callcenter.callbacks.dialer import Dialer
 from callcenter.callbacks.dispatcher import CallbackDispatcher
 from callcenter.callbacks.service import CallbackOutcomes, CallbackService

@@ -6,8 +6,8 @@ import logging
 from typing import Any, Protocol
 
 from callcenter.domain.errors import DomainError
-from callcenter.domain.numbers import clean_ticket_number
 from callcenter.domain.phones import try_normalize_phone
+from callcenter.domain.ticket_numbers import clean_ticket_number
 from callcenter.ivr.ports import TicketBrief
 from callcenter.stt.api import VoiceReports
 from callcenter.tickets.schemas import TicketView

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from callcenter.config import Settings
-from callcenter.open311.keys import ApiKeyService
+from callcenter.open311.api_keys import ApiKeyService
 from callcenter.store.db import create_engine, session_factory
 
 

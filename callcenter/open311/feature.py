@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from callcenter.features import Command, Feature
+from callcenter.open311.api_keys import ApiKeyService
 from callcenter.open311.cli import Open311KeyCommand
 from callcenter.open311.georeport import OPEN311, Open311Api
-from callcenter.open311.keys import ApiKeyService
 from callcenter.open311.service import Open311Service
 from callcenter.services import Services
 from callcenter.web.ratelimit import parse_networks

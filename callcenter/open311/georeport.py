@@ -18,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
+from callcenter.open311.api_keys import ApiKeyService
 from callcenter.open311.formats import Format, error_response, format_of, respond
-from callcenter.open311.keys import ApiKeyService
 from callcenter.open311.service import Open311Error, Open311Service
 from callcenter.web.ratelimit import IPNetwork, RateLimiter, client_address
 

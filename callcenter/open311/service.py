@@ -26,7 +26,7 @@ from callcenter.config import Settings
 from callcenter.domain.errors import DomainError
 from callcenter.domain.phones import normalize_phone
 from callcenter.domain.tickets import OPEN_STATUSES, STATUS_LABELS, Actor, Channel, Role, Status
-from callcenter.open311.keys import ApiKeyView
+from callcenter.open311.api_keys import ApiKeyView
 from callcenter.portal.api import haversine_m, in_city, public_address, public_coordinate
 from callcenter.reference import Gazetteer, ReferenceData
 from callcenter.store import models as m

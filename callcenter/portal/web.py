@@ -30,8 +30,8 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from callcenter.domain.errors import DomainError, TicketNotFound
-from callcenter.domain.numbers import clean_ticket_number, spoken_groups
 from callcenter.domain.phones import last_digits
+from callcenter.domain.ticket_numbers import clean_ticket_number, spoken_groups
 from callcenter.domain.tickets import STATUS_LABELS, Status
 from callcenter.portal.form import HONEYPOT_FIELD, PortalForm
 from callcenter.portal.geo import CITY, in_city, parse_bbox

@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.domain.errors import ConflictError, DomainError
-from callcenter.domain.numbers import clean_ticket_number
 from callcenter.domain.phones import normalize_phone
+from callcenter.domain.ticket_numbers import clean_ticket_number
 from callcenter.domain.tickets import Channel
 from callcenter.reference import DISTRICTS
 from callcenter.staff.pages import error_field, render, services, staff, text_fields

@@ -8,11 +8,11 @@ from aiohttp import web
 from callcenter.accounts.departments import DepartmentService
 from callcenter.features import Feature
 from callcenter.services import Services
-from callcenter.staff import admin, archive, board, editing, export, lists, queue, supervisor, views
+from callcenter.staff import admin, archive_page, editing, export, lists, queue, supervisor, ticket_board, views
 from callcenter.staff.charts import human_duration
-from callcenter.staff.context import STAFF, StaffServices
 from callcenter.staff.pages import TARGETS
 from callcenter.staff.related import RelatedRecords
+from callcenter.staff.staff_services import STAFF, StaffServices
 from callcenter.staff.stats import BoardStats
 from callcenter.staff.targets import TargetBook
 from callcenter.web.auth import STAFF_ROLES, require_roles
@@ -36,7 +36,7 @@ def setup(app: web.Application, services: Services) -> None:
 
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/staff", _to_board)
-    router.add_get("/staff/", board.board_page, name="staff_board")
+    router.add_get("/staff/", ticket_board.board_page, name="staff_board")
     router.add_get("/staff/tickets/new", editing.new_ticket_page, name="staff_ticket_new")
     router.add_post("/staff/tickets/new", editing.create_ticket)
     router.add_get(f"/staff/tickets/{NUMBER}", views.ticket_page, name="staff_ticket")
@@ -47,7 +47,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post(f"/staff/tickets/{NUMBER}/note", views.add_note, name="staff_ticket_note")
     router.add_get(r"/staff/attachments/{attachment_id:\d+}", views.attachment_file, name="staff_attachment")
     router.add_get("/staff/queue", queue.queue_page, name="staff_queue")
-    router.add_get("/staff/archive", archive.archive_page, name="staff_archive")
+    router.add_get("/staff/archive", archive_page.archive_page, name="staff_archive")
     router.add_get("/staff/board", supervisor.supervisor_page, name="staff_supervisor")
     router.add_get("/staff/board/counts", supervisor.counts_fragment, name="staff_counts")
     router.add_get("/staff/export.csv", export.export_csv, name="staff_export")

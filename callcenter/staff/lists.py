@@ -16,7 +16,7 @@ from aiohttp import web
 
 from callcenter.accounts.users import UserView
 from callcenter.domain.errors import PermissionDenied
-from callcenter.domain.numbers import clean_ticket_number
+from callcenter.domain.ticket_numbers import clean_ticket_number
 from callcenter.domain.tickets import Role, Status
 from callcenter.staff.filters import ARCHIVE_STATUSES, FilterForm, local_today, parse_filters
 from callcenter.staff.pages import render, services

@@ -11,7 +11,7 @@ from multidict import MultiMapping
 
 from callcenter.domain.errors import DomainError
 from callcenter.services import SERVICES, Services
-from callcenter.staff.context import STAFF, StaffServices
+from callcenter.staff.staff_services import STAFF, StaffServices
 from callcenter.staff.targets import TargetBook
 
 TARGETS = web.AppKey("staff_targets", TargetBook)

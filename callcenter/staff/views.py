@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.domain.errors import DomainError, ValidationError
-from callcenter.domain.numbers import clean_ticket_number
+from callcenter.domain.ticket_numbers import clean_ticket_number
 from callcenter.domain.tickets import Role, Status, allowed_targets
 from callcenter.staff.pages import error_field, local_redirect, render, services, staff, text_fields
 from callcenter.web.auth import (

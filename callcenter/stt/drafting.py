@@ -21,7 +21,7 @@ from typing import Any
 from callcenter.reference import Category, ReferenceData, Street
 from callcenter.reference.geocode import KIND_LEMMAS, KIND_WORDS, TITLE_WORDS, Gazetteer
 from callcenter.reference.loader import FALLBACK_CATEGORY
-from callcenter.stt.numbers import AddressParts, parse_address_parts
+from callcenter.stt.spoken_numbers import AddressParts, parse_address_parts
 from callcenter.stt.tokens import Morphology, Token, fold
 from callcenter.stt.transcript import Transcript
 

@@ -1,9 +1,10 @@
 """The telephony feature's public module: the AMI link and originate requests, for the composition
 root (which builds the link) and the callbacks feature (which dials over it)."""
 
-from callcenter.telephony.ami import AmiError, AmiLink, AmiSettings, LinkState
+from callcenter.telephony.ami_link import AmiLink, AmiSettings, LinkState
+from callcenter.telephony.ami_protocol import AmiError
 from callcenter.telephony.originate import InvalidOriginate, OriginateRequest, callback, click_to_call
-from callcenter.telephony.service import ami_settings
+from callcenter.telephony.wiring import ami_settings
 
 __all__ = ["AmiError", "AmiLink", "AmiSettings", "InvalidOriginate", "LinkState", "OriginateRequest",
            "ami_settings", "callback", "click_to_call"]

@@ -33,6 +33,7 @@ from callcenter.accounts.users import UserService, UserView
 from callcenter.domain.calls import CallDirection, CallSnapshot
 from callcenter.domain.phones import format_phone
 from callcenter.store import models as m
+from callcenter.tasks import supervise
 from callcenter.telephony.tracker import device_of_interface
 
 logger = logging.getLogger(__name__)
@@ -371,7 +372,7 @@ class CallWriter:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="calls-writer")
-        self._task.add_done_callback(_log_task_failure)
+        supervise(self._task, logger)
 
     async def close(self, flush_timeout: float = 5.0) -> None:
         """Write what is pending (within ``flush_timeout`` s), then stop."""
@@ -464,8 +465,4 @@ class CallWriter:
                 found[interface] = user.id
         return found
 
-
-def _log_task_failure(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("task %s failed", task.get_name(), exc_info=task.exception())
 

@@ -11,9 +11,10 @@ from aiohttp import web
 from callcenter.features import Feature
 from callcenter.services import Services
 from callcenter.telephony import web as views
+from callcenter.telephony.board_messages import BoardCache
 from callcenter.telephony.calls_store import CallStore
-from callcenter.telephony.notify import BoardCache
-from callcenter.telephony.service import TELEPHONY, ClickToCall, Telephony, TelephonySlice
+from callcenter.telephony.click_to_call import ClickToCall
+from callcenter.telephony.wiring import TELEPHONY, Telephony, TelephonySlice
 from callcenter.web.live import Audience, add_message_type
 
 

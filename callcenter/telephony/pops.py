@@ -32,8 +32,9 @@ from callcenter.domain.errors import NotFound
 from callcenter.domain.tickets import CHANNEL_LABELS, STATUS_LABELS, Status
 from callcenter.events import EventHub
 from callcenter.reference import ReferenceData
+from callcenter.tasks import supervise
+from callcenter.telephony.board_messages import CallWording
 from callcenter.telephony.calls_store import OperatorDirectory
-from callcenter.telephony.notify import CallWording
 from callcenter.tickets.schemas import TicketView
 from callcenter.tickets.service import TicketService
 
@@ -262,7 +263,7 @@ class PopService:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(_log_task_failure)
+        supervise(task, logger)
         return task
 
 
@@ -272,7 +273,3 @@ def _failed(task: asyncio.Task[dict[str, Any]]) -> bool:
         return False
     return task.cancelled() or task.exception() is not None or bool(task.result().get("history_error"))
 
-
-def _log_task_failure(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("screen pop task %s failed", task.get_name(), exc_info=task.exception())

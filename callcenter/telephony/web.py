@@ -17,11 +17,12 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from callcenter.domain.errors import DomainError
-from callcenter.domain.numbers import clean_ticket_number
+from callcenter.domain.ticket_numbers import clean_ticket_number
 from callcenter.domain.tickets import Role
 from callcenter.services import SERVICES
-from callcenter.telephony.notify import ivr_steps
-from callcenter.telephony.service import TELEPHONY, TelephonySlice, TelephonyUnavailable, new_call_key
+from callcenter.telephony.board_messages import ivr_steps
+from callcenter.telephony.click_to_call import TelephonyUnavailable, new_call_key
+from callcenter.telephony.wiring import TELEPHONY, TelephonySlice
 from callcenter.web.auth import SUPERVISION_ROLES, current_user, require_roles
 from callcenter.web.errors import status_for, wants_json
 

@@ -25,8 +25,8 @@ from callcenter.domain.errors import (
     TicketNotFound,
     ValidationError,
 )
-from callcenter.domain.numbers import format_ticket_number
 from callcenter.domain.phones import normalize_phone
+from callcenter.domain.ticket_numbers import format_ticket_number
 from callcenter.domain.tickets import (
     Actor,
     Channel,

@@ -29,8 +29,8 @@ from callcenter.domain.tickets import ROLE_LABELS, Role
 from callcenter.web.context import WEB
 from callcenter.web.csrf import CsrfSigner
 from callcenter.web.errors import render_error, wants_json
-from callcenter.web.keys import CURRENT_USER
 from callcenter.web.ratelimit import client_address as forwarded_address
+from callcenter.web.request_keys import CURRENT_USER
 
 logger = logging.getLogger(__name__)
 

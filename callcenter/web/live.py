@@ -25,7 +25,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from callcenter.accounts.users import UserView
 from callcenter.domain.errors import PermissionDenied
 from callcenter.domain.tickets import Role
-from callcenter.events import Message, Subscription
+from callcenter.events import HubSubscription, Message
+from callcenter.tasks import supervise
 from callcenter.web.auth import STAFF_ROLES, SUPERVISION_ROLES, current_user, require_roles
 from callcenter.web.context import WEB
 
@@ -98,7 +99,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await ws.send_str(json.dumps({"type": "hello", "user_id": user.id}))
         sender = asyncio.create_task(_send_loop(ws, sub, request.transport, request.app[ENCODER]),
                                      name=f"ws-send-{user.login}")
-        sender.add_done_callback(_log_failure)
+        supervise(sender, logger)
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.ERROR:
@@ -111,7 +112,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _send_loop(ws: web.WebSocketResponse, sub: Subscription, transport: asyncio.Transport | None,
+async def _send_loop(ws: web.WebSocketResponse, sub: HubSubscription, transport: asyncio.Transport | None,
                      encoder: MessageEncoder) -> None:
     while not ws.closed:
         message = await sub.get()
@@ -158,10 +159,6 @@ ENCODER = web.AppKey("staff_message_encoder", MessageEncoder)
 def _plain(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("websocket sender failed", exc_info=task.exception())
 
 
 def _check_origin(request: web.Request) -> None:

@@ -11,7 +11,7 @@ from aiohttp import web
 from callcenter.domain.tickets import Role
 from callcenter.web.auth import SESSION_COOKIE, SESSION_TOKEN, client_address
 from callcenter.web.context import WEB
-from callcenter.web.keys import CURRENT_USER
+from callcenter.web.request_keys import CURRENT_USER
 
 HOME_BY_ROLE = {
     Role.EXECUTOR: "/staff/queue",

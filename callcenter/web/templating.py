@@ -12,7 +12,7 @@ from callcenter import __version__
 from callcenter.config import Settings
 from callcenter.domain.phones import format_phone
 from callcenter.domain.tickets import CHANNEL_LABELS, ROLE_LABELS, STATUS_LABELS, Channel, Role, Status, format_duration
-from callcenter.web.keys import CURRENT_USER
+from callcenter.web.request_keys import CURRENT_USER
 
 
 def install_filters(app: web.Application, settings: Settings) -> None:

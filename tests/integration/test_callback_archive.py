@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from callcenter.callbacks.archive import ArchiveJob
+from callcenter.callbacks.archive_job import ArchiveJob
 from callcenter.callbacks.dispatcher import CallbackScheduler
 from callcenter.domain.tickets import Role, Status
 from callcenter.tickets.schemas import TicketFilter

@@ -24,7 +24,7 @@ from callcenter.ivr.menu import load_menu
 from callcenter.ivr.scripts import IvrDependencies, build_routes
 from callcenter.ivr.store_backend import StoreIvrBackend
 from callcenter.stt.voice_reports import VoiceReports
-from callcenter.telephony.ami import AmiLink, AmiSettings
+from callcenter.telephony.ami_link import AmiLink, AmiSettings
 from tests.integration.test_callback_support import Rig, build_rig, local
 from tests.protocol.agi_peer import FakeAsterisk, environment_lines, step
 from tests.protocol.fake_ami import FakeAmi

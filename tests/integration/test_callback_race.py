@@ -14,7 +14,7 @@ import pytest
 
 from callcenter.callbacks.ami_dialer import AmiDialer
 from callcenter.store.db import create_engine, session_factory
-from callcenter.telephony.ami import AmiLink, AmiSettings
+from callcenter.telephony.ami_link import AmiLink, AmiSettings
 from tests.integration.test_callback_support import build_rig, local
 from tests.protocol.fake_ami import FakeAmi
 

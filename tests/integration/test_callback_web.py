@@ -20,7 +20,7 @@ from callcenter.app import init_app
 from callcenter.domain.tickets import Role, Status
 from callcenter.services import SERVICES
 from callcenter.store import models as m
-from callcenter.telephony.ami import AmiLink, AmiSettings
+from callcenter.telephony.ami_link import AmiLink, AmiSettings
 from tests.integration.test_staff_support import OPERATOR_ACTOR, make_user, new_ticket, staff_client
 from tests.protocol.fake_ami import FakeAmi
 

@@ -148,7 +148,7 @@ def test_transcribe_prints_transcript_and_draft(tmp_path: Path) -> None:
 
 
 async def test_open311_key_add_prints_a_key_that_the_api_accepts(services: Services, tmp_path: Path) -> None:
-    from callcenter.open311.keys import ApiKeyService
+    from callcenter.open311.api_keys import ApiKeyService
 
     url = services.settings.database_url
     added = run_cli(["open311-key", "add", "Городской помощник"], url, tmp_path)

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from callcenter.domain.tickets import Role
-from callcenter.telephony.service import TELEPHONY
+from callcenter.telephony.wiring import TELEPHONY
 from tests.conftest import LiveServer
 from tests.protocol.fake_ami import FakeAmi, frame_get
 from tests.telephony_fixtures import (  # noqa: F401 (fake, settings: fixtures)

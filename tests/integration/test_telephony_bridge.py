@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from callcenter.app import HUB_BRIDGE
-from callcenter.store.notify import APPLICATION_NAME, MAX_PAYLOAD, asyncpg_dsn, encode
+from callcenter.store.pg_hub_bridge import APPLICATION_NAME, MAX_PAYLOAD, asyncpg_dsn, encode
 from tests.conftest import PG_ENV
 from tests.protocol.fake_ami import FakeAmi
 from tests.telephony_fixtures import (

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from callcenter.config import Settings
 from callcenter.domain.tickets import Actor, Channel, Role
 from callcenter.store.db import sqlite_file
-from callcenter.telephony.service import TELEPHONY
+from callcenter.telephony.wiring import TELEPHONY
 from callcenter.tickets.schemas import NewTicket
 from tests.conftest import LiveServer
 from tests.protocol.fake_ami import FakeAmi

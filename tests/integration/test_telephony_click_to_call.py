@@ -12,7 +12,8 @@ import asyncio
 import pytest
 
 from callcenter.domain.tickets import Actor, Channel, Role
-from callcenter.telephony.service import DISABLED_TEXT, DOWN_TEXT, TELEPHONY
+from callcenter.telephony.click_to_call import DISABLED_TEXT, DOWN_TEXT
+from callcenter.telephony.wiring import TELEPHONY
 from callcenter.tickets.schemas import NewTicket
 from tests.conftest import LiveServer
 from tests.protocol.fake_ami import FakeAmi, Frame, frame_get, load_trace

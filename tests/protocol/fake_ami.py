@@ -12,7 +12,7 @@ banner), send garbage bytes or half a frame, stop answering Ping (half-open link
 lose OriginateResponse events, drop the link right after an Originate. It counts every
 action it receives, so a test can prove an Originate never arrived twice.
 
-Parsing here is deliberately independent of callcenter.telephony.ami.
+Parsing here is deliberately independent of callcenter.telephony.ami_protocol.
 """
 
 from __future__ import annotations

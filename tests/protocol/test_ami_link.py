@@ -16,19 +16,19 @@ from callcenter.domain.calls import (
     OperatorState,
     OriginateOutcome,
 )
-from callcenter.telephony.ami import (
+from callcenter.telephony.ami_link import (
     AmiLink,
-    AmiNotConnected,
     AmiSettings,
     ChannelsSnapshot,
     LinkState,
     LinkStatus,
     QueueSnapshot,
     StreamGap,
-    TrackerFeed,
 )
+from callcenter.telephony.ami_protocol import AmiNotConnected
 from callcenter.telephony.originate import InvalidOriginate, callback, click_to_call
 from callcenter.telephony.tracker import CallTracker
+from callcenter.telephony.tracker_feed import TrackerFeed
 from tests.protocol.fake_ami import FakeAmi, NoteSink, encode_frame, load_trace, next_item
 
 QUEUE_CALL = "1795979524.2"

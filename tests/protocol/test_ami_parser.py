@@ -8,7 +8,7 @@ from __future__ import annotations
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
-from callcenter.telephony.ami import AmiFrameParser, parse_frame, serialize_action
+from callcenter.telephony.ami_protocol import AmiFrameParser, parse_frame, serialize_action
 from tests.protocol.fake_ami import Trace, all_ami_traces
 
 VARSET = "Event: VarSet\r\nCallerIDName: Иван Петров\r\nVariable: QUEUEWAIT\r\nValue: \r\n\r\n".encode()

@@ -14,16 +14,11 @@ from callcenter.domain.calls import (
     OperatorRingingStopped,
     OriginateOutcome,
 )
-from callcenter.telephony.ami import (
-    AmiFrameParser,
-    AmiLink,
-    AmiSettings,
-    LinkState,
-    QueueSnapshot,
-    TrackerFeed,
-)
+from callcenter.telephony.ami_link import AmiLink, AmiSettings, LinkState, QueueSnapshot
+from callcenter.telephony.ami_protocol import AmiFrameParser
 from callcenter.telephony.originate import OriginateRequest
 from callcenter.telephony.tracker import CallTracker
+from callcenter.telephony.tracker_feed import TrackerFeed
 from tests.protocol.fake_ami import FakeAmi, NoteSink, Trace, all_ami_traces, load_trace, next_item
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from callcenter.config import ConfigError, load_settings
 from callcenter.domain.errors import ValidationError
-from callcenter.domain.numbers import clean_ticket_number, format_ticket_number
 from callcenter.domain.phones import InvalidPhone, last_digits, normalize_phone
+from callcenter.domain.ticket_numbers import clean_ticket_number, format_ticket_number
 
 
 @pytest.mark.parametrize("raw", [

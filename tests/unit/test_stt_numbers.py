@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.stt.numbers import (
+from callcenter.stt.spoken_numbers import (
     parse_address_parts,
     read_number,
     spoken_numbers_to_digits,

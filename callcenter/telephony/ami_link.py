@@ -47,156 +47,28 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from callcenter.domain.calls import Notification, OriginateOutcome, OriginateResult, outcome_from_reason
+from callcenter.domain.calls import OriginateOutcome, OriginateResult, outcome_from_reason
+from callcenter.tasks import supervise
+from callcenter.telephony.ami_protocol import (
+    AmiActionRefused,
+    AmiError,
+    AmiFrameParser,
+    AmiLoginFailed,
+    AmiNotConnected,
+    AmiProtocolError,
+    AmiTimeout,
+    Frame,
+    serialize_action,
+)
 from callcenter.telephony.originate import (
     InvalidOriginate,
     OriginateRequest,
     channel_id_for,
-    check_header_value,
 )
 
 logger = logging.getLogger(__name__)
 
 BANNER_PREFIX = b"Asterisk Call Manager/"
-FRAME_END = b"\r\n\r\n"
-Frame = dict[str, Any]  # header -> value; a repeated header (Output, ChanVariable) -> list
-
-
-# --- errors ---------------------------------------------------------------------------
-
-
-class AmiError(Exception):
-    """Base of the AMI link's errors."""
-
-
-class AmiNotConnected(AmiError):
-    """The link is down (or disabled): the action was not sent, or its answer was lost."""
-
-
-class AmiTimeout(AmiError):
-    """Asterisk did not answer within the deadline."""
-
-
-class AmiProtocolError(AmiError):
-    """The peer does not speak AMI (bad banner) or broke the protocol."""
-
-
-class AmiLoginFailed(AmiError):
-    """Asterisk refused our username/secret."""
-
-
-class AmiActionRefused(AmiError):
-    """Asterisk answered an action we depend on with an error (permissions, module)."""
-
-
-# --- framing and parsing --------------------------------------------------------------
-
-
-def parse_frame(text: str) -> tuple[Frame, int]:
-    """Parse one frame's text (without the blank line); return headers and bad-line count.
-
-    ``Key: Value`` lines; ``Key:`` alone is an empty value; a repeated key collects a list.
-    """
-    fields: Frame = {}
-    bad = 0
-    for line in text.split("\r\n"):
-        key, sep, value = line.partition(": ")
-        if not sep:
-            if line.endswith(":") and len(line) > 1:
-                key, value = line[:-1], ""
-            else:
-                bad += 1
-                continue
-        if not key or " " in key:
-            bad += 1
-            continue
-        if key in fields:
-            known = fields[key]
-            if isinstance(known, list):
-                known.append(value)
-            else:
-                fields[key] = [known, value]
-        else:
-            fields[key] = value
-    return fields, bad
-
-
-class AmiFrameParser:
-    """Incremental AMI framing: bytes in, header dicts out; bad input is logged and skipped.
-
-    Frames are cut on the blank line first and decoded afterwards, so a multi-byte UTF-8
-    letter split across TCP reads stays whole. A frame larger than ``max_frame_bytes``
-    (a peer that never sends the blank line) is discarded up to the next frame boundary.
-    """
-
-    def __init__(self, *, max_frame_bytes: int = 256 * 1024) -> None:
-        self._buffer = bytearray()
-        self._scan_from = 0
-        self._skipping = False
-        self._max = max_frame_bytes
-        self.frames = 0
-        self.malformed = 0  # frames skipped: no Event/Response, or oversized
-        self.bad_lines = 0  # lines that were not ``Key: Value`` inside kept frames
-
-    def feed(self, data: bytes) -> list[Frame]:
-        """Add bytes; return every complete, well-formed frame they finish."""
-        buf = self._buffer
-        buf += data
-        frames: list[Frame] = []
-        start = 0
-        while True:
-            end = buf.find(FRAME_END, max(start, self._scan_from))
-            if end < 0:
-                break
-            raw = bytes(buf[start:end])
-            start = end + 4
-            self._scan_from = 0
-            if self._skipping:
-                self._skipping = False
-                continue
-            frame = self._parse(raw)
-            if frame is not None:
-                frames.append(frame)
-        if start:
-            del buf[:start]
-        self._scan_from = max(0, len(buf) - 3)
-        if len(buf) > self._max:
-            self._drop_oversized()
-        return frames
-
-    def _drop_oversized(self) -> None:
-        logger.warning("AMI frame longer than %d bytes without an end: skipped", self._max)
-        self.malformed += 1
-        self._buffer.clear()
-        self._scan_from = 0
-        self._skipping = True
-
-    def _parse(self, raw: bytes) -> Frame | None:
-        if not raw.strip():
-            return None  # stray blank lines between frames are harmless
-        text = raw.decode("utf-8", "replace")
-        fields, bad = parse_frame(text)
-        if "Event" not in fields and "Response" not in fields:
-            self.malformed += 1
-            logger.warning("AMI frame without Event or Response skipped: %.200r", text)
-            return None
-        if bad:
-            self.bad_lines += bad
-            logger.warning("AMI %s frame had %d malformed line(s): %.200r",
-                           fields.get("Event") or fields.get("Response"), bad, text)
-        self.frames += 1
-        return fields
-
-
-def serialize_action(fields: Mapping[str, str | Iterable[str]]) -> bytes:
-    """One action as wire bytes; a list value repeats its header (``Variable``)."""
-    lines = []
-    for key, value in fields.items():
-        values = [value] if isinstance(value, str) else list(value)
-        for item in values:
-            check_header_value(key, item)
-            lines.append(f"{check_header_value('header name', key)}: {item}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
 # --- settings, state and stream items -------------------------------------------------
@@ -307,7 +179,7 @@ class ResyncReport:
 _CLOSED = object()
 
 
-class Subscription:
+class LinkSubscription:
     """A bounded queue of stream items for one consumer; the reader never waits on it.
 
     Use ``async for item in subscription``. Items are shared between consumers:
@@ -437,7 +309,7 @@ class AmiLink:
         self._parser = AmiFrameParser(max_frame_bytes=settings.max_frame_bytes)
         self._pending: dict[str, _Pending] = {}
         self._originates: OrderedDict[str, _OriginateEntry] = OrderedDict()
-        self._subscriptions: list[Subscription] = []
+        self._subscriptions: list[LinkSubscription] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
@@ -464,7 +336,7 @@ class AmiLink:
         if self._state is LinkState.DISABLED or self._supervisor is not None:
             return
         self._supervisor = asyncio.create_task(self._supervise(), name="ami-supervisor")
-        self._supervisor.add_done_callback(_log_task_failure)
+        supervise(self._supervisor, logger)
 
     async def close(self) -> None:
         """Stop reconnecting, close the socket, end every subscription."""
@@ -490,14 +362,14 @@ class AmiLink:
 
     def subscribe(
         self, *, events: Iterable[str] | None = None, maxsize: int = 10_000, name: str = ""
-    ) -> Subscription:
+    ) -> LinkSubscription:
         """A new bounded stream of events (only ``events`` names if given) and link items."""
-        sub = Subscription(name or f"sub{len(self._subscriptions) + 1}",
+        sub = LinkSubscription(name or f"sub{len(self._subscriptions) + 1}",
                            frozenset(events) if events is not None else None, maxsize)
         self._subscriptions.append(sub)
         return sub
 
-    def unsubscribe(self, sub: Subscription) -> None:
+    def unsubscribe(self, sub: LinkSubscription) -> None:
         """Stop feeding ``sub`` and end its iteration."""
         if sub in self._subscriptions:
             self._subscriptions.remove(sub)
@@ -868,7 +740,7 @@ class AmiLink:
         task.set_name(name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(_log_task_failure)
+        supervise(task, logger)
         return task
 
 
@@ -884,93 +756,3 @@ def _done_entry(result: OriginateResult) -> _OriginateEntry:
     future: asyncio.Future[OriginateResult] = asyncio.get_running_loop().create_future()
     future.set_result(result)
     return _OriginateEntry(future)
-
-
-def _log_task_failure(task: asyncio.Task[Any]) -> None:
-    if task.cancelled():
-        return
-    exc = task.exception()
-    if exc is not None:
-        logger.error("AMI task %s failed", task.get_name(), exc_info=exc)
-
-
-# --- tracker glue ---------------------------------------------------------------------
-
-
-class TrackerFeed:
-    """Feeds a CallTracker from the link in its own task; hands notifications on.
-
-    ``publish`` (e.g. the WebSocket notifier) may be slow: it delays only this consumer,
-    whose queue overflows into a StreamGap, after which the feed asks for a resync.
-    """
-
-    def __init__(
-        self,
-        link: AmiLink,
-        tracker: Any,
-        publish: Callable[[list[Notification]], Awaitable[None]] | None = None,
-        *,
-        maxsize: int = 10_000,
-    ) -> None:
-        self._link = link
-        self._tracker = tracker
-        self._publish = publish
-        self._subscription = link.subscribe(events=tracker.EVENTS, maxsize=maxsize, name="tracker")
-        self._task: asyncio.Task[None] | None = None
-        self._resyncs: set[asyncio.Task[Any]] = set()
-
-    @property
-    def subscription(self) -> Subscription:
-        return self._subscription
-
-    async def start(self) -> None:
-        """Start consuming (call before or after the link's start)."""
-        self._task = asyncio.create_task(self._run(), name="ami-tracker-feed")
-        self._task.add_done_callback(_log_task_failure)
-
-    async def close(self) -> None:
-        self._link.unsubscribe(self._subscription)
-        tasks = [t for t in (self._task, *self._resyncs) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _run(self) -> None:
-        handled = 0
-        async for item in self._subscription:
-            handled += 1
-            if handled % 64 == 0:
-                await asyncio.sleep(0)   # a full queue never suspends the loop by itself
-            try:
-                notes = self._apply(item)
-            except Exception:  # a tracker bug on one event must not stop the feed
-                logger.exception("call tracker failed on %.200r", item)
-                continue
-            if notes and self._publish is not None:
-                try:
-                    await self._publish(notes)
-                except Exception:  # the notifier's failure is logged, not fatal
-                    logger.exception("publishing %d call notification(s) failed", len(notes))
-
-    def _apply(self, item: Any) -> list[Notification]:
-        if isinstance(item, dict):
-            return self._tracker.feed(item)
-        if isinstance(item, ResyncStarted):
-            self._tracker.begin_resync()
-            return []
-        if isinstance(item, ChannelsSnapshot):
-            return self._tracker.reconcile_channels(item.channels)
-        if isinstance(item, QueueSnapshot):
-            return self._tracker.reconcile_queues(item.members, item.entries)
-        if isinstance(item, StreamGap):
-            logger.warning("call tracker missed %d AMI item(s): resynchronising", item.dropped)
-            self._request_resync()
-        return []
-
-    def _request_resync(self) -> None:
-        if self._link.state is not LinkState.CONNECTED:
-            return  # the next login resyncs anyway
-        task = asyncio.create_task(self._link.resync(), name="ami-gap-resync")
-        self._resyncs.add(task)
-        task.add_done_callback(self._resyncs.discard)
-        task.add_done_callback(_log_task_failure)

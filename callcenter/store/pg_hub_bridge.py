@@ -38,6 +38,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from callcenter.events import EventHub, Message
+from callcenter.tasks import supervise
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class PgHubBridge:
         """Attach to the hub and connect in the background."""
         self._hub.add_bridge(self.forward)
         self._task = asyncio.create_task(self._supervise(), name="hub-bridge")
-        self._task.add_done_callback(_log_task_failure)
+        supervise(self._task, logger)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -223,10 +224,6 @@ class PgHubBridge:
             self.stats.received += 1
             self._hub.publish(message, local_only=True)
 
-
-def _log_task_failure(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("task %s failed", task.get_name(), exc_info=task.exception())
 
 
 # --- wiring ---------------------------------------------------------------------------

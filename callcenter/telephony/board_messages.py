@@ -25,6 +25,7 @@ from callcenter.domain.calls import CallSnapshot, LiveBoard, OperatorSnapshot, O
 from callcenter.domain.phones import format_phone
 from callcenter.events import EventHub, Message
 from callcenter.reference import ReferenceData
+from callcenter.tasks import supervise
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class BoardPublisher:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="calls-board")
-        self._task.add_done_callback(_log_task_failure)
+        supervise(self._task, logger)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -197,7 +198,7 @@ class BoardCache:
     async def start(self) -> None:
         subscription = self._hub.subscribe(accepts=lambda m: m.get("type") == "board", maxsize=4)
         self._task = asyncio.create_task(self._run(subscription), name="calls-board-cache")
-        self._task.add_done_callback(_log_task_failure)
+        supervise(self._task, logger)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -209,7 +210,3 @@ class BoardCache:
             while True:
                 self.latest = await subscription.get()
 
-
-def _log_task_failure(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("task %s failed", task.get_name(), exc_info=task.exception())
