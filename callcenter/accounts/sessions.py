@@ -11,24 +11,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.accounts.models import LoginFailure, StaffSession
 from callcenter.accounts.users import UserView, user_view
+from callcenter.clock import Clock, utcnow
 from callcenter.store import models as m
 
 logger = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def hash_token(token: str) -> str:
@@ -53,7 +47,7 @@ class SessionStore:
     """Open, resolve and revoke staff sessions."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, policy: SessionPolicy = SessionPolicy(),
-                 clock: Clock = _utcnow) -> None:
+                 clock: Clock = utcnow) -> None:
         self._sessions = sessions
         self._policy = policy
         self._clock = clock
@@ -139,7 +133,7 @@ class LoginThrottle:
     """Lock-out after repeated failures, per login and per client address, kept in the database."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, policy: ThrottlePolicy = ThrottlePolicy(),
-                 clock: Clock = _utcnow) -> None:
+                 clock: Clock = utcnow) -> None:
         self._sessions = sessions
         self._policy = policy
         self._clock = clock

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.clock import utcnow
 from callcenter.domain.errors import DomainError
 from callcenter.domain.tickets import Actor, Status
 from callcenter.store import models as m
@@ -23,15 +24,11 @@ logger = logging.getLogger(__name__)
 ARCHIVE_ACTOR = Actor.system("архивирование")
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class ArchiveJob:
     """Moves closed tickets to the archive after ``after`` (settings.archive_after_days)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], tickets: TicketService, *, after: timedelta,
-                 batch: int = 200, max_batches: int = 10, clock: Callable[[], datetime] = _utcnow) -> None:
+                 batch: int = 200, max_batches: int = 10, clock: Callable[[], datetime] = utcnow) -> None:
         self._sessions = sessions
         self._tickets = tickets
         self._after = after

@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from callcenter.callbacks.dialer import Dialer, DialOutcome, DialResult
 from callcenter.callbacks.store import Application, CallbackNotFound, CallbackStore, ClaimedCall, OutcomeRecord
+from callcenter.clock import Clock, utcnow
 from callcenter.domain.callbacks import (
     IVR_RESULTS,
     OPERATOR_RESULTS,
@@ -36,7 +36,6 @@ from callcenter.tickets.service import TicketService
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 AUTO_ACTOR = Actor.system("автоматический обзвон")
 
 _DIAL_RESULTS = {
@@ -46,10 +45,6 @@ _DIAL_RESULTS = {
     DialResult.NOT_SENT: AttemptResult.NOT_SENT,
     DialResult.UNKNOWN: AttemptResult.TIMED_OUT,
 }
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -66,7 +61,7 @@ class CallbackService:
 
     def __init__(self, store: CallbackStore, tickets: TicketService, *, default_mode: CallbackMode,
                  lease: timedelta, data_dir: Path, users: Any = None, hub: EventHub | None = None,
-                 clock: Clock = _utcnow) -> None:
+                 clock: Clock = utcnow) -> None:
         self.store = store
         self.policy = store.policy
         self.default_mode = default_mode

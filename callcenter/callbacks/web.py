@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
-from callcenter.callbacks.charts import median_hours_per_day, outcomes_per_day
-from callcenter.callbacks.completion_board import CSV_HEADER, csv_chunk
+from callcenter.callbacks.completion_board import CSV_HEADER, DayFigures, csv_chunk
 from callcenter.callbacks.wiring import CALLBACKS
 from callcenter.domain.callbacks import OPERATOR_RESULTS, RESULT_LABELS
 from callcenter.domain.errors import DomainError, ValidationError
@@ -30,6 +31,7 @@ from callcenter.domain.tickets import Role
 from callcenter.web.auth import require_roles
 from callcenter.web.errors import status_for
 from callcenter.web.request_keys import CURRENT_USER
+from callcenter.web.svg_charts import DayLine, line_days, stacked_days
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,29 @@ async def board_page(request: web.Request) -> dict[str, Any]:
         "export_query": f"date_from={start.isoformat()}&date_to={end.isoformat()}",
         "span": span_text, "percent": percent_text,
     }
+
+
+OUTCOME_SERIES = (("satisfied", "Доволен", "#1e8e3e"), ("not_satisfied", "Не удовлетворён", "#e37400"),
+                  ("unreachable", "Недозвон", "#c5221f"))
+
+
+def outcomes_per_day(days: Sequence[DayFigures]) -> Markup:
+    """Stacked bars of concluded callbacks per day by outcome; a line of callbacks planned."""
+    series = {key: [getattr(d, key) for d in days] for key, _, _ in OUTCOME_SERIES}
+    return stacked_days([d.day for d in days], series, {key: label for key, label, _ in OUTCOME_SERIES},
+                        colors={key: color for key, _, color in OUTCOME_SERIES}, title="Обратные звонки по дням",
+                        line=DayLine("Запланировано", [d.planned for d in days], "#1a5fb4"))
+
+
+def median_hours_per_day(days: Sequence[DayFigures]) -> Markup:
+    """The median time from "done" to the citizen's confirmation, in hours, per day."""
+    hours = [d.median_to_confirm.total_seconds() / 3600 if d.median_to_confirm is not None else None for d in days]
+    return line_days([d.day for d in days], DayLine("медиана", hours, "#1e8e3e", _hours_text),
+                     title="Медиана: от выполнения до подтверждения, часов")
+
+
+def _hours_text(value: float) -> str:
+    return (f"{value:.1f}".rstrip("0").rstrip(".") if value % 1 else str(int(value))) + " ч"
 
 
 def span_text(value: timedelta | None) -> str:

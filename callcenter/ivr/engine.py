@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from callcenter.clock import Clock
+from callcenter.clock import utcnow as utc_now
 from callcenter.ivr import channel_vars as cv
 from callcenter.ivr.agi import ALL_DIGITS, AgiChannel, AgiError, AgiHangup, send_to_operator
 from callcenter.ivr.menu import (
@@ -31,14 +33,6 @@ MAX_PATH_CHARS = 200  # IVR_PATH is for a screen pop: keep the latest choices if
 
 class IvrFault(Exception):
     """Something on our side failed mid-call; the caller goes to the operator."""
-
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The real clock (tests pass their own)."""
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)

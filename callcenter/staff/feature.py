@@ -9,7 +9,6 @@ from callcenter.accounts.departments import DepartmentService
 from callcenter.features import Feature
 from callcenter.services import Services
 from callcenter.staff import admin, archive_page, editing, export, lists, queue, supervisor, ticket_board, views
-from callcenter.staff.charts import human_duration
 from callcenter.staff.pages import TARGETS
 from callcenter.staff.related import RelatedRecords
 from callcenter.staff.staff_services import STAFF, StaffServices
@@ -17,6 +16,7 @@ from callcenter.staff.stats import BoardStats
 from callcenter.staff.targets import TargetBook
 from callcenter.web.auth import STAFF_ROLES, require_roles
 from callcenter.web.context import WEB
+from callcenter.web.svg_charts import human_duration
 
 NUMBER = r"{number:\d{7,12}}"
 

@@ -14,11 +14,11 @@ from aiohttp import web
 from markupsafe import Markup
 
 from callcenter.domain.tickets import CHANNEL_LABELS, STATUS_LABELS, Channel, Status
-from callcenter.staff.charts import PALETTE, horizontal_bars, human_duration, stacked_days
 from callcenter.staff.filters import parse_date
 from callcenter.staff.pages import render, services, staff
 from callcenter.staff.stats import MEDIAN_STAGES, BoardStats, Median, Period, series
 from callcenter.web.auth import SUPERVISION_ROLES, require_roles
+from callcenter.web.svg_charts import PALETTE, horizontal_bars, human_duration, stacked_days
 
 TOP_CATEGORIES = 12
 NO_GROUP = "Без категории"

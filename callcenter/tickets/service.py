@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.clock import Clock, utcnow
 from callcenter.domain.errors import (
     ConflictError,
     DomainError,
@@ -52,12 +53,7 @@ from callcenter.tickets.schemas import (
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 ID_SLACK = 1000   # see TicketService._date_filter
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class TicketService:
@@ -66,7 +62,7 @@ class TicketService:
         sessions: async_sessionmaker[AsyncSession],
         hub: EventHub | None = None,
         *,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
         zone: ZoneInfo = ZoneInfo("Europe/Simferopol"),
     ) -> None:
         self._sessions = sessions

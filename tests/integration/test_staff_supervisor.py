@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from callcenter.domain.tickets import Channel, Role, Status
 from callcenter.services import Services
-from callcenter.staff.charts import horizontal_bars, human_duration, nice_max, stacked_days
 from callcenter.staff.stats import BoardStats
 from callcenter.staff.targets import TargetBook
 from callcenter.tickets.service import TicketService
+from callcenter.web.svg_charts import horizontal_bars, human_duration, nice_max, stacked_days
 from tests.conftest import LiveServer
 from tests.integration.test_staff_support import OPERATOR_ACTOR, leak, make_user, new_ticket, staff_client
 
