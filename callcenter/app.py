@@ -43,7 +43,7 @@ from callcenter.stt.feature import FEATURE as STT
 from callcenter.telephony.api import AmiLink, ami_settings
 from callcenter.telephony.feature import FEATURE as TELEPHONY
 from callcenter.tickets.service import TicketService
-from callcenter.web import errors as web_errors
+from callcenter.web import error_pages as web_errors
 from callcenter.web import templating
 from callcenter.web.install import install_web_layer
 

@@ -14,5 +14,5 @@ step() {
 step "$bin/lint-imports"
 step "$bin/ruff" check callcenter tests bench scripts
 step "$bin/mypy"
-step "$bin/ruff" format --check callcenter tests bench scripts
+step "$bin/ruff" format --check --output-format concise callcenter tests bench scripts
 exit $status

@@ -29,7 +29,7 @@ from callcenter.domain.callbacks import OPERATOR_RESULTS, RESULT_LABELS
 from callcenter.domain.errors import DomainError, ValidationError
 from callcenter.domain.tickets import Role
 from callcenter.web.auth import require_roles
-from callcenter.web.errors import status_for
+from callcenter.web.error_pages import status_for
 from callcenter.web.request_keys import CURRENT_USER
 from callcenter.web.svg_charts import DayLine, line_days, stacked_days
 

@@ -19,7 +19,7 @@ from callcenter.reference import DISTRICTS
 from callcenter.staff.pages import error_field, render, services, staff, text_fields
 from callcenter.tickets.schemas import NewTicket, TicketView
 from callcenter.web.auth import EDITOR_ROLES, current_user, require_roles
-from callcenter.web.errors import status_for
+from callcenter.web.error_pages import status_for
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from callcenter.web.auth import (
     current_user,
     require_roles,
 )
-from callcenter.web.errors import status_for
+from callcenter.web.error_pages import status_for
 
 logger = logging.getLogger(__name__)
 

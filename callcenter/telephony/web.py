@@ -24,7 +24,7 @@ from callcenter.telephony.board_messages import ivr_steps
 from callcenter.telephony.click_to_call import TelephonyUnavailable, new_call_key
 from callcenter.telephony.wiring import TELEPHONY, TelephonySlice
 from callcenter.web.auth import SUPERVISION_ROLES, current_user, require_roles
-from callcenter.web.errors import status_for, wants_json
+from callcenter.web.error_pages import status_for, wants_json
 
 DIAL_ROLES = (Role.OPERATOR, Role.SUPERVISOR)
 MISSED_WINDOW = timedelta(hours=24)  # round-the-clock service: not the calendar day

@@ -28,7 +28,7 @@ from callcenter.domain.errors import PermissionDenied
 from callcenter.domain.tickets import ROLE_LABELS, Role
 from callcenter.web.context import WEB
 from callcenter.web.csrf import CsrfSigner
-from callcenter.web.errors import render_error, wants_json
+from callcenter.web.error_pages import render_error, wants_json
 from callcenter.web.ratelimit import client_address as forwarded_address
 from callcenter.web.request_keys import CURRENT_USER
 
