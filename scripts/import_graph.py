@@ -80,12 +80,12 @@ def main() -> int:
     modules: dict[str, set[str]] = {m: set() for m in graph.modules if m.startswith(ROOT + ".")}
     packages: dict[str, set[str]] = defaultdict(set)
     for module in modules:
+        packages[package_of(module)]
         for imported in graph.find_modules_directly_imported_by(module):
             if not imported.startswith(ROOT + ".") or imported == ROOT:
                 continue
             modules[module].add(imported)
             source, target = package_of(module), package_of(imported)
-            packages[source]
             if source != target:
                 packages[source].add(target)
     print(f"package-level import graph of {ROOT} ({len(modules)} modules, {len(packages)} packages):")
