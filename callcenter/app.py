@@ -50,8 +50,9 @@ from callcenter.web.install import install_web_layer
 logger = logging.getLogger(__name__)
 
 
-# The order features are set up in: speech first (the IVR hands it recordings), the rest side by side.
-FEATURES: tuple[Feature, ...] = (STT, PORTAL, OPEN311, STAFF, IVR, TELEPHONY, CALLBACKS)
+# The order features are set up in (and their commands listed in): speech first (the IVR hands it
+# recordings), then the IVR; the rest side by side.
+FEATURES: tuple[Feature, ...] = (STT, IVR, PORTAL, OPEN311, STAFF, TELEPHONY, CALLBACKS)
 HUB_BRIDGE = web.AppKey("hub_bridge", PgHubBridge)
 
 

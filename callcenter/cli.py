@@ -72,11 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--tickets", type=int, default=200)
     seed.add_argument("--seed", type=int, default=1563)
 
-    config = sub.add_parser("config", help="settings").add_subparsers(dest="config_command", required=True)
-    config.add_parser("show", help="print the effective settings (secrets masked)")
-
     for command in feature_commands():
         command.register(sub)
+
+    config = sub.add_parser("config", help="settings").add_subparsers(dest="config_command", required=True)
+    config.add_parser("show", help="print the effective settings (secrets masked)")
     return parser
 
 
