@@ -111,6 +111,7 @@ def init_app(settings: Settings, services: Services | None = None,
     templating.install_filters(app, settings)
     app.router.add_static("/static", Path(str(resources.files("callcenter_web") / "static")), name="static")
     app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/favicon.ico", favicon, name="favicon")
     app.cleanup_ctx.append(_database_ctx)
     # Several instances on one PostgreSQL share live updates and screen pops (LISTEN/NOTIFY).
     install_hub_bridge(app, services)
@@ -155,6 +156,12 @@ async def _speech_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await services.voice.close()
     await services.speech.close()
+
+
+async def favicon(request: web.Request) -> web.FileResponse:
+    """Browsers ask for /favicon.ico whatever the page links; the same icon as the SVG one."""
+    path = Path(str(resources.files("callcenter_web") / "static" / "favicon.ico"))
+    return web.FileResponse(path, headers={"Content-Type": "image/x-icon", "Cache-Control": "public, max-age=86400"})
 
 
 async def healthz(request: web.Request) -> web.Response:

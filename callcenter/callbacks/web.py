@@ -78,8 +78,10 @@ def build_feature(services: Any) -> CallbacksFeature:
     dialer = LinkDialer(lambda: services.ami, dial_template=settings.dial_template,
                         click_to_call_context=settings.click_to_call_context) if settings.ami_enabled else None
     names = {d.code: d.short_name for d in services.reference.departments}
+    categories = {c.code: c.name for c in services.reference.categories}
     return CallbacksFeature(
-        service=service, outcomes=CallbackOutcomes(service), board=CallbackBoard(services.sessions, policy, names),
+        service=service, outcomes=CallbackOutcomes(service),
+        board=CallbackBoard(services.sessions, policy, names, categories),
         dialer=dialer, dispatcher=CallbackDispatcher(service, dialer, max_concurrent=settings.callback_max_concurrent),
         archive=ArchiveJob(services.sessions, services.tickets, after=timedelta(days=settings.archive_after_days)),
         tick_seconds=settings.callback_tick_seconds)

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from callcenter.config import ListenError
 from callcenter.ivr.agi import AgiServer
 from callcenter.ivr.engine import RecordingSettings
 from callcenter.ivr.menu import load_menu
@@ -50,7 +51,10 @@ def setup(app: web.Application, services: Any) -> None:
 
     async def agi_ctx(_app: web.Application) -> AsyncIterator[None]:
         server = await asyncio.to_thread(build_agi_server, services)
-        await server.start()
+        try:
+            await server.start()
+        except OSError as err:
+            raise ListenError("agi_port", services.settings.agi_host, services.settings.agi_port, err) from err
         services.agi = server
         try:
             yield

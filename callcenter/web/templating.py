@@ -11,6 +11,7 @@ from aiohttp import web
 from callcenter import __version__
 from callcenter.config import Settings
 from callcenter.domain.phones import format_phone
+from callcenter.reference import department_kind_label
 from callcenter.web.keys import CURRENT_USER
 from callcenter.domain.tickets import CHANNEL_LABELS, ROLE_LABELS, STATUS_LABELS, Channel, Role, Status, format_duration
 
@@ -33,6 +34,7 @@ def install_filters(app: web.Application, settings: Settings) -> None:
         channel_label=lambda c: CHANNEL_LABELS.get(Channel(c), str(c)) if c else "",
         role_label=lambda r: ROLE_LABELS.get(Role(r), str(r)) if r else "",
         phone=lambda p: format_phone(p) if p else "",
+        department_kind=department_kind_label,
         isoformat=lambda v: v.astimezone(UTC).isoformat() if v else "",
     )
     env.globals.update(version=__version__, status_labels=STATUS_LABELS, channel_labels=CHANNEL_LABELS)
