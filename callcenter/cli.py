@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from callcenter import __version__
 from callcenter.config import ConfigError, ListenError, Settings, load_settings, settings_table
 from callcenter.domain.errors import DomainError
+from callcenter.domain.phones import format_phone
 from callcenter.domain.tickets import CHANNEL_LABELS, ROLE_LABELS, STATUS_LABELS, Actor, Role, Status, format_duration
 
 logger = logging.getLogger(__name__)
@@ -322,7 +323,7 @@ async def _tickets(args: argparse.Namespace, services: Any) -> int:
             zone = services.settings.zone
             for t in page.rows:
                 print(f"{t.number}  {t.created_at.astimezone(zone):%d.%m.%Y %H:%M}  {STATUS_LABELS[t.status]:23} "
-                      f"{CHANNEL_LABELS[t.channel]:19} {t.phone or '-':13} {t.title[:50]}")
+                      f"{CHANNEL_LABELS[t.channel]:19} {format_phone(t.phone) if t.phone else '-':16} {t.title[:50]}")
         return 0
     if args.tickets_command == "show":
         return await _show(args, services)
@@ -345,7 +346,7 @@ async def _show(args: argparse.Namespace, services: Any) -> int:
           f"{'  ЧЕРНОВИК' if t.is_draft else ''}")
     print(f"  поступила {t.created_at.astimezone(zone):%d.%m.%Y %H:%M:%S} ({zone.key})")
     print(f"  категория: {t.category_name or '-'}; исполнитель: {t.department_name or '-'}")
-    print(f"  заявитель: {t.citizen_name or '-'} {t.phone or ''}; адрес: {t.address or '-'}")
+    print(f"  заявитель: {t.citizen_name or '-'} {format_phone(t.phone) if t.phone else ''}; адрес: {t.address or '-'}")
     print(f"  {t.title}\n  {t.description}")
     timers = detail.timers
     print(f"  до направления {format_duration(timers.to_dispatch)}, до принятия {format_duration(timers.to_accept)}, "

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from tqdm import tqdm
 
+from callcenter.domain.callbacks import AttemptResult, CallbackMode, CallbackPolicy, Decision
 from callcenter.domain.errors import DomainError
 from callcenter.domain.tickets import Actor, Channel, Role, Status
 from callcenter.reference import Category, ReferenceData, Street
@@ -223,9 +224,10 @@ class DemoHotline:
     """Plays tickets, calls and callbacks through the real services with a moving clock."""
 
     def __init__(self, services: Any, rng: random.Random, now: datetime, operators: Sequence[Any]) -> None:
+        # The demo drives the callbacks feature too; imported here so that importing this
+        # module (the benchmarks do) never pulls a feature into the tickets package.
         from callcenter.callbacks.service import CallbackService
         from callcenter.callbacks.store import CallbackStore
-        from callcenter.domain.callbacks import CallbackMode, CallbackPolicy
         from callcenter.tickets.service import TicketService
 
         self.services = services
@@ -309,8 +311,6 @@ class DemoHotline:
 
     async def _call_back(self, number: str, category: Category, executor: Actor) -> Status:
         """Operators work the callback list: the policy decides retries and «недозвон»."""
-        from callcenter.domain.callbacks import AttemptResult, Decision
-
         callback_id = await self.callbacks.store.find_for_ticket(number)
         if callback_id is None:
             return Status.DONE
@@ -334,9 +334,7 @@ class DemoHotline:
             return await self._finish(number, category, self.clock.now, executor, share=0.2)
         return status
 
-    def _callback_result(self, hard_to_reach: bool) -> Any:
-        from callcenter.domain.callbacks import AttemptResult
-
+    def _callback_result(self, hard_to_reach: bool) -> AttemptResult:
         if hard_to_reach:
             return self.rng.choice([AttemptResult.BUSY, AttemptResult.NO_ANSWER, AttemptResult.NO_ANSWER])
         return self.rng.choices(
@@ -457,7 +455,6 @@ async def seed_demo(services: Any, *, count: int, seed: int, progress: bool = Fa
         await hotline.write_calls()
     finally:
         bar.close()
-    services.tickets.forget_reference_names()
     return created
 
 
