@@ -1,7 +1,7 @@
 """Bulk-load realistic tickets (with citizens, events and the search index) for benchmarks.
 
 Goes around the service on purpose: a million tickets through one call each would take hours.
-The rows are the same kind the service writes (callcenter.tickets.demo.bulk_rows).
+The rows are the same kind the service writes (callcenter.demo.bulk_rows).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tqdm import tqdm
 from callcenter.reference import ReferenceData
 from callcenter.store import models as m
 from callcenter.store.search import RussianStemmer
-from callcenter.tickets.demo import bulk_rows
+from callcenter.demo import bulk_rows
 
 BATCH = 5000
 

@@ -30,7 +30,7 @@ from callcenter.store.db import sqlite_file
 from callcenter.store.maintenance import SqliteMaintenance
 from callcenter.store.migrate import upgrade_async
 from callcenter.store.reference_sync import sync_reference
-from callcenter.tickets.demo import demo_specs
+from callcenter.demo import demo_specs
 from callcenter.tickets.schemas import TicketFilter
 
 QUERIES = ["порыв трубы", "нет света", "яма", "мусор контейнеры", "лифт", "отопление батареи холодные",

@@ -112,6 +112,7 @@ def init_app(settings: Settings, services: Services | None = None,
     templating.install_filters(app, settings)
     app.router.add_static("/static", Path(str(resources.files("callcenter_web") / "static")), name="static")
     app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/favicon.ico", favicon, name="favicon")
     app.cleanup_ctx.append(_database_ctx)
     # Several instances on one PostgreSQL share live updates and screen pops (LISTEN/NOTIFY).
     bridge = bridge_for(services.hub, settings.database_url)
@@ -146,6 +147,12 @@ async def _hub_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await bridge.close()
+
+
+async def favicon(request: web.Request) -> web.FileResponse:
+    """Browsers ask for /favicon.ico whatever the page links; the same icon as the SVG one."""
+    path = Path(str(resources.files("callcenter_web") / "static" / "favicon.ico"))
+    return web.FileResponse(path, headers={"Content-Type": "image/x-icon", "Cache-Control": "public, max-age=86400"})
 
 
 async def healthz(request: web.Request) -> web.Response:

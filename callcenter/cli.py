@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -18,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from callcenter import __version__
-from callcenter.config import ConfigError, Settings, load_settings, settings_table
+from callcenter.config import ConfigError, ListenError, Settings, load_settings, settings_table
 from callcenter.domain.errors import DomainError
-from callcenter.domain.tickets import Actor, Role, Status, format_duration
+from callcenter.domain.phones import format_phone
+from callcenter.domain.tickets import CHANNEL_LABELS, ROLE_LABELS, STATUS_LABELS, Actor, Role, Status, format_duration
 from callcenter.features import Command
 
 logger = logging.getLogger(__name__)
@@ -122,15 +125,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Admin commands print their own results; only serve logs at the configured level.
     logging.getLogger().setLevel(settings.log_level.upper() if args.command == "serve" else logging.WARNING)
-    # APScheduler logs every tick of every job at INFO: keep its warnings and errors only.
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # Libraries that narrate their start at INFO (APScheduler every tick, alembic its plugins and
+    # migrations, pymorphy its dictionaries): keep their warnings and errors only.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
-        return dispatch(args, settings)
+        code = dispatch(args, settings)
+        sys.stdout.flush()   # a reader that went away shows here, not as a traceback at exit
+        return code
+    except ConfigError as err:   # a listener's port taken (ListenError), found while starting
+        print(f"callcenter: {err}", file=sys.stderr)
+        return 1
     except DomainError as err:
         print(f"callcenter: {err.message}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `callcenter tickets list | head`: the reader is gone; say nothing more, like other tools.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         return 130
+
+
+QUIET_LOGGERS = ("apscheduler", "alembic", "pymorphy3", "pymorphy2")
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -174,8 +192,17 @@ def serve(settings: Settings) -> int:
 
     upgrade(settings.database_url)
     app = init_app(settings)
-    print(f"1563 callcenter {__version__}: http://{settings.host}:{settings.port}/ (database {settings.database_url})")
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    print(f"1563 callcenter {__version__}: {settings.public_url}/ (listening on {settings.host}:{settings.port}, "
+          f"database {settings.database_url})", flush=True)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    except ListenError:
+        raise
+    except OSError as err:
+        # The FastAGI listener reports its own clash (ListenError); what is left is the web port.
+        if err.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        raise ListenError("port", settings.host, settings.port, err) from err
     return 0
 
 
@@ -188,19 +215,48 @@ async def _db(args: argparse.Namespace, services: Any) -> int:
 async def _user(args: argparse.Namespace, services: Any) -> int:
     if args.user_command == "list":
         for u in await services.users.all():
-            print(f"{u.login:20} {u.role.value:11} {u.department or '-':24} {u.device or '-'}")
+            print(f"{u.login:20} {u.role.value:11} {ROLE_LABELS[u.role]:19} {u.department or '-':24} "
+                  f"{u.device or '-'}{'' if u.active else '  (отключён)'}")
         return 0
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
+        if not _has_terminal():
+            print("callcenter: no terminal to ask for the password: pipe it in with --password-stdin",
+                  file=sys.stderr)
+            return 2
         password = getpass.getpass("Пароль: ")
         if getpass.getpass("Ещё раз: ") != password:
             print("callcenter: пароли не совпадают", file=sys.stderr)
             return 1
-    user = await services.users.create(args.login, password, args.role, department=args.department,
-                                       full_name=args.name, device=args.device)
+    try:
+        user = await services.users.create(args.login, password, args.role, department=args.department,
+                                           full_name=args.name, device=args.device)
+    except DomainError as err:
+        if getattr(err, "field", None) != "department":
+            raise
+        raise DomainError(f"{err.message}; {_department_hint(services, args.department)}") from err
     print(f"user {user.login} ({user.role.value}) created")
     return 0
+
+
+def _has_terminal() -> bool:
+    """Whether getpass can ask without echo: a controlling terminal (it reads /dev/tty first)."""
+    try:
+        with open("/dev/tty", "rb"):
+            return True
+    except OSError:
+        return sys.stdin.isatty()
+
+
+def _department_hint(services: Any, typed: str | None) -> str:
+    """Close codes for a typo, and always the command that lists them all."""
+    from difflib import get_close_matches
+
+    from callcenter.reference.cli import HOW_TO_LIST
+
+    close = get_close_matches(typed or "", [d.code for d in services.reference.departments], n=3, cutoff=0.6)
+    return (f"может быть, {', '.join(close)}? " if close else "") + HOW_TO_LIST
 
 
 async def _actor(services: Any, login: str | None) -> Actor:
@@ -222,9 +278,10 @@ async def _tickets(args: argparse.Namespace, services: Any) -> int:
         if args.json:
             print(json.dumps([_jsonable(asdict(t)) for t in page.rows], ensure_ascii=False, indent=2))
         else:
+            zone = services.settings.zone
             for t in page.rows:
-                print(f"{t.number}  {t.status.value:11} {t.channel.value:7} {t.category or '-':16} "
-                      f"{t.phone or '-':13} {t.title[:50]}")
+                print(f"{t.number}  {t.created_at.astimezone(zone):%d.%m.%Y %H:%M}  {STATUS_LABELS[t.status]:23} "
+                      f"{CHANNEL_LABELS[t.channel]:19} {format_phone(t.phone) if t.phone else '-':16} {t.title[:50]}")
         return 0
     if args.tickets_command == "show":
         return await _show(args, services)
@@ -232,7 +289,7 @@ async def _tickets(args: argparse.Namespace, services: Any) -> int:
         args.number, args.to, await _actor(services, args.as_login), note=args.note,
         department=args.department, duplicate_of=args.duplicate_of,
     )
-    print(f"{view.number}: {view.status.value}")
+    print(f"{view.number}: {STATUS_LABELS[view.status]}")
     return 0
 
 
@@ -242,21 +299,37 @@ async def _show(args: argparse.Namespace, services: Any) -> int:
         print(json.dumps(_jsonable(asdict(detail)), ensure_ascii=False, indent=2))
         return 0
     t = detail.ticket
-    print(f"Заявка № {t.number}  [{t.status.value}]  канал: {t.channel.value}{'  ЧЕРНОВИК' if t.is_draft else ''}")
+    zone = services.settings.zone
+    print(f"Заявка № {t.number}  [{STATUS_LABELS[t.status]}]  канал: {CHANNEL_LABELS[t.channel]}"
+          f"{'  ЧЕРНОВИК' if t.is_draft else ''}")
+    print(f"  поступила {t.created_at.astimezone(zone):%d.%m.%Y %H:%M:%S} ({zone.key})")
     print(f"  категория: {t.category_name or '-'}; исполнитель: {t.department_name or '-'}")
-    print(f"  заявитель: {t.citizen_name or '-'} {t.phone or ''}; адрес: {t.address or '-'}")
+    print(f"  заявитель: {t.citizen_name or '-'} {format_phone(t.phone) if t.phone else ''}; адрес: {t.address or '-'}")
     print(f"  {t.title}\n  {t.description}")
     timers = detail.timers
     print(f"  до направления {format_duration(timers.to_dispatch)}, до принятия {format_duration(timers.to_accept)}, "
           f"до выполнения {format_duration(timers.to_done)}, до закрытия {format_duration(timers.to_close)}")
     for e in detail.events:
-        move = f"{e.from_status or ''}->{e.to_status}" if e.to_status else e.kind
-        print(f"  {e.at:%Y-%m-%d %H:%M:%S}Z  {e.actor_name:20} {move:24} {e.note or ''}")
+        print(f"  {e.at.astimezone(zone):%d.%m.%Y %H:%M:%S}  {e.actor_name:24} {_event_line(e):40} {e.note or ''}")
     return 0
 
 
+EVENT_KIND_LABELS = {"created": "заявка создана", "edit": "изменение полей", "note": "заметка",
+                     "attachment": "вложение", "call": "звонок", "callback": "обратный звонок",
+                     "transcript": "расшифровка"}
+
+
+def _event_line(event: Any) -> str:
+    if event.kind == "status" and event.to_status:
+        before = STATUS_LABELS[Status(event.from_status)] if event.from_status else ""
+        return f"{before} → {STATUS_LABELS[Status(event.to_status)]}".strip(" →")
+    if event.kind == "created":
+        return EVENT_KIND_LABELS["created"]
+    return EVENT_KIND_LABELS.get(event.kind, event.kind)
+
+
 async def _seed(args: argparse.Namespace, services: Any) -> int:
-    from callcenter.tickets.demo import seed_demo
+    from callcenter.demo import seed_demo
 
     created = await seed_demo(services, count=args.tickets, seed=args.seed, progress=True)
     print(f"{created} demo tickets created")

@@ -7,6 +7,7 @@ Every value is checked at start; a bad one stops the program with one line namin
 from __future__ import annotations
 
 import dataclasses
+import errno
 import ipaddress
 import os
 import re
@@ -27,6 +28,15 @@ class ConfigError(Exception):
     """A setting with a bad value; the message names the setting and what was expected."""
 
 
+class ListenError(ConfigError):
+    """A listener could not bind its address (a second instance, another program on the port)."""
+
+    def __init__(self, setting: str, host: str, port: int, err: OSError) -> None:
+        reason = "is already in use" if err.errno == errno.EADDRINUSE else f"cannot be used: {err.strerror or err}"
+        super().__init__(f"{ENV_PREFIX}{setting.upper()}: {host}:{port} {reason} "
+                         f"(another callcenter running? choose another port with {ENV_PREFIX}{setting.upper()})")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable. Field names map to ``CALLCENTER_<NAME>`` and to TOML keys
@@ -39,7 +49,9 @@ class Settings:
     timezone: str = "Europe/Simferopol"
     log_level: str = "INFO"
     secret_key: str = ""                  # signs sessions and CSRF tokens; made and kept in data_dir if empty
-    public_url: str = "http://127.0.0.1:8080"
+    # How citizens' browsers and Open311 clients reach us (discovery, media_url); derived from
+    # host and port when not set: set it behind a reverse proxy or when listening on 0.0.0.0.
+    public_url: str = ""
 
     ami_host: str = ""                   # AMI is off while no host is set
     ami_port: int = 5038
@@ -200,9 +212,23 @@ def load_settings(
         if value is not None:
             values[name] = value
     converted = {name: _convert(name, raw, types_by_name[name]) for name, raw in values.items()}
+    if not converted.get("public_url"):
+        converted["public_url"] = derived_public_url(converted.get("host", Settings.host),
+                                                     converted.get("port", Settings.port))
     settings = Settings(**converted)
     validate(settings)
     return settings
+
+
+def derived_public_url(host: str, port: int) -> str:
+    """``http://host:port`` of the web listener; a wildcard address becomes the loopback one."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def _read_toml(path: Path, types_by_name: Mapping[str, Any]) -> dict[str, Any]:

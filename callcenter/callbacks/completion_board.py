@@ -161,11 +161,13 @@ class CallbackBoard:
     """Read-only queries for the board, the operators' list and the CSV export."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], policy: CallbackPolicy,
-                 department_names: dict[str, str] | None = None) -> None:
+                 department_names: dict[str, str] | None = None,
+                 category_names: dict[str, str] | None = None) -> None:
         self._sessions = sessions
         self._policy = policy
         self._zone: ZoneInfo = policy.zone
         self._names = department_names or {}
+        self._categories = category_names or {}
 
     def today(self, now: datetime) -> date:
         """The service's local date at ``now``."""
@@ -378,7 +380,8 @@ class CallbackBoard:
         confirmed = cb.completed_at if cb.outcome == "satisfied" else None
         hours = round((confirmed - done_at).total_seconds() / 3600, 2) if confirmed and done_at else ""
         who = operator or (AUTO_LABEL if cb.outcome in ("satisfied", "not_satisfied") else "")
-        return [cb.id, number, self._names.get(department or "", department or ""), category or "", cb.phone,
+        return [cb.id, number, self._names.get(department or "", department or ""),
+                self._categories.get(category or "", category or ""), cb.phone,
                 STATE_LABELS[CallbackState(cb.state)], result_label(cb.outcome) or (cb.outcome or ""),
                 MODE_LABELS[CallbackMode(cb.mode)], cb.attempts, self._local(done_at), self._local(cb.due_at),
                 self._local(cb.completed_at), hours, who]

@@ -58,8 +58,10 @@ def build_callbacks(settings: Settings, *, sessions: async_sessionmaker[AsyncSes
         users=users, hub=hub)
     dialer = AmiDialer.from_settings(ami, settings) if ami is not None else None
     names = {d.code: d.short_name for d in reference.departments}
+    categories = {c.code: c.name for c in reference.categories}
     return CallbacksFeature(
-        service=service, outcomes=CallbackOutcomes(service), board=CallbackBoard(sessions, policy, names),
+        service=service, outcomes=CallbackOutcomes(service),
+        board=CallbackBoard(sessions, policy, names, categories),
         dialer=dialer, dispatcher=CallbackDispatcher(service, dialer, max_concurrent=settings.callback_max_concurrent),
         archive=ArchiveJob(sessions, tickets, after=timedelta(days=settings.archive_after_days)),
         tick_seconds=settings.callback_tick_seconds)

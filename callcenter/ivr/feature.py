@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from callcenter.config import Settings
+from callcenter.config import ListenError, Settings
 from callcenter.features import Command, Feature, SubParsers
 from callcenter.ivr.menu import load_menu
 from callcenter.services import Services
@@ -22,7 +22,10 @@ def setup(app: web.Application, services: Services) -> None:
         return
 
     async def agi_ctx(_app: web.Application) -> AsyncIterator[None]:
-        await server.start()
+        try:
+            await server.start()
+        except OSError as err:
+            raise ListenError("agi_port", services.settings.agi_host, services.settings.agi_port, err) from err
         try:
             yield
         finally:

@@ -11,6 +11,7 @@ Public API::
 from callcenter.reference.geocode import Gazetteer, GeocodeResult
 from callcenter.reference.loader import (
     CATEGORIES_FILE,
+    DEPARTMENT_KIND_LABELS,
     DEPARTMENTS_FILE,
     DISTRICTS,
     STREETS_FILE,
@@ -19,11 +20,14 @@ from callcenter.reference.loader import (
     ReferenceData,
     ReferenceError,
     Street,
+    department_kind_label,
     load_reference,
 )
 
 __all__ = [
     "CATEGORIES_FILE",
+    "DEPARTMENT_KIND_LABELS",
+    "department_kind_label",
     "DEPARTMENTS_FILE",
     "DISTRICTS",
     "STREETS_FILE",

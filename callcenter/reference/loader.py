@@ -61,6 +61,21 @@ class ReferenceError(Exception):
         super().__init__(f"{where}: {problem}")
 
 
+# What staff read for a department's ``kind`` (the codes stay in departments.toml).
+DEPARTMENT_KIND_LABELS = {
+    "utility": "Ресурсоснабжающая организация",
+    "department": "Орган власти",
+    "district": "Администрация муниципального образования",
+    "management_company": "Управляющая компания",
+    "service": "Городская служба",
+}
+
+
+def department_kind_label(kind: str) -> str:
+    """The Russian name of a department kind (the code itself if a new kind has no label yet)."""
+    return DEPARTMENT_KIND_LABELS.get(kind, kind)
+
+
 @dataclass(frozen=True)
 class Department:
     """A city service or department that executes 1563 requests."""

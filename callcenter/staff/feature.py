@@ -6,7 +6,8 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from callcenter.accounts.departments import DepartmentService
-from callcenter.features import Feature
+from callcenter.features import Command, Feature
+from callcenter.reference.cli import DepartmentsCommand
 from callcenter.services import Services
 from callcenter.staff import admin, archive_page, editing, export, lists, queue, supervisor, ticket_board, views
 from callcenter.staff.pages import TARGETS
@@ -67,4 +68,5 @@ async def _to_board(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/staff/")
 
 
-FEATURE = Feature("staff", setup)
+_DEPARTMENTS = DepartmentsCommand()
+FEATURE = Feature("staff", setup, commands=(Command(_DEPARTMENTS.name, _DEPARTMENTS.register, _DEPARTMENTS.run),))

@@ -25,6 +25,7 @@ from callcenter.web.auth import (
     require_roles,
 )
 from callcenter.web.error_pages import status_for
+from callcenter.staff.ticket_extra import extra_rows, ivr_wording
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,11 @@ async def ticket_context(request: web.Request, number: str) -> dict[str, Any]:
     related = staff(request).related
     others = [t for t in detail.other_tickets if user.role is not Role.EXECUTOR or t.department == user.department]
     moves = allowed_targets(detail.ticket.status, user.role)
+    ivr_words = ivr_wording(shared.reference)
     return {
         "detail": detail, "ticket": detail.ticket, "others": others,
+        "extra_rows": extra_rows(detail.ticket.extra, shared.settings.zone, shared.reference, ivr_words),
+        "ivr_words": ivr_words,
         "calls": await related.calls_for(detail.ticket.id),
         "callbacks": await related.callbacks_for(detail.ticket.id),
         "actions": [(to, action_label(detail.ticket.status, to), (detail.ticket.status, to) in NOTE_REQUIRED)

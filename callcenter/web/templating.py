@@ -10,7 +10,9 @@ from aiohttp import web
 
 from callcenter import __version__
 from callcenter.config import Settings
+from callcenter.domain.callbacks import RESULT_LABELS, AttemptResult
 from callcenter.domain.phones import format_phone
+from callcenter.reference import department_kind_label
 from callcenter.domain.tickets import CHANNEL_LABELS, ROLE_LABELS, STATUS_LABELS, Channel, Role, Status, format_duration
 from callcenter.web.request_keys import CURRENT_USER
 
@@ -33,9 +35,21 @@ def install_filters(app: web.Application, settings: Settings) -> None:
         channel_label=lambda c: CHANNEL_LABELS.get(Channel(c), str(c)) if c else "",
         role_label=lambda r: ROLE_LABELS.get(Role(r), str(r)) if r else "",
         phone=lambda p: format_phone(p) if p else "",
+        department_kind=department_kind_label,
+        callback_result=_callback_result,
         isoformat=lambda v: v.astimezone(UTC).isoformat() if v else "",
     )
     env.globals.update(version=__version__, status_labels=STATUS_LABELS, channel_labels=CHANNEL_LABELS)
+
+
+def _callback_result(value: str | None) -> str:
+    """A callback attempt's result as staff read it (the code itself if it is not a known one)."""
+    if not value:
+        return ""
+    try:
+        return RESULT_LABELS[AttemptResult(value)]
+    except ValueError:
+        return value
 
 
 async def context_processor(request: web.Request) -> dict[str, Any]:

@@ -244,5 +244,6 @@ async def test_board_figures_charts_and_csv(services) -> None:
         by_ticket = {r[1]: r for r in rows[1:]}
         assert len(rows) == 3
         confirmed = by_ticket[ticket.number]
+        assert confirmed[3] == svc.reference.category(ticket.category).name   # the Russian name, not the code
         assert confirmed[5:8] == ["Завершён", "Доволен выполнением", "Оператор"]
         assert confirmed[13] == "Тест op"

@@ -54,7 +54,7 @@ async def test_move_list_and_show(services: Services, tmp_path: Path) -> None:
     url = services.settings.database_url
     moved = run_cli(["tickets", "move", number, "--to", "dispatched"], url, tmp_path)
     assert moved.returncode == 0, moved.stderr
-    assert moved.stdout.strip() == f"{number}: dispatched"
+    assert moved.stdout.strip() == f"{number}: Направлена исполнителю"
     listed = run_cli(["tickets", "list", "--phone", "8 978 123-45-67", "--json"], url, tmp_path)
     rows = json.loads(listed.stdout)
     assert [(r["number"], r["status"]) for r in rows] == [(number, "dispatched")]

@@ -64,7 +64,7 @@ async def test_the_page_shows_fields_history_files_calls_callbacks_and_other_tic
     page = text_of(body)
     for expected in ("Заявка № " + ticket.number, "Порыв водопровода", "Во дворе бьёт вода", "ул. Ленина, д. 5",
                      "Мария Иванова", "+7 978 123-45-67", "ГУПС «Водоканал»", "Позвонить после обеда", "внутренняя",
-                     "Новая → Направлена исполнителю", "у нас прорвало трубу во дворе", "1>2",
+                     "Новая → Направлена исполнителю", "у нас прорвало трубу во дворе", "клавиша 1 → клавиша 2",
                      "нет ответа", "Всё починили", "выполнен"):
         assert expected in page, expected
     assert f'href="/staff/tickets/{earlier.number}"' in body          # the same citizen, another channel
