@@ -57,7 +57,7 @@ def extra_rows(extra: Mapping[str, Any] | None, zone: ZoneInfo, reference: Refer
 
 def ivr_wording(reference: ReferenceData) -> Callable[[str | None], str]:
     """``1>water_leak>record`` -> «клавиша 1 → Порыв водопровода → голосовое сообщение»."""
-    from callcenter.telephony.notify import ivr_steps   # the one wording of IVR paths (board, pops)
+    from callcenter.telephony.api import ivr_steps   # the one wording of IVR paths (board, pops)
 
     return lambda path: " → ".join(ivr_steps(path, reference))
 

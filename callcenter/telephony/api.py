@@ -1,10 +1,12 @@
 """The telephony feature's public module: the AMI link and originate requests, for the composition
-root (which builds the link) and the callbacks feature (which dials over it)."""
+root (which builds the link) and the callbacks feature (which dials over it); the wording of IVR
+paths for the staff ticket page."""
 
 from callcenter.telephony.ami_link import AmiLink, AmiSettings, LinkState
 from callcenter.telephony.ami_protocol import AmiError
+from callcenter.telephony.board_messages import ivr_steps
 from callcenter.telephony.originate import InvalidOriginate, OriginateRequest, callback, click_to_call
 from callcenter.telephony.wiring import ami_settings
 
 __all__ = ["AmiError", "AmiLink", "AmiSettings", "InvalidOriginate", "LinkState", "OriginateRequest",
-           "ami_settings", "callback", "click_to_call"]
+           "ami_settings", "callback", "click_to_call", "ivr_steps"]
