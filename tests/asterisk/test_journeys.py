@@ -1,0 +1,170 @@
+"""Journeys against a real Asterisk 22 running the project's asterisk-config/ and the whole app.
+
+Each citizen is a Local channel originated by the tests' AMI session: one half runs the
+shipped [hotline] dialplan (FastAGI into the app), the other half plays the citizen from
+tests/asterisk/overlay/extensions.conf (DTMF and a spoken Russian complaint).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callcenter.domain.tickets import Channel, Status
+from callcenter.tickets.schemas import NewTicket
+from callcenter.tickets.voice import IVR_ACTOR
+from tests.asterisk.conftest import Pbx
+from tests.asterisk.pbx import Driver, agi_lines, missing_sounds, wav_seconds
+from tests.telephony_fixtures import RunningApp, make_user, signed_in
+
+pytestmark = pytest.mark.timeout(180)
+
+PHONE = "+79780001122"
+
+
+def varset(driver: Driver, uniqueid: str, name: str) -> list[str]:
+    return [e["Value"] for e in driver.events
+            if e.get("Event") == "VarSet" and e.get("Uniqueid") == uniqueid and e.get("Variable") == name]
+
+
+async def the_ticket(app: RunningApp, phone: str):
+    tickets = await app.services.tickets.tickets_for_phone(phone)
+    assert len(tickets) == 1, tickets
+    return await app.services.tickets.detail(tickets[0].number)
+
+
+async def test_report_by_voice_makes_a_draft_with_the_recording_and_reads_its_number(
+        pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int) -> None:
+    citizen = await driver.call_citizen("report", PHONE)
+    ivr_leg = citizen + "-h"
+    await driver.wait_hangup(ivr_leg, timeout=120)
+
+    detail = await the_ticket(hotline, PHONE)
+    assert detail.ticket.is_draft and detail.ticket.status is Status.NEW
+    assert detail.ticket.category == "water_leak"
+    [recording] = [a for a in detail.attachments if a.kind == "recording"]
+    path = Path(hotline.services.settings.data_dir) / recording.path
+    assert path.is_absolute() and path.stat().st_size > 10_000
+    seconds = wav_seconds(path)
+    # what the citizen said, give or take the beep and the key that ended it
+    assert abs(seconds - pbx.complaint_seconds) < 1.5, (seconds, pbx.complaint_seconds)
+    assert varset(driver, ivr_leg, "IVR_TICKET") == [detail.ticket.number]
+    assert varset(driver, ivr_leg, "IVR_ROUTE") == ["done"]
+    commands = agi_lines(pbx.asterisk.log_text(), log_mark)
+    record = [c for c in commands if c.startswith("RECORD FILE ")]
+    assert len(record) == 1 and record[0].split()[2].startswith(str(hotline.services.settings.recordings_dir))
+    [say] = [i for i, c in enumerate(commands) if c.startswith(f"SAY DIGITS {detail.ticket.number} ")]
+    assert commands.index(record[0]) < say
+
+
+async def test_caller_hangs_up_while_speaking_leaves_a_draft_with_what_was_said(
+        pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
+    citizen = await driver.call_citizen("report-hangup", PHONE)
+    await driver.wait_hangup(citizen + "-h", timeout=120)
+
+    detail = await the_ticket(hotline, PHONE)
+    assert detail.ticket.is_draft and detail.ticket.category == "water_leak"
+    [recording] = [a for a in detail.attachments if a.kind == "recording"]
+    seconds = wav_seconds(Path(hotline.services.settings.data_dir) / recording.path)
+    assert abs(seconds - pbx.complaint_seconds) < 1.5, (seconds, pbx.complaint_seconds)
+
+
+async def test_status_by_keypad_reads_the_number_and_status(
+        pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int) -> None:
+    ticket = await hotline.services.tickets.create(NewTicket(
+        channel=Channel.PHONE, phone="+79785550011", category="no_water", description="Нет воды",
+        address="ул. Ленина, 5"), IVR_ACTOR)
+    citizen = await driver.call_citizen("status", "+79780002233", variables={"STATUS_NUMBER": ticket.number})
+    ivr_leg = citizen + "-h"
+    await driver.wait_for(lambda e: e.get("Event") == "VarSet" and e.get("Uniqueid") == ivr_leg
+                          and e.get("Variable") == "IVR_TICKET", 60, "IVR_TICKET")
+    # the readback: "Номер заявки", the digits, then the status prompt
+    commands = await _wait_agi(pbx, log_mark, "STREAM FILE 1563/status-new")
+    [say] = [i for i, c in enumerate(commands) if c.startswith(f"SAY DIGITS {ticket.number} ")]
+    assert say < next(i for i, c in enumerate(commands) if c.startswith("STREAM FILE 1563/status-new"))
+    assert varset(driver, ivr_leg, "IVR_TICKET") == [ticket.number]
+
+
+async def _wait_agi(pbx: Pbx, since: int, prefix: str, timeout: float = 30.0) -> list[str]:
+    """The AGI commands so far, once one starting with ``prefix`` was sent (Asterisk's log)."""
+    import asyncio   # noqa: PLC0415
+
+    async with asyncio.timeout(timeout):
+        while True:
+            commands = agi_lines(pbx.asterisk.log_text(), since)
+            if any(c.startswith(prefix) for c in commands):
+                return commands
+            await asyncio.sleep(0.2)   # a file being written: polled, bounded by the timeout
+
+
+async def test_zero_rings_the_queue_pops_for_the_ringing_operator_then_talking(
+        pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
+    services = hotline.services
+    op1 = await make_user(services, "op1", device="Local/op1@operators/n", full_name="Оператор Один")
+    await make_user(services, "op3", device="Local/op3@operators/n")
+    async with signed_in(hotline.url, "op1") as one, signed_in(hotline.url, "op3") as three, \
+            one.socket() as inbox1, three.socket() as inbox3:
+        await inbox1.wait_for(lambda m: m["type"] == "hello")
+        await inbox3.wait_for(lambda m: m["type"] == "hello")
+        citizen = await driver.call_citizen("operator", PHONE)
+        pop = await inbox1.wait_for(lambda m: m["type"] == "pop" and m.get("complete"), 40)
+        talking = await inbox1.wait_for(lambda m: m["type"] == "pop" and m["state"] == "talking", 30)
+        await driver.wait_for(lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline", 10,
+                              "AgentConnect")
+        await driver.hangup(citizen)
+        await inbox1.wait_for(lambda m: m["type"] == "pop" and m["state"] == "ended", 30)
+        assert inbox3.of_type("pop") == []
+    assert pop["user_id"] == op1.id and pop["interface"] == "Local/op1@operators/n"
+    assert pop["caller"] == PHONE and pop["queue"] == "hotline"
+    assert pop["ivr_path"] == "operator" and pop["caller_display"] == "+7 978 000-11-22"
+    assert talking["linkedid"] == pop["linkedid"] == citizen
+
+
+async def test_fastagi_down_the_caller_still_reaches_the_queue(pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
+    await hotline.services.agi.close()   # the app's FastAGI server stops listening
+    citizen = await driver.call_citizen("listen", PHONE, variables={"TALK": "20"})
+    joined = await driver.wait_for(lambda e: e.get("Event") == "QueueCallerJoin"
+                                   and e.get("Uniqueid") == citizen + "-h", 30, "QueueCallerJoin")
+    assert joined["Queue"] == "hotline"
+    await driver.wait_for(lambda e: e.get("Event") == "AgentCalled" and e.get("Uniqueid") == citizen + "-h",
+                          30, "AgentCalled")
+
+
+async def test_shipped_manager_conf_sends_what_the_tracker_needs_and_no_newexten(
+        pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
+    """The app's own AMI user (manager.conf as shipped): its events went into call rows and pops;
+    Asterisk's disabledevents keeps Newexten from everyone, the driver included."""
+    link = hotline.services.ami
+    subscription = link.subscribe(name="journey")
+    citizen = await driver.call_citizen("operator", PHONE)
+    await driver.wait_for(lambda e: e.get("Event") == "AgentConnect", 40, "AgentConnect")
+    await driver.hangup(citizen)
+    await driver.wait_for(lambda e: e.get("Event") == "AgentComplete", 10, "AgentComplete")
+    await link.send_action({"Action": "Ping"})   # its answer comes after every event before it
+    link.unsubscribe(subscription)
+    seen = sorted({item.get("Event") async for item in subscription if isinstance(item, dict)} - {None})
+    for needed in ("Newchannel", "Newstate", "Hangup", "VarSet", "QueueCallerJoin", "QueueCallerLeave",
+                   "AgentCalled", "AgentConnect", "AgentComplete", "BridgeEnter", "BridgeLeave"):
+        assert needed in seen, (needed, seen)
+    assert "Newexten" not in seen and "AGIExecStart" not in seen
+    # what the shipped eventfilter lets through, and nothing else (the driver sees everything)
+    assert "DialBegin" in {e["Event"] for e in driver.events} and "DialBegin" not in seen
+    assert not {e["Event"] for e in driver.events} & {"Newexten", "AGIExecStart", "AGIExecEnd"}
+
+
+@pytest.mark.missing_prompts("1563/greeting")
+async def test_a_prompt_that_does_not_play_is_caught(pbx: Pbx, driver: Driver, hotline: RunningApp,
+                                                     log_mark: int) -> None:
+    """The guard of every journey (conftest ``hotline``): take the greeting away, call, and
+    Asterisk's log names it (the fixture's check, told by the marker to expect exactly it)."""
+    greeting = pbx.layout.prompts / "greeting.wav"
+    hidden = greeting.with_name("greeting.hidden")
+    greeting.rename(hidden)
+    try:
+        citizen = await driver.call_citizen("listen", PHONE)
+        await _wait_agi(pbx, log_mark, "STREAM FILE 1563/main-menu")
+        await driver.hangup(citizen)
+    finally:
+        hidden.rename(greeting)
+    assert missing_sounds(pbx.asterisk.log_text(), log_mark) == ["1563/greeting"]
