@@ -37,6 +37,7 @@ def _ours(item: pytest.Item) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "missing_prompts(*names): the sounds this test makes Asterisk miss on purpose")
+    config.addinivalue_line("markers", "app_settings(**values): settings of the app under test for this journey")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -76,7 +77,7 @@ class Pbx:
             "ami_host": "127.0.0.1", "ami_port": self.layout.ami_port, "ami_username": "callcenter",
             "ami_secret": self.layout.ami_secret, "ami_ping_interval": 2.0,
             "agi_port": self.layout.agi_port, "dial_template": "Local/{number}@city",
-            "callback_tick_seconds": 0.5,
+            "callback_tick_seconds": 0.5, "callback_delay_seconds": 0, "callback_hours": "00:00-24:00",
         }
         overrides.update(extra)
         return load_settings(environ={}, overrides=overrides)
@@ -137,7 +138,8 @@ async def hotline(pbx: Pbx, driver: Driver, database_url: str, tmp_path: Path, l
 
     No silent IVR: a prompt Asterisk could not play ("File ... does not exist in any format")
     fails the test that played it. Calls left up are hung up before the app stops."""
-    async with running_app(pbx.settings(database_url, tmp_path)) as app:
+    extra = request.node.get_closest_marker("app_settings")
+    async with running_app(pbx.settings(database_url, tmp_path, **(extra.kwargs if extra else {}))) as app:
         await clean_database(app.services)
         ami = app.services.ami
         assert ami is not None and await ami.wait_connected(10), "the app's AMI link did not come up"

@@ -7,16 +7,19 @@ tests/asterisk/overlay/extensions.conf (DTMF and a spoken Russian complaint).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
-from callcenter.domain.tickets import Channel, Status
+from callcenter.domain.tickets import Actor, Channel, Role, Status
+from callcenter.store import models as m
 from callcenter.tickets.schemas import NewTicket
 from callcenter.tickets.voice import IVR_ACTOR
 from tests.asterisk.conftest import Pbx
-from tests.asterisk.pbx import Driver, agi_lines, missing_sounds, wav_seconds
-from tests.telephony_fixtures import RunningApp, make_user, signed_in
+from tests.asterisk.pbx import Driver, Event, agi_lines, missing_sounds, wav_seconds
+from tests.telephony_fixtures import HubWatch, RunningApp, make_user, signed_in
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -168,3 +171,93 @@ async def test_a_prompt_that_does_not_play_is_caught(pbx: Pbx, driver: Driver, h
     finally:
         hidden.rename(greeting)
     assert missing_sounds(pbx.asterisk.log_text(), log_mark) == ["1563/greeting"]
+
+
+# --- the automatic callback after a ticket is done ------------------------------------
+
+OPERATOR = Actor(role=Role.OPERATOR, name="Оператор Смирнова")
+
+
+async def done_ticket(app: RunningApp, phone: str) -> str:
+    tickets = app.services.tickets
+    view = await tickets.create(NewTicket(channel=Channel.PHONE, phone=phone, category="water_leak",
+                                          title="Течь трубы", address="ул. Ленина, 1"), OPERATOR)
+    await tickets.move(view.number, Status.DISPATCHED, OPERATOR)
+    await tickets.move(view.number, Status.IN_PROGRESS, OPERATOR)
+    await tickets.move(view.number, Status.DONE, OPERATOR, note="Течь устранена")
+    return view.number
+
+
+async def callback_rows(app: RunningApp) -> list[tuple[m.Callback, list[m.CallbackAttempt]]]:
+    async with app.services.sessions() as session:
+        rows = list((await session.execute(select(m.Callback).order_by(m.Callback.id))).scalars())
+        return [(cb, list((await session.execute(select(m.CallbackAttempt).where(
+            m.CallbackAttempt.callback_id == cb.id).order_by(m.CallbackAttempt.id))).scalars())) for cb in rows]
+
+
+def dialled(driver: Driver, phone: str) -> list[Event]:
+    """The calls Asterisk placed to the citizen (the city side of each Originate)."""
+    return [e for e in driver.events if e.get("Event") == "Newchannel"
+            and e.get("Channel", "").startswith(f"Local/{phone}@city-") and e["Channel"].endswith(";2")]
+
+
+async def settle(app: RunningApp) -> None:
+    """The callbacks feature finished what it started: IVR sessions, outcomes, dispatcher passes."""
+    await app.services.agi.wait_idle(30)
+    feature = app.services.callbacks
+    await feature.service.wait_background(10)
+    for _ in range(2):   # two more passes of the dispatcher: nothing is due, so nothing is dialled
+        await feature.dispatcher.tick()
+
+
+async def test_callback_press_1_closes_the_ticket_dialled_once(pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
+    phone = "+79780000011"
+    with HubWatch(hotline.services, lambda msg: msg.get("type") == "callback"
+                  and msg["change"] not in ("planned", "answered", "taken")) as outcome:
+        number = await done_ticket(hotline, phone)
+        await outcome.next(60)
+    await settle(hotline)
+    assert (await hotline.services.tickets.get(number)).status is Status.CLOSED
+    [(cb, attempts)] = await callback_rows(hotline)
+    assert [a.result for a in attempts] == ["satisfied"]
+    assert len(dialled(driver, phone)) == 1
+
+
+async def test_callback_press_2_and_speak_reopens_with_the_comment(pbx: Pbx, driver: Driver,
+                                                                   hotline: RunningApp) -> None:
+    phone = "+79780000022"
+    with HubWatch(hotline.services, lambda msg: msg.get("type") == "callback"
+                  and msg["change"] not in ("planned", "answered", "taken")) as outcome:
+        number = await done_ticket(hotline, phone)
+        await outcome.next(60)
+    await settle(hotline)
+    detail = await hotline.services.tickets.detail(number)
+    assert detail.ticket.status is Status.IN_PROGRESS
+    [comment] = [a for a in detail.attachments if a.kind == "comment"]
+    path = Path(hotline.services.settings.data_dir) / comment.path
+    assert comment.path.startswith(f"recordings/callback-{number}-") and comment.size == path.stat().st_size
+    assert abs(wav_seconds(path) - pbx.comment_seconds) < 1.5, (wav_seconds(path), pbx.comment_seconds)
+    [(cb, attempts)] = await callback_rows(hotline)
+    assert [a.result for a in attempts] == ["not_satisfied"]
+    assert len(dialled(driver, phone)) == 1
+
+
+@pytest.mark.app_settings(callback_max_attempts=2, callback_retry_minutes=[15])
+async def test_callback_busy_is_retried_then_unreachable(pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
+    phone = "+79780000001"   # [city] answers Busy
+    with HubWatch(hotline.services, lambda msg: msg.get("type") == "callback"
+                  and msg["change"] not in ("planned", "answered", "taken")) as outcome:
+        number = await done_ticket(hotline, phone)
+        await outcome.next(60)
+        [(cb, attempts)] = await callback_rows(hotline)
+        assert (cb.state, [a.result for a in attempts]) == ("planned", ["busy"])
+        # 15 minutes pass: the retry falls due now
+        async with hotline.services.sessions() as session, session.begin():
+            await session.execute(update(m.Callback).where(m.Callback.id == cb.id).values(
+                due_at=m.utcnow() - timedelta(seconds=1)))
+        await outcome.next(60)
+    await settle(hotline)
+    [(cb, attempts)] = await callback_rows(hotline)
+    assert (cb.state, cb.attempts, [a.result for a in attempts]) == ("unreachable", 2, ["busy", "busy"])
+    assert len(dialled(driver, phone)) == 2
+    assert (await hotline.services.tickets.get(number)).status is Status.DONE
