@@ -19,11 +19,12 @@ from callcenter.tickets.schemas import NewTicket
 from callcenter.tickets.voice import IVR_ACTOR
 from tests.asterisk.conftest import Pbx
 from tests.asterisk.pbx import Driver, Event, agi_lines, missing_sounds, wav_seconds
-from tests.telephony_fixtures import HubWatch, RunningApp, make_user, signed_in
+from tests.telephony_fixtures import CALL_KEY_INPUT, HubWatch, RunningApp, make_user, signed_in
 
 pytestmark = pytest.mark.timeout(180)
 
 PHONE = "+79780001122"
+JSON = {"Accept": "application/json"}
 
 
 def varset(driver: Driver, uniqueid: str, name: str) -> list[str]:
@@ -261,3 +262,28 @@ async def test_callback_busy_is_retried_then_unreachable(pbx: Pbx, driver: Drive
     assert (cb.state, cb.attempts, [a.result for a in attempts]) == ("unreachable", 2, ["busy", "busy"])
     assert len(dialled(driver, phone)) == 2
     assert (await hotline.services.tickets.get(number)).status is Status.DONE
+
+
+async def test_click_to_call_from_a_ticket_dials_once(pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
+    phone = "+79780000033"
+    services = hotline.services
+    await make_user(services, "op1", device="Local/op1@operators/n")
+    ticket = await services.tickets.create(NewTicket(channel=Channel.WEB, phone=phone, category="water_leak",
+                                                     title="Порыв", address="ул. Ленина, 5"), OPERATOR)
+    async with signed_in(hotline.url, "op1") as op1:
+        key = CALL_KEY_INPUT.search(await op1.page(f"/staff/tickets/{ticket.number}")).group(1)
+        first = await op1.post(f"/staff/tickets/{ticket.number}/call", {"call_key": key}, headers=JSON)
+        body = await first.json()
+        assert first.status == 200 and body["outcome"] == "answered" and not body["repeated"], body
+        # the operator answered; the citizen's phone rings through the dial context and answers
+        await driver.wait_for(lambda e: e.get("Event") == "Newstate" and e.get("ChannelStateDesc") == "Up"
+                              and e.get("Channel", "").startswith(f"Local/{phone}@city-"), 20, "citizen answers")
+        again = await op1.post(f"/staff/tickets/{ticket.number}/call", {"call_key": key}, headers=JSON)
+        repeated = await again.json()
+    assert repeated["repeated"], repeated
+    responses = [e for e in driver.events if e.get("Event") == "OriginateResponse" and e.get("ActionID") == key]
+    assert len(responses) == 1 and responses[0]["Response"] == "Success"
+    assert len(dialled(driver, phone)) == 1
+    operator_legs = [e for e in driver.events if e.get("Event") == "Newchannel"
+                     and e.get("Channel", "").startswith("Local/op1@operators-") and e["Channel"].endswith(";1")]
+    assert len(operator_legs) == 1
