@@ -252,6 +252,11 @@ class Driver:
         if reply.get("Response") != "Success":
             raise RuntimeError(f"driver login refused: {reply}")
 
+    async def reconnect(self) -> None:
+        """A new session after Asterisk restarted (the events seen so far are kept)."""
+        await self.close()
+        await self.connect()
+
     async def close(self) -> None:
         if self._writer is not None:
             self._writer.close()

@@ -7,6 +7,8 @@ tests/asterisk/overlay/extensions.conf (DTMF and a spoken Russian complaint).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from sqlalchemy import select, update
 
 from callcenter.domain.tickets import Actor, Channel, Role, Status
 from callcenter.store import models as m
+from callcenter.telephony.ami import ChannelsSnapshot, LinkState, LinkStatus
 from callcenter.tickets.schemas import NewTicket
 from callcenter.tickets.voice import IVR_ACTOR
 from tests.asterisk.conftest import Pbx
@@ -92,8 +95,6 @@ async def test_status_by_keypad_reads_the_number_and_status(
 
 async def _wait_agi(pbx: Pbx, since: int, prefix: str, timeout: float = 30.0) -> list[str]:
     """The AGI commands so far, once one starting with ``prefix`` was sent (Asterisk's log)."""
-    import asyncio   # noqa: PLC0415
-
     async with asyncio.timeout(timeout):
         while True:
             commands = agi_lines(pbx.asterisk.log_text(), since)
@@ -287,3 +288,45 @@ async def test_click_to_call_from_a_ticket_dials_once(pbx: Pbx, driver: Driver, 
     operator_legs = [e for e in driver.events if e.get("Event") == "Newchannel"
                      and e.get("Channel", "").startswith("Local/op1@operators-") and e["Channel"].endswith(";1")]
     assert len(operator_legs) == 1
+
+
+async def test_asterisk_restarted_mid_call_link_back_calls_resynced_nothing_redialled(
+        pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
+    phone = "+79780000033"
+    services = hotline.services
+    await make_user(services, "op1", device="Local/op1@operators/n")
+    ticket = await services.tickets.create(NewTicket(channel=Channel.WEB, phone=phone, category="water_leak",
+                                                     title="Порыв", address="ул. Ленина, 5"), OPERATOR)
+    link = services.ami
+    stream = link.subscribe(name="restart-journey")
+    with HubWatch(services, lambda msg: msg.get("type") == "board" and bool(msg["talking"])) as talking:
+        async with signed_in(hotline.url, "op1") as op1:
+            key = CALL_KEY_INPUT.search(await op1.page(f"/staff/tickets/{ticket.number}")).group(1)
+            reply = await op1.post(f"/staff/tickets/{ticket.number}/call", {"call_key": key}, headers=JSON)
+            assert (await reply.json())["outcome"] == "answered"
+        await talking.next(30)   # the board shows the call live
+
+    with HubWatch(services, lambda msg: msg.get("type") == "call" and msg["change"] == "ended") as ended:
+        pbx.asterisk.kill()   # a crash: no Hangup event will ever come for that call
+        await _next_item(stream, lambda item: isinstance(item, LinkStatus) and item.state is LinkState.DISCONNECTED)
+        pbx.asterisk.start()  # returns once Asterisk is fully booted
+        booted = time.monotonic()
+        assert await link.wait_connected(10), "the AMI link was not back within 10 s of Asterisk"
+        print(f"AMI link back {time.monotonic() - booted:.2f} s after Asterisk booted")   # -s shows it
+        await _next_item(stream, lambda item: isinstance(item, ChannelsSnapshot))
+        gone = await ended.next(10)   # resync: the call Asterisk no longer has is over
+    link.unsubscribe(stream)
+    assert gone["call"]["linkedid"] == f"cc-{key}", gone
+    assert hotline.telephony.board()["talking"] == []
+    await driver.reconnect()
+    assert await driver.live_channels() == []   # nothing was dialled again after the reconnect
+    call_events = [e for e in (await services.tickets.detail(ticket.number)).events if e.kind == "call"]
+    assert len(call_events) == 1, call_events
+
+
+async def _next_item(stream, predicate, timeout: float = 30.0):
+    async with asyncio.timeout(timeout):
+        while True:
+            item = await stream.get()
+            if predicate(item):
+                return item
