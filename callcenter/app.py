@@ -166,4 +166,7 @@ async def healthz(request: web.Request) -> web.Response:
         "ami": services.ami_state(),
         "version": __version__,
     }
+    # Features add their own checks (the IVR: recordings folder and prompts), never `status`.
+    for probe in services.extras.get("health", {}).values():
+        body.update(await probe())
     return web.json_response(body, status=200 if db_ok else 503)

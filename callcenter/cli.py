@@ -78,9 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ivr = sub.add_parser("ivr", help="IVR menu and prompts").add_subparsers(dest="ivr_command", required=True)
     prompts = ivr.add_parser("prompts", help="generate placeholder Russian prompts (espeak-ng + sox, 8 kHz wav)")
-    prompts.add_argument("--out", type=Path, required=True, help="Asterisk sounds folder, e.g. /var/lib/asterisk/sounds/ru/1563")
+    prompts.add_argument("--out", type=Path, help="Asterisk sounds folder, e.g. /var/lib/asterisk/sounds/ru/1563 "
+                         "(default CALLCENTER_IVR_PROMPTS_DIR)")
     prompts.add_argument("--overwrite", action="store_true", help="replace existing files (a speaker's recordings too)")
-    ivr.add_parser("check", help="validate the menu file and list its prompts")
+    check = ivr.add_parser("check", help="validate the menu file, list its prompts, check the recordings "
+                           "folder and the prompts where Asterisk reads them")
+    check.add_argument("--prompts", type=Path, help="the prompts folder to check (default CALLCENTER_IVR_PROMPTS_DIR)")
 
     config = sub.add_parser("config", help="settings").add_subparsers(dest="config_command", required=True)
     config.add_parser("show", help="print the effective settings (secrets masked)")
@@ -214,10 +217,38 @@ def _ivr(args: argparse.Namespace, settings: Settings) -> int:
         print(f"menu is valid: {len(menu.menus)} menus, {len(menu.prompts)} prompts, start at «{menu.start}»")
         for name, text in sorted(menu.prompts.items()):
             print(f"  {menu.sound(name)}: {text}")
-        return 0
-    report = asyncio.run(generate_prompts(load_prompts(), args.out, overwrite=args.overwrite))
-    print(f"{len(report.generated)} prompts written to {args.out}, {len(report.skipped)} kept as they were")
+        return _ivr_media_check(settings, menu.prompts, args.prompts or settings.ivr_prompts_dir)
+    out = args.out or settings.ivr_prompts_dir
+    if out is None:
+        print("callcenter: ivr prompts: give --out DIR or set CALLCENTER_IVR_PROMPTS_DIR", file=sys.stderr)
+        return 2
+    report = asyncio.run(generate_prompts(load_prompts(), out, overwrite=args.overwrite))
+    print(f"{len(report.generated)} prompts written to {out}, {len(report.skipped)} kept as they were")
     return 0
+
+
+def _ivr_media_check(settings: Settings, prompts: Any, prompts_dir: Path | None) -> int:
+    """The recordings folder and the prompts: one line each; 1 when either is unusable."""
+    from callcenter.ivr.health import missing_prompts, recordings_problem
+
+    failed = False
+    problem = recordings_problem(settings.recordings_dir)
+    if problem is None:
+        print(f"recordings folder: {settings.recordings_dir} (writable)")
+    else:
+        failed = True
+        print(f"recordings folder UNUSABLE: {problem}")
+    if prompts_dir is None:
+        print("prompts: not checked (give --prompts DIR or set CALLCENTER_IVR_PROMPTS_DIR)")
+    else:
+        missing = missing_prompts(prompts, Path(prompts_dir))
+        if missing:
+            failed = True
+            print(f"prompts MISSING in {prompts_dir} ({len(missing)}): {', '.join(missing)}; make them with "
+                  f"`callcenter ivr prompts --out {prompts_dir}`")
+        else:
+            print(f"prompts: all {len(set(prompts))} in {prompts_dir}")
+    return 1 if failed else 0
 
 
 async def _db(args: argparse.Namespace, services: Any) -> int:

@@ -11,7 +11,9 @@ from aiohttp import web
 
 from callcenter.ivr.agi import AgiServer
 from callcenter.ivr.engine import RecordingSettings
-from callcenter.ivr.menu import load_menu
+from callcenter.ivr.health import ivr_health, missing_prompts, recordings_problem
+from callcenter.ivr.menu import load_menu, load_prompts
+from callcenter.ivr.prompts import PromptGenerationError, generate_prompts
 from callcenter.ivr.scripts import IvrDependencies, build_routes
 from callcenter.ivr.store_backend import StoreIvrBackend
 
@@ -44,11 +46,39 @@ def build_agi_server(services: Any) -> AgiServer:
     return AgiServer(settings.agi_host, settings.agi_port, routes, allowed_peers=settings.agi_allowed_peers)
 
 
+async def prepare_media(settings: Any, prompts: dict[str, str]) -> None:
+    """At start: say if recordings cannot be written; make the missing prompts where Asterisk
+    reads them (CALLCENTER_IVR_PROMPTS_DIR), keeping any file already there."""
+    problem = await asyncio.to_thread(recordings_problem, settings.recordings_dir)
+    if problem is not None:
+        logger.error("IVR recordings folder unusable (%s): voice reports will go to the operators", problem)
+    folder = settings.ivr_prompts_dir
+    if folder is None:
+        return
+    if await asyncio.to_thread(missing_prompts, prompts, folder):
+        try:
+            report = await generate_prompts(prompts, folder, progress=False)
+            logger.info("IVR prompts: %d placeholders made in %s", len(report.generated), folder)
+        except (PromptGenerationError, OSError) as err:
+            logger.error("IVR prompts could not be made in %s: %s", folder, err)
+    missing = await asyncio.to_thread(missing_prompts, prompts, folder)
+    if missing:
+        logger.error("IVR prompts missing in %s (callers hear silence): %s", folder, ", ".join(missing))
+
+
 def setup(app: web.Application, services: Any) -> None:
     if not services.settings.agi_enabled:
         return
+    settings = services.settings
+    prompts = load_prompts()
+
+    async def health() -> dict[str, Any]:
+        return await asyncio.to_thread(ivr_health, settings.recordings_dir, settings.ivr_prompts_dir, prompts)
+
+    services.extras.setdefault("health", {})["ivr"] = health
 
     async def agi_ctx(_app: web.Application) -> AsyncIterator[None]:
+        await prepare_media(settings, prompts)
         server = await asyncio.to_thread(build_agi_server, services)
         await server.start()
         services.agi = server

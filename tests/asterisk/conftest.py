@@ -77,6 +77,7 @@ class Pbx:
             "ami_host": "127.0.0.1", "ami_port": self.layout.ami_port, "ami_username": "callcenter",
             "ami_secret": self.layout.ami_secret, "ami_ping_interval": 2.0,
             "agi_port": self.layout.agi_port, "dial_template": "Local/{number}@city",
+            "ivr_prompts_dir": self.layout.prompts,
             "callback_tick_seconds": 0.5, "callback_delay_seconds": 0, "callback_hours": "00:00-24:00",
         }
         overrides.update(extra)

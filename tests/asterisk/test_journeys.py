@@ -12,6 +12,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 from sqlalchemy import select, update
 
@@ -43,6 +44,9 @@ async def the_ticket(app: RunningApp, phone: str):
 
 async def test_report_by_voice_makes_a_draft_with_the_recording_and_reads_its_number(
         pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int) -> None:
+    async with aiohttp.ClientSession() as http:
+        health = await (await http.get(hotline.url + "/healthz")).json()
+    assert (health["ami"], health["recordings"], health["prompts"]) == ("connected", "ok", "ok"), health
     citizen = await driver.call_citizen("report", PHONE)
     ivr_leg = citizen + "-h"
     await driver.wait_hangup(ivr_leg, timeout=120)
