@@ -80,10 +80,15 @@ def write_config(layout: Layout) -> None:
     base, prefix = layout.base, layout.prefix
     for sub in ("etc", "lib", "spool", "run", "log", "agi-bin", "keys", "citizens"):
         (base / sub).mkdir(parents=True, exist_ok=True)
+    if not (prefix / "var" / "lib" / "asterisk").is_dir():
+        raise RuntimeError(f"no {prefix / 'var/lib/asterisk'}: not an Asterisk build prefix")
     _link_sounds(prefix / "var" / "lib" / "asterisk", layout.data)
     layout.prompts.mkdir(parents=True, exist_ok=True)
-    modules = next(p for p in (prefix / "lib" / "asterisk" / "modules", prefix / "lib64" / "asterisk" / "modules")
-                   if p.is_dir())
+    found = [p for p in (prefix / "lib" / "asterisk" / "modules", prefix / "lib64" / "asterisk" / "modules")
+             if p.is_dir()]
+    if not found:
+        raise RuntimeError(f"no Asterisk modules under {prefix} (lib/asterisk/modules): not a build prefix")
+    modules = found[0]
     (layout.etc / "asterisk.conf").write_text(f"""[directories]
 astetcdir => {layout.etc}
 astmoddir => {modules}
