@@ -10,14 +10,14 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from callcenter.config import Settings, load_settings
-from tests.asterisk.pbx import Driver, Layout, PrivateAsterisk, free_port, make_sound, missing_sounds, write_config
+from tests.asterisk.pbx import (
+    Driver, Layout, Pbx, PrivateAsterisk, free_port, make_sound, missing_sounds, write_config,
+)
 from tests.telephony_fixtures import RunningApp, clean_database, running_app
 
 ENV = "CALLCENTER_TEST_ASTERISK"
@@ -59,29 +59,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 # ----------------------------------------------------------------- the private Asterisk
-
-
-@dataclass
-class Pbx:
-    """The session's Asterisk and what the tests need to know about it."""
-
-    asterisk: PrivateAsterisk
-    layout: Layout
-    complaint_seconds: float
-    comment_seconds: float
-
-    def settings(self, database_url: str, tmp_path: Path, **extra: Any) -> Settings:
-        """The app's settings for this Asterisk: real AMI link, FastAGI where the dialplan calls."""
-        overrides: dict[str, Any] = {
-            "database_url": database_url, "data_dir": tmp_path / "data", "secret_key": "test-secret",
-            "ami_host": "127.0.0.1", "ami_port": self.layout.ami_port, "ami_username": "callcenter",
-            "ami_secret": self.layout.ami_secret, "ami_ping_interval": 2.0,
-            "agi_port": self.layout.agi_port, "dial_template": "Local/{number}@city",
-            "ivr_prompts_dir": self.layout.prompts,
-            "callback_tick_seconds": 0.5, "callback_delay_seconds": 0, "callback_hours": "00:00-24:00",
-        }
-        overrides.update(extra)
-        return load_settings(environ={}, overrides=overrides)
 
 
 @pytest.fixture(scope="session")

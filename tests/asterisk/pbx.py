@@ -13,10 +13,8 @@ it places the citizens' calls and watches what Asterisk does. Every wait is boun
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from callcenter.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "asterisk-config"
@@ -230,6 +230,29 @@ def wav_seconds(path: Path) -> float:
     return float(out.stdout.strip())
 
 
+@dataclass
+class Pbx:
+    """The session's Asterisk and what the tests need to know about it."""
+
+    asterisk: PrivateAsterisk
+    layout: Layout
+    complaint_seconds: float
+    comment_seconds: float
+
+    def settings(self, database_url: str, tmp_path: Path, **extra: Any) -> Settings:
+        """The app's settings for this Asterisk: real AMI link, FastAGI where the dialplan calls."""
+        overrides: dict[str, Any] = {
+            "database_url": database_url, "data_dir": tmp_path / "data", "secret_key": "test-secret",
+            "ami_host": "127.0.0.1", "ami_port": self.layout.ami_port, "ami_username": "callcenter",
+            "ami_secret": self.layout.ami_secret, "ami_ping_interval": 2.0,
+            "agi_port": self.layout.agi_port, "dial_template": "Local/{number}@city",
+            "ivr_prompts_dir": self.layout.prompts,
+            "callback_tick_seconds": 0.5, "callback_delay_seconds": 0, "callback_hours": "00:00-24:00",
+        }
+        overrides.update(extra)
+        return load_settings(environ={}, overrides=overrides)
+
+
 # ------------------------------------------------------------------ the tests' AMI session
 
 Event = dict[str, str]
@@ -382,14 +405,3 @@ def agi_lines(log: str, since: int = 0) -> list[str]:
 def missing_sounds(log: str, since: int = 0) -> list[str]:
     """Sounds Asterisk could not play (``File ... does not exist in any format``)."""
     return re.findall(r"File (\S+) does not exist in any format", log[since:])
-
-
-def which(binary: str) -> str:
-    found = shutil.which(binary)
-    if not found:
-        raise RuntimeError(f"{binary} is not installed (scripts/test.sh installs it)")
-    return found
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}

@@ -20,15 +20,14 @@ from callcenter.domain.tickets import Actor, Channel, Role, Status
 from callcenter.store import models as m
 from callcenter.telephony.ami import ChannelsSnapshot, LinkState, LinkStatus
 from callcenter.tickets.schemas import NewTicket
-from callcenter.tickets.voice import IVR_ACTOR
-from tests.asterisk.conftest import Pbx
-from tests.asterisk.pbx import Driver, Event, agi_lines, missing_sounds, wav_seconds
+from tests.asterisk.pbx import Driver, Event, Pbx, agi_lines, missing_sounds, wav_seconds
 from tests.telephony_fixtures import CALL_KEY_INPUT, HubWatch, RunningApp, make_user, signed_in
 
 pytestmark = pytest.mark.timeout(180)
 
 PHONE = "+79780001122"
 JSON = {"Accept": "application/json"}
+OPERATOR = Actor(role=Role.OPERATOR, name="Оператор Смирнова")
 
 
 def varset(driver: Driver, uniqueid: str, name: str) -> list[str]:
@@ -85,7 +84,7 @@ async def test_status_by_keypad_reads_the_number_and_status(
         pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int) -> None:
     ticket = await hotline.services.tickets.create(NewTicket(
         channel=Channel.PHONE, phone="+79785550011", category="no_water", description="Нет воды",
-        address="ул. Ленина, 5"), IVR_ACTOR)
+        address="ул. Ленина, 5"), OPERATOR)
     citizen = await driver.call_citizen("status", "+79780002233", variables={"STATUS_NUMBER": ticket.number})
     ivr_leg = citizen + "-h"
     await driver.wait_for(lambda e: e.get("Event") == "VarSet" and e.get("Uniqueid") == ivr_leg
@@ -181,7 +180,6 @@ async def test_a_prompt_that_does_not_play_is_caught(pbx: Pbx, driver: Driver, h
 
 # --- the automatic callback after a ticket is done ------------------------------------
 
-OPERATOR = Actor(role=Role.OPERATOR, name="Оператор Смирнова")
 
 
 async def done_ticket(app: RunningApp, phone: str) -> str:
