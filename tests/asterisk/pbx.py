@@ -13,6 +13,7 @@ it places the citizens' calls and watches what Asterisk does. Every wait is boun
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import re
 import secrets
 import signal
@@ -139,6 +140,11 @@ def _link_sounds(stock: Path, data: Path) -> None:
                 link.symlink_to(entry.resolve())
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when pytest dies (even killed), so no Asterisk is left behind."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+
+
 class PrivateAsterisk:
     """One Asterisk process (``asterisk -f -C <tmp>/etc/asterisk.conf``)."""
 
@@ -156,6 +162,7 @@ class PrivateAsterisk:
         self.process = subprocess.Popen(
             [str(self.binary), "-f", "-n", "-C", str(self.layout.etc / "asterisk.conf")],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         out.close()
         self._wait_booted()
