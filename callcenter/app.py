@@ -26,7 +26,7 @@ from callcenter.callbacks.api import build_callbacks
 from callcenter.callbacks.feature import FEATURE as CALLBACKS
 from callcenter.config import Settings
 from callcenter.events import EventHub
-from callcenter.features import Feature
+from callcenter.features import HEALTH_CHECKS, Feature
 from callcenter.ivr.api import build_agi_server
 from callcenter.ivr.feature import FEATURE as IVR
 from callcenter.open311.feature import FEATURE as OPEN311
@@ -105,6 +105,7 @@ def init_app(settings: Settings, services: Services | None = None,
         middlewares=[web_errors.error_middleware], client_max_size=settings.max_request_bytes,
     )
     app[SERVICES] = services
+    app[HEALTH_CHECKS] = {}
     aiohttp_jinja2.setup(
         app, loader=jinja2.PackageLoader("callcenter_web", "templates"), autoescape=True,
         context_processors=[templating.context_processor],
@@ -164,4 +165,7 @@ async def healthz(request: web.Request) -> web.Response:
         "ami": services.ami_state(),
         "version": __version__,
     }
+    # Features add their own checks (the IVR: recordings folder and prompts), never `status`.
+    for probe in request.app[HEALTH_CHECKS].values():
+        body.update(await probe())
     return web.json_response(body, status=200 if db_ok else 503)

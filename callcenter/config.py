@@ -65,6 +65,9 @@ class Settings:
     agi_port: int = 4573
     agi_allowed_peers: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
     agi_recordings_dir: str = ""         # the recordings folder as Asterisk sees it; ours if empty
+    # Where Asterisk reads the IVR's prompts (e.g. /var/lib/asterisk/sounds/ru/1563). When set,
+    # `serve` makes the missing ones there (espeak-ng placeholders) and /healthz checks them.
+    ivr_prompts_dir: Path | None = None
     ivr_menu_file: Path | None = None    # an edited copy of ivr/menu.yaml; the shipped menu if empty
 
     stt_model: Path | None = None        # a Vosk model folder; speech-to-text is off without it
@@ -95,6 +98,13 @@ class Settings:
     # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; nobody else's is.
     trusted_proxies: list[str] = field(default_factory=list)
     open311_jurisdiction: str = "sevastopol"   # the GeoReport v2 jurisdiction_id this server answers for
+
+    def __post_init__(self) -> None:
+        # Absolute from the start: Asterisk is told these paths (RECORD FILE) and resolves a
+        # relative one under its own sounds folder, where it cannot write.
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().absolute())
+        if self.ivr_prompts_dir is not None:
+            object.__setattr__(self, "ivr_prompts_dir", Path(self.ivr_prompts_dir).expanduser().absolute())
 
     # ---------------------------------------------------------------- derived values
 
@@ -280,6 +290,9 @@ def validate(settings: Settings) -> None:
             fail("trusted_proxies", f"expected IP addresses or networks like 10.0.0.1,10.1.0.0/16, got {proxy!r}")
     if settings.ami_enabled and not settings.ami_secret:
         fail("ami_secret", "AMI host is set but the secret is empty")
+    if settings.agi_recordings_dir and not settings.agi_recordings_dir.startswith("/"):
+        fail("agi_recordings_dir", "must be an absolute path (as Asterisk sees the recordings folder), "
+             f"got {settings.agi_recordings_dir!r}")
     if settings.ivr_menu_file is not None and not settings.ivr_menu_file.is_file():
         fail("ivr_menu_file", f"{settings.ivr_menu_file} does not exist")
     # A missing or broken Vosk model does not stop the hotline: SpeechService logs one line and

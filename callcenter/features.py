@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 SubParsers = Any
 
 
+HealthCheck = Callable[[], Coroutine[Any, Any, dict[str, Any]]]
+# Fields a feature adds to ``GET /healthz`` (never ``status``): ``app[HEALTH_CHECKS][name] = check``.
+HEALTH_CHECKS = web.AppKey("health_checks", dict[str, HealthCheck])
+
+
 @dataclass(frozen=True)
 class Command:
     """One ``callcenter NAME ...`` command a feature adds."""

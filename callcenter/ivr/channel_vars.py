@@ -38,7 +38,11 @@ ASTERISK_BUILTINS = (
     "QUEUESTATUS",
 )
 
-ALL_VARIABLE_NAMES = frozenset(OUR_VARIABLES + ASTERISK_BUILTINS)
+# --- Globals of extensions.conf ([globals]): set by the admin, read only by the dialplan.
+CALLCENTER_AGI = "CALLCENTER_AGI"  # host:port of the FastAGI server (CALLCENTER_AGI_HOST/_PORT)
+DIALPLAN_GLOBALS = (CALLCENTER_AGI,)
+
+ALL_VARIABLE_NAMES = frozenset(OUR_VARIABLES + ASTERISK_BUILTINS + DIALPLAN_GLOBALS)
 
 # --- Values of IVR_ROUTE.
 ROUTE_OPERATOR = "operator"  # the dialplan runs Queue(hotline)
