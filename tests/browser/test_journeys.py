@@ -23,9 +23,11 @@ from playwright.async_api import Browser, expect
 from sqlalchemy import select
 
 from callcenter.config import Settings
-from callcenter.domain.tickets import Role, Status
+from callcenter.domain.tickets import Channel, Role, Status
 from callcenter.store import models as m
 from tests.browser.journey_support import (
+    LONG_ADDRESS,
+    LONG_TEXT,
     PHONE_SIZE,
     STAFF_SIZES,
     Person,
@@ -74,6 +76,7 @@ async def test_the_whole_loop_by_clicks(browser: Browser, live_server: LiveServe
     operator = await sign_in(browser, base, "anna", staff_size)
     await operator_dispatches(operator, number)
 
+    await other_work_of_the_day(services)
     executor = await sign_in(browser, base, "vera", staff_size)
     await executor_accepts_and_finishes(executor, number, "Заменили участок трубы 2 м, подвал осушили")
     assert (await services.tickets.get(number)).status is Status.DONE
@@ -306,6 +309,18 @@ async def supervisor_sees_it_counted(supervisor: Person) -> None:
 
 
 # ---------------------------------------------------------------------- data made elsewhere
+
+
+async def other_work_of_the_day(services) -> None:   # type: ignore[no-untyped-def]
+    """The executor's queue is not empty: a voice message taken in work, a phoned-in one waiting."""
+    voice = await new_ticket(services, phone="+7 978 300-00-01", channel=Channel.IVR, address=LONG_ADDRESS,
+                             description=LONG_TEXT)
+    phoned = await new_ticket(services, phone="+7 978 300-00-02", channel=Channel.PHONE, address=LONG_ADDRESS,
+                              description=LONG_TEXT, category="sewage")
+    for number in (voice.number, phoned.number):
+        await services.tickets.move(number, Status.DISPATCHED, OPERATOR_ACTOR, department="vodokanal")
+    await services.tickets.move(voice.number, Status.IN_PROGRESS, OPERATOR_ACTOR)
+
 
 
 async def done_ticket(services, phone: str) -> str:
