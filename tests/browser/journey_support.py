@@ -131,12 +131,14 @@ async def assert_fully_visible(locator: Locator, where: str) -> None:
     clipped = await locator.evaluate("""el => {
       const r = el.getBoundingClientRect();
       const out = [];
-      if (r.left < 0 || r.right > window.innerWidth) out.push('viewport ' + r.left + '..' + r.right + ' of ' + window.innerWidth);
+      if (r.left < 0 || r.right > window.innerWidth)
+        out.push('viewport ' + r.left + '..' + r.right + ' of ' + window.innerWidth);
       for (let p = el.parentElement; p; p = p.parentElement) {
         const style = getComputedStyle(p);
         if (style.overflowX === 'visible') continue;
         const b = p.getBoundingClientRect();
-        if (r.left < b.left - 1 || r.right > b.right + 1) out.push(p.tagName + '.' + p.className + ' ' + b.left + '..' + b.right);
+        if (r.left < b.left - 1 || r.right > b.right + 1)
+          out.push(p.tagName + '.' + p.className + ' ' + b.left + '..' + b.right);
       }
       return out;
     }""")

@@ -134,7 +134,8 @@ def check(forms: list[Form], who: str) -> set[str]:
     return tokens
 
 
-async def refused_pages(client: StaffClient, role: str, world: World, services) -> list[Form]:  # type: ignore[no-untyped-def]
+async def refused_pages(client: StaffClient, role: str, world: World,
+                        services) -> list[Form]:  # type: ignore[no-untyped-def]
     """Pages the server renders after refusing a form: they carry forms too."""
     forms: list[Form] = []
 
@@ -225,7 +226,8 @@ async def test_the_ticket_pages_call_button_posts_its_token(browser: Browser, li
     await operator.goto(f"/staff/tickets/{world.tickets['new']}")
     await operator.page.locator("form.call-form").get_by_role("button", name="Позвонить").click()
     status = operator.page.locator("form.call-form .call-status")
-    await expect(status).to_have_text(re.compile("Телефония отключена"))   # the server heard the form: not a CSRF refusal
+    # The server heard the form (not a CSRF refusal) and says why nothing is dialled.
+    await expect(status).to_have_text(re.compile("Телефония отключена"))
     assert operator.posted == ["/login", f"/staff/tickets/{world.tickets['new']}/call"]
     operator.check_clean()
     await operator.context.close()

@@ -63,7 +63,8 @@ async def test_staff_pages_fit_the_screen(browser: Browser, live_server: LiveSer
 @pytest.mark.parametrize("size", ["phone", *STAFF_SIZES])
 async def test_public_pages_fit_the_screen(browser: Browser, live_server: LiveServer, size: str) -> None:
     world = await build_world(live_server.services)
-    visitor = await open_person(browser, live_server.url, "visitor", PHONE_SIZE if size == "phone" else STAFF_SIZES[size])
+    screen = PHONE_SIZE if size == "phone" else STAFF_SIZES[size]
+    visitor = await open_person(browser, live_server.url, "visitor", screen)
     for path in ("/", "/track", "/login"):
         await visitor.goto(path)
         await visitor.page.wait_for_load_state("networkidle")
