@@ -191,6 +191,7 @@ async def _render_mine(request: web.Request, *, error: DomainError | None = None
         "results": [(r.value, RESULT_LABELS[r]) for r in OPERATOR_RESULTS],
         "called": request.query.get("call"), "dialling": request.query.get("dialling") == "1",
         "recorded": request.query.get("recorded"), "has_device": bool(user.device),
+        "telephony_on": feature.dialer is not None,
         "link_up": feature.dialer is not None and feature.dialer.available,
     }
     response = aiohttp_jinja2.render_template("staff/callbacks_mine.html", request, context)
