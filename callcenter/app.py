@@ -66,6 +66,11 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+
+# Staff forms, login, tracking and Open311 are small: 1 MB and 200 fields leave a wide margin
+# and keep one anonymous POST from holding the event loop while it is parsed.
+MAX_FORM_BYTES = 1024 * 1024
+MAX_FORM_FIELDS = 200
 Feature = Callable[[web.Application, Services], None]
 
 
@@ -101,7 +106,10 @@ def init_app(settings: Settings, services: Services | None = None,
     """Build the aiohttp application. ``features`` defaults to every feature slice."""
     services = services or build_services(settings)
     app = web.Application(
-        middlewares=[web_errors.error_middleware], client_max_size=settings.max_request_bytes,
+        middlewares=[web_errors.error_middleware],
+        # Every request.post() is bounded by these; the portal's photo form reads its own
+        # multipart stream with settings.max_request_bytes (callcenter/portal/multipart.py).
+        client_max_size=MAX_FORM_BYTES, client_max_fields=MAX_FORM_FIELDS,
     )
     app[SERVICES] = services
     aiohttp_jinja2.setup(

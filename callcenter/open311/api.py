@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "/open311/v2"
 MAX_POST_BYTES = 256 * 1024
+MAX_POST_FIELDS = 100   # GeoReport v2 POST has about 15 fields plus a few attribute[] entries
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 
 
@@ -116,9 +117,7 @@ class Open311Api:
 
     async def create(self, request: web.Request) -> web.Response:
         async def work(fmt: Format) -> web.Response:
-            if request.content_length is not None and request.content_length > MAX_POST_BYTES:
-                raise Open311Error(413, f"Запрос больше {MAX_POST_BYTES // 1024} КБ")
-            fields = await request.post()
+            fields = await _bounded_post(request)
             text_fields = {k: v for k, v in fields.items() if isinstance(v, str)}
             key = await self._key(request, text_fields.get("api_key") or request.query.get("api_key"))
             if not self.writes.allow(str(key.id)):
@@ -144,6 +143,20 @@ class Open311Api:
     async def unknown(self, request: web.Request) -> web.Response:
         fmt = Format.XML if request.path.endswith(".xml") else Format.JSON
         return error_response(fmt, 404, f"Нет такого метода Open311: {request.method} {request.path[:200]}")
+
+
+async def _bounded_post(request: web.Request) -> Any:
+    """The POST fields, refused past MAX_POST_BYTES however the body is sent (Content-Length or chunked)."""
+    too_large = Open311Error(413, f"Запрос больше {MAX_POST_BYTES // 1024} КБ")
+    if request.content_length is not None and request.content_length > MAX_POST_BYTES:
+        raise too_large
+    try:
+        # The clone counts every byte it reads, so a chunked body stops at the limit too.
+        return await request.clone(client_max_size=MAX_POST_BYTES, client_max_fields=MAX_POST_FIELDS).post()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
+    except web.HTTPBadRequest as err:   # aiohttp's "too many fields"
+        raise Open311Error(400, "Слишком много полей в запросе") from err
 
 
 class _FieldView(dict[str, str]):

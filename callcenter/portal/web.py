@@ -44,6 +44,9 @@ from callcenter.portal.uploads import FILE_NAME_PATTERN, PHOTO_ID_PATTERN, THUMB
 
 logger = logging.getLogger(__name__)
 
+# What a rate-limited form may still send: enough for every text field, no photos.
+REFUSED_FORM_BYTES = 256 * 1024
+
 STATUS_COLORS = {
     Status.NEW: "#c5221f", Status.DISPATCHED: "#e37400", Status.IN_PROGRESS: "#1a5fb4", Status.DONE: "#1e8e3e",
 }
@@ -168,6 +171,13 @@ async def submit(request: web.Request) -> web.StreamResponse:
     portal, limits = request.app[PORTAL], request.app[LIMITS]
     settings = portal.settings
     client = limits.client(request)
+    # The limit is decided before the body is read: a refused client costs one small, bounded read
+    # (text fields only, so the citizen gets back what they typed), never the photo budget.
+    if not limits.attempts.allow(client) or not limits.submissions.would_allow(client):
+        read = await read_form(request, max_file_bytes=0, max_files=0, max_request_bytes=REFUSED_FORM_BYTES,
+                               keep_partial=True)
+        return await _rate_limited_form(request, PortalForm.from_fields(read.fields),
+                                        read.uploads != [] or read.truncated)
     read = await read_form(request, max_file_bytes=settings.max_photo_bytes, max_files=settings.max_photos,
                            max_request_bytes=settings.max_request_bytes)
     form = PortalForm.from_fields(read.fields)
@@ -176,8 +186,6 @@ async def submit(request: web.Request) -> web.StreamResponse:
         return _render_form(request, form, {}, [], status=400,
                             message="Обращение не принято: форма заполнена автоматически. "
                                     "Если это ошибка, позвоните по номеру 1563.")
-    if not limits.attempts.allow(client) or not limits.submissions.would_allow(client):
-        return await _rate_limited_form(request, form, read.uploads != [])
     outcome = await portal.accept_uploads(form.upload_token or None, read.uploads) if read.uploads else None
     if outcome is not None:
         form.upload_token = outcome.token
@@ -229,14 +237,14 @@ async def track_form(request: web.Request) -> web.Response:
 
 async def track(request: web.Request) -> web.Response:
     limits = request.app[LIMITS]
+    client = limits.client(request)
+    if not limits.track.allow(client):   # before the body is read
+        return _track_page(request, {"number": request.query.get("number", "")[:20], "message": (
+            "Слишком много запросов с вашего адреса. Попробуйте через несколько минут "
+            "или узнайте статус по номеру 1563.")}, 429)
     fields = await request.post()
     raw_number = str(fields.get("number", "")).strip()[:20]
     digits = "".join(ch for ch in str(fields.get("digits", "")) if ch.isdigit())
-    client = limits.client(request)
-    if not limits.track.allow(client):
-        return _track_page(request, {"number": raw_number, "message": (
-            "Слишком много запросов с вашего адреса. Попробуйте через несколько минут "
-            "или узнайте статус по номеру 1563.")}, 429)
     errors: dict[str, str] = {}
     try:
         number = clean_ticket_number(raw_number)
