@@ -13,6 +13,7 @@ from callcenter.domain.tickets import Role
 from callcenter.staff.auth import SESSION_COOKIE, SESSION_TOKEN, client_address
 from callcenter.staff.context import STAFF
 from callcenter.web.keys import CURRENT_USER
+from callcenter.web.redirects import local_path
 
 HOME_BY_ROLE = {
     Role.EXECUTOR: "/staff/queue",
@@ -23,9 +24,7 @@ HOME_BY_ROLE = {
 
 def safe_next(value: str | None, default: str = "/staff/") -> str:
     """Only local paths: an open redirect would let a phishing link borrow our login page."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return default
+    return local_path(value) or default
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:

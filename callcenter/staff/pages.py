@@ -13,6 +13,7 @@ from callcenter.app import SERVICES, Services
 from callcenter.domain.errors import DomainError
 from callcenter.staff.context import STAFF, StaffServices
 from callcenter.staff.targets import TargetBook
+from callcenter.web.redirects import local_path
 
 TARGETS = web.AppKey("staff_targets", TargetBook)
 
@@ -57,6 +58,4 @@ def error_field(err: DomainError, fields: Iterable[str] = ()) -> str:
 
 def local_redirect(value: str | None, default: str) -> str:
     """Only a local path; anything else falls back to ``default``."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return default
+    return local_path(value) or default
