@@ -32,6 +32,7 @@ from callcenter.stt.service import SpeechService
 from callcenter.tickets.service import TicketService
 from callcenter.tickets.voice import VoiceReports
 from callcenter.web import errors as web_errors
+from callcenter.web import headers as security_headers
 from callcenter.web import templating
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ def init_app(settings: Settings, services: Services | None = None,
         client_max_size=MAX_FORM_BYTES, client_max_fields=MAX_FORM_FIELDS,
     )
     app[SERVICES] = services
+    security_headers.install(app, settings.tile_url)
     aiohttp_jinja2.setup(
         app, loader=jinja2.PackageLoader("callcenter_web", "templates"), autoescape=True,
         context_processors=[templating.context_processor],
