@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.config import Settings
 from callcenter.domain.errors import DomainError
+from callcenter.domain.privacy import PUBLIC_SUMMARY, mask_personal
 from callcenter.domain.tickets import Actor, Channel, Role
 from callcenter.portal.duplicates import DuplicateFinder
 from callcenter.portal.form import CheckedForm, PortalForm, check_form
@@ -211,7 +212,7 @@ class PortalService:
             title=f"{category.name}: {place or 'точка на карте'}", description=checked.description,
             address=location.address, street=location.street, house=location.house, flat=location.flat,
             district=location.district, lat=location.lat, lon=location.lon, citizen_name=checked.name,
-            extra={"location_source": location.source,
+            extra={PUBLIC_SUMMARY: mask_personal(checked.description) or None, "location_source": location.source,
                    "consent_152fz": {"at": datetime.now(UTC).isoformat(), "text": CONSENT_TEXT_VERSION}},
         )
 
