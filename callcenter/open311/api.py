@@ -17,11 +17,13 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from callcenter.open311.formats import Format, error_response, format_of, respond
 from callcenter.open311.keys import ApiKeyService
 from callcenter.open311.service import Open311Error, Open311Service
 from callcenter.portal.ratelimit import IPNetwork, RateLimiter, client_address, parse_networks
+from callcenter.web.errors import STORE_DOWN
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,12 @@ class Open311Api:
             return await work(fmt)
         except Open311Error as err:
             return error_response(fmt, err.status, *err.descriptions)
+        except DataError:   # e.g. a NUL byte PostgreSQL will not store: the client's input, not an outage
+            return error_response(fmt, 400, "Запрос содержит недопустимые символы")
+        except (OperationalError, DBAPIError, ConnectionRefusedError) as err:
+            # Partners parse GeoReport errors: an outage is answered in that format too.
+            logger.error("database unavailable during %s %s: %s", request.method, request.path, err)
+            return error_response(fmt, 503, STORE_DOWN)
 
     # ------------------------------------------------------------------ handlers
 

@@ -49,6 +49,8 @@ ATTRIBUTES = [
      "datatype_description": "Один из ключей списка", "order": 2, "description": "Где проблема",
      "values": [{"key": key, "name": name} for key, name in SCOPES]},
 ]
+MIN_YEAR, MAX_YEAR = 2000, 2100
+MAX_PAGE_NUMBER = 1_000_000   # page x page_size stays far inside a 64-bit OFFSET
 _URL = re.compile(r"^https?://[^\s]{3,490}$")
 
 
@@ -306,6 +308,8 @@ def _parse_time(name: str, raw: str, zone: ZoneInfo) -> tuple[datetime, bool]:
     except ValueError:
         raise Open311Error(400, f"{name}: ожидается дата и время W3C (ISO 8601), например "
                                 f"2026-11-01T00:00:00+03:00") from None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise Open311Error(400, f"{name}: дата вне допустимого диапазона ({MIN_YEAR}–{MAX_YEAR} годы)")
     date_only = len(text) == 10
     return (value.replace(tzinfo=zone) if value.tzinfo is None else value), date_only
 
@@ -336,11 +340,11 @@ def _positive(params: Mapping[str, str], name: str, default: int) -> int:
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = int(raw) if raw.isascii() and len(raw) <= 12 else 0
     except ValueError:
         value = 0
-    if value < 1:
-        raise Open311Error(400, f"{name}: ожидается целое число больше 0")
+    if not 1 <= value <= MAX_PAGE_NUMBER:
+        raise Open311Error(400, f"{name}: ожидается целое число от 1 до {MAX_PAGE_NUMBER}")
     return value
 
 

@@ -13,21 +13,29 @@ Each part is parsed in bounded steps with a turn of the event loop between parts
 from __future__ import annotations
 
 import asyncio
+import logging
+import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import BodyPartReader, MultipartReader, hdrs, web
 from aiohttp.helpers import parse_mimetype
+from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.multipart import BadContentDispositionHeader, BadContentDispositionParam
 from multidict import MultiDict
 
 from callcenter.portal.photos import PhotoLimits, PhotoRejected, check_size
 from callcenter.portal.uploads import display_name
 from callcenter.portal.service import Upload
 
+logger = logging.getLogger(__name__)
+
 CHUNK = 64 * 1024
 MAX_FIELD_BYTES = 64 * 1024
 # The portal form has about 12 text fields, a few kept-photo ids and up to max_photos files:
 # 64 parts leave room for all of them and stop a many-parts body after a few milliseconds.
 MAX_PARTS = 64
+BROKEN_PART = "Один из файлов пришёл повреждённым и не добавлен: приложите фото ещё раз"
 TOO_MANY_PARTS = "Слишком много полей в форме: отправьте форму со страницы 1563"
 
 
@@ -71,6 +79,12 @@ async def read_form(request: web.Request, *, max_file_bytes: int, max_files: int
         if not keep_partial:
             raise
         result.truncated = True
+    except (BadHttpMessage, ValueError) as err:
+        # Part headers the parser cannot read (a NUL byte, a broken line): the rest of the body
+        # cannot be found, but what was read so far is the citizen's and is shown back.
+        logger.info("unreadable multipart part headers: %s", err)
+        result.truncated = True
+        result.uploads.append(Upload("файл", None, BROKEN_PART))
     return result
 
 
@@ -78,7 +92,7 @@ async def _read_parts(request: web.Request, result: ReadForm, max_file_bytes: in
                       budget: _Budget) -> None:
     reader = await request.multipart()
     parts = 0
-    while (part := await reader.next()) is not None:
+    while (part := await _next_part(reader)) is not None:
         budget.spend_part_head(part)   # its delimiter and headers are already read: they count too
         parts += 1
         if parts > MAX_PARTS:
@@ -86,8 +100,14 @@ async def _read_parts(request: web.Request, result: ReadForm, max_file_bytes: in
         await asyncio.sleep(0)   # one part per turn: other requests, WebSockets and AMI run in between
         if not isinstance(part, BodyPartReader):
             raise web.HTTPBadRequest(text="nested multipart is not supported")
-        if part.filename is None:
-            result.fields.add(part.name or "", await _read_field(part, budget))
+        disposition = _disposition(part)
+        if disposition is None:   # unreadable Content-Disposition: skip the part, say so, keep the rest
+            await _read_field(part, budget)
+            result.uploads.append(Upload("файл", None, BROKEN_PART))
+            continue
+        name, filename = disposition
+        if filename is None:
+            result.fields.add(name, await _read_field(part, budget))
             continue
         upload = await _read_file(part, budget, max_file_bytes)
         if upload is None:
@@ -96,6 +116,32 @@ async def _read_parts(request: web.Request, result: ReadForm, max_file_bytes: in
             upload = Upload(upload.name, None, f"Можно приложить не более {max_files} фото: "
                                                f"«{upload.name}» не добавлено")
         result.uploads.append(upload)
+
+
+async def _next_part(reader: MultipartReader) -> Any:
+    """The next part. aiohttp warns (and only warns) about a malformed Content-Disposition while
+    it reads the part; ``_disposition`` then refuses that part, so the warning is silenced here.
+    (Filters are process-wide and this spans an await: at worst these two aiohttp warnings stay
+    silenced, which changes nothing else.)"""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BadContentDispositionHeader)
+        warnings.simplefilter("ignore", BadContentDispositionParam)
+        return await reader.next()
+
+
+def _disposition(part: BodyPartReader) -> tuple[str, str | None] | None:
+    """(field name, file name or None), or None when Content-Disposition cannot be read.
+
+    aiohttp only warns about a malformed header (and raises on bad percent-encoding); a warning
+    is turned into the same refusal here, so the outcome does not depend on warning filters.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return part.name or "", part.filename
+    except (Warning, ValueError) as err:   # UnicodeDecodeError is a ValueError
+        logger.info("unreadable Content-Disposition in a form part: %s", err)
+        return None
 
 
 def _boundary(request: web.Request) -> str:

@@ -27,7 +27,7 @@ class RawAnswer:
         return self.body.decode("utf-8", "replace")
 
 
-async def _read_answer(reader: asyncio.StreamReader) -> RawAnswer:
+async def _read_answer(reader: asyncio.StreamReader, read_to_end: bool = False) -> RawAnswer:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
@@ -36,12 +36,18 @@ async def _read_answer(reader: asyncio.StreamReader) -> RawAnswer:
         if ":" in line:
             name, value = line.split(":", 1)
             headers[name.strip().lower()] = value.strip()
+    if read_to_end:   # Connection: close; a chunked body must end with its last-chunk marker
+        body = await reader.read()
+        if headers.get("transfer-encoding") == "chunked" and not body.endswith(b"0\r\n\r\n"):
+            raise AssertionError(f"the chunked answer stopped without its end marker: ...{body[-80:]!r}")
+        return RawAnswer(status, headers, body)
     length = int(headers.get("content-length", "0"))
     body = await reader.readexactly(length) if length else b""
     return RawAnswer(status, headers, body)
 
 
-async def exchange(url: str, head: str, chunks: list[bytes], *, hold_open: bool = True) -> RawAnswer:
+async def exchange(url: str, head: str, chunks: list[bytes], *, hold_open: bool = True,
+                   read_to_end: bool = False) -> RawAnswer:
     """Send ``head`` (request line and headers, no blank line) and ``chunks``; return the answer.
 
     With ``hold_open`` the connection stays open after the chunks (the declared body is longer).
@@ -56,7 +62,7 @@ async def exchange(url: str, head: str, chunks: list[bytes], *, hold_open: bool 
         if not hold_open:
             writer.write_eof()
         try:
-            return await asyncio.wait_for(_read_answer(reader), NO_ANSWER_BOUND)
+            return await asyncio.wait_for(_read_answer(reader, read_to_end), NO_ANSWER_BOUND)
         except (asyncio.IncompleteReadError, ConnectionResetError) as err:
             raise AssertionError(f"the server closed the connection without an answer: {err!r}") from err
         except TimeoutError:
