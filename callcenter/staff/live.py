@@ -22,8 +22,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from callcenter.domain.errors import PermissionDenied
 from callcenter.domain.tickets import Role
 from callcenter.events import Message, Subscription
-from callcenter.staff.auth import STAFF_ROLES, SUPERVISION_ROLES, current_user, require_roles
+from callcenter.staff.auth import SESSION_TOKEN, STAFF_ROLES, SUPERVISION_ROLES, current_user, require_roles
 from callcenter.staff.pages import services
+from callcenter.staff.sessions import hash_token
 from callcenter.staff.users import UserView
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     with services(request).hub.subscribe(accepts=audience(user), maxsize=QUEUE_SIZE) as sub:
         # Tell the browser it is subscribed: nothing published from now on is missed.
         await ws.send_str(json.dumps({"type": "hello", "user_id": user.id}))
-        sender = asyncio.create_task(_send_loop(ws, sub, request.transport, request.app[ENCODER]),
+        token = request.get(SESSION_TOKEN)
+        session = hash_token(token) if token else None
+        sender = asyncio.create_task(_send_loop(ws, sub, request.transport, request.app[ENCODER], session),
                                      name=f"ws-send-{user.login}")
         sender.add_done_callback(_log_failure)
         try:
@@ -92,10 +95,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def _send_loop(ws: web.WebSocketResponse, sub: Subscription, transport: asyncio.Transport | None,
-                     encoder: MessageEncoder) -> None:
+                     encoder: MessageEncoder, session: str | None = None) -> None:
     while not ws.closed:
         message = await sub.get()
         if message.get("type") == "session":
+            if message.get("session") not in (None, session):
+                continue   # another of this user's sessions signed out: not this socket
             await ws.close(code=CLOSE_REVOKED, message=b"session revoked")
             return
         try:

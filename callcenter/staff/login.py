@@ -12,6 +12,7 @@ from callcenter.app import SERVICES
 from callcenter.domain.tickets import Role
 from callcenter.staff.auth import SESSION_COOKIE, SESSION_TOKEN, client_address
 from callcenter.staff.context import STAFF
+from callcenter.staff.sessions import hash_token
 from callcenter.web.keys import CURRENT_USER
 from callcenter.web.redirects import local_path
 
@@ -66,6 +67,10 @@ async def logout(request: web.Request) -> web.StreamResponse:
     token = request.get(SESSION_TOKEN)
     if token:
         await request.app[STAFF].sessions.revoke(token)
+        user = request.get(CURRENT_USER)
+        if user is not None:   # this session's open /ws sockets close at once (other devices stay)
+            request.app[SERVICES].hub.publish({"type": "session", "change": "logout", "user_id": user.id,
+                                               "session": hash_token(token)})
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response

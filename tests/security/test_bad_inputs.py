@@ -54,7 +54,8 @@ async def test_nul_bytes_in_the_form_never_give_500_or_503(live_server: LiveServ
     data = {"category": "road_pothole", "address": "ул. Ленина, д. 7", "description": "Яма\x00 у остановки",
             "phone": "+7 978 765-43-21", "consent": "on"}
     async with http.post(live_server.url + "/", data=data, allow_redirects=False) as resp:
-        assert resp.status < 500, await resp.text()
+        # The NUL is dropped (PostgreSQL refuses it in text; it answered 503 "database unavailable").
+        assert resp.status == 303, await resp.text()
 
 
 @pytest.mark.parametrize("query", ["page=1e18", "page=1000000000000000000", "page=²", "page_size=-1",
