@@ -61,9 +61,12 @@ class PortalLimits:
     submissions: RateLimiter = field(default_factory=lambda: RateLimiter(10, 600))
     photos: RateLimiter = field(default_factory=lambda: RateLimiter(60, 600))
     track: RateLimiter = field(default_factory=lambda: RateLimiter(30, 600))
-    # Wrong last-4-digits per ticket number, from any address: 10 an hour makes guessing
-    # the 10,000 possibilities take weeks.
+    # Wrong last-4-digits per ticket number and address: 10 an hour makes guessing the 10,000
+    # possibilities take weeks from one address, and a guesser elsewhere cannot lock the citizen
+    # out of their own ticket (a limit per number alone let anyone do that with 10 wrong tries).
     track_failures: RateLimiter = field(default_factory=lambda: RateLimiter(10, 3600))
+    # Wrong guesses per address over all numbers: one address cannot spread its guesses thin.
+    track_failures_by_address: RateLimiter = field(default_factory=lambda: RateLimiter(30, 3600))
     api: RateLimiter = field(default_factory=lambda: RateLimiter(600, 60))
 
     def client(self, request: web.Request) -> str:
@@ -254,13 +257,15 @@ async def track(request: web.Request) -> web.Response:
         errors["digits"] = "Введите 4 последние цифры телефона, указанного в заявке"
     if errors:
         return _track_page(request, {"number": raw_number, "errors": errors}, 422)
-    if not limits.track_failures.would_allow(number):
+    guess_key = f"{client}|{number}"
+    if not limits.track_failures.would_allow(guess_key) or not limits.track_failures_by_address.would_allow(client):
         return _track_page(request, {"number": raw_number, "message": (
             "По этой заявке было слишком много неверных попыток. Попробуйте через час "
             "или узнайте статус по номеру 1563.")}, 429)
     context = await _public_ticket(request, number, digits)
     if context is None:
-        limits.track_failures.allow(number)
+        limits.track_failures.allow(guess_key)
+        limits.track_failures_by_address.allow(client)
         return _track_page(request, {"number": raw_number, "message": (
             "Заявка с таким номером и последними цифрами телефона не найдена. Проверьте номер и цифры. "
             "Заявки без телефона можно проверить по номеру 1563.")}, 404)
