@@ -42,7 +42,7 @@ async def open_page(page: Page, url: str) -> None:
 
 
 async def test_an_injected_inline_script_does_not_run(browser: Browser, live_server: LiveServer) -> None:
-    page = await browser.new_page()
+    page = await browser.new_page(bypass_csp=False)
     messages = record(page)
     await open_page(page, live_server.url + "/")
     async with page.expect_event("console", predicate=lambda m: "Content Security Policy" in m.text,
@@ -53,13 +53,17 @@ async def test_an_injected_inline_script_does_not_run(browser: Browser, live_ser
             const a = document.createElement('img'); a.setAttribute('onerror', 'window.__handler = 1');
             a.src = '/x.png'; document.body.appendChild(a);
         }""")
-    await page.wait_for_function("document.querySelector('img[src=\"/x.png\"]').complete")
+    # Wait for the image's error event (the point where an allowed onerror handler would have run).
+    await page.evaluate("""() => new Promise(done => {
+        const img = document.querySelector('img[src="/x.png"]');
+        if (img.complete) { done(); } else { img.addEventListener('error', done); img.addEventListener('load', done); }
+    })""")
     assert await page.evaluate("window.__injected === undefined && window.__handler === undefined")
 
 
 async def test_public_pages_work_without_violations(browser: Browser, live_server: LiveServer) -> None:
     await new_ticket(live_server.services, lat=44.6085, lon=33.5265)
-    page = await browser.new_page()
+    page = await browser.new_page(bypass_csp=False)
     messages = record(page)
     await page.route("https://tile.openstreetmap.org/**", lambda route: route.fulfill(status=204))
     await open_page(page, live_server.url + "/")
@@ -75,7 +79,8 @@ async def test_public_pages_work_without_violations(browser: Browser, live_serve
 
 
 async def sign_in(browser: Browser, live_server: LiveServer, login: str) -> tuple[Page, list[str]]:
-    page = await (await browser.new_context(viewport={"width": 1366, "height": 768}, locale="ru-RU")).new_page()
+    context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="ru-RU", bypass_csp=False)
+    page = await context.new_page()
     messages = record(page)
     await page.goto(live_server.url + "/login")
     await page.fill("#f-login", login)
@@ -101,5 +106,5 @@ async def test_staff_pages_work_without_violations(browser: Browser, live_server
         await open_page(page, live_server.url + path.format(number=ticket.number))
         if path.startswith(("/staff/board", "/staff/calls", "/staff/queue")) or path == "/staff/":
             # live.js ran and its WebSocket (connect-src 'self') is up
-            await page.wait_for_function("document.body.dataset.live === 'connected'", timeout=WAIT)
+            await page.wait_for_selector("body[data-live=connected]", timeout=WAIT)
     assert violations(messages) == []
