@@ -52,7 +52,8 @@ def parse_filters(query: MultiMapping[str], reference: ReferenceData, *,
                   allowed: tuple[Status, ...] = tuple(Status), default_status: str = "",
                   default_days: int | None = None, today: date | None = None) -> FilterForm:
     """Read the filter fields; a bad one is reported and left out, the rest still apply."""
-    values = {name: str(query.get(name, "")).strip()[:MAX_QUERY] for name in FILTER_FIELDS}
+    # NUL never belongs in a filter and PostgreSQL refuses it in text (it answered 503).
+    values = {name: str(query.get(name, "")).replace("\x00", "").strip()[:MAX_QUERY] for name in FILTER_FIELDS}
     if "status" not in query:
         values["status"] = default_status
     if default_days and "date_from" not in query and "date_to" not in query:

@@ -36,6 +36,12 @@ STORE_DOWN = "База данных временно недоступна. Ни�
 BAD_CHARACTERS = "Запрос содержит недопустимые символы (например, нулевой байт): исправьте текст и повторите."
 
 
+def _refused_value(err: DBAPIError) -> bool:
+    """PostgreSQL's "data exception" class (SQLSTATE 22xxx, e.g. 22021: a NUL byte in text): the
+    value sent was bad; asyncpg's adapter does not always raise these as DataError."""
+    return str(getattr(err.orig, "sqlstate", "") or "").startswith("22")
+
+
 def _client_gone(request: web.Request) -> bool:
     """The browser closed the connection (a reset or an unfinished body), not the database."""
     transport = request.transport
@@ -89,6 +95,8 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
         logger.error("database unavailable during %s %s: %s", request.method, request.path, err)
         return render_error(request, 503, STORE_DOWN, "store_unavailable")
     except (OperationalError, DBAPIError) as err:
+        if _refused_value(err):
+            return render_error(request, 400, BAD_CHARACTERS, "bad_characters")
         logger.error("database unavailable during %s %s: %s", request.method, request.path, err)
         return render_error(request, 503, STORE_DOWN, "store_unavailable")
     except Exception:
