@@ -44,6 +44,7 @@ from callcenter.telephony.api import AmiLink, ami_settings
 from callcenter.telephony.feature import FEATURE as TELEPHONY
 from callcenter.tickets.service import TicketService
 from callcenter.web import error_pages as web_errors
+from callcenter.web import headers as security_headers
 from callcenter.web import templating
 from callcenter.web.install import install_web_layer
 
@@ -54,6 +55,11 @@ logger = logging.getLogger(__name__)
 # recordings), then the IVR; the rest side by side.
 FEATURES: tuple[Feature, ...] = (STT, IVR, PORTAL, OPEN311, STAFF, TELEPHONY, CALLBACKS)
 HUB_BRIDGE = web.AppKey("hub_bridge", PgHubBridge)
+
+# Staff forms, login, tracking and Open311 are small: 1 MB and 200 fields leave a wide margin
+# and keep one anonymous POST from holding the event loop while it is parsed.
+MAX_FORM_BYTES = 1024 * 1024
+MAX_FORM_FIELDS = 200
 
 
 def build_services(settings: Settings) -> Services:
@@ -102,10 +108,14 @@ def init_app(settings: Settings, services: Services | None = None,
     services = services or build_services(settings)
     add_optional_parts(services)
     app = web.Application(
-        middlewares=[web_errors.error_middleware], client_max_size=settings.max_request_bytes,
+        middlewares=[web_errors.error_middleware],
+        # Every request.post() is bounded by these; the portal's photo form reads its own
+        # multipart stream with settings.max_request_bytes (callcenter/portal/multipart.py).
+        client_max_size=MAX_FORM_BYTES, client_max_fields=MAX_FORM_FIELDS,
     )
     app[SERVICES] = services
     app[HEALTH_CHECKS] = {}
+    security_headers.install(app, settings.tile_url)
     aiohttp_jinja2.setup(
         app, loader=jinja2.PackageLoader("callcenter_web", "templates"), autoescape=True,
         context_processors=[templating.context_processor],

@@ -22,7 +22,29 @@ from callcenter.store import models as m
 
 STAFF_ROLES = (Role.OPERATOR, Role.EXECUTOR, Role.SUPERVISOR, Role.ANALYST, Role.ADMIN)
 _LOGIN = re.compile(r"^[a-z0-9_.-]{2,64}$")
-MIN_PASSWORD = 10
+MIN_PASSWORD = 12
+# The most used passwords (leak lists, Russian and Latin keyboards): refused whatever their length.
+COMMON_PASSWORDS = frozenset({
+    "123456789012", "1234567890qw", "qwertyuiop12", "qwerty123456", "password1234", "password123456",
+    "1q2w3e4r5t6y", "1qaz2wsx3edc", "zaq12wsxcde3", "qwertyuiopas", "asdfghjkl123", "123qweasdzxc",
+    "йцукенгшщзхъ", "йцукен123456", "пароль123456", "парольпароль", "qazwsxedcrfv", "111111111111",
+    "000000000000", "123123123123", "abcdefghijkl", "iloveyou1234", "administrator", "admin1234567",
+    "adminadmin12", "passwordpassword", "qwertyqwerty", "1234567890123", "987654321098", "zxcvbnm12345",
+})
+
+
+def password_problem(password: str, login: str = "") -> str | None:
+    """Why ``password`` is refused (Russian, for the form), or None when it is acceptable.
+
+    Passwords are taken exactly as typed (never trimmed): a space is a character like any other,
+    so what an admin sets is what the user types at sign-in.
+    """
+    if len(password) < MIN_PASSWORD:
+        return f"Пароль должен быть не короче {MIN_PASSWORD} символов"
+    folded = password.lower()
+    if folded in COMMON_PASSWORDS or len(set(folded)) <= 2 or (login and login.lower() in folded):
+        return "Этот пароль слишком простой или содержит логин: выберите другой"
+    return None
 
 
 @dataclass(frozen=True)
@@ -77,8 +99,8 @@ class UserService:
             raise ValidationError("Логин: 2–64 латинских буквы, цифры, точка, дефис или подчёркивание",
                                   field="login")
         role = self._check_role(role, department)
-        if len(password) < MIN_PASSWORD:
-            raise ValidationError(f"Пароль должен быть не короче {MIN_PASSWORD} символов", field="password")
+        if (problem := password_problem(password, login)) is not None:
+            raise ValidationError(problem, field="password")
         return role
 
     def _check_role(self, role: Role | str, department: str | None) -> Role:
@@ -117,10 +139,10 @@ class UserService:
             await session.execute(update(m.User).where(m.User.id == user_id).values(password_hash=password_hash))
 
     async def set_password(self, user_id: int, password: str) -> None:
-        """Replace a user's password (the admin page); the same length rule as for new users."""
-        if len(password) < MIN_PASSWORD:
-            raise ValidationError(f"Пароль должен быть не короче {MIN_PASSWORD} символов", field="password")
-        await self._require(user_id)
+        """Replace a user's password (the admin page); the same rules as for new users."""
+        user = await self._require(user_id)
+        if (problem := password_problem(password, getattr(user, "login", ""))) is not None:
+            raise ValidationError(problem, field="password")
         await self._store_hash(user_id, await asyncio.to_thread(self._hasher.hash, password))
 
     async def update(

@@ -17,16 +17,19 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from callcenter.open311.api_keys import ApiKeyService
 from callcenter.open311.formats import Format, error_response, format_of, respond
 from callcenter.open311.service import Open311Error, Open311Service
-from callcenter.web.ratelimit import IPNetwork, RateLimiter, client_address
+from callcenter.web.error_pages import STORE_DOWN
+from callcenter.web.ratelimit import IPNetwork, RateLimiter, client_address, parse_networks
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "/open311/v2"
 MAX_POST_BYTES = 256 * 1024
+MAX_POST_FIELDS = 100   # GeoReport v2 POST has about 15 fields plus a few attribute[] entries
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 OPEN311 = web.AppKey("open311", Open311Service)
 
@@ -72,6 +75,12 @@ class Open311Api:
             return await work(fmt)
         except Open311Error as err:
             return error_response(fmt, err.status, *err.descriptions)
+        except DataError:   # e.g. a NUL byte PostgreSQL will not store: the client's input, not an outage
+            return error_response(fmt, 400, "Запрос содержит недопустимые символы")
+        except (OperationalError, DBAPIError, ConnectionRefusedError) as err:
+            # Partners parse GeoReport errors: an outage is answered in that format too.
+            logger.error("database unavailable during %s %s: %s", request.method, request.path, err)
+            return error_response(fmt, 503, STORE_DOWN)
 
     # ------------------------------------------------------------------ handlers
 
@@ -117,9 +126,7 @@ class Open311Api:
 
     async def create(self, request: web.Request) -> web.Response:
         async def work(fmt: Format) -> web.Response:
-            if request.content_length is not None and request.content_length > MAX_POST_BYTES:
-                raise Open311Error(413, f"Запрос больше {MAX_POST_BYTES // 1024} КБ")
-            fields = await request.post()
+            fields = await _bounded_post(request)
             text_fields = {k: v for k, v in fields.items() if isinstance(v, str)}
             key = await self._key(request, text_fields.get("api_key") or request.query.get("api_key"))
             if not self.writes.allow(str(key.id)):
@@ -145,6 +152,20 @@ class Open311Api:
     async def unknown(self, request: web.Request) -> web.Response:
         fmt = Format.XML if request.path.endswith(".xml") else Format.JSON
         return error_response(fmt, 404, f"Нет такого метода Open311: {request.method} {request.path[:200]}")
+
+
+async def _bounded_post(request: web.Request) -> Any:
+    """The POST fields, refused past MAX_POST_BYTES however the body is sent (Content-Length or chunked)."""
+    too_large = Open311Error(413, f"Запрос больше {MAX_POST_BYTES // 1024} КБ")
+    if request.content_length is not None and request.content_length > MAX_POST_BYTES:
+        raise too_large
+    try:
+        # The clone counts every byte it reads, so a chunked body stops at the limit too.
+        return await request.clone(client_max_size=MAX_POST_BYTES, client_max_fields=MAX_POST_FIELDS).post()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
+    except web.HTTPBadRequest as err:   # aiohttp's "too many fields"
+        raise Open311Error(400, "Слишком много полей в запросе") from err
 
 
 class _FieldView(dict[str, str]):

@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 from callcenter.config import Settings
 from callcenter.domain.errors import DomainError
 from callcenter.domain.phones import normalize_phone
+from callcenter.domain.privacy import PUBLIC_SUMMARY, mask_personal
 from callcenter.domain.tickets import OPEN_STATUSES, STATUS_LABELS, Actor, Channel, Role, Status
 from callcenter.open311.api_keys import ApiKeyView
 from callcenter.portal.api import haversine_m, in_city, public_address, public_coordinate
@@ -47,8 +48,8 @@ ATTRIBUTES = [
      "datatype_description": "Один из ключей списка", "order": 2, "description": "Где проблема",
      "values": [{"key": key, "name": name} for key, name in SCOPES]},
 ]
-_PHONE_IN_TEXT = re.compile(r"(?:\+7|\b8)[\s(-]*\d{3}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}\b")
-_FLAT_IN_TEXT = re.compile(r"\b(кв|квартира|квартиры|квартире)\b\.?\s*№?\s*\d+[а-я]?", re.IGNORECASE)
+MIN_YEAR, MAX_YEAR = 2000, 2100
+MAX_PAGE_NUMBER = 1_000_000   # page x page_size stays far inside a 64-bit OFFSET
 _URL = re.compile(r"^https?://[^\s]{3,490}$")
 
 
@@ -73,9 +74,17 @@ class RequestQuery:
 
 
 def mask_private(text: str) -> str:
-    """A description with phone numbers and flat numbers hidden (for public answers)."""
-    text = _PHONE_IN_TEXT.sub("[телефон скрыт]", text or "")
-    return _FLAT_IN_TEXT.sub(lambda mt: f"{mt.group(1)} [скрыто]", text)
+    """A description with phones, e-mails, flats and names hidden (for public answers)."""
+    return mask_personal(text)
+
+
+def public_description(extra: dict[str, Any] | None, category_name: str | None) -> str | None:
+    """The text Open311 publishes: only the ticket's public summary (the citizen's own words,
+    masked when the ticket was made), masked once more; never what an operator typed."""
+    summary = (extra or {}).get(PUBLIC_SUMMARY)
+    if isinstance(summary, str) and summary.strip():
+        return mask_personal(summary)
+    return category_name
 
 
 class Open311Service:
@@ -151,7 +160,7 @@ class Open311Service:
             description=description or category.name, address=address, street=geo.street.name if geo else None,
             house=(geo.house or None) if geo else None, flat=attributes.get("flat") or (geo.flat if geo else None),
             district=district, lat=lat, lon=lon, citizen_name=_name(fields), citizen_email=_email(fields),
-            extra={"open311": {
+            extra={PUBLIC_SUMMARY: mask_personal(description) or None, "open311": {
                 "api_key": key.name, "attributes": attributes, "media_url": _media_url(fields),
                 "device_id": (fields.get("device_id") or "")[:100] or None,
                 "account_id": (fields.get("account_id") or "")[:100] or None,
@@ -190,7 +199,7 @@ class Open311Service:
                         m.Attachment.public.is_(True))
                  .order_by(m.Attachment.id).limit(1).correlate(m.Ticket).scalar_subquery())
         stmt = (select(m.Ticket.number, m.Ticket.status, m.Ticket.category_code, m.Ticket.department_code,
-                       m.Ticket.description, m.Ticket.street, m.Ticket.house, m.Ticket.address, m.Ticket.lat,
+                       m.Ticket.extra, m.Ticket.street, m.Ticket.house, m.Ticket.address, m.Ticket.lat,
                        m.Ticket.lon, m.Ticket.created_at, m.Ticket.updated_at, original.number, photo)
                 .outerjoin(original, original.id == m.Ticket.duplicate_of_id)
                 .where(m.Ticket.is_draft.is_(False)))
@@ -222,7 +231,7 @@ class Open311Service:
         return f"{self.settings.public_url.rstrip('/')}/photos/{attachment_id}/{path.rsplit('/', 1)[-1]}"
 
     def _request(self, row: Any) -> dict[str, Any]:
-        (number, status, code, department, description, street, house, address, lat, lon,
+        (number, status, code, department, extra, street, house, address, lat, lon,
          created, updated, original, photo) = row
         status = Status(status)
         category = self.reference.category(code) if code and self.reference.has_category(code) else None
@@ -231,7 +240,8 @@ class Open311Service:
             "service_request_id": number, "status": SPEC_STATUS[status], "status_notes": notes,
             "extended_status": status.value,
             "service_name": category.name if category else None, "service_code": code,
-            "description": mask_private(description), "agency_responsible": self._agency(department),
+            "description": public_description(extra, category.name if category else None),
+            "agency_responsible": self._agency(department),
             "service_notice": None, "requested_datetime": self._time(created),
             "updated_datetime": self._time(updated), "expected_datetime": self._expected(status, category, created),
             "address": public_address(street, house, address) or None, "address_id": None, "zipcode": None,
@@ -297,6 +307,8 @@ def _parse_time(name: str, raw: str, zone: ZoneInfo) -> tuple[datetime, bool]:
     except ValueError:
         raise Open311Error(400, f"{name}: ожидается дата и время W3C (ISO 8601), например "
                                 f"2026-11-01T00:00:00+03:00") from None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise Open311Error(400, f"{name}: дата вне допустимого диапазона ({MIN_YEAR}–{MAX_YEAR} годы)")
     date_only = len(text) == 10
     return (value.replace(tzinfo=zone) if value.tzinfo is None else value), date_only
 
@@ -327,11 +339,11 @@ def _positive(params: Mapping[str, str], name: str, default: int) -> int:
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = int(raw) if raw.isascii() and len(raw) <= 12 else 0
     except ValueError:
         value = 0
-    if value < 1:
-        raise Open311Error(400, f"{name}: ожидается целое число больше 0")
+    if not 1 <= value <= MAX_PAGE_NUMBER:
+        raise Open311Error(400, f"{name}: ожидается целое число от 1 до {MAX_PAGE_NUMBER}")
     return value
 
 

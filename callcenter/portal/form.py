@@ -44,7 +44,8 @@ class PortalForm:
         """Build from a MultiDict of form fields (unknown fields are ignored)."""
         def text(name: str, limit: int = 5000) -> str:
             value = fields.get(name, "")
-            return str(value).replace("\r\n", "\n").strip()[:limit]
+            # NUL is never typed by a person and PostgreSQL refuses it in text: drop it, keep the rest.
+            return str(value).replace("\r\n", "\n").replace("\x00", "").strip()[:limit]
 
         getall = getattr(fields, "getall", None)
         kept = [str(v) for v in getall("kept_photo", [])] if getall else []

@@ -2,13 +2,15 @@
 
 Every upload is opened as an image, verified, refused if it is not JPEG/PNG/WebP (or HEIC
 when a HEIF plugin is installed in Pillow) or if it has more pixels than a phone camera
-makes (a decompression bomb), then re-encoded as a JPEG. Re-encoding drops every metadata
+makes or more decoded memory than a photo needs (a decompression bomb), then re-encoded as a JPEG. Re-encoding drops every metadata
 block (EXIF with the phone's model and GPS, XMP, comments); the GPS position is read first
 and offered as the problem's location. A small thumbnail is made for pages and the map.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import io
 import logging
@@ -30,11 +32,18 @@ JPEG_QUALITY = 85
 
 @dataclass(frozen=True)
 class PhotoLimits:
-    """What one photo may be. ``max_pixels`` is below Pillow's own bomb limit (89 Mpx), so our
-    check refuses a bomb before Pillow would decode it; 40 Mpx is more than phones take."""
+    """What one photo may be.
+
+    ``max_pixels`` is below Pillow's own bomb limit (89 Mpx), so our check refuses a bomb before
+    Pillow would decode it. ``max_decoded_bytes`` bounds the memory one decode takes (width x
+    height x bands, after JPEG's draft mode has picked the smallest scale still over
+    ``max_side``): a 155 KB 6320x6320 RGBA PNG would need 160 MB and is refused from its header,
+    while a 40 Mpx phone JPEG decodes at half scale (30 MB) and is accepted.
+    """
 
     max_bytes: int
     max_pixels: int = 40_000_000
+    max_decoded_bytes: int = 64 * 2**20
     max_side: int = 2560          # stored size: enough to see a pothole, not 20 MB per photo
     thumb_side: int = 320
 
@@ -90,12 +99,12 @@ def clean_photo(name: str, raw: bytes, limits: PhotoLimits) -> CleanPhoto:
         raise PhotoRejected(f"Файл «{name}» повреждён и не открывается как изображение") from err
     image = _open_checked(name, raw, limits, formats)   # verify() leaves the image unusable
     source_format = image.format or "?"
+    _plan_decode(name, image, limits)   # before anything that decodes: a PNG's getexif() loads the pixels
     gps = _gps_of(image)
     try:
-        pixels = _to_rgb(ImageOps.exif_transpose(image))
+        pixels = _to_rgb(ImageOps.exif_transpose(_decode_small(image, limits)))
     except (OSError, ValueError, SyntaxError) as err:
         raise PhotoRejected(f"Файл «{name}» повреждён и не открывается как изображение") from err
-    pixels.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS)
     jpeg = _encode(pixels)
     thumb_image = pixels.copy()
     thumb_image.thumbnail((limits.thumb_side, limits.thumb_side), Image.Resampling.LANCZOS)
@@ -103,6 +112,57 @@ def clean_photo(name: str, raw: bytes, limits: PhotoLimits) -> CleanPhoto:
         jpeg=jpeg, thumb=_encode(thumb_image), width=pixels.width, height=pixels.height,
         sha256=hashlib.sha256(jpeg).hexdigest(), source_format=source_format, gps=gps,
     )
+
+
+def clean_photo_and_trim(name: str, raw: bytes, limits: PhotoLimits) -> CleanPhoto:
+    """``clean_photo``, then hand freed decode buffers back to the system (glibc keeps them otherwise,
+    which is why memory "stayed high" after a burst of large images)."""
+    try:
+        return clean_photo(name, raw, limits)
+    finally:
+        _trim_heap()
+
+
+def _trim_heap() -> None:
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim  # noqa: B018 - present on glibc only
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _load_libc()
+
+
+def decoded_bytes(image: Image.Image) -> int:
+    """The memory a full decode of ``image`` takes as it is now (after any draft)."""
+    return image.width * image.height * max(1, len(image.getbands()))
+
+
+def _plan_decode(name: str, image: Image.Image, limits: PhotoLimits) -> None:
+    """Pick the smallest decode that still gives ``max_side``, and refuse one too big to decode.
+
+    JPEG decodes at 1/2, 1/4 or 1/8 scale (``draft``) before a single pixel is held; other
+    formats are refused from their header when their full decode is over ``max_decoded_bytes``.
+    """
+    if image.format == "JPEG":
+        image.draft("RGB", (limits.max_side, limits.max_side))
+    if decoded_bytes(image) > limits.max_decoded_bytes:
+        raise PhotoRejected(_bomb_message(name))
+
+
+def _decode_small(image: Image.Image, limits: PhotoLimits) -> Image.Image:
+    """Decode and shrink in place (``thumbnail`` reduces by whole factors first), so only one
+    full-size buffer exists at a time."""
+    image.load()
+    image.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    return image
 
 
 def _open_checked(name: str, raw: bytes, limits: PhotoLimits, formats: frozenset[str]) -> Image.Image:
@@ -148,8 +208,10 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 def _encode(image: Image.Image) -> bytes:
     out = io.BytesIO()
-    # No exif=, no icc_profile=, no comment: the new file carries pixels only.
-    image.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    # No exif=, no icc_profile=, no comment: the new file carries pixels only. Pillow would copy a
+    # JPEG comment (and other blocks) from ``info`` on its own, so ``info`` is emptied first.
+    image.info.clear()
+    image.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True, comment=b"")
     return out.getvalue()
 
 

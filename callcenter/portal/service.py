@@ -21,11 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.config import Settings
 from callcenter.domain.errors import DomainError
+from callcenter.domain.privacy import PUBLIC_SUMMARY, mask_personal
 from callcenter.domain.tickets import Actor, Channel, Role
 from callcenter.portal.duplicates import DuplicateFinder
 from callcenter.portal.form import CheckedForm, PortalForm, check_form
 from callcenter.portal.geo import haversine_m, in_city
-from callcenter.portal.photos import PhotoLimits, check_size, clean_photo
+from callcenter.portal.photos import CleanPhoto, PhotoLimits, check_size, clean_photo_and_trim
 from callcenter.portal.uploads import PendingPhoto, PhotoStore, StoredPhoto
 from callcenter.reference import Gazetteer, GeocodeResult, ReferenceData
 from callcenter.store import models as m
@@ -80,6 +81,9 @@ class Location:
     source: str   # map, photo, address
 
 
+DECODE_WORKERS = 2
+
+
 class PortalService:
     """Uploads, location and ticket creation for the portal (one per app)."""
 
@@ -99,6 +103,10 @@ class PortalService:
         self._writes: contextlib.AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if is_sqlite(settings.database_url) else contextlib.nullcontext())
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="portal")
+        # Photo decoding has its own small pool: at most DECODE_WORKERS images are held decoded
+        # at once (each bounded by PhotoLimits.max_decoded_bytes), and a burst of photos never
+        # takes the workers that file I/O and geocoding need.
+        self._decoder = ThreadPoolExecutor(max_workers=DECODE_WORKERS, thread_name_prefix="photo-decode")
 
     async def run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking or CPU work in the portal's pool."""
@@ -107,6 +115,12 @@ class PortalService:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._pool.shutdown, True)
+        await asyncio.to_thread(self._decoder.shutdown, True)
+
+    async def decode(self, name: str, data: bytes) -> CleanPhoto:
+        """Check and re-encode one photo in the decode pool."""
+        call = functools.partial(clean_photo_and_trim, name, data, self.limits)
+        return await asyncio.get_running_loop().run_in_executor(self._decoder, call)
 
     # ------------------------------------------------------------------ photos
 
@@ -119,7 +133,7 @@ class PortalService:
                 continue
             try:
                 check_size(upload.name, len(upload.data), self.limits)
-                clean = await self.run(clean_photo, upload.name, upload.data, self.limits)
+                clean = await self.decode(upload.name, upload.data)
                 outcome.accepted.append(await self.run(self.store.add_pending, outcome.token, upload.name, clean))
             except DomainError as err:
                 outcome.errors.append(err.message)
@@ -198,7 +212,7 @@ class PortalService:
             title=f"{category.name}: {place or 'точка на карте'}", description=checked.description,
             address=location.address, street=location.street, house=location.house, flat=location.flat,
             district=location.district, lat=location.lat, lon=location.lon, citizen_name=checked.name,
-            extra={"location_source": location.source,
+            extra={PUBLIC_SUMMARY: mask_personal(checked.description) or None, "location_source": location.source,
                    "consent_152fz": {"at": datetime.now(UTC).isoformat(), "text": CONSENT_TEXT_VERSION}},
         )
 

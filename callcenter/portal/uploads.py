@@ -61,8 +61,18 @@ def thumb_path(path: str) -> str:
 
 
 def display_name(raw: str | None) -> str:
-    """The file name as the citizen knows it, without folders, bounded."""
-    name = PurePosixPath((raw or "").replace("\\", "/")).name.strip()
+    """The file name as the citizen knows it, without folders, bounded, always valid text.
+
+    A browser on a Russian Windows may send the name in cp1251 (it arrives as undecodable
+    bytes, kept by aiohttp as surrogates); control characters such as NUL are dropped.
+    """
+    text = raw or ""
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeError:
+        text = text.encode("utf-8", "surrogateescape").decode("cp1251", "replace")
+    text = "".join(ch for ch in text if ch.isprintable())
+    name = PurePosixPath(text.replace("\\", "/")).name.strip()
     return (name or "фото")[:100]
 
 

@@ -45,6 +45,9 @@ from callcenter.web.ratelimit import IPNetwork, RateLimiter, client_address, par
 
 logger = logging.getLogger(__name__)
 
+# What a rate-limited form may still send: enough for every text field, no photos.
+REFUSED_FORM_BYTES = 256 * 1024
+
 STATUS_COLORS = {
     Status.NEW: "#c5221f", Status.DISPATCHED: "#e37400", Status.IN_PROGRESS: "#1a5fb4", Status.DONE: "#1e8e3e",
 }
@@ -59,9 +62,12 @@ class PortalLimits:
     submissions: RateLimiter = field(default_factory=lambda: RateLimiter(10, 600))
     photos: RateLimiter = field(default_factory=lambda: RateLimiter(60, 600))
     track: RateLimiter = field(default_factory=lambda: RateLimiter(30, 600))
-    # Wrong last-4-digits per ticket number, from any address: 10 an hour makes guessing
-    # the 10,000 possibilities take weeks.
+    # Wrong last-4-digits per ticket number and address: 10 an hour makes guessing the 10,000
+    # possibilities take weeks from one address, and a guesser elsewhere cannot lock the citizen
+    # out of their own ticket (a limit per number alone let anyone do that with 10 wrong tries).
     track_failures: RateLimiter = field(default_factory=lambda: RateLimiter(10, 3600))
+    # Wrong guesses per address over all numbers: one address cannot spread its guesses thin.
+    track_failures_by_address: RateLimiter = field(default_factory=lambda: RateLimiter(30, 3600))
     api: RateLimiter = field(default_factory=lambda: RateLimiter(600, 60))
 
     def client(self, request: web.Request) -> str:
@@ -167,6 +173,13 @@ async def submit(request: web.Request) -> web.StreamResponse:
     portal, limits = request.app[PORTAL], request.app[LIMITS]
     settings = portal.settings
     client = limits.client(request)
+    # The limit is decided before the body is read: a refused client costs one small, bounded read
+    # (text fields only, so the citizen gets back what they typed), never the photo budget.
+    if not limits.attempts.allow(client) or not limits.submissions.would_allow(client):
+        read = await read_form(request, max_file_bytes=0, max_files=0, max_request_bytes=REFUSED_FORM_BYTES,
+                               keep_partial=True)
+        return await _rate_limited_form(request, PortalForm.from_fields(read.fields),
+                                        read.uploads != [] or read.truncated)
     read = await read_form(request, max_file_bytes=settings.max_photo_bytes, max_files=settings.max_photos,
                            max_request_bytes=settings.max_request_bytes)
     form = PortalForm.from_fields(read.fields)
@@ -175,8 +188,6 @@ async def submit(request: web.Request) -> web.StreamResponse:
         return _render_form(request, form, {}, [], status=400,
                             message="Обращение не принято: форма заполнена автоматически. "
                                     "Если это ошибка, позвоните по номеру 1563.")
-    if not limits.attempts.allow(client) or not limits.submissions.would_allow(client):
-        return await _rate_limited_form(request, form, read.uploads != [])
     outcome = await portal.accept_uploads(form.upload_token or None, read.uploads) if read.uploads else None
     if outcome is not None:
         form.upload_token = outcome.token
@@ -228,14 +239,14 @@ async def track_form(request: web.Request) -> web.Response:
 
 async def track(request: web.Request) -> web.Response:
     limits = request.app[LIMITS]
+    client = limits.client(request)
+    if not limits.track.allow(client):   # before the body is read
+        return _track_page(request, {"number": request.query.get("number", "")[:20], "message": (
+            "Слишком много запросов с вашего адреса. Попробуйте через несколько минут "
+            "или узнайте статус по номеру 1563.")}, 429)
     fields = await request.post()
     raw_number = str(fields.get("number", "")).strip()[:20]
     digits = "".join(ch for ch in str(fields.get("digits", "")) if ch.isdigit())
-    client = limits.client(request)
-    if not limits.track.allow(client):
-        return _track_page(request, {"number": raw_number, "message": (
-            "Слишком много запросов с вашего адреса. Попробуйте через несколько минут "
-            "или узнайте статус по номеру 1563.")}, 429)
     errors: dict[str, str] = {}
     try:
         number = clean_ticket_number(raw_number)
@@ -245,13 +256,15 @@ async def track(request: web.Request) -> web.Response:
         errors["digits"] = "Введите 4 последние цифры телефона, указанного в заявке"
     if errors:
         return _track_page(request, {"number": raw_number, "errors": errors}, 422)
-    if not limits.track_failures.would_allow(number):
+    guess_key = f"{client}|{number}"
+    if not limits.track_failures.would_allow(guess_key) or not limits.track_failures_by_address.would_allow(client):
         return _track_page(request, {"number": raw_number, "message": (
             "По этой заявке было слишком много неверных попыток. Попробуйте через час "
             "или узнайте статус по номеру 1563.")}, 429)
     context = await _public_ticket(request, number, digits)
     if context is None:
-        limits.track_failures.allow(number)
+        limits.track_failures.allow(guess_key)
+        limits.track_failures_by_address.allow(client)
         return _track_page(request, {"number": raw_number, "message": (
             "Заявка с таким номером и последними цифрами телефона не найдена. Проверьте номер и цифры. "
             "Заявки без телефона можно проверить по номеру 1563.")}, 404)

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from callcenter.accounts.users import MIN_PASSWORD, STAFF_ROLES, UserView
+from callcenter.accounts.users import MIN_PASSWORD, STAFF_ROLES, UserView, password_problem
 from callcenter.domain.errors import DomainError
 from callcenter.domain.tickets import ROLE_LABELS, Role
 from callcenter.staff.pages import error_field, render, services, staff, text_fields
@@ -39,7 +39,8 @@ async def new_user_page(request: web.Request) -> web.Response:
 
 @require_roles(Role.ADMIN)
 async def create_user(request: web.Request) -> web.StreamResponse:
-    typed = text_fields(await request.post(), *USER_FIELDS)
+    form = await request.post()
+    typed = text_fields(form, *USER_FIELDS) | {"password": _raw_password(form)}
     errors = _check_user(typed, new=True)
     if not errors:
         try:
@@ -67,7 +68,8 @@ async def edit_user_page(request: web.Request) -> web.Response:
 @require_roles(Role.ADMIN)
 async def update_user(request: web.Request) -> web.StreamResponse:
     user = await _user(request)
-    typed = text_fields(await request.post(), *USER_FIELDS) | {"login": user.login}
+    form = await request.post()
+    typed = text_fields(form, *USER_FIELDS) | {"login": user.login, "password": _raw_password(form)}
     errors = _check_user(typed, new=False)
     if user.id == current_user(request).id and (typed["role"] != Role.ADMIN.value or typed["active"] != "1"):
         errors["role"] = "Нельзя снять с себя роль администратора или отключить свою учётную запись"
@@ -109,6 +111,12 @@ async def _revoke(request: web.Request, user_id: int) -> None:
     services(request).hub.publish({"type": "session", "change": "revoked", "user_id": user_id})
 
 
+def _raw_password(form: Any) -> str:
+    """The password exactly as typed: sign-in does not trim it, so setting it must not either."""
+    value = form.get("password", "")
+    return value.replace("\x00", "") if isinstance(value, str) else ""
+
+
 def _check_user(typed: dict[str, str], *, new: bool) -> dict[str, str]:
     errors: dict[str, str] = {}
     if new and not typed["login"]:
@@ -117,8 +125,8 @@ def _check_user(typed: dict[str, str], *, new: bool) -> dict[str, str]:
         errors["role"] = "Выберите роль из списка"
     elif typed["role"] == Role.EXECUTOR.value and not typed["department"]:
         errors["department"] = "Исполнителю нужно выбрать подразделение"
-    if (new or typed["password"]) and len(typed["password"]) < MIN_PASSWORD:
-        errors["password"] = f"Пароль должен быть не короче {MIN_PASSWORD} символов"
+    if (new or typed["password"]) and (problem := password_problem(typed["password"], typed["login"])):
+        errors["password"] = problem
     if len(typed["full_name"]) > 200:
         errors["full_name"] = "Не больше 200 символов"
     if len(typed["device"]) > 120:

@@ -19,6 +19,7 @@ from callcenter.domain.tickets import OPEN_STATUSES, Channel, Status
 from callcenter.reference import DISTRICTS, ReferenceData
 from callcenter.tickets.schemas import TicketFilter
 
+MIN_YEAR, MAX_YEAR = 2000, 2100
 FILTER_FIELDS = ("status", "category", "department", "channel", "district", "date_from", "date_to", "q", "phone")
 ARCHIVE_STATUSES = (Status.CLOSED, Status.ARCHIVED, Status.REJECTED)
 # The status choices of the select: "" means every status the page allows.
@@ -51,7 +52,8 @@ def parse_filters(query: MultiMapping[str], reference: ReferenceData, *,
                   allowed: tuple[Status, ...] = tuple(Status), default_status: str = "",
                   default_days: int | None = None, today: date | None = None) -> FilterForm:
     """Read the filter fields; a bad one is reported and left out, the rest still apply."""
-    values = {name: str(query.get(name, "")).strip()[:MAX_QUERY] for name in FILTER_FIELDS}
+    # NUL never belongs in a filter and PostgreSQL refuses it in text (it answered 503).
+    values = {name: str(query.get(name, "")).replace("\x00", "").strip()[:MAX_QUERY] for name in FILTER_FIELDS}
     if "status" not in query:
         values["status"] = default_status
     if default_days and "date_from" not in query and "date_to" not in query:
@@ -127,19 +129,25 @@ def parse_date(value: str) -> date | None:
     value = value.strip()
     try:
         if _ISO.match(value):
-            return date.fromisoformat(value)
+            return _in_service_years(date.fromisoformat(value))
         match = _RU.match(value)
         if match:
             day, month, year = (int(g) for g in match.groups())
-            return date(year, month, day)
+            return _in_service_years(date(year, month, day))
     except ValueError:
         return None
     return None
 
 
+def _in_service_years(value: date) -> date | None:
+    """Dates the service can have (far dates overflow the time-zone arithmetic and mean nothing)."""
+    return value if MIN_YEAR <= value.year <= MAX_YEAR else None
+
+
 def _positive_int(value: object) -> int | None:
     text = str(value or "")
-    if text.isdigit() and 0 < len(text) < 19:
+    # isascii: "²" and other Unicode digits pass isdigit() but not int().
+    if text.isascii() and text.isdigit() and 0 < len(text) < 19:
         return int(text)
     return None
 

@@ -13,6 +13,7 @@ from callcenter.domain.errors import DomainError
 from callcenter.services import SERVICES, Services
 from callcenter.staff.staff_services import STAFF, StaffServices
 from callcenter.staff.targets import TargetBook
+from callcenter.web.redirects import local_path
 
 TARGETS = web.AppKey("staff_targets", TargetBook)
 
@@ -44,7 +45,7 @@ def text_fields(form: MultiMapping[Any], *names: str) -> dict[str, str]:
     values = {}
     for name in names:
         value = form.get(name, "")
-        values[name] = value.strip() if isinstance(value, str) else ""
+        values[name] = value.replace("\x00", "").strip() if isinstance(value, str) else ""   # PostgreSQL refuses NUL
     return values
 
 
@@ -57,6 +58,4 @@ def error_field(err: DomainError, fields: Iterable[str] = ()) -> str:
 
 def local_redirect(value: str | None, default: str) -> str:
     """Only a local path; anything else falls back to ``default``."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return default
+    return local_path(value) or default

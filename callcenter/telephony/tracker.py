@@ -144,6 +144,21 @@ def device_of_interface(interface: str) -> str:
     return interface
 
 
+def _text(value: object) -> str:
+    """One header's value: the last one when the peer repeated the header (the parser gives a list)."""
+    if isinstance(value, list):
+        return str(value[-1]) if value else ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _single_valued(event: Event) -> Event:
+    """The tracked events have single-valued headers; a repeated one (a broken or hostile peer)
+    must not raise deep inside a handler and lose the event: the last value counts, as in AMI."""
+    if all(isinstance(v, str) for v in event.values()):
+        return event
+    return {k: _text(v) for k, v in event.items()}
+
+
 class CallTracker:
     """Builds calls from AMI events. Not thread-safe; feed it from one task."""
 
@@ -214,10 +229,10 @@ class CallTracker:
 
     def feed(self, event: Event) -> list[Notification]:
         """Apply one AMI event; return the notifications it caused (often none)."""
-        handler = self._handlers.get(event.get("Event", ""))
+        handler = self._handlers.get(_text(event.get("Event", "")))
         if handler is None:
             return []
-        return handler(event)
+        return handler(_single_valued(event))
 
     def call(self, linkedid: str) -> CallSnapshot | None:
         """The live call with this Linkedid, or None."""

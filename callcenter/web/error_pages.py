@@ -6,7 +6,7 @@ import logging
 
 import aiohttp_jinja2
 from aiohttp import web
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from callcenter.domain.errors import (
     ConflictError,
@@ -31,6 +31,21 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
 ]
 
 STORE_DOWN = "База данных временно недоступна. Ничего не потеряно: повторите действие через минуту."
+
+
+BAD_CHARACTERS = "Запрос содержит недопустимые символы (например, нулевой байт): исправьте текст и повторите."
+
+
+def _refused_value(err: DBAPIError) -> bool:
+    """PostgreSQL's "data exception" class (SQLSTATE 22xxx, e.g. 22021: a NUL byte in text): the
+    value sent was bad; asyncpg's adapter does not always raise these as DataError."""
+    return str(getattr(err.orig, "sqlstate", "") or "").startswith("22")
+
+
+def _client_gone(request: web.Request) -> bool:
+    """The browser closed the connection (a reset or an unfinished body), not the database."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def status_for(error: DomainError) -> int:
@@ -69,7 +84,19 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
         raise
     except DomainError as err:
         return render_error(request, status_for(err), err.message, err.code)
-    except (OperationalError, DBAPIError, ConnectionError) as err:
+    except DataError:
+        # The database refused a value the client sent (PostgreSQL: a NUL byte, an invalid
+        # character): a bad request, not an outage.
+        return render_error(request, 400, BAD_CHARACTERS, "bad_characters")
+    except ConnectionError as err:
+        if _client_gone(request):
+            logger.info("client went away during %s %s: %s", request.method, request.path, err)
+            raise
+        logger.error("database unavailable during %s %s: %s", request.method, request.path, err)
+        return render_error(request, 503, STORE_DOWN, "store_unavailable")
+    except (OperationalError, DBAPIError) as err:
+        if _refused_value(err):
+            return render_error(request, 400, BAD_CHARACTERS, "bad_characters")
         logger.error("database unavailable during %s %s: %s", request.method, request.path, err)
         return render_error(request, 503, STORE_DOWN, "store_unavailable")
     except Exception:

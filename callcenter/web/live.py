@@ -25,9 +25,10 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from callcenter.accounts.users import UserView
 from callcenter.domain.errors import PermissionDenied
 from callcenter.domain.tickets import Role
+from callcenter.accounts.sessions import hash_token
 from callcenter.events import HubSubscription, Message
 from callcenter.tasks import supervise
-from callcenter.web.auth import STAFF_ROLES, SUPERVISION_ROLES, current_user, require_roles
+from callcenter.web.auth import SESSION_TOKEN, STAFF_ROLES, SUPERVISION_ROLES, current_user, require_roles
 from callcenter.web.context import WEB
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     with request.app[WEB].hub.subscribe(accepts=audience(user, request.app[MESSAGE_TYPES]), maxsize=QUEUE_SIZE) as sub:
         # Tell the browser it is subscribed: nothing published from now on is missed.
         await ws.send_str(json.dumps({"type": "hello", "user_id": user.id}))
-        sender = asyncio.create_task(_send_loop(ws, sub, request.transport, request.app[ENCODER]),
+        token = request.get(SESSION_TOKEN)
+        session = hash_token(token) if token else None
+        sender = asyncio.create_task(_send_loop(ws, sub, request.transport, request.app[ENCODER], session),
                                      name=f"ws-send-{user.login}")
         supervise(sender, logger)
         try:
@@ -113,10 +116,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def _send_loop(ws: web.WebSocketResponse, sub: HubSubscription, transport: asyncio.Transport | None,
-                     encoder: MessageEncoder) -> None:
+                     encoder: MessageEncoder, session: str | None = None) -> None:
     while not ws.closed:
         message = await sub.get()
         if message.get("type") == "session":
+            if message.get("session") not in (None, session):
+                continue   # another of this user's sessions signed out: not this socket
             await ws.close(code=CLOSE_REVOKED, message=b"session revoked")
             return
         try:

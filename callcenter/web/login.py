@@ -9,8 +9,10 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from callcenter.domain.tickets import Role
+from callcenter.accounts.sessions import hash_token
 from callcenter.web.auth import SESSION_COOKIE, SESSION_TOKEN, client_address
 from callcenter.web.context import WEB
+from callcenter.web.redirects import local_path
 from callcenter.web.request_keys import CURRENT_USER
 
 HOME_BY_ROLE = {
@@ -22,9 +24,7 @@ HOME_BY_ROLE = {
 
 def safe_next(value: str | None, default: str = "/staff/") -> str:
     """Only local paths: an open redirect would let a phishing link borrow our login page."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return default
+    return local_path(value) or default
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -66,6 +66,10 @@ async def logout(request: web.Request) -> web.StreamResponse:
     token = request.get(SESSION_TOKEN)
     if token:
         await request.app[WEB].sessions.revoke(token)
+        user = request.get(CURRENT_USER)
+        if user is not None:   # this session's open /ws sockets close at once (other devices stay)
+            request.app[WEB].hub.publish({"type": "session", "change": "logout", "user_id": user.id,
+                                          "session": hash_token(token)})
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response

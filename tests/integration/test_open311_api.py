@@ -153,7 +153,7 @@ async def test_get_never_shows_personal_data(live_server: LiveServer, http: aioh
     text = body.decode()
     for secret in ("Ольга", "Кузнецова", "olga@", "555-44-33", "5554433", "кв. 12"):
         assert secret not in text, secret
-    assert found["description"] == "Затопило кв [скрыто], мой телефон [телефон скрыт]"
+    assert found["description"] == "Затопило кв. [скрыто], мой телефон [телефон скрыт]"
     assert found["address"] == "улица Ленина, д. 5" and (found["lat"], found["long"]) == (44.6085, 33.5265)
     assert (found["status"], found["extended_status"], found["status_notes"]) == ("open", "new", "Новая")
     assert found["agency_responsible"] and found["requested_datetime"].endswith("+03:00")

@@ -63,7 +63,7 @@ def test_public_address_never_has_the_flat(street: str | None, house: str | None
 
 def test_descriptions_lose_phone_numbers_and_flats() -> None:
     text = "Звоните 8 978 123-45-67 или +7(978)1234567, затопило кв. 12 и квартира 14"
-    assert mask_private(text) == ("Звоните [телефон скрыт] или [телефон скрыт], затопило кв [скрыто] "
+    assert mask_private(text) == ("Звоните [телефон скрыт] или [телефон скрыт], затопило кв. [скрыто] "
                                   "и квартира [скрыто]")
     assert mask_private("Яма глубиной 15 см, 3 машины пробили колёса") == "Яма глубиной 15 см, 3 машины пробили колёса"
 

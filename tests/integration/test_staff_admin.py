@@ -19,7 +19,7 @@ async def test_a_bad_new_user_comes_back_with_messages_and_what_was_typed(live_s
         body = html.unescape(await resp.text())
         assert resp.status == 422
         assert "Исполнителю нужно выбрать подразделение" in body
-        assert "Пароль должен быть не короче 10 символов" in body
+        assert "Пароль должен быть не короче 12 символов" in body
         assert 'value="Василий Петров"' in body and 'value="PJSIP/op9"' in body and 'value="Вася!"' in body
         assert 'value="short"' not in body                       # a password is never echoed
         login = await admin.post("/staff/admin/users/new", {

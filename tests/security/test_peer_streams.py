@@ -1,0 +1,51 @@
+"""Hostile or broken peers on the telephony links: AMI frames and the FastAGI environment."""
+
+from __future__ import annotations
+
+import asyncio
+
+from callcenter.ivr.agi import AgiLimits, AgiServer
+from callcenter.telephony.ami_protocol import AmiFrameParser
+from callcenter.telephony.tracker import CallTracker
+from tests.protocol.fake_ami import load_trace
+from tests.protocol.test_ami_tracker import feed_all, upto
+from tests.security.rawhttp import NO_ANSWER_BOUND
+
+
+def test_a_varset_with_a_repeated_variable_header_is_applied_not_lost() -> None:
+    events = [dict(f) for f in load_trace("ami-ivr-report.txt").events()]
+    tracker = CallTracker()
+    feed_all(tracker, upto(events, "VarSet"))
+    choice = next(e for e in events if e.get("Variable") == "IVR_CHOICE")
+    raw = "".join(f"{k}: {v}\r\n" for k, v in choice.items() if k != "Variable")
+    raw += "Variable: SOMETHING_ELSE\r\nVariable: IVR_CHOICE\r\n\r\n"
+    [frame] = AmiFrameParser().feed(raw.encode())
+    assert frame["Variable"] == ["SOMETHING_ELSE", "IVR_CHOICE"]   # what the parser hands on
+    tracker.feed(frame)                                             # raised TypeError before
+    assert [c.ivr_choices for c in tracker.snapshot().in_ivr] == [(choice["Value"],)]
+
+
+async def _refused_after(payload: bytes) -> AgiServer:
+    """Send ``payload`` as an AGI environment that never ends; return the server once it hung up."""
+    async with AgiServer("127.0.0.1", 0, {}) as agi:
+        reader, writer = await asyncio.open_connection("127.0.0.1", agi.port)
+        writer.write(payload)
+        await writer.drain()
+        # The server closes the connection by itself (EOF); it is never sent the blank line.
+        assert await asyncio.wait_for(reader.read(), NO_ANSWER_BOUND) == b""
+        writer.close()
+        return agi
+
+
+async def test_an_agi_environment_with_endless_lines_is_cut_at_the_line_cap() -> None:
+    limits = AgiLimits()
+    agi = await _refused_after(b"agi_x: y\n" * (limits.max_header_lines + 50))
+    assert agi.stats.bad_header == 1 and agi.stats.completed == 0
+
+
+async def test_an_agi_environment_over_its_byte_cap_is_cut() -> None:
+    limits = AgiLimits()
+    line = b"agi_x: " + b"y" * 8000 + b"\n"
+    agi = await _refused_after(line * (limits.max_header_bytes // len(line) + 3))
+    assert agi.stats.bad_header == 1
+
