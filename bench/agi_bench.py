@@ -40,15 +40,32 @@ TARGET_P99_MS = 5.0
 
 # --- the fake Asterisk (runs in its own process) ------------------------------------------
 
+
 def environment(index: int) -> bytes:
     lines = [
-        "agi_network: yes", "agi_network_script: bench", "agi_request: agi://127.0.0.1:4573/bench",
-        f"agi_channel: Local/1563@hotline-{index:08x};2", "agi_language: ru", "agi_type: Local",
-        f"agi_uniqueid: 1795979627.{index}", "agi_version: 22.10.1", f"agi_callerid: +7978{index:07d}",
-        "agi_calleridname: Bench", "agi_callingpres: 0", "agi_callingani2: 0", "agi_callington: 0",
-        "agi_callingtns: 0", "agi_dnid: unknown", "agi_rdnis: unknown", "agi_context: hotline",
-        "agi_extension: 1563", "agi_priority: 3", "agi_enhanced: 0.0", "agi_accountcode: ",
-        "agi_threadid: 140216228955840", "",
+        "agi_network: yes",
+        "agi_network_script: bench",
+        "agi_request: agi://127.0.0.1:4573/bench",
+        f"agi_channel: Local/1563@hotline-{index:08x};2",
+        "agi_language: ru",
+        "agi_type: Local",
+        f"agi_uniqueid: 1795979627.{index}",
+        "agi_version: 22.10.1",
+        f"agi_callerid: +7978{index:07d}",
+        "agi_calleridname: Bench",
+        "agi_callingpres: 0",
+        "agi_callingani2: 0",
+        "agi_callington: 0",
+        "agi_callingtns: 0",
+        "agi_dnid: unknown",
+        "agi_rdnis: unknown",
+        "agi_context: hotline",
+        "agi_extension: 1563",
+        "agi_priority: 3",
+        "agi_enhanced: 0.0",
+        "agi_accountcode: ",
+        "agi_threadid: 140216228955840",
+        "",
     ]
     return "".join(line + "\n" for line in lines).encode()
 
@@ -84,6 +101,7 @@ async def run_peer(port: int, sessions: int) -> None:
 
 
 # --- the server side (this process) -------------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -136,6 +154,7 @@ def make_handler(run: Run):
             await channel.set_variable("IVR_ROUTE", "done")
         finally:
             run.held -= 1
+
     return bench
 
 
@@ -147,8 +166,9 @@ async def main(args: argparse.Namespace) -> None:
     await server.start()
     run.bar = tqdm(total=2 * args.sessions * args.commands, desc="AGI commands", unit="cmd")
     started = time.perf_counter()
-    peer = await asyncio.create_subprocess_exec(sys.executable, __file__, "--peer", "--port", str(server.port),
-                                                "--sessions", str(args.sessions))
+    peer = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--peer", "--port", str(server.port), "--sessions", str(args.sessions)
+    )
     try:
         async with asyncio.timeout(900):
             await peer.wait()
@@ -164,19 +184,27 @@ async def main(args: argparse.Namespace) -> None:
 
 def report(run: Run, server: AgiServer, elapsed: float, base_rss_kb: int) -> None:
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"sessions held at once:   {run.peak} (target {TARGET_SESSIONS}); completed {server.stats.completed}, "
-          f"failed {server.stats.failed}, hung up {server.stats.hung_up}")
+    print(
+        f"sessions held at once:   {run.peak} (target {TARGET_SESSIONS}); completed {server.stats.completed}, "
+        f"failed {server.stats.failed}, hung up {server.stats.hung_up}"
+    )
     grown = max(peak_kb - base_rss_kb, 0)
-    print(f"server process peak RSS: {peak_kb / 1024:.0f} MB, {grown / 1024:.1f} MB more than before the sessions "
-          f"({grown / max(run.peak, 1):.0f} KB per session)")
+    print(
+        f"server process peak RSS: {peak_kb / 1024:.0f} MB, {grown / 1024:.1f} MB more than before the sessions "
+        f"({grown / max(run.peak, 1):.0f} KB per session)"
+    )
     for name, values in (("paced", run.paced), ("burst", run.burst)):
         ms = [v * 1000 for v in values]
-        print(f"{name:6} round trip: n={len(ms)}  p50 {percentile(ms, 50):.2f} ms  p90 {percentile(ms, 90):.2f} ms  "
-              f"p99 {percentile(ms, 99):.2f} ms  max {max(ms, default=float('nan')):.2f} ms")
+        print(
+            f"{name:6} round trip: n={len(ms)}  p50 {percentile(ms, 50):.2f} ms  p90 {percentile(ms, 90):.2f} ms  "
+            f"p99 {percentile(ms, 99):.2f} ms  max {max(ms, default=float('nan')):.2f} ms"
+        )
     total = len(run.paced) + len(run.burst)
     paced_p99 = percentile([v * 1000 for v in run.paced], 99)
-    print(f"total: {total} commands in {elapsed:.1f} s ({total / elapsed:.0f}/s overall); "
-          f"paced p99 target < {TARGET_P99_MS} ms: {'met' if paced_p99 < TARGET_P99_MS else 'NOT met'}")
+    print(
+        f"total: {total} commands in {elapsed:.1f} s ({total / elapsed:.0f}/s overall); "
+        f"paced p99 target < {TARGET_P99_MS} ms: {'met' if paced_p99 < TARGET_P99_MS else 'NOT met'}"
+    )
 
 
 def parse_args() -> argparse.Namespace:

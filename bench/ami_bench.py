@@ -43,8 +43,11 @@ def traces_dir() -> Path:
 
 def server_bytes(path: Path) -> bytes:
     """What Asterisk sent in one trace: every non-``#>>`` line, CRLF, no banner."""
-    lines = [line for line in path.read_text(encoding="utf-8").split("\n")
-             if not line.startswith("#>> ") and not line.startswith("Asterisk Call Manager/")]
+    lines = [
+        line
+        for line in path.read_text(encoding="utf-8").split("\n")
+        if not line.startswith("#>> ") and not line.startswith("Asterisk Call Manager/")
+    ]
     text = "\r\n".join(lines).strip("\r\n") + "\r\n\r\n"
     while "\r\n\r\n\r\n" in text:
         text = text.replace("\r\n\r\n\r\n", "\r\n\r\n")
@@ -52,7 +55,7 @@ def server_bytes(path: Path) -> bytes:
 
 
 def chunks_of(data: bytes, size: int) -> list[bytes]:
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 def run_ours(chunks: list[bytes], repeat: int, track: bool) -> int:
@@ -138,8 +141,10 @@ def report(paths, data, args, results) -> None:
     print(f"traces: {', '.join(p.name for p in paths)} ({len(data):,} bytes, {args.chunk}-byte reads)")
     print(f"rounds: {args.rounds}, corpus repeated {args.repeat}x per round, 1 core")
     for name, (median, frames, rates) in results.items():
-        print(f"  {name:<20} median {median:>12,.0f} frames/s   "
-              f"(min {min(rates):,.0f}, max {max(rates):,.0f}; {frames:,} frames per round)")
+        print(
+            f"  {name:<20} median {median:>12,.0f} frames/s   "
+            f"(min {min(rates):,.0f}, max {max(rates):,.0f}; {frames:,} frames per round)"
+        )
     ours = results["ours (parse+track)"][0]
     theirs = results["panoramisk (parse)"][0]
     print(f"ratio ours (parse+track) / panoramisk (parse): {ours / theirs:.2f}")

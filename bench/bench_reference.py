@@ -20,9 +20,15 @@ from tqdm import tqdm
 from callcenter.reference import Gazetteer, load_reference
 
 ADDRESSES = [
-    "ул. Ленина, д. 5, кв. 12", "Острякова 160", "проспект Генерала Острякова дом 160 квартира 3",
-    "г. Севастополь, ул. Хрусталева, 74б", "Героев Сталинграда пр-т, д.64, кв.5",
-    "Балаклава, ул. Новикова, 4", "ул. Ленинаа 5", "ул. Несуществующая 5", "Юмашева 26",
+    "ул. Ленина, д. 5, кв. 12",
+    "Острякова 160",
+    "проспект Генерала Острякова дом 160 квартира 3",
+    "г. Севастополь, ул. Хрусталева, 74б",
+    "Героев Сталинграда пр-т, д.64, кв.5",
+    "Балаклава, ул. Новикова, 4",
+    "ул. Ленинаа 5",
+    "ул. Несуществующая 5",
+    "Юмашева 26",
 ]
 TRANSCRIPTS = [
     "здравствуйте у меня на улице ленина прорвало трубу вода течёт по подъезду",
@@ -42,8 +48,10 @@ def measure(label: str, call: Callable[[str], object], inputs: Sequence[str], ro
             samples.append((time.perf_counter() - start) * 1e6)
     samples.sort()
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-    print(f"{label:<22} n={len(samples):>6}  median {statistics.median(samples):8.1f} us"
-          f"  p99 {p99:8.1f} us  max {samples[-1]:8.1f} us")
+    print(
+        f"{label:<22} n={len(samples):>6}  median {statistics.median(samples):8.1f} us"
+        f"  p99 {p99:8.1f} us  max {samples[-1]:8.1f} us"
+    )
 
 
 def main() -> None:
@@ -53,16 +61,21 @@ def main() -> None:
 
     start = time.perf_counter()
     data = load_reference()
-    print(f"load_reference         {len(data.streets)} streets, {len(data.categories)} categories, "
-          f"{len(data.departments)} departments in {(time.perf_counter() - start) * 1e3:.1f} ms")
+    print(
+        f"load_reference         {len(data.streets)} streets, {len(data.categories)} categories, "
+        f"{len(data.departments)} departments in {(time.perf_counter() - start) * 1e3:.1f} ms"
+    )
     morph = pymorphy3.MorphAnalyzer()
     start = time.perf_counter()
     gazetteer = Gazetteer(data.streets, morph=morph)
     print(f"Gazetteer build        {(time.perf_counter() - start) * 1e3:.1f} ms (analyzer passed in)")
 
     # Every prefix a citizen types, keystroke by keystroke, of a few street names.
-    keystrokes = [name[:n] for name in ("острякова", "пр героев", "хрусталёва", "большая морская")
-                  for n in range(1, len(name) + 1)]
+    keystrokes = [
+        name[:n]
+        for name in ("острякова", "пр героев", "хрусталёва", "большая морская")
+        for n in range(1, len(name) + 1)
+    ]
     measure("suggest", gazetteer.suggest, keystrokes, rounds)
     measure("geocode", gazetteer.geocode, ADDRESSES, rounds)
     measure("find_street_mentions", gazetteer.find_street_mentions, TRANSCRIPTS, rounds)

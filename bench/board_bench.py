@@ -51,9 +51,16 @@ STEPS = [100, 250, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000]
 
 def Server(database_url: str) -> ServerProcess:  # noqa: N802 - reads as the class it returns
     """The app with only the staff web mounted, in its own process (``--serve``)."""
-    return ServerProcess(["-m", "bench.board_bench", "--serve"], {
-        "CALLCENTER_DATABASE_URL": database_url, "CALLCENTER_DATA_DIR": str(WORKDIR / "data"),
-        "CALLCENTER_SECRET_KEY": "bench", "CALLCENTER_LOG_LEVEL": "WARNING"}, WORKDIR)
+    return ServerProcess(
+        ["-m", "bench.board_bench", "--serve"],
+        {
+            "CALLCENTER_DATABASE_URL": database_url,
+            "CALLCENTER_DATA_DIR": str(WORKDIR / "data"),
+            "CALLCENTER_SECRET_KEY": "bench",
+            "CALLCENTER_LOG_LEVEL": "WARNING",
+        },
+        WORKDIR,
+    )
 
 
 def serve_staff_only() -> None:
@@ -69,10 +76,23 @@ def serve_staff_only() -> None:
         body = await request.json()
         hub = request.app[SERVICES].hub
         for seq in range(int(body["count"])):
-            hub.publish({"type": "ticket", "change": "status", "number": f"26{seq:05d}", "status": "in_progress",
-                         "previous": "dispatched", "channel": "web", "department": "vodokanal",
-                         "category": "water_leak", "is_draft": False, "version": 3, "seq": seq,
-                         "step": body["step"], "sent": time.time()})
+            hub.publish(
+                {
+                    "type": "ticket",
+                    "change": "status",
+                    "number": f"26{seq:05d}",
+                    "status": "in_progress",
+                    "previous": "dispatched",
+                    "channel": "web",
+                    "department": "vodokanal",
+                    "category": "water_leak",
+                    "is_draft": False,
+                    "version": 3,
+                    "seq": seq,
+                    "step": body["step"],
+                    "sent": time.time(),
+                }
+            )
             await asyncio.sleep(float(body["interval"]))
         return web.json_response({"subscribers": hub.subscriber_count})
 
@@ -86,8 +106,9 @@ async def ensure_world(database_url: str, count: int) -> tuple[Any, int]:
     from callcenter.store.reference_sync import sync_reference
 
     await upgrade_async(database_url)
-    services = build_services(load_settings(environ={}, overrides={"database_url": database_url,
-                                                                   "data_dir": WORKDIR / "data"}))
+    services = build_services(
+        load_settings(environ={}, overrides={"database_url": database_url, "data_dir": WORKDIR / "data"})
+    )
     await sync_reference(services.sessions, services.reference)
     async with services.engine.connect() as conn:
         have = (await conn.execute(select(func.count()).select_from(m.Ticket))).scalar_one()
@@ -108,15 +129,16 @@ async def signed_in(base: str, login: str) -> aiohttp.ClientSession:
     async with http.get(base + "/login") as resp:
         page = await resp.text()
     token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    async with http.post(base + "/login", data={"login": login, "password": PASSWORD, "csrf_token": token},
-                         allow_redirects=False) as resp:
+    async with http.post(
+        base + "/login", data={"login": login, "password": PASSWORD, "csrf_token": token}, allow_redirects=False
+    ) as resp:
         if resp.status != 303:
             raise RuntimeError(f"login of {login} failed: HTTP {resp.status}")
     return http
 
 
 async def timed(name: str, samples: int, call: Callable[[int], Awaitable[int]]) -> float:
-    for i in range(3):    # warm-up: statement caches, the reference names
+    for i in range(3):  # warm-up: statement caches, the reference names
         await call(i)
     timings = []
     for i in tqdm(range(samples), desc=name, leave=False):
@@ -140,8 +162,15 @@ async def bench_pages(base: str, services: Any, samples: int) -> None:
     reference = services.reference
     async with services.engine.connect() as conn:
         top = (await conn.execute(select(func.max(m.Ticket.id)))).scalar_one()
-        numbers = (await conn.execute(select(m.Ticket.number).where(m.Ticket.id > top - 20000)
-                                      .order_by(m.Ticket.id.desc()).limit(2000))).scalars().all()
+        numbers = (
+            (
+                await conn.execute(
+                    select(m.Ticket.number).where(m.Ticket.id > top - 20000).order_by(m.Ticket.id.desc()).limit(2000)
+                )
+            )
+            .scalars()
+            .all()
+        )
     categories = [c.code for c in reference.categories]
     departments = [d.code for d in reference.departments]
     districts = ["Гагаринский", "Ленинский", "Нахимовский", "Балаклавский"]
@@ -153,20 +182,32 @@ async def bench_pages(base: str, services: Any, samples: int) -> None:
             ("board: newest 50 (default)", lambda i: fetch(operator, board)),
             ("board: status=open", lambda i: fetch(operator, board + "?status=open")),
             ("board: one category", lambda i: fetch(operator, board + "?category=" + rng.choice(categories))),
-            ("board: department + in progress",
-             lambda i: fetch(operator, board + f"?department={rng.choice(departments)}&status=in_progress")),
-            ("board: channel + district",
-             lambda i: fetch(operator, board + f"?channel=web&district={rng.choice(districts)}")),
+            (
+                "board: department + in progress",
+                lambda i: fetch(operator, board + f"?department={rng.choice(departments)}&status=in_progress"),
+            ),
+            (
+                "board: channel + district",
+                lambda i: fetch(operator, board + f"?channel=web&district={rng.choice(districts)}"),
+            ),
             ("board: one week, 3 months ago", lambda i: fetch(operator, board + _week(rng))),
-            ("board: deep page (before=random id)",
-             lambda i: fetch(operator, board + f"?before={rng.randrange(1000, top)}")),
+            (
+                "board: deep page (before=random id)",
+                lambda i: fetch(operator, board + f"?before={rng.randrange(1000, top)}"),
+            ),
             ("board: Russian full-text search", lambda i: fetch(operator, board + "?q=" + rng.choice(QUERIES))),
             ("board: search + status=open", lambda i: fetch(operator, board + "?status=open&q=" + rng.choice(QUERIES))),
-            ("live row fragment", lambda i: fetch(
-                operator, base + f"/staff/tickets/{rng.choice(numbers)}/row?view=board&status=open", (200, 204))),
+            (
+                "live row fragment",
+                lambda i: fetch(
+                    operator, base + f"/staff/tickets/{rng.choice(numbers)}/row?view=board&status=open", (200, 204)
+                ),
+            ),
             ("ticket page", lambda i: fetch(operator, base + f"/staff/tickets/{rng.choice(numbers)}")),
-            ("supervisors' board, 30 days (uncached)",
-             lambda i: fetch(supervisor, base + f"/staff/board?{_period(i, 30)}")),
+            (
+                "supervisors' board, 30 days (uncached)",
+                lambda i: fetch(supervisor, base + f"/staff/board?{_period(i, 30)}"),
+            ),
             ("supervisors' counts, 30 days", lambda i: fetch(supervisor, base + "/staff/board/counts")),
         ]
         for name, call in cases:
@@ -199,8 +240,10 @@ async def bench_export(http: aiohttp.ClientSession, base: str) -> None:
         async for _line in resp.content:
             rows += 1
     elapsed = time.perf_counter() - t0
-    print(f"{'CSV export, last 30 days (streamed)':42} {rows - 1:,} rows in {elapsed:.1f} s "
-          f"({(rows - 1) / elapsed:,.0f} rows/s)")
+    print(
+        f"{'CSV export, last 30 days (streamed)':42} {rows - 1:,} rows in {elapsed:.1f} s "
+        f"({(rows - 1) / elapsed:,.0f} rows/s)"
+    )
 
 
 @dataclass
@@ -223,8 +266,10 @@ async def bench_websockets(base: str, max_clients: int, messages: int, interval:
     sockets: list[aiohttp.ClientWebSocketResponse] = []
     readers: list[asyncio.Task[None]] = []
     current: dict[str, Step] = {}
-    print(f"\nlive WebSocket clients, {messages} messages per step {interval * 1000:.0f} ms apart "
-          f"(target: delivery p95 < {DELIVERY_TARGET_MS:.0f} ms)")
+    print(
+        f"\nlive WebSocket clients, {messages} messages per step {interval * 1000:.0f} ms apart "
+        f"(target: delivery p95 < {DELIVERY_TARGET_MS:.0f} ms)"
+    )
     print(f"{'clients':>8} {'delivered':>10} {'lost':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     try:
         for size in [s for s in STEPS if s <= max_clients]:
@@ -232,17 +277,20 @@ async def bench_websockets(base: str, max_clients: int, messages: int, interval:
             expected = messages * size
             step = Step(size, expected)
             current["step"] = step
-            async with http.post(base + "/bench/publish", json={"count": messages, "interval": interval,
-                                                                "step": size}) as resp:
+            async with http.post(
+                base + "/bench/publish", json={"count": messages, "interval": interval, "step": size}
+            ) as resp:
                 await resp.read()
             try:
                 await asyncio.wait_for(step.complete.wait(), timeout=10)
             except TimeoutError:
-                pass    # reported below as lost
+                pass  # reported below as lost
             ms = [d * 1000 for d in step.delays]
             p95 = percentile(ms, 95)
-            print(f"{size:8d} {step.received:10d} {expected - step.received:6d} {percentile(ms, 50):8.1f} "
-                  f"{p95:8.1f} {percentile(ms, 99):8.1f} {max(ms, default=float('nan')):8.1f}")
+            print(
+                f"{size:8d} {step.received:10d} {expected - step.received:6d} {percentile(ms, 50):8.1f} "
+                f"{p95:8.1f} {percentile(ms, 99):8.1f} {max(ms, default=float('nan')):8.1f}"
+            )
             if p95 > DELIVERY_TARGET_MS or step.received < expected:
                 print(f"stopped: at {size} clients delivery p95 is {p95:.0f} ms or messages were lost")
                 break
@@ -254,8 +302,9 @@ async def bench_websockets(base: str, max_clients: int, messages: int, interval:
         await http.close()
 
 
-async def _open(base: str, http: aiohttp.ClientSession, count: int, sockets: list[Any], readers: list[Any],
-                current: dict[str, Step]) -> None:
+async def _open(
+    base: str, http: aiohttp.ClientSession, count: int, sockets: list[Any], readers: list[Any], current: dict[str, Step]
+) -> None:
     url = base.replace("http", "ws", 1) + "/ws"
     bar = tqdm(total=count, desc="opening sockets", leave=False)
 
@@ -298,8 +347,10 @@ async def main() -> None:
     services, total = await ensure_world(args.database_url, 0 if args.skip_pages else args.tickets)
     try:
         async with Server(args.database_url) as server:
-            print(f"\n{services.engine.dialect.name}: {total:,} tickets; server process at {server.base}, "
-                  "client in this process")
+            print(
+                f"\n{services.engine.dialect.name}: {total:,} tickets; server process at {server.base}, "
+                "client in this process"
+            )
             if not args.skip_pages:
                 await bench_pages(server.base, services, args.samples)
             await bench_websockets(server.base, args.max_clients, args.messages, args.interval)

@@ -12,16 +12,17 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tqdm import tqdm
 
+from callcenter.demo import bulk_rows
 from callcenter.reference import ReferenceData
 from callcenter.store import models as m
 from callcenter.store.search import RussianStemmer
-from callcenter.demo import bulk_rows
 
 BATCH = 5000
 
 
-async def bulk_load(engine: AsyncEngine, reference: ReferenceData, count: int, *, seed: int = 7,
-                    year: int = 2026, progress: bool = True) -> int:
+async def bulk_load(
+    engine: AsyncEngine, reference: ReferenceData, count: int, *, seed: int = 7, year: int = 2026, progress: bool = True
+) -> int:
     """Append ``count`` tickets after the existing ones; returns the number loaded."""
     async with engine.connect() as conn:
         start_id = ((await conn.execute(select(func.max(m.Ticket.id)))).scalar() or 0) + 1
@@ -45,8 +46,9 @@ async def bulk_load(engine: AsyncEngine, reference: ReferenceData, count: int, *
         await conn.execute(insert(m.TicketCounter).values(year=year, last_value=last))
         if engine.dialect.name == "postgresql":
             for table in ("tickets", "ticket_events", "citizens"):
-                await conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                        f"(SELECT max(id) FROM {table}))"))
+                await conn.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+                )
             await conn.execute(text("ANALYZE"))
         else:
             await conn.execute(text("ANALYZE"))
@@ -58,14 +60,21 @@ async def _citizen_ids(engine: AsyncEngine, batch: list[Any], phones: dict[str, 
     if not new:
         return
     async with engine.begin() as conn:
-        existing = dict((await conn.execute(select(m.Citizen.phone, m.Citizen.id)
-                                            .where(m.Citizen.phone.in_(new)))).all())
+        existing = dict(
+            (await conn.execute(select(m.Citizen.phone, m.Citizen.id).where(m.Citizen.phone.in_(new)))).all()
+        )
         missing = [p for p in new if p not in existing]
         if missing:
-            await conn.execute(insert(m.Citizen), [{"phone": p, "created_at": batch[0][0]["created_at"]}
-                                                   for p in missing])
-            existing.update(dict((await conn.execute(select(m.Citizen.phone, m.Citizen.id)
-                                                     .where(m.Citizen.phone.in_(missing)))).all()))
+            await conn.execute(
+                insert(m.Citizen), [{"phone": p, "created_at": batch[0][0]["created_at"]} for p in missing]
+            )
+            existing.update(
+                dict(
+                    (
+                        await conn.execute(select(m.Citizen.phone, m.Citizen.id).where(m.Citizen.phone.in_(missing)))
+                    ).all()
+                )
+            )
     phones.update(existing)
 
 
@@ -83,7 +92,13 @@ async def _write(engine: AsyncEngine, batch: list[Any], phones: dict[str, int], 
         if engine.dialect.name == "sqlite":
             await conn.execute(
                 text("INSERT INTO tickets_fts(rowid, body) VALUES (:id, :body)"),
-                [{"id": t["id"], "body": " ".join(stemmer.stems(" ".join(
-                    (t["number"], t["title"], t["description"], t["address"]))))} for t in tickets],
+                [
+                    {
+                        "id": t["id"],
+                        "body": " ".join(
+                            stemmer.stems(" ".join((t["number"], t["title"], t["description"], t["address"])))
+                        ),
+                    }
+                    for t in tickets
+                ],
             )
-

@@ -49,7 +49,7 @@ from callcenter.store.db import create_engine, session_factory  # noqa: E402
 from callcenter.store.migrate import upgrade  # noqa: E402
 from callcenter.tickets.service import TicketService  # noqa: E402
 
-NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)   # a fixed clock: "busy" retries fall after the run
+NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)  # a fixed clock: "busy" retries fall after the run
 
 
 class CountingDialer:
@@ -61,8 +61,9 @@ class CountingDialer:
         self.counts: Counter[int] = Counter()
         self.result = result
 
-    async def originate_callback(self, *, phone: str, callback_id: int, ticket_numbers: Sequence[str],
-                                 action_id: str) -> DialOutcome:
+    async def originate_callback(
+        self, *, phone: str, callback_id: int, ticket_numbers: Sequence[str], action_id: str
+    ) -> DialOutcome:
         self.counts[callback_id] += 1
         return DialOutcome(self.result, "bench", f"cc-{action_id}")
 
@@ -90,32 +91,57 @@ async def seed(url: str, n: int, chunk: int = 5000) -> None:
             for start in range(0, n, chunk):
                 ids = range(start + 1, min(n, start + chunk) + 1)
                 async with engine.begin() as conn:
-                    await conn.execute(insert(m.Citizen), [
-                        {"id": i, "phone": f"+7978{i:07d}", "created_at": NOW} for i in ids])
+                    await conn.execute(
+                        insert(m.Citizen), [{"id": i, "phone": f"+7978{i:07d}", "created_at": NOW} for i in ids]
+                    )
                     await conn.execute(insert(m.Ticket), [_ticket(i) for i in ids])
                     await conn.execute(insert(m.Callback), [_callback(i, rng) for i in ids])
-                    await conn.execute(insert(m.CallbackTicket), [
-                        {"callback_id": i, "ticket_id": i, "done_at": NOW - timedelta(hours=1)} for i in ids])
+                    await conn.execute(
+                        insert(m.CallbackTicket),
+                        [{"callback_id": i, "ticket_id": i, "done_at": NOW - timedelta(hours=1)} for i in ids],
+                    )
                 bar.update(len(ids))
             async with engine.begin() as conn:
                 for table in ("citizens", "tickets", "callbacks"):
                     await conn.exec_driver_sql(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+                    )
                 await conn.exec_driver_sql("ANALYZE")
     finally:
         await engine.dispose()
 
 
 def _ticket(i: int) -> dict[str, object]:
-    return {"id": i, "number": f"26{i:07d}", "channel": "phone", "status": "done", "is_draft": False,
-            "title": "Течь", "description": "", "address": "", "created_at": NOW, "updated_at": NOW,
-            "version": 4, "extra": {}}
+    return {
+        "id": i,
+        "number": f"26{i:07d}",
+        "channel": "phone",
+        "status": "done",
+        "is_draft": False,
+        "title": "Течь",
+        "description": "",
+        "address": "",
+        "created_at": NOW,
+        "updated_at": NOW,
+        "version": 4,
+        "extra": {},
+    }
 
 
 def _callback(i: int, rng: random.Random) -> dict[str, object]:
-    return {"id": i, "citizen_id": i, "phone": f"+7978{i:07d}", "state": "planned", "mode": "auto",
-            "priority": rng.choice((1, 2, 3, 3, 3)), "due_at": NOW - timedelta(minutes=rng.randint(0, 600)),
-            "attempts": 0, "created_at": NOW, "window_start": 0, "window_end": 1440}
+    return {
+        "id": i,
+        "citizen_id": i,
+        "phone": f"+7978{i:07d}",
+        "state": "planned",
+        "mode": "auto",
+        "priority": rng.choice((1, 2, 3, 3, 3)),
+        "due_at": NOW - timedelta(minutes=rng.randint(0, 600)),
+        "attempts": 0,
+        "created_at": NOW,
+        "window_start": 0,
+        "window_end": 1440,
+    }
 
 
 class TimedStore(CallbackStore):
@@ -152,8 +178,14 @@ async def run_dispatcher(url: str, name: str, total: int, batch: int, result: Di
     engine = create_engine(url)
     sessions = session_factory(engine)
     store = TimedStore(sessions, CallbackPolicy(window=CallWindow(0, 24 * 60)))
-    service = CallbackService(store, TicketService(sessions), default_mode=CallbackMode.AUTO,
-                              lease=timedelta(minutes=5), data_dir=Path("."), clock=lambda: NOW)
+    service = CallbackService(
+        store,
+        TicketService(sessions),
+        default_mode=CallbackMode.AUTO,
+        lease=timedelta(minutes=5),
+        data_dir=Path("."),
+        clock=lambda: NOW,
+    )
     dialer = CountingDialer(result)
     dispatcher = CallbackDispatcher(service, dialer, max_concurrent=total, owner=name, batch=batch)
     try:
@@ -207,9 +239,12 @@ async def measure(url: str, n: int, dispatchers: int, batch: int, result: DialRe
         watcher = asyncio.create_task(watch_progress(url, n, done, f"{dispatchers} dispatchers"))
         started = time.perf_counter()
         try:
-            reports = await asyncio.gather(*(
-                loop.run_in_executor(pool, dispatcher_process, url, f"bench-{k}", n, batch, result.value)
-                for k in range(dispatchers)))
+            reports = await asyncio.gather(
+                *(
+                    loop.run_in_executor(pool, dispatcher_process, url, f"bench-{k}", n, batch, result.value)
+                    for k in range(dispatchers)
+                )
+            )
         finally:
             elapsed = time.perf_counter() - started
             done.set()
@@ -220,21 +255,28 @@ async def measure(url: str, n: int, dispatchers: int, batch: int, result: DialRe
     print_figures(reports, counts, n, batch, result, elapsed)
 
 
-def print_figures(reports: list[WorkerReport], counts: Counter[int], n: int, batch: int, result: DialResult,
-                  elapsed: float) -> None:
+def print_figures(
+    reports: list[WorkerReport], counts: Counter[int], n: int, batch: int, result: DialResult, elapsed: float
+) -> None:
     claims = [s * 1000 for r in reports for s in r.claim_seconds]
     claimed = sum(r.claimed for r in reports)
     in_claims = sum(sum(r.claim_seconds) for r in reports)
     duplicates = sum(c - 1 for c in counts.values() if c > 1)
     missing = n - len(counts)
-    print(f"\ncallbacks: {n}, dispatchers: {len(reports)} (one process each), claim batch: {batch}, "
-          f"dial result: {result.value}")
+    print(
+        f"\ncallbacks: {n}, dispatchers: {len(reports)} (one process each), claim batch: {batch}, "
+        f"dial result: {result.value}"
+    )
     print(f"elapsed: {elapsed:.1f} s; end to end (claim, attempt row, dial, result): {claimed / elapsed:,.0f} calls/s")
-    print(f"claims per second inside claim transactions: {claimed / in_claims:,.0f} "
-          f"({in_claims / elapsed / len(reports):.0%} of the dispatchers' time)")
+    print(
+        f"claims per second inside claim transactions: {claimed / in_claims:,.0f} "
+        f"({in_claims / elapsed / len(reports):.0%} of the dispatchers' time)"
+    )
     print("claimed per dispatcher: " + ", ".join(f"{r.name} {r.claimed}" for r in reports))
-    print(f"claim transaction ({len(claims)} batches of up to {batch}): median {statistics.median(claims):.1f} ms, "
-          f"p99 {_p99(claims):.1f} ms")
+    print(
+        f"claim transaction ({len(claims)} batches of up to {batch}): median {statistics.median(claims):.1f} ms, "
+        f"p99 {_p99(claims):.1f} ms"
+    )
     print(f"originates: {sum(counts.values())}; duplicates (dialled twice): {duplicates}; never dialled: {missing}")
     if duplicates or missing:
         raise SystemExit("FAILED: every callback must be dialled exactly once")
@@ -251,9 +293,13 @@ def main() -> None:
     parser.add_argument("--callbacks", type=int, default=100_000)
     parser.add_argument("--dispatchers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=200, help="claims per tick and dispatcher")
-    parser.add_argument("--result", choices=("busy", "answered"), default="busy",
-                        help="what the fake dialer answers: busy (a retry is written for every call: the path "
-                             "most calls take) or answered (the claim stays until the IVR would report)")
+    parser.add_argument(
+        "--result",
+        choices=("busy", "answered"),
+        default="busy",
+        help="what the fake dialer answers: busy (a retry is written for every call: the path "
+        "most calls take) or answered (the claim stays until the IVR would report)",
+    )
     args = parser.parse_args()
     asyncio.run(bench(args.url, args.callbacks, args.dispatchers, args.batch, DialResult(args.result)))
 

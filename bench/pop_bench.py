@@ -72,8 +72,16 @@ async def _serve(database_url: str, data_dir: str, ami_port: int, conn: Any) -> 
     from callcenter.app import init_app
     from callcenter.telephony.wiring import TELEPHONY
 
-    settings = telephony_settings(database_url, Path(data_dir), None, ami_host="127.0.0.1", ami_port=ami_port,
-                                  ami_username="callcenter", ami_secret="labsecret", ami_ping_interval=30.0)
+    settings = telephony_settings(
+        database_url,
+        Path(data_dir),
+        None,
+        ami_host="127.0.0.1",
+        ami_port=ami_port,
+        ami_username="callcenter",
+        ami_secret="labsecret",
+        ami_ping_interval=30.0,
+    )
     app = init_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -86,10 +94,15 @@ async def _serve(database_url: str, data_dir: str, ami_port: int, conn: Any) -> 
         await live.directory.refresh()  # operators were added before the start; make sure they are known
         conn.send("ok")
     await live.writer.wait_idle(60)
-    conn.send({
-        "writer": asdict(live.writer.stats), "pops": asdict(live.pops.stats), "board_messages": live.board.published,
-        "link": asdict(live.link.stats), "tracker_feed_dropped": live.feed.subscription.dropped,
-    })
+    conn.send(
+        {
+            "writer": asdict(live.writer.stats),
+            "pops": asdict(live.pops.stats),
+            "board_messages": live.board.published,
+            "link": asdict(live.link.stats),
+            "tracker_feed_dropped": live.feed.subscription.dropped,
+        }
+    )
     await runner.cleanup()
 
 
@@ -152,8 +165,9 @@ async def watch_board(http: aiohttp.ClientSession, base: str, boss: Supervisor, 
 async def sign_in(http: aiohttp.ClientSession, base: str, login: str) -> None:
     page = await (await http.get(base + "/login")).text()
     csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    resp = await http.post(base + "/login", data={"login": login, "password": PASSWORD, "csrf_token": csrf},
-                           allow_redirects=False)
+    resp = await http.post(
+        base + "/login", data={"login": login, "password": PASSWORD, "csrf_token": csrf}, allow_redirects=False
+    )
     if resp.status != 303:
         raise SystemExit(f"login of {login} failed: {resp.status}")
 
@@ -182,11 +196,12 @@ def build_calls(round_no: int, count: int, operators: list[Operator]) -> list[Ca
         n = round_no * count + i
         op = operators[i % len(operators)]
         name = op.interface.split("/")[1].split("@")[0]
-        frames = stamp(clone_call(events, n, operator=name, operator_name=f"Operator {name}",
-                                  caller=caller_number(i)), time.time() - 60)
+        frames = stamp(
+            clone_call(events, n, operator=name, operator_name=f"Operator {name}", caller=caller_number(i)),
+            time.time() - 60,
+        )
         join, ring = index_of(frames, "QueueCallerJoin") + 1, index_of(frames, "AgentCalled") + 1
-        calls.append(Call(frame_get(frames[0], "Linkedid") or "", op, frames[:join], frames[join:ring],
-                          frames[ring:]))
+        calls.append(Call(frame_get(frames[0], "Linkedid") or "", op, frames[:join], frames[join:ring], frames[ring:]))
     return calls
 
 
@@ -210,15 +225,20 @@ def marker(call: Call, text: str) -> Frame:
     return [(k, text if k == "Value" else v) for k, v in template if k != "Timestamp"]
 
 
-async def run_round(fake: FakeAmi, boss: Supervisor, calls: list[Call], interval: float, burst: bool,
-                    arrival: float, label: str) -> None:
+async def run_round(
+    fake: FakeAmi, boss: Supervisor, calls: list[Call], interval: float, burst: bool, arrival: float, label: str
+) -> None:
     for call in calls:  # the callers arrive one after another and wait in the queue
         await fake.send_frames(call.head + call.ring[:-1])
         await asyncio.sleep(arrival)
     last = calls[-1]
     await fake.send_frames([marker(last, label)])
-    await boss.until(lambda b: len(b["queued"]) == len(calls)
-                     and any(c["linkedid"] == last.linkedid and c["ivr_path"] == label for c in b["queued"]))
+    await boss.until(
+        lambda b: (
+            len(b["queued"]) == len(calls)
+            and any(c["linkedid"] == last.linkedid and c["ivr_path"] == label for c in b["queued"])
+        )
+    )
     if burst:
         now = time.monotonic()
         for call in calls:
@@ -241,8 +261,10 @@ def latencies(calls: list[Call], key: str) -> list[float]:
 
 
 def line(name: str, ms: list[float]) -> str:
-    return (f"{name:34} n={len(ms):5d}  p50 {statistics.median(ms):7.2f} ms  p99 {percentile(ms, 99):7.2f} ms"
-            f"  max {max(ms):7.2f} ms")
+    return (
+        f"{name:34} n={len(ms):5d}  p50 {statistics.median(ms):7.2f} ms  p99 {percentile(ms, 99):7.2f} ms"
+        f"  max {max(ms):7.2f} ms"
+    )
 
 
 async def prepare(database_url: str, data_dir: Path, args: argparse.Namespace) -> list[Operator]:
@@ -268,9 +290,17 @@ async def prepare(database_url: str, data_dir: Path, args: argparse.Namespace) -
     with tqdm(total=args.calls * args.history, desc="callers' earlier tickets", unit="ticket") as bar:
         for i in range(args.calls):
             for h in range(args.history):
-                await services.tickets.create(NewTicket(
-                    channel=Channel.WEB if h % 2 else Channel.PHONE, phone=caller_number(i), category="no_water",
-                    title="Нет воды", description="Третий день без воды", address="ул. Ленина, 5"), actor)
+                await services.tickets.create(
+                    NewTicket(
+                        channel=Channel.WEB if h % 2 else Channel.PHONE,
+                        phone=caller_number(i),
+                        category="no_water",
+                        title="Нет воды",
+                        description="Третий день без воды",
+                        address="ул. Ленина, 5",
+                    ),
+                    actor,
+                )
                 bar.update()
     await services.engine.dispose()
     return operators
@@ -296,15 +326,15 @@ async def main() -> None:
     await fake.start()
     parent, child = multiprocessing.get_context("spawn").Pipe()
     app = multiprocessing.get_context("spawn").Process(
-        target=serve_app, args=(database_url, str(work / "data"), fake.port, child), daemon=True)
+        target=serve_app, args=(database_url, str(work / "data"), fake.port, child), daemon=True
+    )
     app.start()
     base = await receive(parent, 60)
     parent.send("refresh")
     await receive(parent, 10)
     await fake.wait_for(lambda: fake.count("QueueStatus") >= 1, timeout=30)
 
-    results: dict[str, list[float]] = {"paced first": [], "paced complete": [], "burst first": [],
-                                       "burst complete": []}
+    results: dict[str, list[float]] = {"paced first": [], "paced complete": [], "burst first": [], "burst complete": []}
     bosses = [Supervisor(f"boss{k}") for k in range(max(1, args.supervisors))]
     sessions = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in operators + bosses]
     listeners = []
@@ -321,8 +351,9 @@ async def main() -> None:
         rounds = [(r, burst) for r in range(args.rounds) for burst in (False, True)]
         for number, (_round, burst) in enumerate(tqdm(rounds, desc=f"rounds of {args.calls} calls", unit="round")):
             calls = build_calls(number, args.calls, operators)
-            await run_round(fake, bosses[0], calls, args.interval_ms / 1000, burst, args.arrival_ms / 1000,
-                            f"marker-{number}")
+            await run_round(
+                fake, bosses[0], calls, args.interval_ms / 1000, burst, args.arrival_ms / 1000, f"marker-{number}"
+            )
             mode = "burst" if burst else "paced"
             results[f"{mode} first"] += latencies(calls, "first")
             results[f"{mode} complete"] += latencies(calls, "complete")
@@ -340,25 +371,33 @@ async def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def report(args: argparse.Namespace, database_url: str, results: dict[str, list[float]],
-           counters: dict[str, Any]) -> None:
+def report(
+    args: argparse.Namespace, database_url: str, results: dict[str, list[float]], counters: dict[str, Any]
+) -> None:
     backend = database_url.split(":", 1)[0]
-    print(f"\nscreen pops: {args.calls} concurrent calls x {args.rounds} rounds, {args.operators} operators, "
-          f"{max(1, args.supervisors)} live boards, "
-          f"{backend}, paced every {args.interval_ms:g} ms, {args.history} earlier tickets per caller")
-    labels = {"paced first": "paced: first frame", "paced complete": "paced: with history and draft",
-              "burst first": f"burst of {args.calls}: first frame",
-              "burst complete": f"burst of {args.calls}: with history"}
+    print(
+        f"\nscreen pops: {args.calls} concurrent calls x {args.rounds} rounds, {args.operators} operators, "
+        f"{max(1, args.supervisors)} live boards, "
+        f"{backend}, paced every {args.interval_ms:g} ms, {args.history} earlier tickets per caller"
+    )
+    labels = {
+        "paced first": "paced: first frame",
+        "paced complete": "paced: with history and draft",
+        "burst first": f"burst of {args.calls}: first frame",
+        "burst complete": f"burst of {args.calls}: with history",
+    }
     for key, label in labels.items():
         print(line(label, results[key]))
     p99 = percentile(results["paced first"], 99)
     verdict = "met" if p99 < TARGET_P99_MS else "NOT met"
     print(f"target: paced first-frame p99 < {TARGET_P99_MS:.0f} ms: {verdict} ({p99:.2f} ms)")
     writer, pops, link = counters["writer"], counters["pops"], counters["link"]
-    print(f"app: {pops['published']} pop messages, {counters['board_messages']} board messages, "
-          f"{writer['written']} call rows in {writer['batches']} batches ({writer['coalesced']} updates coalesced, "
-          f"{writer['failures']} failures, {writer['dropped']} dropped); AMI: {link['events']} events, "
-          f"{link['connects']} connect(s), tracker feed dropped {counters['tracker_feed_dropped']}")
+    print(
+        f"app: {pops['published']} pop messages, {counters['board_messages']} board messages, "
+        f"{writer['written']} call rows in {writer['batches']} batches ({writer['coalesced']} updates coalesced, "
+        f"{writer['failures']} failures, {writer['dropped']} dropped); AMI: {link['events']} events, "
+        f"{link['connects']} connect(s), tracker feed dropped {counters['tracker_feed_dropped']}"
+    )
 
 
 if __name__ == "__main__":

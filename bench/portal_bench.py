@@ -63,9 +63,12 @@ def photo_bytes() -> bytes:
 def submission(i: int, photo: bytes | None) -> aiohttp.FormData:
     data = aiohttp.FormData()
     fields = {
-        "category": CATEGORIES[i % len(CATEGORIES)], "address": f"ул. Ленина, д. {i % 150 + 1}",
-        "description": f"Проблема номер {i}: течёт вода из-под асфальта", "name": "Тест",
-        "phone": f"+7978{i % 10_000_000:07d}", "consent": "on",
+        "category": CATEGORIES[i % len(CATEGORIES)],
+        "address": f"ул. Ленина, д. {i % 150 + 1}",
+        "description": f"Проблема номер {i}: течёт вода из-под асфальта",
+        "name": "Тест",
+        "phone": f"+7978{i % 10_000_000:07d}",
+        "consent": "on",
     }
     for key, value in fields.items():
         data.add_field(key, value)
@@ -77,13 +80,21 @@ def submission(i: int, photo: bytes | None) -> aiohttp.FormData:
 def Server(database_url: str, *, full_app: bool = False) -> ServerProcess:  # noqa: N802
     """`callcenter serve` (or only the portal and Open311) in its own process, as in production."""
     command = ["-m", "callcenter.cli", "serve"] if full_app else ["-m", "bench.portal_bench", "--serve"]
-    return ServerProcess(command, {
-        "CALLCENTER_DATABASE_URL": database_url, "CALLCENTER_DATA_DIR": str(WORKDIR / "data"),
-        "CALLCENTER_AGI_PORT": "0", "CALLCENTER_TRUSTED_PROXIES": "127.0.0.1",
-        "CALLCENTER_SECRET_KEY": "bench", "CALLCENTER_LOG_LEVEL": "WARNING",
-        # The bulk data's closed tickets would all be due for the archive job, whose
-        # catch-up (2,000 moves per run) is not what this benchmark measures.
-        "CALLCENTER_ARCHIVE_AFTER_DAYS": "36500"}, WORKDIR)
+    return ServerProcess(
+        command,
+        {
+            "CALLCENTER_DATABASE_URL": database_url,
+            "CALLCENTER_DATA_DIR": str(WORKDIR / "data"),
+            "CALLCENTER_AGI_PORT": "0",
+            "CALLCENTER_TRUSTED_PROXIES": "127.0.0.1",
+            "CALLCENTER_SECRET_KEY": "bench",
+            "CALLCENTER_LOG_LEVEL": "WARNING",
+            # The bulk data's closed tickets would all be due for the archive job, whose
+            # catch-up (2,000 moves per run) is not what this benchmark measures.
+            "CALLCENTER_ARCHIVE_AFTER_DAYS": "36500",
+        },
+        WORKDIR,
+    )
 
 
 async def bench_submit(base: str, count: int, concurrency: int, photo: bytes | None, label: str) -> None:
@@ -95,8 +106,9 @@ async def bench_submit(base: str, count: int, concurrency: int, photo: bytes | N
         for i in counter:
             headers = {"X-Forwarded-For": f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"}
             t0 = time.perf_counter()
-            async with http.post(base + "/", data=submission(i + offset, photo), headers=headers,
-                                 allow_redirects=False) as resp:
+            async with http.post(
+                base + "/", data=submission(i + offset, photo), headers=headers, allow_redirects=False
+            ) as resp:
                 await resp.read()
                 if resp.status != 303:
                     raise RuntimeError(f"submission {i}: HTTP {resp.status}")
@@ -114,7 +126,7 @@ async def bench_submit(base: str, count: int, concurrency: int, photo: bytes | N
 
 
 async def timed(name: str, samples: int, call: Callable[[int], Awaitable[int]]) -> None:
-    for i in range(10):    # warm-up: page cache, prepared statements
+    for i in range(10):  # warm-up: page cache, prepared statements
         await call(i)
     timings, sizes = [], []
     for i in tqdm(range(samples), desc=name, leave=False):
@@ -135,15 +147,25 @@ async def get_count(http: aiohttp.ClientSession, url: str, params: dict[str, str
     if xml:
         return body.count(b"<request>")
     data = json.loads(body)
-    return len(data["features"] if isinstance(data, dict) and "features" in data else
-               data["duplicates"] if isinstance(data, dict) else data)
+    return len(
+        data["features"]
+        if isinstance(data, dict) and "features" in data
+        else data["duplicates"]
+        if isinstance(data, dict)
+        else data
+    )
 
 
 async def bench_open311(base: str, services: Any, samples: int) -> None:
     rng = random.Random(11)
     async with services.engine.connect() as conn:
-        sample = (await conn.execute(select(m.Ticket.number, m.Ticket.category_code, m.Ticket.lat, m.Ticket.lon)
-                                     .order_by(func.random()).limit(2000))).all()
+        sample = (
+            await conn.execute(
+                select(m.Ticket.number, m.Ticket.category_code, m.Ticket.lat, m.Ticket.lon)
+                .order_by(func.random())
+                .limit(2000)
+            )
+        ).all()
     numbers = [row[0] for row in sample]
 
     def near_a_ticket(i: int) -> dict[str, str]:
@@ -162,18 +184,39 @@ async def bench_open311(base: str, services: Any, samples: int) -> None:
         cases: list[tuple[str, Callable[[int], Awaitable[int]]]] = [
             ("open311 requests.json (default: 90 d, 1000)", lambda i: get_count(http, api + "/requests.json", {})),
             ("open311 requests.xml (default)", lambda i: get_count(http, api + "/requests.xml", {}, xml=True)),
-            ("open311 requests.json status=open", lambda i: get_count(http, api + "/requests.json", {"status": "open"})),
-            ("open311 requests.json service_code=one",
-             lambda i: get_count(http, api + "/requests.json", {"service_code": rng.choice(CATEGORIES)})),
+            (
+                "open311 requests.json status=open",
+                lambda i: get_count(http, api + "/requests.json", {"status": "open"}),
+            ),
+            (
+                "open311 requests.json service_code=one",
+                lambda i: get_count(http, api + "/requests.json", {"service_code": rng.choice(CATEGORIES)}),
+            ),
             ("open311 requests.json 30-day window", lambda i: get_count(http, api + "/requests.json", window(i))),
-            ("open311 requests.json 20 ids",
-             lambda i: get_count(http, api + "/requests.json", {"service_request_id": ",".join(rng.sample(numbers, 20))})),
-            ("open311 requests/{id}.json", lambda i: get_count(http, api + f"/requests/{rng.choice(numbers)}.json", {})),
-            ("map points (whole city, limit 2000)", lambda i: get_count(http, base + "/api/map/points", {"limit": "2000"})),
-            ("map points (one category, 2 km box)", lambda i: get_count(http, base + "/api/map/points", {
-                "category": rng.choice(CATEGORIES), "bbox": _box(rng, 0.012)})),
-            ("duplicates (near a ticket, 100 m)",
-             lambda i: get_count(http, base + "/api/duplicates", near_a_ticket(i))),
+            (
+                "open311 requests.json 20 ids",
+                lambda i: get_count(
+                    http, api + "/requests.json", {"service_request_id": ",".join(rng.sample(numbers, 20))}
+                ),
+            ),
+            (
+                "open311 requests/{id}.json",
+                lambda i: get_count(http, api + f"/requests/{rng.choice(numbers)}.json", {}),
+            ),
+            (
+                "map points (whole city, limit 2000)",
+                lambda i: get_count(http, base + "/api/map/points", {"limit": "2000"}),
+            ),
+            (
+                "map points (one category, 2 km box)",
+                lambda i: get_count(
+                    http, base + "/api/map/points", {"category": rng.choice(CATEGORIES), "bbox": _box(rng, 0.012)}
+                ),
+            ),
+            (
+                "duplicates (near a ticket, 100 m)",
+                lambda i: get_count(http, base + "/api/duplicates", near_a_ticket(i)),
+            ),
         ]
         for name, call in cases:
             await timed(name, samples, call)
@@ -199,8 +242,9 @@ async def bench_submissions(args: argparse.Namespace) -> None:
     async with Server(args.database_url, full_app=args.full_app) as server:
         print(f"\n{args.database_url.split(':')[0]}: server process at {server.base}, client in this process")
         await bench_submit(server.base, args.submissions, args.concurrency, None, "portal submit (no photo)")
-        await bench_submit(server.base, args.photo_submissions, args.concurrency, photo_bytes(),
-                           "portal submit (one 2000x1500 photo)")
+        await bench_submit(
+            server.base, args.photo_submissions, args.concurrency, photo_bytes(), "portal submit (one 2000x1500 photo)"
+        )
 
 
 def serve_portal_only() -> None:
@@ -215,8 +259,13 @@ def serve_portal_only() -> None:
     from callcenter.portal.feature import FEATURE as portal
 
     settings = load_settings()
-    web.run_app(init_app(settings, features=(portal, open311)), host=settings.host, port=settings.port,
-                print=None, access_log=None)
+    web.run_app(
+        init_app(settings, features=(portal, open311)),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+    )
 
 
 async def main() -> None:
@@ -235,13 +284,14 @@ async def main() -> None:
     await upgrade_async(args.database_url)
     from callcenter.app import build_services
 
-    services = build_services(load_settings(environ={}, overrides={"database_url": args.database_url,
-                                                                   "data_dir": WORKDIR / "data"}))
+    services = build_services(
+        load_settings(environ={}, overrides={"database_url": args.database_url, "data_dir": WORKDIR / "data"})
+    )
     try:
         if not args.no_submit:
             await bench_submissions(args)
         total = await ensure_tickets(services, args.tickets)
-        async with Server(args.database_url, full_app=args.full_app) as server:   # sees the new statistics
+        async with Server(args.database_url, full_app=args.full_app) as server:  # sees the new statistics
             print(f"\n{services.engine.dialect.name}: {total:,} tickets")
             await bench_open311(server.base, services, args.samples)
     finally:

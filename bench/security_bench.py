@@ -31,18 +31,23 @@ BOUNDARY = "hostile0boundary"
 
 
 def many_parts(count: int) -> bytes:
-    part = f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\r\n".encode()
+    part = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\n\r\n\r\n'.encode()
     return part * count + f"--{BOUNDARY}--\r\n".encode()
 
 
 def review_png(side: int = 6320) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     compressor = zlib.compressobj(9)
     row = b"\0" + b"\x80\x40\x20\xff" * side
     idat = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0))
-            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0))
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )
 
 
 def memory(pid: int) -> str:
@@ -70,18 +75,24 @@ async def run_attack(http: aiohttp.ClientSession, server: ServerProcess, title: 
     before = memory(server.process.pid)
     started = time.perf_counter()
     attack = asyncio.ensure_future(send())
-    await asyncio.sleep(0)   # let the attack start first
+    await asyncio.sleep(0)  # let the attack start first
     slowest = await with_health_probe(http, server.base, attack)
     statuses = await attack
     took = time.perf_counter() - started
-    print(f"{title}\n  answer {statuses} in {took:.2f} s; slowest /healthz meanwhile {slowest * 1000:.0f} ms; "
-          f"memory before {before}, after {memory(server.process.pid)}")
+    print(
+        f"{title}\n  answer {statuses} in {took:.2f} s; slowest /healthz meanwhile {slowest * 1000:.0f} ms; "
+        f"memory before {before}, after {memory(server.process.pid)}"
+    )
 
 
 async def main(code: Path | None) -> None:
-    env = {"CALLCENTER_DATABASE_URL": f"sqlite+aiosqlite:///{WORKDIR}/bench.db",
-           "CALLCENTER_DATA_DIR": str(WORKDIR / "data"), "CALLCENTER_AGI_PORT": "0",
-           "CALLCENTER_SECRET_KEY": "bench", "CALLCENTER_LOG_LEVEL": "WARNING"}
+    env = {
+        "CALLCENTER_DATABASE_URL": f"sqlite+aiosqlite:///{WORKDIR}/bench.db",
+        "CALLCENTER_DATA_DIR": str(WORKDIR / "data"),
+        "CALLCENTER_AGI_PORT": "0",
+        "CALLCENTER_SECRET_KEY": "bench",
+        "CALLCENTER_LOG_LEVEL": "WARNING",
+    }
     if code is not None:
         env["PYTHONPATH"] = str(code)
     if (WORKDIR / "bench.db").exists():
@@ -93,9 +104,13 @@ async def main(code: Path | None) -> None:
     async with ServerProcess(["-m", "callcenter.cli", "serve"], env, workdir) as server:
         timeout = aiohttp.ClientTimeout(total=600)
         async with aiohttp.ClientSession(timeout=timeout) as http:
+
             async def post_parts(count: int) -> int:
-                async with http.post(server.base + "/", data=io.BytesIO(many_parts(count)), headers={
-                        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}) as resp:
+                async with http.post(
+                    server.base + "/",
+                    data=io.BytesIO(many_parts(count)),
+                    headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+                ) as resp:
                     await resp.read()
                     return resp.status
 
@@ -108,12 +123,17 @@ async def main(code: Path | None) -> None:
                     async with http.post(server.base + "/portal/photos", data=form) as resp:
                         await resp.read()
                         return resp.status
+
                 return list(await asyncio.gather(*(one() for _ in range(count))))
 
             await run_attack(http, server, "POST / with 100,000 empty parts (5.6 MB)", lambda: post_parts(100_000))
             await run_attack(http, server, "POST / with 300,000 empty parts (16.8 MB)", lambda: post_parts(300_000))
-            await run_attack(http, server, f"3 x {len(png) // 1024} KB 6320x6320 RGBA PNG at once to /portal/photos",
-                             lambda: post_pngs(3))
+            await run_attack(
+                http,
+                server,
+                f"3 x {len(png) // 1024} KB 6320x6320 RGBA PNG at once to /portal/photos",
+                lambda: post_pngs(3),
+            )
 
 
 if __name__ == "__main__":

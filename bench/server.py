@@ -28,9 +28,10 @@ class ServerProcess:
             port = probe.getsockname()[1]
         env = {**os.environ, **self.settings, "CALLCENTER_PORT": str(port)}
         self.workdir.mkdir(parents=True, exist_ok=True)
-        with open(self.workdir / "server.log", "ab") as log:   # the child keeps its own descriptor
-            self.process = await asyncio.create_subprocess_exec(sys.executable, *self.command,
-                                                                 stdout=log, stderr=log, env=env)
+        with open(self.workdir / "server.log", "ab") as log:  # the child keeps its own descriptor
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, *self.command, stdout=log, stderr=log, env=env
+            )
         self.base = f"http://127.0.0.1:{port}"
         await self._wait_healthy()
         return self
@@ -46,7 +47,7 @@ class ServerProcess:
                     pass
                 if self.process is not None and self.process.returncode is not None:
                     break
-                await asyncio.sleep(0.1)   # a starting process, polled; not a measurement
+                await asyncio.sleep(0.1)  # a starting process, polled; not a measurement
         raise RuntimeError(f"the server did not start; see {self.workdir / 'server.log'}")
 
     async def __aexit__(self, *exc: object) -> None:

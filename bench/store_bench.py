@@ -24,17 +24,27 @@ from tqdm import tqdm
 from bench.bulk import bulk_load
 from bench.stats import summary_ms
 from callcenter.config import load_settings
+from callcenter.demo import demo_specs
 from callcenter.domain.tickets import Actor, Channel, Role, Status
 from callcenter.store import models as m
 from callcenter.store.db import sqlite_file
 from callcenter.store.maintenance import SqliteMaintenance
 from callcenter.store.migrate import upgrade_async
 from callcenter.store.reference_sync import sync_reference
-from callcenter.demo import demo_specs
 from callcenter.tickets.schemas import TicketFilter
 
-QUERIES = ["порыв трубы", "нет света", "яма", "мусор контейнеры", "лифт", "отопление батареи холодные",
-           "фонари", "затопило подвал", "Ленина", "вода"]
+QUERIES = [
+    "порыв трубы",
+    "нет света",
+    "яма",
+    "мусор контейнеры",
+    "лифт",
+    "отопление батареи холодные",
+    "фонари",
+    "затопило подвал",
+    "Ленина",
+    "вода",
+]
 
 
 async def main() -> None:
@@ -47,8 +57,9 @@ async def main() -> None:
     from callcenter.app import build_services
 
     await upgrade_async(args.database_url)
-    settings = load_settings(environ={}, overrides={"database_url": args.database_url,
-                                                    "data_dir": "/tmp/callcenter-bench/data"})
+    settings = load_settings(
+        environ={}, overrides={"database_url": args.database_url, "data_dir": "/tmp/callcenter-bench/data"}
+    )
     services = build_services(settings)
     await sync_reference(services.sessions, services.reference)
     async with services.engine.connect() as conn:
@@ -57,8 +68,10 @@ async def main() -> None:
         started = time.perf_counter()
         await bulk_load(services.engine, services.reference, args.tickets - have)
         loaded = args.tickets - have
-        print(f"loaded {loaded} tickets in {time.perf_counter() - started:.0f} s "
-              f"({loaded / (time.perf_counter() - started):.0f} tickets/s)")
+        print(
+            f"loaded {loaded} tickets in {time.perf_counter() - started:.0f} s "
+            f"({loaded / (time.perf_counter() - started):.0f} tickets/s)"
+        )
     print(f"\n{services.engine.dialect.name}: {max(have, args.tickets):,} tickets")
     # As in the app: SQLite's checkpoints and FTS merges run in the background task.
     path = sqlite_file(args.database_url)
@@ -77,7 +90,7 @@ async def main() -> None:
 async def bench_create(services, samples: int) -> None:  # type: ignore[no-untyped-def]
     actor = Actor(role=Role.OPERATOR, name="bench")
     specs = list(demo_specs(services.reference, samples + 20, seed=int(time.time())))
-    for spec in specs[:20]:   # warm-up
+    for spec in specs[:20]:  # warm-up
         await services.tickets.create(spec.data, actor)
     timings = []
     for spec in tqdm(specs[20:], desc="create", leave=False):
@@ -111,7 +124,7 @@ async def bench_list(services, samples: int) -> None:  # type: ignore[no-untyped
         f = filters[i % len(filters)]
         t0 = time.perf_counter()
         page = await services.tickets.list(f, limit=50)
-        if i % 3 == 2 and page.next_before_id:   # and the next page, as an operator scrolls
+        if i % 3 == 2 and page.next_before_id:  # and the next page, as an operator scrolls
             await services.tickets.list(f, before_id=page.next_before_id, limit=50)
         timings.append(time.perf_counter() - t0)
     print(summary_ms("operator list page (newest 50, filters)", timings, 95))

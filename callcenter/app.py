@@ -71,9 +71,16 @@ def build_services(settings: Settings) -> Services:
     tickets = TicketService(sessions, hub, zone=settings.zone)
     speech = SpeechService(settings.stt_model, settings.stt_workers, settings.stt_job_timeout, reference)
     return Services(
-        settings=settings, engine=engine, sessions=sessions, hub=hub, reference=reference,
-        gazetteer=Gazetteer(reference.streets), tickets=tickets, users=UserService(sessions),
-        speech=speech, voice=VoiceReports(tickets, speech, settings.data_dir, sessions, reference),
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        hub=hub,
+        reference=reference,
+        gazetteer=Gazetteer(reference.streets),
+        tickets=tickets,
+        users=UserService(sessions),
+        speech=speech,
+        voice=VoiceReports(tickets, speech, settings.data_dir, sessions, reference),
     )
 
 
@@ -83,11 +90,18 @@ def add_optional_parts(services: Services) -> None:
     if settings.ami_enabled:
         services.ami = AmiLink(ami_settings(settings))
     services.callbacks = build_callbacks(
-        settings, sessions=services.sessions, tickets=services.tickets, users=services.users, hub=services.hub,
-        reference=services.reference, ami=services.ami)
+        settings,
+        sessions=services.sessions,
+        tickets=services.tickets,
+        users=services.users,
+        hub=services.hub,
+        reference=services.reference,
+        ami=services.ami,
+    )
     if settings.agi_enabled:
-        services.agi = build_agi_server(settings, services.reference, services.tickets, services.voice,
-                                        services.callbacks.outcomes)
+        services.agi = build_agi_server(
+            settings, services.reference, services.tickets, services.voice, services.callbacks.outcomes
+        )
 
 
 def secret_key(settings: Settings) -> bytes:
@@ -102,8 +116,9 @@ def secret_key(settings: Settings) -> bytes:
     return path.read_text().strip().encode()
 
 
-def init_app(settings: Settings, services: Services | None = None,
-             features: tuple[Feature, ...] | None = None) -> web.Application:
+def init_app(
+    settings: Settings, services: Services | None = None, features: tuple[Feature, ...] | None = None
+) -> web.Application:
     """Build the aiohttp application. ``features`` defaults to every feature (:data:`FEATURES`)."""
     services = services or build_services(settings)
     add_optional_parts(services)
@@ -111,13 +126,16 @@ def init_app(settings: Settings, services: Services | None = None,
         middlewares=[web_errors.error_middleware],
         # Every request.post() is bounded by these; the portal's photo form reads its own
         # multipart stream with settings.max_request_bytes (callcenter/portal/multipart.py).
-        client_max_size=MAX_FORM_BYTES, client_max_fields=MAX_FORM_FIELDS,
+        client_max_size=MAX_FORM_BYTES,
+        client_max_fields=MAX_FORM_FIELDS,
     )
     app[SERVICES] = services
     app[HEALTH_CHECKS] = {}
     security_headers.install(app, settings.tile_url)
     aiohttp_jinja2.setup(
-        app, loader=jinja2.PackageLoader("callcenter_web", "templates"), autoescape=True,
+        app,
+        loader=jinja2.PackageLoader("callcenter_web", "templates"),
+        autoescape=True,
         context_processors=[templating.context_processor],
     )
     templating.install_filters(app, settings)
@@ -130,8 +148,14 @@ def init_app(settings: Settings, services: Services | None = None,
     if bridge is not None:
         app[HUB_BRIDGE] = bridge
         app.cleanup_ctx.append(_hub_bridge_ctx)
-    install_web_layer(app, settings=settings, sessions=services.sessions, users=services.users, hub=services.hub,
-                      secret=secret_key(settings))
+    install_web_layer(
+        app,
+        settings=settings,
+        sessions=services.sessions,
+        users=services.users,
+        hub=services.hub,
+        secret=secret_key(settings),
+    )
     for feature in features if features is not None else FEATURES:
         feature.setup(app, services)
     return app

@@ -40,8 +40,10 @@ variables, then flags. See README.md.
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="callcenter", description="1563 city hotline backend: tickets, IVR, AMI, callbacks, web.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="callcenter",
+        description="1563 city hotline backend: tickets, IVR, AMI, callbacks, web.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, help="TOML settings file")
     parser.add_argument("--database-url", help="overrides CALLCENTER_DATABASE_URL")
@@ -61,8 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     user = sub.add_parser("user", help="staff accounts").add_subparsers(dest="user_command", required=True)
     add = user.add_parser("add", help="add a staff user")
     add.add_argument("login")
-    add.add_argument("--role", required=True, choices=[r.value for r in (Role.OPERATOR, Role.EXECUTOR,
-                     Role.SUPERVISOR, Role.ANALYST, Role.ADMIN)])
+    add.add_argument(
+        "--role",
+        required=True,
+        choices=[r.value for r in (Role.OPERATOR, Role.EXECUTOR, Role.SUPERVISOR, Role.ANALYST, Role.ADMIN)],
+    )
     add.add_argument("--department", help="department code (required for executors)")
     add.add_argument("--name", default="", help="full name shown to colleagues")
     add.add_argument("--device", help="the operator's phone for screen pops, e.g. PJSIP/op1")
@@ -85,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _ticket_commands(sub: Any) -> None:
     tickets = sub.add_parser("tickets", help="find, show and move tickets").add_subparsers(
-        dest="tickets_command", required=True)
+        dest="tickets_command", required=True
+    )
     lst = tickets.add_parser("list", help="newest tickets first")
     lst.add_argument("--phone")
     lst.add_argument("--status", choices=[s.value for s in Status])
@@ -131,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         code = dispatch(args, settings)
-        sys.stdout.flush()   # a reader that went away shows here, not as a traceback at exit
+        sys.stdout.flush()  # a reader that went away shows here, not as a traceback at exit
         return code
-    except ConfigError as err:   # a listener's port taken (ListenError), found while starting
+    except ConfigError as err:  # a listener's port taken (ListenError), found while starting
         print(f"callcenter: {err}", file=sys.stderr)
         return 1
     except DomainError as err:
@@ -167,7 +173,11 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return asyncio.run(command.run(args, settings))
     upgrade(settings.database_url)
     handlers: dict[str, Callable[[argparse.Namespace, Any], Awaitable[int]]] = {
-        "db": _db, "reference": _db, "user": _user, "tickets": _tickets, "seed-demo": _seed,
+        "db": _db,
+        "reference": _db,
+        "user": _user,
+        "tickets": _tickets,
+        "seed-demo": _seed,
     }
     return asyncio.run(_with_services(settings, handlers[args.command], args))
 
@@ -192,8 +202,11 @@ def serve(settings: Settings) -> int:
 
     upgrade(settings.database_url)
     app = init_app(settings)
-    print(f"1563 callcenter {__version__}: {settings.public_url}/ (listening on {settings.host}:{settings.port}, "
-          f"database {settings.database_url})", flush=True)
+    print(
+        f"1563 callcenter {__version__}: {settings.public_url}/ (listening on {settings.host}:{settings.port}, "
+        f"database {settings.database_url})",
+        flush=True,
+    )
     try:
         web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     except ListenError:
@@ -207,31 +220,35 @@ def serve(settings: Settings) -> int:
 
 
 async def _db(args: argparse.Namespace, services: Any) -> int:
-    print(f"database is up to date; {len(services.reference.departments)} departments and "
-          f"{len(services.reference.categories)} categories loaded")
+    print(
+        f"database is up to date; {len(services.reference.departments)} departments and "
+        f"{len(services.reference.categories)} categories loaded"
+    )
     return 0
 
 
 async def _user(args: argparse.Namespace, services: Any) -> int:
     if args.user_command == "list":
         for u in await services.users.all():
-            print(f"{u.login:20} {u.role.value:11} {ROLE_LABELS[u.role]:19} {u.department or '-':24} "
-                  f"{u.device or '-'}{'' if u.active else '  (отключён)'}")
+            print(
+                f"{u.login:20} {u.role.value:11} {ROLE_LABELS[u.role]:19} {u.department or '-':24} "
+                f"{u.device or '-'}{'' if u.active else '  (отключён)'}"
+            )
         return 0
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         if not _has_terminal():
-            print("callcenter: no terminal to ask for the password: pipe it in with --password-stdin",
-                  file=sys.stderr)
+            print("callcenter: no terminal to ask for the password: pipe it in with --password-stdin", file=sys.stderr)
             return 2
         password = getpass.getpass("Пароль: ")
         if getpass.getpass("Ещё раз: ") != password:
             print("callcenter: пароли не совпадают", file=sys.stderr)
             return 1
     try:
-        user = await services.users.create(args.login, password, args.role, department=args.department,
-                                           full_name=args.name, device=args.device)
+        user = await services.users.create(
+            args.login, password, args.role, department=args.department, full_name=args.name, device=args.device
+        )
     except DomainError as err:
         if getattr(err, "field", None) != "department":
             raise
@@ -272,22 +289,29 @@ async def _tickets(args: argparse.Namespace, services: Any) -> int:
     from callcenter.tickets.schemas import TicketFilter
 
     if args.tickets_command == "list":
-        filters = TicketFilter(statuses=(Status(args.status),) if args.status else (), phone=args.phone,
-                               query=args.search)
+        filters = TicketFilter(
+            statuses=(Status(args.status),) if args.status else (), phone=args.phone, query=args.search
+        )
         page = await services.tickets.list(filters, limit=args.limit)
         if args.json:
             print(json.dumps([_jsonable(asdict(t)) for t in page.rows], ensure_ascii=False, indent=2))
         else:
             zone = services.settings.zone
             for t in page.rows:
-                print(f"{t.number}  {t.created_at.astimezone(zone):%d.%m.%Y %H:%M}  {STATUS_LABELS[t.status]:23} "
-                      f"{CHANNEL_LABELS[t.channel]:19} {format_phone(t.phone) if t.phone else '-':16} {t.title[:50]}")
+                print(
+                    f"{t.number}  {t.created_at.astimezone(zone):%d.%m.%Y %H:%M}  {STATUS_LABELS[t.status]:23} "
+                    f"{CHANNEL_LABELS[t.channel]:19} {format_phone(t.phone) if t.phone else '-':16} {t.title[:50]}"
+                )
         return 0
     if args.tickets_command == "show":
         return await _show(args, services)
     view = await services.tickets.move(
-        args.number, args.to, await _actor(services, args.as_login), note=args.note,
-        department=args.department, duplicate_of=args.duplicate_of,
+        args.number,
+        args.to,
+        await _actor(services, args.as_login),
+        note=args.note,
+        department=args.department,
+        duplicate_of=args.duplicate_of,
     )
     print(f"{view.number}: {STATUS_LABELS[view.status]}")
     return 0
@@ -300,23 +324,33 @@ async def _show(args: argparse.Namespace, services: Any) -> int:
         return 0
     t = detail.ticket
     zone = services.settings.zone
-    print(f"Заявка № {t.number}  [{STATUS_LABELS[t.status]}]  канал: {CHANNEL_LABELS[t.channel]}"
-          f"{'  ЧЕРНОВИК' if t.is_draft else ''}")
+    print(
+        f"Заявка № {t.number}  [{STATUS_LABELS[t.status]}]  канал: {CHANNEL_LABELS[t.channel]}"
+        f"{'  ЧЕРНОВИК' if t.is_draft else ''}"
+    )
     print(f"  поступила {t.created_at.astimezone(zone):%d.%m.%Y %H:%M:%S} ({zone.key})")
     print(f"  категория: {t.category_name or '-'}; исполнитель: {t.department_name or '-'}")
     print(f"  заявитель: {t.citizen_name or '-'} {format_phone(t.phone) if t.phone else ''}; адрес: {t.address or '-'}")
     print(f"  {t.title}\n  {t.description}")
     timers = detail.timers
-    print(f"  до направления {format_duration(timers.to_dispatch)}, до принятия {format_duration(timers.to_accept)}, "
-          f"до выполнения {format_duration(timers.to_done)}, до закрытия {format_duration(timers.to_close)}")
+    print(
+        f"  до направления {format_duration(timers.to_dispatch)}, до принятия {format_duration(timers.to_accept)}, "
+        f"до выполнения {format_duration(timers.to_done)}, до закрытия {format_duration(timers.to_close)}"
+    )
     for e in detail.events:
         print(f"  {e.at.astimezone(zone):%d.%m.%Y %H:%M:%S}  {e.actor_name:24} {_event_line(e):40} {e.note or ''}")
     return 0
 
 
-EVENT_KIND_LABELS = {"created": "заявка создана", "edit": "изменение полей", "note": "заметка",
-                     "attachment": "вложение", "call": "звонок", "callback": "обратный звонок",
-                     "transcript": "расшифровка"}
+EVENT_KIND_LABELS = {
+    "created": "заявка создана",
+    "edit": "изменение полей",
+    "note": "заметка",
+    "attachment": "вложение",
+    "call": "звонок",
+    "callback": "обратный звонок",
+    "transcript": "расшифровка",
+}
 
 
 def _event_line(event: Any) -> str:

@@ -33,8 +33,10 @@ class ListenError(ConfigError):
 
     def __init__(self, setting: str, host: str, port: int, err: OSError) -> None:
         reason = "is already in use" if err.errno == errno.EADDRINUSE else f"cannot be used: {err.strerror or err}"
-        super().__init__(f"{ENV_PREFIX}{setting.upper()}: {host}:{port} {reason} "
-                         f"(another callcenter running? choose another port with {ENV_PREFIX}{setting.upper()})")
+        super().__init__(
+            f"{ENV_PREFIX}{setting.upper()}: {host}:{port} {reason} "
+            f"(another callcenter running? choose another port with {ENV_PREFIX}{setting.upper()})"
+        )
 
 
 @dataclass(frozen=True)
@@ -48,12 +50,12 @@ class Settings:
     data_dir: Path = Path("data")
     timezone: str = "Europe/Simferopol"
     log_level: str = "INFO"
-    secret_key: str = ""                  # signs sessions and CSRF tokens; made and kept in data_dir if empty
+    secret_key: str = ""  # signs sessions and CSRF tokens; made and kept in data_dir if empty
     # How citizens' browsers and Open311 clients reach us (discovery, media_url); derived from
     # host and port when not set: set it behind a reverse proxy or when listening on 0.0.0.0.
     public_url: str = ""
 
-    ami_host: str = ""                   # AMI is off while no host is set
+    ami_host: str = ""  # AMI is off while no host is set
     ami_port: int = 5038
     ami_username: str = "callcenter"
     ami_secret: str = ""
@@ -64,13 +66,13 @@ class Settings:
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
     agi_allowed_peers: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
-    agi_recordings_dir: str = ""         # the recordings folder as Asterisk sees it; ours if empty
+    agi_recordings_dir: str = ""  # the recordings folder as Asterisk sees it; ours if empty
     # Where Asterisk reads the IVR's prompts (e.g. /var/lib/asterisk/sounds/ru/1563). When set,
     # `serve` makes the missing ones there (espeak-ng placeholders) and /healthz checks them.
     ivr_prompts_dir: Path | None = None
-    ivr_menu_file: Path | None = None    # an edited copy of ivr/menu.yaml; the shipped menu if empty
+    ivr_menu_file: Path | None = None  # an edited copy of ivr/menu.yaml; the shipped menu if empty
 
-    stt_model: Path | None = None        # a Vosk model folder; speech-to-text is off without it
+    stt_model: Path | None = None  # a Vosk model folder; speech-to-text is off without it
     stt_workers: int = 2
     stt_job_timeout: float = 300.0
 
@@ -86,7 +88,7 @@ class Settings:
     callback_tick_seconds: float = 5.0
     # Per-category calling hours overriding callback_hours, e.g. water_leak=08:00-22:00,garbage=10:00-18:00
     callback_category_hours: list[str] = field(default_factory=list)
-    click_to_call_context: str = "outbound"   # dialplan context that dials the citizen once the operator answers
+    click_to_call_context: str = "outbound"  # dialplan context that dials the citizen once the operator answers
 
     dispatch_target_seconds: int = 60
     archive_after_days: int = 30
@@ -97,7 +99,7 @@ class Settings:
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; nobody else's is.
     trusted_proxies: list[str] = field(default_factory=list)
-    open311_jurisdiction: str = "sevastopol"   # the GeoReport v2 jurisdiction_id this server answers for
+    open311_jurisdiction: str = "sevastopol"  # the GeoReport v2 jurisdiction_id this server answers for
 
     def __post_init__(self) -> None:
         # Absolute from the start: Asterisk is told these paths (RECORD FILE) and resolves a
@@ -223,8 +225,9 @@ def load_settings(
             values[name] = value
     converted = {name: _convert(name, raw, types_by_name[name]) for name, raw in values.items()}
     if not converted.get("public_url"):
-        converted["public_url"] = derived_public_url(converted.get("host", Settings.host),
-                                                     converted.get("port", Settings.port))
+        converted["public_url"] = derived_public_url(
+            converted.get("host", Settings.host), converted.get("port", Settings.port)
+        )
     settings = Settings(**converted)
     validate(settings)
     return settings
@@ -291,8 +294,10 @@ def validate(settings: Settings) -> None:
     if settings.ami_enabled and not settings.ami_secret:
         fail("ami_secret", "AMI host is set but the secret is empty")
     if settings.agi_recordings_dir and not settings.agi_recordings_dir.startswith("/"):
-        fail("agi_recordings_dir", "must be an absolute path (as Asterisk sees the recordings folder), "
-             f"got {settings.agi_recordings_dir!r}")
+        fail(
+            "agi_recordings_dir",
+            f"must be an absolute path (as Asterisk sees the recordings folder), got {settings.agi_recordings_dir!r}",
+        )
     if settings.ivr_menu_file is not None and not settings.ivr_menu_file.is_file():
         fail("ivr_menu_file", f"{settings.ivr_menu_file} does not exist")
     # A missing or broken Vosk model does not stop the hotline: SpeechService logs one line and
@@ -301,8 +306,14 @@ def validate(settings: Settings) -> None:
 
 def _validate_positive(settings: Settings, fail: Any) -> None:
     for name in (
-        "stt_workers", "callback_max_attempts", "callback_max_concurrent", "callback_lease_seconds",
-        "max_photo_bytes", "max_photos", "max_request_bytes", "archive_after_days",
+        "stt_workers",
+        "callback_max_attempts",
+        "callback_max_concurrent",
+        "callback_lease_seconds",
+        "max_photo_bytes",
+        "max_photos",
+        "max_request_bytes",
+        "archive_after_days",
         "dispatch_target_seconds",
     ):
         if getattr(settings, name) <= 0:

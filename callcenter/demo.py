@@ -37,8 +37,11 @@ from callcenter.tickets.schemas import NewTicket
 
 # What citizens actually write or say, per category; the category's description otherwise.
 PHRASES: dict[str, list[str]] = {
-    "water_leak": ["Порыв водопровода во дворе, вода бьёт из-под асфальта", "Течёт труба в подвале, заливает подъезд",
-                   "Из колодца хлещет вода уже второй час"],
+    "water_leak": [
+        "Порыв водопровода во дворе, вода бьёт из-под асфальта",
+        "Течёт труба в подвале, заливает подъезд",
+        "Из колодца хлещет вода уже второй час",
+    ],
     "no_water": ["Нет холодной воды с утра во всём доме", "Третий день нет воды, никто не предупреждал"],
     "no_electricity": ["Отключили свет во всём доме", "Нет электричества в подъезде и квартирах с 8 утра"],
     "no_heating": ["Батареи холодные, в квартире 14 градусов", "Нет отопления во всём доме, дети мёрзнут"],
@@ -49,51 +52,144 @@ PHRASES: dict[str, list[str]] = {
 }
 GENERIC = ["Прошу принять меры.", "Обращаюсь повторно.", "Просьба разобраться как можно скорее.", ""]
 # How often each category comes in December, relative to the rest (1).
-CATEGORY_WEIGHTS = {"no_heating": 9, "water_leak": 7, "no_water": 6, "no_electricity": 6, "road_pothole": 4,
-                    "street_lighting": 5, "garbage": 5, "elevator": 4}
+CATEGORY_WEIGHTS = {
+    "no_heating": 9,
+    "water_leak": 7,
+    "no_water": 6,
+    "no_electricity": 6,
+    "road_pothole": 4,
+    "street_lighting": 5,
+    "garbage": 5,
+    "elevator": 4,
+}
 
 # Names: first names and surnames agree in gender («Сергей Иванов», «Анна Иванова»); a
 # patronymic is made from the father's name in the citizen's gender.
-MALE_FIRST = ["Александр", "Сергей", "Андрей", "Дмитрий", "Алексей", "Игорь", "Николай", "Владимир", "Иван",
-              "Михаил", "Евгений", "Олег", "Виктор", "Юрий", "Павел", "Артём"]
-FEMALE_FIRST = ["Анна", "Елена", "Ольга", "Татьяна", "Наталья", "Ирина", "Светлана", "Мария", "Людмила",
-                "Галина", "Екатерина", "Юлия", "Валентина", "Марина", "Оксана", "Дарья"]
+MALE_FIRST = [
+    "Александр",
+    "Сергей",
+    "Андрей",
+    "Дмитрий",
+    "Алексей",
+    "Игорь",
+    "Николай",
+    "Владимир",
+    "Иван",
+    "Михаил",
+    "Евгений",
+    "Олег",
+    "Виктор",
+    "Юрий",
+    "Павел",
+    "Артём",
+]
+FEMALE_FIRST = [
+    "Анна",
+    "Елена",
+    "Ольга",
+    "Татьяна",
+    "Наталья",
+    "Ирина",
+    "Светлана",
+    "Мария",
+    "Людмила",
+    "Галина",
+    "Екатерина",
+    "Юлия",
+    "Валентина",
+    "Марина",
+    "Оксана",
+    "Дарья",
+]
 # (male, female) surname forms; some Ukrainian surnames do not change.
-SURNAMES = [("Иванов", "Иванова"), ("Петров", "Петрова"), ("Кузнецов", "Кузнецова"), ("Смирнов", "Смирнова"),
-            ("Попов", "Попова"), ("Волков", "Волкова"), ("Морозов", "Морозова"), ("Соколов", "Соколова"),
-            ("Лебедев", "Лебедева"), ("Козлов", "Козлова"), ("Новиков", "Новикова"), ("Сорокин", "Сорокина"),
-            ("Ильин", "Ильина"), ("Ковалёв", "Ковалёва"), ("Захаров", "Захарова"), ("Белов", "Белова"),
-            ("Жуковский", "Жуковская"), ("Вишневский", "Вишневская"), ("Шевченко", "Шевченко"),
-            ("Бондаренко", "Бондаренко"), ("Ткаченко", "Ткаченко"), ("Мельник", "Мельник")]
+SURNAMES = [
+    ("Иванов", "Иванова"),
+    ("Петров", "Петрова"),
+    ("Кузнецов", "Кузнецова"),
+    ("Смирнов", "Смирнова"),
+    ("Попов", "Попова"),
+    ("Волков", "Волкова"),
+    ("Морозов", "Морозова"),
+    ("Соколов", "Соколова"),
+    ("Лебедев", "Лебедева"),
+    ("Козлов", "Козлова"),
+    ("Новиков", "Новикова"),
+    ("Сорокин", "Сорокина"),
+    ("Ильин", "Ильина"),
+    ("Ковалёв", "Ковалёва"),
+    ("Захаров", "Захарова"),
+    ("Белов", "Белова"),
+    ("Жуковский", "Жуковская"),
+    ("Вишневский", "Вишневская"),
+    ("Шевченко", "Шевченко"),
+    ("Бондаренко", "Бондаренко"),
+    ("Ткаченко", "Ткаченко"),
+    ("Мельник", "Мельник"),
+]
 # Father's name -> (patronymic of a son, of a daughter).
-PATRONYMICS = {"Александр": ("Александрович", "Александровна"), "Сергей": ("Сергеевич", "Сергеевна"),
-               "Андрей": ("Андреевич", "Андреевна"), "Николай": ("Николаевич", "Николаевна"),
-               "Владимир": ("Владимирович", "Владимировна"), "Иван": ("Иванович", "Ивановна"),
-               "Михаил": ("Михайлович", "Михайловна"), "Виктор": ("Викторович", "Викторовна"),
-               "Юрий": ("Юрьевич", "Юрьевна"), "Павел": ("Павлович", "Павловна"), "Пётр": ("Петрович", "Петровна")}
+PATRONYMICS = {
+    "Александр": ("Александрович", "Александровна"),
+    "Сергей": ("Сергеевич", "Сергеевна"),
+    "Андрей": ("Андреевич", "Андреевна"),
+    "Николай": ("Николаевич", "Николаевна"),
+    "Владимир": ("Владимирович", "Владимировна"),
+    "Иван": ("Иванович", "Ивановна"),
+    "Михаил": ("Михайлович", "Михайловна"),
+    "Виктор": ("Викторович", "Викторовна"),
+    "Юрий": ("Юрьевич", "Юрьевна"),
+    "Павел": ("Павлович", "Павловна"),
+    "Пётр": ("Петрович", "Петровна"),
+}
 
 # Share of a week's tickets per local hour (a city hotline: quiet at night, a late-morning peak,
 # a lunch dip, a second peak after work) and per weekday (Monday busiest, Sunday quietest).
-HOURLY = [0.9, 0.6, 0.45, 0.4, 0.45, 0.8, 1.8, 3.6, 5.6, 7.0, 7.6, 7.4, 6.4, 5.9, 5.9, 6.1, 6.6, 7.1, 7.0, 5.8,
-          4.4, 3.2, 2.2, 1.4]
+HOURLY = [
+    0.9,
+    0.6,
+    0.45,
+    0.4,
+    0.45,
+    0.8,
+    1.8,
+    3.6,
+    5.6,
+    7.0,
+    7.6,
+    7.4,
+    6.4,
+    5.9,
+    5.9,
+    6.1,
+    6.6,
+    7.1,
+    7.0,
+    5.8,
+    4.4,
+    3.2,
+    2.2,
+    1.4,
+]
 WEEKDAY = [1.12, 1.05, 1.0, 1.0, 0.97, 0.78, 0.62]
-WEEKLY_VOLUME = 1900         # tickets a week at full scale (the real 1563: 1,800-2,000)
-MIN_SPAN_DAYS = 7            # a smaller --tickets is a smaller city, not a shorter week
+WEEKLY_VOLUME = 1900  # tickets a week at full scale (the real 1563: 1,800-2,000)
+MIN_SPAN_DAYS = 7  # a smaller --tickets is a smaller city, not a shorter week
 
 DEMO_ACTORS = {
     Role.OPERATOR: Actor(role=Role.OPERATOR, name="Оператор (демо)"),
     Role.SUPERVISOR: Actor(role=Role.SUPERVISOR, name="Руководитель смены (демо)"),
 }
 # Demo operators (accounts without a known password: an admin sets one to sign in as them).
-DEMO_OPERATORS = [("demo.melnik", "Оксана Мельник", "PJSIP/op1"), ("demo.kovalev", "Дмитрий Ковалёв", "PJSIP/op2"),
-                  ("demo.sorokina", "Елена Сорокина", "PJSIP/op3")]
+DEMO_OPERATORS = [
+    ("demo.melnik", "Оксана Мельник", "PJSIP/op1"),
+    ("demo.kovalev", "Дмитрий Ковалёв", "PJSIP/op2"),
+    ("demo.sorokina", "Елена Сорокина", "PJSIP/op3"),
+]
 
 
 @dataclass(frozen=True)
 class Person:
     name: str
     phone: str
-    hard_to_reach: bool     # rarely answers: callbacks end unreachable
+    hard_to_reach: bool  # rarely answers: callbacks end unreachable
 
 
 @dataclass(frozen=True)
@@ -136,9 +232,17 @@ def _new_ticket(rng: random.Random, reference: ReferenceData, person: Person) ->
     text = rng.choice(PHRASES.get(category.code, [category.description])).rstrip(".")
     channel = rng.choices([Channel.PHONE, Channel.WEB, Channel.IVR, Channel.OPEN311], [58, 28, 10, 4])[0]
     return NewTicket(
-        channel=channel, phone=person.phone, category=category.code, title=f"{category.name}: {street.name}",
-        description=f"{text}. {rng.choice(GENERIC)}".strip(), address=address, street=street.name, house=house,
-        flat=flat, district=street.district, lat=street.lat + rng.uniform(-0.002, 0.002),
+        channel=channel,
+        phone=person.phone,
+        category=category.code,
+        title=f"{category.name}: {street.name}",
+        description=f"{text}. {rng.choice(GENERIC)}".strip(),
+        address=address,
+        street=street.name,
+        house=house,
+        flat=flat,
+        district=street.district,
+        lat=street.lat + rng.uniform(-0.002, 0.002),
         lon=street.lon + rng.uniform(-0.002, 0.002),
         citizen_name=person.name if rng.random() < 0.75 else None,
     )
@@ -159,8 +263,12 @@ PATH_TO: dict[Status, list[tuple[Status, str | None]]] = {
     Status.DISPATCHED: [(Status.DISPATCHED, None)],
     Status.IN_PROGRESS: [(Status.DISPATCHED, None), (Status.IN_PROGRESS, None)],
     Status.DONE: [(Status.DISPATCHED, None), (Status.IN_PROGRESS, None), (Status.DONE, "Работы выполнены")],
-    Status.CLOSED: [(Status.DISPATCHED, None), (Status.IN_PROGRESS, None), (Status.DONE, "Работы выполнены"),
-                    (Status.CLOSED, "Заявитель подтвердил выполнение по телефону")],
+    Status.CLOSED: [
+        (Status.DISPATCHED, None),
+        (Status.IN_PROGRESS, None),
+        (Status.DONE, "Работы выполнены"),
+        (Status.CLOSED, "Заявитель подтвердил выполнение по телефону"),
+    ],
     Status.REJECTED: [(Status.REJECTED, "Не относится к компетенции городских служб")],
 }
 
@@ -173,8 +281,9 @@ def span_days(count: int) -> int:
     return max(MIN_SPAN_DAYS, math.ceil(count * 7 / WEEKLY_VOLUME))
 
 
-def arrival_times(rng: random.Random, count: int, now: datetime, zone: ZoneInfo,
-                  days: int | None = None) -> list[datetime]:
+def arrival_times(
+    rng: random.Random, count: int, now: datetime, zone: ZoneInfo, days: int | None = None
+) -> list[datetime]:
     """``count`` moments in the last ``days`` before ``now``, with the hotline's rhythm, in order."""
     days = days or span_days(count)
     start = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
@@ -187,8 +296,7 @@ def arrival_times(rng: random.Random, count: int, now: datetime, zone: ZoneInfo,
         weights.append(WEEKDAY[local.weekday()] * HOURLY[local.hour])
         slot += timedelta(hours=1)
     latest = now - timedelta(seconds=30)
-    moments = [min(s + timedelta(seconds=rng.uniform(0, 3600)), latest)
-               for s in rng.choices(slots, weights, k=count)]
+    moments = [min(s + timedelta(seconds=rng.uniform(0, 3600)), latest) for s in rng.choices(slots, weights, k=count)]
     return sorted(max(t, start) for t in moments)
 
 
@@ -237,14 +345,20 @@ class DemoHotline:
         self.tickets = TicketService(services.sessions, services.hub, zone=self.zone, clock=self.clock)
         policy = CallbackPolicy.from_settings(services.settings)
         self.callbacks = CallbackService(
-            CallbackStore(services.sessions, policy), self.tickets, default_mode=CallbackMode.OPERATOR,
+            CallbackStore(services.sessions, policy),
+            self.tickets,
+            default_mode=CallbackMode.OPERATOR,
             lease=timedelta(seconds=services.settings.callback_lease_seconds),
-            data_dir=services.settings.data_dir, users=services.users, hub=services.hub, clock=self.clock)
+            data_dir=services.settings.data_dir,
+            users=services.users,
+            hub=services.hub,
+            clock=self.clock,
+        )
         self.tickets.on_status_change.append(self.callbacks.on_ticket_status)
         self.operators = list(operators)
-        self.recent: dict[str, str] = {}    # category -> the latest ticket number (duplicates point to it)
+        self.recent: dict[str, str] = {}  # category -> the latest ticket number (duplicates point to it)
         self.calls: list[dict[str, Any]] = []
-        self.hard_to_reach: dict[str, bool] = {}   # ticket number -> its citizen rarely answers
+        self.hard_to_reach: dict[str, bool] = {}  # ticket number -> its citizen rarely answers
 
     def at(self, moment: datetime) -> bool:
         """Move the clock to ``moment``; False if that is still in the future."""
@@ -267,17 +381,25 @@ class DemoHotline:
         status = Status.NEW
         t = created
         roll = self.rng.random()
-        if roll < 0.06:     # an operator sees it is a duplicate or not the city's business
+        if roll < 0.06:  # an operator sees it is a duplicate or not the city's business
             t += timedelta(minutes=_lognormal(self.rng, 4, 0.5))
             if not self.at(t):
                 return status
             if duplicate_of and roll < 0.04:
-                await self.tickets.move(view.number, Status.REJECTED, actor, duplicate_of=duplicate_of,
-                                        note="Повторное обращение по той же проблеме")
+                await self.tickets.move(
+                    view.number,
+                    Status.REJECTED,
+                    actor,
+                    duplicate_of=duplicate_of,
+                    note="Повторное обращение по той же проблеме",
+                )
             else:
-                await self.tickets.move(view.number, Status.REJECTED, actor,
-                                        note="Не относится к компетенции городских служб: заявителю дан телефон "
-                                             "управляющей компании")
+                await self.tickets.move(
+                    view.number,
+                    Status.REJECTED,
+                    actor,
+                    note="Не относится к компетенции городских служб: заявителю дан телефон управляющей компании",
+                )
             return Status.REJECTED
         return await self._work(view.number, category, t, actor)
 
@@ -289,8 +411,11 @@ class DemoHotline:
         if not self.at(t):
             return Status.NEW
         await self.tickets.move(number, Status.DISPATCHED, actor, department=category.department)
-        executor = Actor(role=Role.EXECUTOR, name=f"Диспетчер {self._department_name(category.department)}",
-                         department=category.department)
+        executor = Actor(
+            role=Role.EXECUTOR,
+            name=f"Диспетчер {self._department_name(category.department)}",
+            department=category.department,
+        )
         t += timedelta(minutes=_lognormal(rng, 0.45 * category.accept_target_minutes, 0.7))
         t = t if urgent else _working_hours(t, self.zone, rng)
         if not self.at(t):
@@ -304,8 +429,9 @@ class DemoHotline:
         t = t if category.priority == 1 else _working_hours(t, self.zone, rng)
         if not self.at(t):
             return Status.IN_PROGRESS
-        await self.tickets.move(number, Status.DONE, executor, note=rng.choice(DONE_NOTES.get(
-            category.code, DONE_NOTES["*"])))
+        await self.tickets.move(
+            number, Status.DONE, executor, note=rng.choice(DONE_NOTES.get(category.code, DONE_NOTES["*"]))
+        )
         return await self._call_back(number, category, executor)
 
     async def _call_back(self, number: str, category: Category, executor: Actor) -> Status:
@@ -329,7 +455,7 @@ class DemoHotline:
                 continue
             break
         status = (await self.tickets.get(number)).status
-        if status is Status.IN_PROGRESS:       # reopened: the same executor goes back
+        if status is Status.IN_PROGRESS:  # reopened: the same executor goes back
             return await self._finish(number, category, self.clock.now, executor, share=0.2)
         return status
 
@@ -338,7 +464,8 @@ class DemoHotline:
             return self.rng.choice([AttemptResult.BUSY, AttemptResult.NO_ANSWER, AttemptResult.NO_ANSWER])
         return self.rng.choices(
             [AttemptResult.SATISFIED, AttemptResult.NOT_SATISFIED, AttemptResult.BUSY, AttemptResult.NO_ANSWER],
-            [72, 7, 8, 13])[0]
+            [72, 7, 8, 13],
+        )[0]
 
     def _department_name(self, code: str) -> str:
         reference = self.services.reference
@@ -357,23 +484,53 @@ class DemoHotline:
         answered = created - timedelta(seconds=talk * rng.uniform(0.4, 0.8))
         queued = answered - timedelta(seconds=self._wait())
         started = queued - timedelta(seconds=rng.uniform(8, 25))
-        self._add_call(started, data.phone, ivr="0", queued=queued, answered=answered,
-                       ended=answered + timedelta(seconds=talk), operator=operator, ticket_id=view.id)
+        self._add_call(
+            started,
+            data.phone,
+            ivr="0",
+            queued=queued,
+            answered=answered,
+            ended=answered + timedelta(seconds=talk),
+            operator=operator,
+            ticket_id=view.id,
+        )
 
     def _wait(self) -> float:
         return _lognormal(self.rng, 25, 0.8)
 
-    def _add_call(self, started: datetime, phone: str | None, *, ivr: str, ended: datetime,
-                  queued: datetime | None = None, answered: datetime | None = None, operator: Any = None,
-                  ticket_id: int | None = None, abandoned: bool = False) -> None:
+    def _add_call(
+        self,
+        started: datetime,
+        phone: str | None,
+        *,
+        ivr: str,
+        ended: datetime,
+        queued: datetime | None = None,
+        answered: datetime | None = None,
+        operator: Any = None,
+        ticket_id: int | None = None,
+        abandoned: bool = False,
+    ) -> None:
         ended = min(ended, self.end)
-        self.calls.append({
-            "linkedid": f"demo-{secrets.token_hex(8)}", "direction": "in", "caller": phone, "started_at": started,
-            "queued_at": queued, "answered_at": answered, "ended_at": ended, "queue": "1563" if queued else None,
-            "agent_interface": operator.device if operator is not None and answered else None,
-            "operator_id": operator.id if operator is not None and answered else None, "ivr_path": ivr,
-            "hangup_cause": "Normal Clearing", "abandoned": abandoned, "ticket_id": ticket_id, "data": {},
-        })
+        self.calls.append(
+            {
+                "linkedid": f"demo-{secrets.token_hex(8)}",
+                "direction": "in",
+                "caller": phone,
+                "started_at": started,
+                "queued_at": queued,
+                "answered_at": answered,
+                "ended_at": ended,
+                "queue": "1563" if queued else None,
+                "agent_interface": operator.device if operator is not None and answered else None,
+                "operator_id": operator.id if operator is not None and answered else None,
+                "ivr_path": ivr,
+                "hangup_cause": "Normal Clearing",
+                "abandoned": abandoned,
+                "ticket_id": ticket_id,
+                "data": {},
+            }
+        )
 
     def calls_without_tickets(self, people: Sequence[Person], moments: Sequence[datetime]) -> None:
         """Status inquiries, advice, and callers who hung up in the queue."""
@@ -381,29 +538,45 @@ class DemoHotline:
         for moment in moments:
             phone = rng.choice(people).phone
             kind = rng.random()
-            if kind < 0.3:        # abandoned in the queue, mostly at the peaks
+            if kind < 0.3:  # abandoned in the queue, mostly at the peaks
                 queued = moment + timedelta(seconds=rng.uniform(8, 25))
-                self._add_call(moment, phone, ivr="0", queued=queued, abandoned=True,
-                               ended=queued + timedelta(seconds=_lognormal(rng, 70, 0.7)))
-            elif kind < 0.55:     # ticket status by keypad, no operator
+                self._add_call(
+                    moment,
+                    phone,
+                    ivr="0",
+                    queued=queued,
+                    abandoned=True,
+                    ended=queued + timedelta(seconds=_lognormal(rng, 70, 0.7)),
+                )
+            elif kind < 0.55:  # ticket status by keypad, no operator
                 self._add_call(moment, phone, ivr="2>status", ended=moment + timedelta(seconds=rng.uniform(30, 90)))
-            else:                 # advice from an operator, no ticket
+            else:  # advice from an operator, no ticket
                 operator = rng.choice(self.operators)
                 queued = moment + timedelta(seconds=rng.uniform(8, 25))
                 answered = queued + timedelta(seconds=self._wait())
-                self._add_call(moment, phone, ivr="0", queued=queued, answered=answered, operator=operator,
-                               ended=answered + timedelta(seconds=_lognormal(rng, 150, 0.5)))
+                self._add_call(
+                    moment,
+                    phone,
+                    ivr="0",
+                    queued=queued,
+                    answered=answered,
+                    operator=operator,
+                    ended=answered + timedelta(seconds=_lognormal(rng, 150, 0.5)),
+                )
 
     async def write_calls(self) -> int:
         calls = [c for c in self.calls if c["started_at"] <= self.end]
         async with self.services.sessions.begin() as session:
             for start in range(0, len(calls), 500):
-                session.add_all([m.Call(**c) for c in calls[start:start + 500]])
+                session.add_all([m.Call(**c) for c in calls[start : start + 500]])
         return len(calls)
 
 
 DONE_NOTES = {
-    "water_leak": ["Заменён участок трубы, подача воды восстановлена", "Устранён порыв, асфальт восстановим по графику"],
+    "water_leak": [
+        "Заменён участок трубы, подача воды восстановлена",
+        "Устранён порыв, асфальт восстановим по графику",
+    ],
     "no_water": ["Подача воды восстановлена после ремонта насосной станции"],
     "no_electricity": ["Заменён предохранитель на вводе, электроснабжение восстановлено"],
     "no_heating": ["Стравлен воздух из стояка, отопление восстановлено", "Заменена задвижка в тепловом узле"],
@@ -413,8 +586,12 @@ DONE_NOTES = {
     "elevator": ["Лифт отремонтирован и запущен"],
     "*": ["Работы выполнены", "Выполнено силами бригады"],
 }
-UNSATISFIED = ["Вода снова течёт, ничего не сделали", "Сделали только наполовину, мусор остался",
-               "Батареи по-прежнему холодные", "Фонарь опять не горит"]
+UNSATISFIED = [
+    "Вода снова течёт, ничего не сделали",
+    "Сделали только наполовину, мусор остался",
+    "Батареи по-прежнему холодные",
+    "Фонарь опять не горит",
+]
 
 
 def _aware(value: datetime) -> datetime:
@@ -427,14 +604,16 @@ async def demo_operators(services: Any) -> list[Any]:
     for login, name, device in DEMO_OPERATORS:
         user = await services.users.by_login(login)
         if user is None:
-            user = await services.users.create(login, secrets.token_urlsafe(24), Role.OPERATOR, full_name=name,
-                                               device=device)
+            user = await services.users.create(
+                login, secrets.token_urlsafe(24), Role.OPERATOR, full_name=name, device=device
+            )
         users.append(user)
     return users
 
 
-async def seed_demo(services: Any, *, count: int, seed: int, progress: bool = False,
-                    now: datetime | None = None) -> int:
+async def seed_demo(
+    services: Any, *, count: int, seed: int, progress: bool = False, now: datetime | None = None
+) -> int:
     """Play ``count`` tickets over the weeks before ``now`` (default: this moment); returns how many."""
     rng = random.Random(seed)
     end = now or datetime.now(UTC)
@@ -457,8 +636,9 @@ async def seed_demo(services: Any, *, count: int, seed: int, progress: bool = Fa
     return created
 
 
-def bulk_rows(reference: ReferenceData, count: int, seed: int, start_id: int, year: int,
-              start: datetime | None = None) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+def bulk_rows(
+    reference: ReferenceData, count: int, seed: int, start_id: int, year: int, start: datetime | None = None
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """(ticket row, event rows) pairs with ids assigned, spread over the past year, for bulk loading."""
     start = start or datetime(year, 1, 1, tzinfo=UTC)
     step = timedelta(days=364) / max(count, 1)
@@ -467,19 +647,57 @@ def bulk_rows(reference: ReferenceData, count: int, seed: int, start_id: int, ye
         created = start + step * i
         d = spec.data
         ticket = {
-            "id": tid, "number": f"{year % 100:02d}{tid:05d}", "channel": d.channel.value,
-            "status": spec.final_status.value, "is_draft": False, "category_code": d.category,
+            "id": tid,
+            "number": f"{year % 100:02d}{tid:05d}",
+            "channel": d.channel.value,
+            "status": spec.final_status.value,
+            "is_draft": False,
+            "category_code": d.category,
             "department_code": reference.category(d.category).department if d.category else None,
-            "title": d.title, "description": d.description, "address": d.address, "street": d.street,
-            "house": d.house, "flat": d.flat, "district": d.district, "lat": d.lat, "lon": d.lon,
-            "created_at": created, "updated_at": created, "version": 1, "extra": {}, "phone": d.phone,
+            "title": d.title,
+            "description": d.description,
+            "address": d.address,
+            "street": d.street,
+            "house": d.house,
+            "flat": d.flat,
+            "district": d.district,
+            "lat": d.lat,
+            "lon": d.lon,
+            "created_at": created,
+            "updated_at": created,
+            "version": 1,
+            "extra": {},
+            "phone": d.phone,
         }
-        events = [{"ticket_id": tid, "at": created, "kind": "created", "actor_name": "bulk", "actor_role": "system",
-                   "from_status": None, "to_status": "new", "note": None, "public": True, "data": {}}]
+        events = [
+            {
+                "ticket_id": tid,
+                "at": created,
+                "kind": "created",
+                "actor_name": "bulk",
+                "actor_role": "system",
+                "from_status": None,
+                "to_status": "new",
+                "note": None,
+                "public": True,
+                "data": {},
+            }
+        ]
         previous = "new"
         for n, (to, note) in enumerate(PATH_TO[spec.final_status], start=1):
-            events.append({"ticket_id": tid, "at": created + timedelta(minutes=7 * n), "kind": "status",
-                           "actor_name": "bulk", "actor_role": "system", "from_status": previous,
-                           "to_status": to.value, "note": note, "public": True, "data": {}})
+            events.append(
+                {
+                    "ticket_id": tid,
+                    "at": created + timedelta(minutes=7 * n),
+                    "kind": "status",
+                    "actor_name": "bulk",
+                    "actor_role": "system",
+                    "from_status": previous,
+                    "to_status": to.value,
+                    "note": note,
+                    "public": True,
+                    "data": {},
+                }
+            )
             previous = to.value
         yield ticket, events

@@ -35,9 +35,9 @@ class Command:
     """One ``callcenter NAME ...`` command a feature adds."""
 
     name: str
-    register: Callable[[SubParsers], None]              # adds the sub-parser and its arguments
+    register: Callable[[SubParsers], None]  # adds the sub-parser and its arguments
     run: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]  # the exit status
-    needs_database: bool = False                        # migrate the store before running
+    needs_database: bool = False  # migrate the store before running
 
 
 @dataclass(frozen=True)

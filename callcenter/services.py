@@ -45,11 +45,11 @@ class Services:
     gazetteer: Gazetteer
     tickets: TicketService
     users: UserService
-    speech: SpeechService          # unavailable (but present) without a Vosk model
-    voice: VoiceReports            # IVR recordings -> draft tickets
-    ami: AmiLink | None = None     # the AMI link, when CALLCENTER_AMI_HOST is set
+    speech: SpeechService  # unavailable (but present) without a Vosk model
+    voice: VoiceReports  # IVR recordings -> draft tickets
+    ami: AmiLink | None = None  # the AMI link, when CALLCENTER_AMI_HOST is set
     callbacks: CallbacksFeature | None = None
-    agi: AgiServer | None = None   # the FastAGI server, when AGI is enabled
+    agi: AgiServer | None = None  # the FastAGI server, when AGI is enabled
 
     def ami_state(self) -> str:
         """The AMI link's state for /healthz: "disabled" while AMI is off."""

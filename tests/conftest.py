@@ -37,7 +37,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     url = os.environ[PG_ENV]
-    upgrade(url)   # raises (and so fails every PostgreSQL test) if the server is unreachable
+    upgrade(url)  # raises (and so fails every PostgreSQL test) if the server is unreachable
     yield url
 
 
@@ -52,17 +52,30 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return load_settings(environ={}, overrides={
-        "database_url": database_url, "data_dir": tmp_path / "data", "secret_key": "test-secret",
-        "agi_port": 0,   # a free port: several suites may run at once
-    })
+    return load_settings(
+        environ={},
+        overrides={
+            "database_url": database_url,
+            "data_dir": tmp_path / "data",
+            "secret_key": "test-secret",
+            "agi_port": 0,  # a free port: several suites may run at once
+        },
+    )
 
 
 async def _truncate_postgres(services: Services) -> None:
     async with services.engine.begin() as conn:
-        tables = (await conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-        ))).scalars().all()
+        tables = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
         await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
 
 

@@ -104,9 +104,7 @@ def long_call(source: Path, path: Path, minutes: float) -> Path:
     gap = 1.0
     single = path.with_name(path.stem + "-one.wav")
     run("sox", source, "-r", "8000", "-c", "1", "-b", "16", single, "pad", "0", str(gap))
-    length = float(subprocess.run(
-        ["soxi", "-D", os.fspath(single)], capture_output=True, text=True, check=True
-    ).stdout)
+    length = float(subprocess.run(["soxi", "-D", os.fspath(single)], capture_output=True, text=True, check=True).stdout)
     repeats = max(0, round(minutes * 60 / length) - 1)
     run("sox", single, "-r", "8000", "-c", "1", path, "repeat", str(repeats))
     single.unlink()
@@ -150,6 +148,10 @@ def speech_audio(tmp_path_factory: pytest.TempPathFactory) -> SpeechAudio:
     empty_sln = folder / "empty.sln"
     empty_sln.write_bytes(b"")
     return SpeechAudio(
-        folder=folder, word=word, silence=silence(folder / "silence.wav", 5.0),
-        header_only=header_only, zero_bytes=zero_bytes, empty_sln=empty_sln,
+        folder=folder,
+        word=word,
+        silence=silence(folder / "silence.wav", 5.0),
+        header_only=header_only,
+        zero_bytes=zero_bytes,
+        empty_sln=empty_sln,
     )

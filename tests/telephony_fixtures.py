@@ -44,12 +44,19 @@ CALL_KEY_INPUT = re.compile(r'name="call_key" value="([^"]+)"')
 def telephony_settings(database_url: str, tmp_path: Path, fake: FakeAmi | None, **extra: Any) -> Settings:
     """Test settings; with ``fake`` the AMI link points at it. No FastAGI port is opened."""
     overrides: dict[str, Any] = {
-        "database_url": database_url, "data_dir": tmp_path / "data", "secret_key": "test-secret",
+        "database_url": database_url,
+        "data_dir": tmp_path / "data",
+        "secret_key": "test-secret",
         "agi_enabled": False,
     }
     if fake is not None:
-        overrides.update(ami_host="127.0.0.1", ami_port=fake.port, ami_username=fake.username,
-                         ami_secret=fake.secret, ami_ping_interval=30.0)
+        overrides.update(
+            ami_host="127.0.0.1",
+            ami_port=fake.port,
+            ami_username=fake.username,
+            ami_secret=fake.secret,
+            ami_ping_interval=30.0,
+        )
     overrides.update(extra)
     return load_settings(environ={}, overrides=overrides)
 
@@ -92,10 +99,10 @@ async def clean_database(services: Services) -> None:
         await sync_reference(services.sessions, services.reference)
 
 
-async def make_user(services: Services, login: str, role: Role = Role.OPERATOR, device: str | None = None,
-                    full_name: str = "") -> UserView:
-    return await services.users.create(login, PASSWORD, role, full_name=full_name or f"Тест {login}",
-                                       device=device)
+async def make_user(
+    services: Services, login: str, role: Role = Role.OPERATOR, device: str | None = None, full_name: str = ""
+) -> UserView:
+    return await services.users.create(login, PASSWORD, role, full_name=full_name or f"Тест {login}", device=device)
 
 
 # --- a signed-in browser-like client -------------------------------------------------
@@ -113,8 +120,11 @@ class Staff:
         page = await self.get("/login")
         page_text = await page.text()
         self.csrf = CSRF_INPUT.search(page_text).group(1)  # type: ignore[union-attr]
-        resp = await self.http.post(self.base + "/login", allow_redirects=False,
-                                    data={"login": login, "password": PASSWORD, "csrf_token": self.csrf})
+        resp = await self.http.post(
+            self.base + "/login",
+            allow_redirects=False,
+            data={"login": login, "password": PASSWORD, "csrf_token": self.csrf},
+        )
         assert resp.status == 303, await resp.text()
 
     async def get(self, path: str, **kw: Any) -> aiohttp.ClientResponse:
@@ -130,8 +140,9 @@ class Staff:
         return text
 
     async def post(self, path: str, data: dict[str, str], **kw: Any) -> aiohttp.ClientResponse:
-        return await self.http.post(self.base + path, data={"csrf_token": self.csrf, **data},
-                                    allow_redirects=False, **kw)
+        return await self.http.post(
+            self.base + path, data={"csrf_token": self.csrf, **data}, allow_redirects=False, **kw
+        )
 
     @asynccontextmanager
     async def socket(self) -> AsyncIterator[Inbox]:
@@ -213,15 +224,15 @@ def with_header(frame: Frame, key: str, value: str) -> Frame:
     return kept[:at] + [(key, value)] + kept[at:]
 
 
-def stamp(events: list[Frame], start: float, jumps: dict[str, float] | None = None,
-          step: float = 0.001) -> list[Frame]:
+def stamp(events: list[Frame], start: float, jumps: dict[str, float] | None = None, step: float = 0.001) -> list[Frame]:
     """Give each event a ``Timestamp`` (manager.conf ``timestampevents = yes``).
 
     Time advances ``step`` per event, plus ``jumps[name]`` before the first event so named:
     the default makes the caller spend 20 s in the IVR, wait 12 s in the queue, talk 60 s.
     """
-    jumps = dict({"QueueCallerJoin": 20.0, "QueueCallerLeave": 12.0, "SoftHangupRequest": 60.0}
-                 if jumps is None else jumps)
+    jumps = dict(
+        {"QueueCallerJoin": 20.0, "QueueCallerLeave": 12.0, "SoftHangupRequest": 60.0} if jumps is None else jumps
+    )
     now = start
     stamped = []
     for frame in events:
@@ -232,27 +243,37 @@ def stamp(events: list[Frame], start: float, jumps: dict[str, float] | None = No
 
 def varset_after(events: list[Frame], variable: str, value: str, after: str = "IVR_ROUTE") -> list[Frame]:
     """Insert a VarSet like the IVR makes (a copy of the ``after`` VarSet with another name)."""
-    index = next(i for i, f in enumerate(events)
-                 if frame_get(f, "Event") == "VarSet" and frame_get(f, "Variable") == after)
+    index = next(
+        i for i, f in enumerate(events) if frame_get(f, "Event") == "VarSet" and frame_get(f, "Variable") == after
+    )
     template = events[index]
     frame = [(k, value if k == "Value" else variable if k == "Variable" else v) for k, v in template]
-    return events[:index + 1] + [frame] + events[index + 1:]
+    return events[: index + 1] + [frame] + events[index + 1 :]
 
 
 def index_of(events: list[Frame], name: str) -> int:
     return next(i for i, f in enumerate(events) if frame_get(f, "Event") == name)
 
 
-def clone_call(events: list[Frame], n: int, *, operator: str = "op1", operator_name: str = "Operator One",
-               caller: str | None = None) -> list[Frame]:
+def clone_call(
+    events: list[Frame],
+    n: int,
+    *,
+    operator: str = "op1",
+    operator_name: str = "Operator One",
+    caller: str | None = None,
+) -> list[Frame]:
     """The recorded queue call as call number ``n``: its own uniqueids, channels, bridge,
     caller number, and the operator ``operator`` (``Local/<operator>@operators/n``)."""
     replacements = {
-        "1795979524.2": f"18{n:08d}.1", "1795979524.3": f"18{n:08d}.2",
-        "1795979526.4": f"18{n:08d}.3", "1795979526.5": f"18{n:08d}.4",
+        "1795979524.2": f"18{n:08d}.1",
+        "1795979524.3": f"18{n:08d}.2",
+        "1795979526.4": f"18{n:08d}.3",
+        "1795979526.5": f"18{n:08d}.4",
         "Local/1563@hotline-00000001": f"Local/1563@hotline-{2 * n:08x}",
         "op1@operators-00000002": f"{operator}@operators-{2 * n + 1:08x}",
-        "op1@operators": f"{operator}@operators", "Operator One": operator_name,
+        "op1@operators": f"{operator}@operators",
+        "Operator One": operator_name,
         "02adb913-1b99-4324-b6a5-b93b5936cb48": str(uuid.UUID(int=n + 1)),
         TRACE_CALLER: caller or f"+7978{n % 10_000_000:07d}",
     }

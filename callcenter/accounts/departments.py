@@ -29,12 +29,18 @@ class DepartmentService:
     async def all(self) -> list[DepartmentRow]:
         """Every department with the number of staff accounts in it, by name."""
         async with self._sessions() as session:
-            users = (select(m.User.department_code.label("code"), func.count().label("n"))
-                     .group_by(m.User.department_code).subquery())
-            rows = (await session.execute(
-                select(m.Department, func.coalesce(users.c.n, 0))
-                .outerjoin(users, users.c.code == m.Department.code).order_by(m.Department.short_name)
-            )).all()
+            users = (
+                select(m.User.department_code.label("code"), func.count().label("n"))
+                .group_by(m.User.department_code)
+                .subquery()
+            )
+            rows = (
+                await session.execute(
+                    select(m.Department, func.coalesce(users.c.n, 0))
+                    .outerjoin(users, users.c.code == m.Department.code)
+                    .order_by(m.Department.short_name)
+                )
+            ).all()
         return [DepartmentRow(d.code, d.name, d.short_name, d.kind, d.phone, d.active, n) for d, n in rows]
 
     async def active(self) -> list[DepartmentRow]:

@@ -51,8 +51,14 @@ class LoginFailure(Base):
 # the schema and the migrations agree): the supervisors' board aggregates a date range from
 # the index alone; the ticket page finds a ticket's duplicates and its calls.
 STAFF_INDEXES = (
-    Index("ix_tickets_created_stats", m.Ticket.created_at, m.Ticket.channel, m.Ticket.status,
-          m.Ticket.category_code, m.Ticket.department_code),
+    Index(
+        "ix_tickets_created_stats",
+        m.Ticket.created_at,
+        m.Ticket.channel,
+        m.Ticket.status,
+        m.Ticket.category_code,
+        m.Ticket.department_code,
+    ),
     Index("ix_tickets_duplicate_of", m.Ticket.duplicate_of_id),
     Index("ix_calls_ticket", m.Call.ticket_id),
 )

@@ -32,7 +32,7 @@ def hash_token(token: str) -> str:
 
 @dataclass(frozen=True)
 class SessionPolicy:
-    idle: timedelta = timedelta(hours=14)        # a 12-hour shift and a margin
+    idle: timedelta = timedelta(hours=14)  # a 12-hour shift and a margin
     lifetime: timedelta = timedelta(days=7)
     touch_every: timedelta = timedelta(minutes=5)  # last_seen_at is written at most this often
 
@@ -46,8 +46,13 @@ class ResolvedSession:
 class SessionStore:
     """Open, resolve and revoke staff sessions."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, policy: SessionPolicy = SessionPolicy(),
-                 clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        policy: SessionPolicy = SessionPolicy(),
+        clock: Clock = utcnow,
+    ) -> None:
         self._sessions = sessions
         self._policy = policy
         self._clock = clock
@@ -61,9 +66,17 @@ class SessionStore:
         token = secrets.token_urlsafe(32)
         now = self._clock()
         async with self._sessions.begin() as session:
-            session.add(StaffSession(token_hash=hash_token(token), user_id=user_id, created_at=now,
-                                     last_seen_at=now, expires_at=now + self._policy.lifetime,
-                                     address=address[:64], user_agent=user_agent[:300]))
+            session.add(
+                StaffSession(
+                    token_hash=hash_token(token),
+                    user_id=user_id,
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=now + self._policy.lifetime,
+                    address=address[:64],
+                    user_agent=user_agent[:300],
+                )
+            )
         return token
 
     async def resolve(self, token: str) -> ResolvedSession | None:
@@ -72,10 +85,13 @@ class SessionStore:
             return None
         now = self._clock()
         async with self._sessions() as session:
-            row = (await session.execute(
-                select(StaffSession, m.User).join(m.User, m.User.id == StaffSession.user_id)
-                .where(StaffSession.token_hash == hash_token(token))
-            )).one_or_none()
+            row = (
+                await session.execute(
+                    select(StaffSession, m.User)
+                    .join(m.User, m.User.id == StaffSession.user_id)
+                    .where(StaffSession.token_hash == hash_token(token))
+                )
+            ).one_or_none()
         if row is None:
             return None
         staff_session, user = row
@@ -86,8 +102,12 @@ class SessionStore:
         return ResolvedSession(staff_session.id, user_view(user))
 
     def _usable(self, staff_session: StaffSession, user: m.User, now: datetime) -> bool:
-        return (staff_session.revoked_at is None and user.active and now < staff_session.expires_at
-                and now - staff_session.last_seen_at < self._policy.idle)
+        return (
+            staff_session.revoked_at is None
+            and user.active
+            and now < staff_session.expires_at
+            and now - staff_session.last_seen_at < self._policy.idle
+        )
 
     async def _touch(self, session_id: int, now: datetime) -> None:
         async with self._sessions.begin() as session:
@@ -97,16 +117,19 @@ class SessionStore:
         """End one session (logout)."""
         async with self._sessions.begin() as session:
             await session.execute(
-                update(StaffSession).where(StaffSession.token_hash == hash_token(token),
-                                           StaffSession.revoked_at.is_(None))
-                .values(revoked_at=self._clock()))
+                update(StaffSession)
+                .where(StaffSession.token_hash == hash_token(token), StaffSession.revoked_at.is_(None))
+                .values(revoked_at=self._clock())
+            )
 
     async def revoke_user(self, user_id: int) -> int:
         """End every session of a user (admin action, deactivation); returns how many were live."""
         async with self._sessions.begin() as session:
             result = await session.execute(
-                update(StaffSession).where(StaffSession.user_id == user_id, StaffSession.revoked_at.is_(None))
-                .values(revoked_at=self._clock()))
+                update(StaffSession)
+                .where(StaffSession.user_id == user_id, StaffSession.revoked_at.is_(None))
+                .values(revoked_at=self._clock())
+            )
         logger.info("revoked %d sessions of user %d", result.rowcount, user_id)
         return int(result.rowcount or 0)
 
@@ -115,25 +138,34 @@ class SessionStore:
         now = self._clock()
         async with self._sessions() as session:
             rows = await session.execute(
-                select(StaffSession.user_id, func.count()).where(
-                    StaffSession.revoked_at.is_(None), StaffSession.expires_at > now,
+                select(StaffSession.user_id, func.count())
+                .where(
+                    StaffSession.revoked_at.is_(None),
+                    StaffSession.expires_at > now,
                     StaffSession.last_seen_at > now - self._policy.idle,
-                ).group_by(StaffSession.user_id))
+                )
+                .group_by(StaffSession.user_id)
+            )
             return {user_id: count for user_id, count in rows.all()}
 
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
     window: timedelta = timedelta(minutes=15)
-    per_login: int = 5         # a person mistyping gets five tries
-    per_address: int = 20      # one machine guessing across many logins
+    per_login: int = 5  # a person mistyping gets five tries
+    per_address: int = 20  # one machine guessing across many logins
 
 
 class LoginThrottle:
     """Lock-out after repeated failures, per login and per client address, kept in the database."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, policy: ThrottlePolicy = ThrottlePolicy(),
-                 clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        policy: ThrottlePolicy = ThrottlePolicy(),
+        clock: Clock = utcnow,
+    ) -> None:
         self._sessions = sessions
         self._policy = policy
         self._clock = clock
@@ -152,10 +184,18 @@ class LoginThrottle:
 
     async def _wait(self, session: AsyncSession, condition: object, since: datetime, limit: int) -> datetime | None:
         """When the oldest failure that keeps the count at the limit leaves the window."""
-        times = (await session.execute(
-            select(LoginFailure.at).where(condition, LoginFailure.at > since)  # type: ignore[arg-type]
-            .order_by(LoginFailure.at.desc()).limit(limit)
-        )).scalars().all()
+        times = (
+            (
+                await session.execute(
+                    select(LoginFailure.at)
+                    .where(condition, LoginFailure.at > since)  # type: ignore[arg-type]
+                    .order_by(LoginFailure.at.desc())
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
         if len(times) < limit:
             return None
         return times[-1] + self._policy.window

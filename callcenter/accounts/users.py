@@ -24,13 +24,40 @@ STAFF_ROLES = (Role.OPERATOR, Role.EXECUTOR, Role.SUPERVISOR, Role.ANALYST, Role
 _LOGIN = re.compile(r"^[a-z0-9_.-]{2,64}$")
 MIN_PASSWORD = 12
 # The most used passwords (leak lists, Russian and Latin keyboards): refused whatever their length.
-COMMON_PASSWORDS = frozenset({
-    "123456789012", "1234567890qw", "qwertyuiop12", "qwerty123456", "password1234", "password123456",
-    "1q2w3e4r5t6y", "1qaz2wsx3edc", "zaq12wsxcde3", "qwertyuiopas", "asdfghjkl123", "123qweasdzxc",
-    "йцукенгшщзхъ", "йцукен123456", "пароль123456", "парольпароль", "qazwsxedcrfv", "111111111111",
-    "000000000000", "123123123123", "abcdefghijkl", "iloveyou1234", "administrator", "admin1234567",
-    "adminadmin12", "passwordpassword", "qwertyqwerty", "1234567890123", "987654321098", "zxcvbnm12345",
-})
+COMMON_PASSWORDS = frozenset(
+    {
+        "123456789012",
+        "1234567890qw",
+        "qwertyuiop12",
+        "qwerty123456",
+        "password1234",
+        "password123456",
+        "1q2w3e4r5t6y",
+        "1qaz2wsx3edc",
+        "zaq12wsxcde3",
+        "qwertyuiopas",
+        "asdfghjkl123",
+        "123qweasdzxc",
+        "йцукенгшщзхъ",
+        "йцукен123456",
+        "пароль123456",
+        "парольпароль",
+        "qazwsxedcrfv",
+        "111111111111",
+        "000000000000",
+        "123123123123",
+        "abcdefghijkl",
+        "iloveyou1234",
+        "administrator",
+        "admin1234567",
+        "adminadmin12",
+        "passwordpassword",
+        "qwertyqwerty",
+        "1234567890123",
+        "987654321098",
+        "zxcvbnm12345",
+    }
+)
 
 
 def password_problem(password: str, login: str = "") -> str | None:
@@ -58,8 +85,7 @@ class UserView:
     active: bool
 
     def actor(self) -> Actor:
-        return Actor(role=self.role, name=self.full_name or self.login, user_id=self.id,
-                     department=self.department)
+        return Actor(role=self.role, name=self.full_name or self.login, user_id=self.id, department=self.department)
 
 
 def user_view(row: m.User) -> UserView:
@@ -76,8 +102,14 @@ class UserService:
         self._hasher = hasher or PasswordHasher()
 
     async def create(
-        self, login: str, password: str, role: Role | str, *, department: str | None = None,
-        full_name: str = "", device: str | None = None,
+        self,
+        login: str,
+        password: str,
+        role: Role | str,
+        *,
+        department: str | None = None,
+        full_name: str = "",
+        device: str | None = None,
     ) -> UserView:
         login = login.strip().lower()
         role = self._check(login, password, role, department)
@@ -86,8 +118,14 @@ class UserService:
             async with self._sessions.begin() as session:
                 if department and await session.get(m.Department, department) is None:
                     raise ValidationError(f"Неизвестное подразделение «{department}»", field="department")
-                row = m.User(login=login, password_hash=password_hash, role=role.value,
-                             department_code=department, full_name=full_name.strip(), device=device or None)
+                row = m.User(
+                    login=login,
+                    password_hash=password_hash,
+                    role=role.value,
+                    department_code=department,
+                    full_name=full_name.strip(),
+                    device=device or None,
+                )
                 session.add(row)
                 await session.flush()
                 return _view(row)
@@ -96,8 +134,7 @@ class UserService:
 
     def _check(self, login: str, password: str, role: Role | str, department: str | None) -> Role:
         if not _LOGIN.match(login):
-            raise ValidationError("Логин: 2–64 латинских буквы, цифры, точка, дефис или подчёркивание",
-                                  field="login")
+            raise ValidationError("Логин: 2–64 латинских буквы, цифры, точка, дефис или подчёркивание", field="login")
         role = self._check_role(role, department)
         if (problem := password_problem(password, login)) is not None:
             raise ValidationError(problem, field="password")
@@ -117,7 +154,9 @@ class UserService:
     async def authenticate(self, login: str, password: str) -> UserView | None:
         """The user if the password matches and the account is active; None otherwise."""
         async with self._sessions() as session:
-            row = (await session.execute(select(m.User).where(m.User.login == login.strip().lower()))).scalar_one_or_none()
+            row = (
+                await session.execute(select(m.User).where(m.User.login == login.strip().lower()))
+            ).scalar_one_or_none()
         if row is None:
             # Spend the same time as a real check so logins cannot be probed by timing.
             await asyncio.to_thread(self._hasher.hash, password)
@@ -146,8 +185,14 @@ class UserService:
         await self._store_hash(user_id, await asyncio.to_thread(self._hasher.hash, password))
 
     async def update(
-        self, user_id: int, *, full_name: str, role: Role | str, department: str | None,
-        device: str | None, active: bool,
+        self,
+        user_id: int,
+        *,
+        full_name: str,
+        role: Role | str,
+        department: str | None,
+        device: str | None,
+        active: bool,
     ) -> UserView:
         """Change what the admin page edits: name, role, department, phone device, active."""
         role = self._check_role(role, department)
@@ -180,7 +225,11 @@ class UserService:
 
     async def by_device(self, device: str) -> UserView | None:
         async with self._sessions() as session:
-            row = (await session.execute(select(m.User).where(m.User.device == device, m.User.active.is_(True)))).scalars().first()
+            row = (
+                (await session.execute(select(m.User).where(m.User.device == device, m.User.active.is_(True))))
+                .scalars()
+                .first()
+            )
             return _view(row) if row else None
 
     async def all(self) -> list[UserView]:

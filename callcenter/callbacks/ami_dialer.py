@@ -40,8 +40,16 @@ def dial_outcome(result: OriginateResult) -> DialOutcome:
 class AmiDialer:
     """Dials callbacks through an :class:`AmiLink`."""
 
-    def __init__(self, link: AmiLink, *, dial_template: str, click_to_call_context: str = "outbound",
-                 ring_timeout: float = 30.0, context: str = "callback", exten: str = "s") -> None:
+    def __init__(
+        self,
+        link: AmiLink,
+        *,
+        dial_template: str,
+        click_to_call_context: str = "outbound",
+        ring_timeout: float = 30.0,
+        context: str = "callback",
+        exten: str = "s",
+    ) -> None:
         self._link = link
         self._template = dial_template
         self._c2c_context = click_to_call_context
@@ -51,32 +59,42 @@ class AmiDialer:
 
     @classmethod
     def from_settings(cls, link: AmiLink, settings: Any) -> AmiDialer:
-        return cls(link, dial_template=settings.dial_template,
-                   click_to_call_context=settings.click_to_call_context)
+        return cls(link, dial_template=settings.dial_template, click_to_call_context=settings.click_to_call_context)
 
     @property
     def available(self) -> bool:
         return self._link.state is LinkState.CONNECTED
 
-    async def originate_callback(self, *, phone: str, callback_id: int, ticket_numbers: Sequence[str],
-                                 action_id: str) -> DialOutcome:
+    async def originate_callback(
+        self, *, phone: str, callback_id: int, ticket_numbers: Sequence[str], action_id: str
+    ) -> DialOutcome:
         try:
             request = orig.callback(
-                action_id, citizen_number=phone, dial_template=self._template,
-                ticket_id=ticket_numbers[0] if ticket_numbers else "", callback_id=str(callback_id),
-                context=self._context, exten=self._exten, ring_timeout=self._ring_timeout,
+                action_id,
+                citizen_number=phone,
+                dial_template=self._template,
+                ticket_id=ticket_numbers[0] if ticket_numbers else "",
+                callback_id=str(callback_id),
+                context=self._context,
+                exten=self._exten,
+                ring_timeout=self._ring_timeout,
             )
         except orig.InvalidOriginate as err:
             logger.error("callback %s cannot be dialled: %s", callback_id, err)
             return DialOutcome(DialResult.FAILED, str(err))
         return await self._send(request)
 
-    async def click_to_call(self, *, operator_device: str, phone: str, ticket_number: str | None,
-                            action_id: str) -> DialOutcome:
+    async def click_to_call(
+        self, *, operator_device: str, phone: str, ticket_number: str | None, action_id: str
+    ) -> DialOutcome:
         try:
             request = orig.click_to_call(
-                action_id, operator_interface=operator_device, citizen_number=phone,
-                dial_context=self._c2c_context, ticket_id=ticket_number, ring_timeout=self._ring_timeout,
+                action_id,
+                operator_interface=operator_device,
+                citizen_number=phone,
+                dial_context=self._c2c_context,
+                ticket_id=ticket_number,
+                ring_timeout=self._ring_timeout,
             )
         except orig.InvalidOriginate as err:
             logger.error("click-to-call %s cannot be placed: %s", action_id, err)

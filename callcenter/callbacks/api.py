@@ -5,5 +5,10 @@ from callcenter.callbacks.store import CallbackStore
 from callcenter.callbacks.wiring import CALLBACKS, CallbacksFeature, build_callbacks
 
 __all__ = [
-    "CALLBACKS", "CallbackOutcomes", "CallbackService", "CallbackStore", "CallbacksFeature", "build_callbacks",
+    "CALLBACKS",
+    "CallbackOutcomes",
+    "CallbackService",
+    "CallbackStore",
+    "CallbacksFeature",
+    "build_callbacks",
 ]

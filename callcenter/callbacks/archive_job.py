@@ -27,8 +27,16 @@ ARCHIVE_ACTOR = Actor.system("архивирование")
 class ArchiveJob:
     """Moves closed tickets to the archive after ``after`` (settings.archive_after_days)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], tickets: TicketService, *, after: timedelta,
-                 batch: int = 200, max_batches: int = 10, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        tickets: TicketService,
+        *,
+        after: timedelta,
+        batch: int = 200,
+        max_batches: int = 10,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._sessions = sessions
         self._tickets = tickets
         self._after = after
@@ -55,8 +63,12 @@ class ArchiveJob:
 
     async def _due(self, skip: set[str]) -> list[str]:
         cutoff = self._clock() - self._after
-        stmt = (select(m.Ticket.number).where(m.Ticket.status == Status.CLOSED.value, m.Ticket.updated_at < cutoff)
-                .order_by(m.Ticket.id).limit(self._batch))
+        stmt = (
+            select(m.Ticket.number)
+            .where(m.Ticket.status == Status.CLOSED.value, m.Ticket.updated_at < cutoff)
+            .order_by(m.Ticket.id)
+            .limit(self._batch)
+        )
         if skip:
             stmt = stmt.where(m.Ticket.number.not_in(skip))
         async with self._sessions() as session:
@@ -64,8 +76,12 @@ class ArchiveJob:
 
     async def _archive(self, number: str) -> bool:
         try:
-            await self._tickets.move(number, Status.ARCHIVED, ARCHIVE_ACTOR,
-                                     note=f"Перенесена в архив: закрыта более {self._after.days} дн. назад")
+            await self._tickets.move(
+                number,
+                Status.ARCHIVED,
+                ARCHIVE_ACTOR,
+                note=f"Перенесена в архив: закрыта более {self._after.days} дн. назад",
+            )
         except DomainError as err:
             logger.warning("ticket %s not archived: %s", number, err.message)
             return False

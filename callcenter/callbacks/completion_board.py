@@ -45,7 +45,7 @@ class TicketRef:
     number: str
     title: str
     department: str | None
-    duplicate_of_call: bool   # this citizen reported a duplicate of the ticket
+    duplicate_of_call: bool  # this citizen reported a duplicate of the ticket
 
 
 @dataclass(frozen=True)
@@ -160,9 +160,13 @@ class _Pair:
 class CallbackBoard:
     """Read-only queries for the board, the operators' list and the CSV export."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], policy: CallbackPolicy,
-                 department_names: dict[str, str] | None = None,
-                 category_names: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        policy: CallbackPolicy,
+        department_names: dict[str, str] | None = None,
+        category_names: dict[str, str] | None = None,
+    ) -> None:
         self._sessions = sessions
         self._policy = policy
         self._zone: ZoneInfo = policy.zone
@@ -187,10 +191,18 @@ class CallbackBoard:
             operators = await self._operator_figures(session, start, end)
             planned = await self._planned_per_day(session, start, end)
         return BoardSnapshot(
-            taken_at=now, period_start=start, period_end=end, counts=counts, due=lists["due"],
-            in_progress=lists["in_progress"], overdue=lists["overdue"], unreachable=lists["unreachable"],
-            failed=failed, total=_figures("all", "Все исполнители", pairs),
-            by_department=self._by_department(pairs), by_operator=operators,
+            taken_at=now,
+            period_start=start,
+            period_end=end,
+            counts=counts,
+            due=lists["due"],
+            in_progress=lists["in_progress"],
+            overdue=lists["overdue"],
+            unreachable=lists["unreachable"],
+            failed=failed,
+            total=_figures("all", "Все исполнители", pairs),
+            by_department=self._by_department(pairs),
+            by_operator=operators,
             days=self._days(pairs, planned, start, end),
         )
 
@@ -205,26 +217,37 @@ class CallbackBoard:
             "in_progress": cb.state == CallbackState.CLAIMED.value,
             "unreachable": cb.state == CallbackState.UNREACHABLE.value,
             "done_today": (cb.state == CallbackState.DONE.value) & (cb.completed_at >= today),
-            "satisfied_today": (cb.state == CallbackState.DONE.value) & (cb.outcome == "satisfied")
+            "satisfied_today": (cb.state == CallbackState.DONE.value)
+            & (cb.outcome == "satisfied")
             & (cb.completed_at >= today),
         }
-        return {name: (await session.execute(select(func.count()).select_from(cb).where(cond))).scalar_one()
-                for name, cond in queries.items()}
+        return {
+            name: (await session.execute(select(func.count()).select_from(cb).where(cond))).scalar_one()
+            for name, cond in queries.items()
+        }
 
     def _list_queries(self, now: datetime) -> dict[str, Select[tuple[m.Callback]]]:
         cb = m.Callback
         planned = cb.state == CallbackState.PLANNED.value
         return {
             "due": select(cb).where(planned, cb.due_at <= now).order_by(cb.priority, cb.due_at).limit(LIST_LIMIT),
-            "overdue": select(cb).where(planned, cb.due_at <= now - OVERDUE_AFTER).order_by(cb.due_at).limit(LIST_LIMIT),
-            "in_progress": select(cb).where(cb.state == CallbackState.CLAIMED.value).order_by(cb.lease_until)
+            "overdue": select(cb)
+            .where(planned, cb.due_at <= now - OVERDUE_AFTER)
+            .order_by(cb.due_at)
             .limit(LIST_LIMIT),
-            "unreachable": select(cb).where(cb.state == CallbackState.UNREACHABLE.value)
-            .order_by(cb.completed_at.desc()).limit(100),
+            "in_progress": select(cb)
+            .where(cb.state == CallbackState.CLAIMED.value)
+            .order_by(cb.lease_until)
+            .limit(LIST_LIMIT),
+            "unreachable": select(cb)
+            .where(cb.state == CallbackState.UNREACHABLE.value)
+            .order_by(cb.completed_at.desc())
+            .limit(100),
         }
 
-    async def _items(self, session: AsyncSession, stmt: Select[tuple[m.Callback]], now: datetime,
-                     owner: str | None = None) -> list[CallbackItem]:
+    async def _items(
+        self, session: AsyncSession, stmt: Select[tuple[m.Callback]], now: datetime, owner: str | None = None
+    ) -> list[CallbackItem]:
         rows = (await session.execute(stmt)).scalars().all()
         tickets = await self._tickets(session, [r.id for r in rows])
         return [self._item(r, tickets.get(r.id, ()), now, owner) for r in rows]
@@ -233,9 +256,19 @@ class CallbackBoard:
         window = CallWindow(cb.window_start, cb.window_end)
         state = CallbackState(cb.state)
         return CallbackItem(
-            id=cb.id, state=state, mode=CallbackMode(cb.mode), phone=cb.phone, priority=cb.priority,
-            due_at=cb.due_at, attempts=cb.attempts, last_result=cb.last_result, claimed_by=cb.claimed_by,
-            lease_until=cb.lease_until, completed_at=cb.completed_at, window=window, tickets=tickets,
+            id=cb.id,
+            state=state,
+            mode=CallbackMode(cb.mode),
+            phone=cb.phone,
+            priority=cb.priority,
+            due_at=cb.due_at,
+            attempts=cb.attempts,
+            last_result=cb.last_result,
+            claimed_by=cb.claimed_by,
+            lease_until=cb.lease_until,
+            completed_at=cb.completed_at,
+            window=window,
+            tickets=tickets,
             overdue=state is CallbackState.PLANNED and now - cb.due_at > OVERDUE_AFTER,
             callable_now=self._policy.may_call(now, window),
             mine=owner is not None and cb.claimed_by == owner and cb.lease_until is not None and cb.lease_until > now,
@@ -245,23 +278,37 @@ class CallbackBoard:
         if not ids:
             return {}
         rows = await session.execute(
-            select(m.CallbackTicket.callback_id, m.Ticket.number, m.Ticket.title, m.Ticket.department_code,
-                   m.CallbackTicket.via_ticket_id)
+            select(
+                m.CallbackTicket.callback_id,
+                m.Ticket.number,
+                m.Ticket.title,
+                m.Ticket.department_code,
+                m.CallbackTicket.via_ticket_id,
+            )
             .join(m.Ticket, m.Ticket.id == m.CallbackTicket.ticket_id)
             .where(m.CallbackTicket.callback_id.in_(ids))
-            .order_by(m.CallbackTicket.callback_id, m.CallbackTicket.via_ticket_id.is_not(None), m.Ticket.id))
+            .order_by(m.CallbackTicket.callback_id, m.CallbackTicket.via_ticket_id.is_not(None), m.Ticket.id)
+        )
         found: dict[int, list[TicketRef]] = defaultdict(list)
         for callback_id, number, title, department, via in rows:
-            found[callback_id].append(TicketRef(number, title, self._names.get(department or "", department), via is not None))
+            found[callback_id].append(
+                TicketRef(number, title, self._names.get(department or "", department), via is not None)
+            )
         return {k: tuple(v) for k, v in found.items()}
 
     async def _failed(self, session: AsyncSession, now: datetime) -> list[FailedAttempt]:
         rows = await session.execute(
-            select(m.CallbackAttempt.callback_id, m.Callback.phone, m.CallbackAttempt.started_at, m.CallbackAttempt.note)
+            select(
+                m.CallbackAttempt.callback_id, m.Callback.phone, m.CallbackAttempt.started_at, m.CallbackAttempt.note
+            )
             .join(m.Callback, m.Callback.id == m.CallbackAttempt.callback_id)
-            .where(m.CallbackAttempt.result == AttemptResult.FAILED.value,
-                   m.CallbackAttempt.started_at >= now - timedelta(days=7))
-            .order_by(m.CallbackAttempt.started_at.desc()).limit(LIST_LIMIT))
+            .where(
+                m.CallbackAttempt.result == AttemptResult.FAILED.value,
+                m.CallbackAttempt.started_at >= now - timedelta(days=7),
+            )
+            .order_by(m.CallbackAttempt.started_at.desc())
+            .limit(LIST_LIMIT)
+        )
         return [FailedAttempt(*row) for row in rows]
 
     # ------------------------------------------------------------------ period figures
@@ -269,46 +316,79 @@ class CallbackBoard:
     async def _pairs(self, session: AsyncSession, start: date, end: date) -> list[_Pair]:
         lo, hi = self.local_midnight(start), self.local_midnight(end + timedelta(days=1))
         rows = await session.execute(
-            select(m.Callback.state, m.Callback.outcome, m.Callback.completed_at, m.CallbackTicket.done_at,
-                   m.Ticket.department_code)
+            select(
+                m.Callback.state,
+                m.Callback.outcome,
+                m.Callback.completed_at,
+                m.CallbackTicket.done_at,
+                m.Ticket.department_code,
+            )
             .join(m.CallbackTicket, m.CallbackTicket.callback_id == m.Callback.id)
             .join(m.Ticket, m.Ticket.id == m.CallbackTicket.ticket_id)
-            .where(m.Callback.state.in_(CONCLUDED), m.Callback.completed_at >= lo, m.Callback.completed_at < hi))
+            .where(m.Callback.state.in_(CONCLUDED), m.Callback.completed_at >= lo, m.Callback.completed_at < hi)
+        )
         return [_Pair(*row) for row in rows]
 
     def _by_department(self, pairs: list[_Pair]) -> list[Figures]:
         groups: dict[str, list[_Pair]] = defaultdict(list)
         for pair in pairs:
             groups[pair.department or ""].append(pair)
-        figures = [_figures(code, self._names.get(code, code) or "Без исполнителя", items)
-                   for code, items in groups.items()]
+        figures = [
+            _figures(code, self._names.get(code, code) or "Без исполнителя", items) for code, items in groups.items()
+        ]
         return sorted(figures, key=lambda f: (-f.concluded, f.label))
 
     async def _operator_figures(self, session: AsyncSession, start: date, end: date) -> list[Figures]:
         lo, hi = self.local_midnight(start), self.local_midnight(end + timedelta(days=1))
-        rows = (await session.execute(
-            select(m.CallbackAttempt.operator_id, m.CallbackAttempt.result, m.CallbackAttempt.ended_at,
-                   func.min(m.CallbackTicket.done_at), m.User.full_name, m.User.login)
-            .join(m.CallbackTicket, m.CallbackTicket.callback_id == m.CallbackAttempt.callback_id)
-            .outerjoin(m.User, m.User.id == m.CallbackAttempt.operator_id)
-            .where(m.CallbackAttempt.started_at >= lo, m.CallbackAttempt.started_at < hi,
-                   m.CallbackAttempt.result.is_not(None),
-                   m.CallbackAttempt.result.not_in([AttemptResult.NOT_SENT.value, AttemptResult.LOST.value]))
-            .group_by(m.CallbackAttempt.id, m.CallbackAttempt.operator_id, m.CallbackAttempt.result,
-                      m.CallbackAttempt.ended_at, m.User.full_name, m.User.login))).all()
+        rows = (
+            await session.execute(
+                select(
+                    m.CallbackAttempt.operator_id,
+                    m.CallbackAttempt.result,
+                    m.CallbackAttempt.ended_at,
+                    func.min(m.CallbackTicket.done_at),
+                    m.User.full_name,
+                    m.User.login,
+                )
+                .join(m.CallbackTicket, m.CallbackTicket.callback_id == m.CallbackAttempt.callback_id)
+                .outerjoin(m.User, m.User.id == m.CallbackAttempt.operator_id)
+                .where(
+                    m.CallbackAttempt.started_at >= lo,
+                    m.CallbackAttempt.started_at < hi,
+                    m.CallbackAttempt.result.is_not(None),
+                    m.CallbackAttempt.result.not_in([AttemptResult.NOT_SENT.value, AttemptResult.LOST.value]),
+                )
+                .group_by(
+                    m.CallbackAttempt.id,
+                    m.CallbackAttempt.operator_id,
+                    m.CallbackAttempt.result,
+                    m.CallbackAttempt.ended_at,
+                    m.User.full_name,
+                    m.User.login,
+                )
+            )
+        ).all()
         groups: dict[int | None, list[Any]] = defaultdict(list)
         names: dict[int | None, str] = {None: AUTO_LABEL}
         for operator_id, result, ended_at, done_at, full_name, login in rows:
             groups[operator_id].append((result, ended_at, done_at))
             if operator_id is not None:
                 names[operator_id] = full_name or login or f"№ {operator_id}"
-        return sorted((_operator(key, names[key], items) for key, items in groups.items()),
-                      key=lambda f: (-f.concluded, f.label))
+        return sorted(
+            (_operator(key, names[key], items) for key, items in groups.items()), key=lambda f: (-f.concluded, f.label)
+        )
 
     async def _planned_per_day(self, session: AsyncSession, start: date, end: date) -> dict[date, int]:
         lo, hi = self.local_midnight(start), self.local_midnight(end + timedelta(days=1))
-        created = (await session.execute(select(m.Callback.created_at).where(
-            m.Callback.created_at >= lo, m.Callback.created_at < hi))).scalars().all()
+        created = (
+            (
+                await session.execute(
+                    select(m.Callback.created_at).where(m.Callback.created_at >= lo, m.Callback.created_at < hi)
+                )
+            )
+            .scalars()
+            .all()
+        )
         per_day: dict[date, int] = defaultdict(int)
         for at in created:
             per_day[at.astimezone(self._zone).date()] += 1
@@ -322,8 +402,9 @@ class CallbackBoard:
         day = start
         while day <= end:
             f = _figures("", "", by_day.get(day, []))
-            days.append(DayFigures(day, planned.get(day, 0), f.satisfied, f.not_satisfied, f.unreachable,
-                                   f.median_to_confirm))
+            days.append(
+                DayFigures(day, planned.get(day, 0), f.satisfied, f.not_satisfied, f.unreachable, f.median_to_confirm)
+            )
             day += timedelta(days=1)
         return days
 
@@ -336,8 +417,12 @@ class CallbackBoard:
         free = (cb.state == CallbackState.PLANNED.value) & (cb.due_at <= now)
         held_by_me = (cb.state == CallbackState.CLAIMED.value) & (cb.claimed_by == owner) & (cb.lease_until > now)
         expired = (cb.state == CallbackState.CLAIMED.value) & (cb.lease_until <= now)
-        stmt = (select(cb).where(cb.mode == CallbackMode.OPERATOR.value, free | held_by_me | expired)
-                .order_by(cb.priority, cb.due_at).limit(100))
+        stmt = (
+            select(cb)
+            .where(cb.mode == CallbackMode.OPERATOR.value, free | held_by_me | expired)
+            .order_by(cb.priority, cb.due_at)
+            .limit(100)
+        )
         async with self._sessions() as session:
             items = await self._items(session, stmt, now, owner)
         return sorted(items, key=lambda i: (not i.mine, i.priority, i.due_at))
@@ -350,10 +435,18 @@ class CallbackBoard:
         after = 0
         while True:
             async with self._sessions() as session:
-                ids = list((await session.execute(
-                    select(m.Callback.id).where(m.Callback.created_at >= lo, m.Callback.created_at < hi,
-                                                m.Callback.id > after)
-                    .order_by(m.Callback.id).limit(batch))).scalars().all())
+                ids = list(
+                    (
+                        await session.execute(
+                            select(m.Callback.id)
+                            .where(m.Callback.created_at >= lo, m.Callback.created_at < hi, m.Callback.id > after)
+                            .order_by(m.Callback.id)
+                            .limit(batch)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
                 if not ids:
                     return
                 rows = await self._export_batch(session, ids)
@@ -361,38 +454,81 @@ class CallbackBoard:
             yield rows
 
     async def _export_batch(self, session: AsyncSession, ids: list[int]) -> list[list[Any]]:
-        deciding = dict((await session.execute(
-            select(m.CallbackAttempt.callback_id, func.coalesce(m.User.full_name, m.User.login))
-            .join(m.User, m.User.id == m.CallbackAttempt.operator_id)
-            .where(m.CallbackAttempt.callback_id.in_(ids),
-                   m.CallbackAttempt.result.in_(["satisfied", "not_satisfied"])))).all())
+        deciding = dict(
+            (
+                await session.execute(
+                    select(m.CallbackAttempt.callback_id, func.coalesce(m.User.full_name, m.User.login))
+                    .join(m.User, m.User.id == m.CallbackAttempt.operator_id)
+                    .where(
+                        m.CallbackAttempt.callback_id.in_(ids),
+                        m.CallbackAttempt.result.in_(["satisfied", "not_satisfied"]),
+                    )
+                )
+            ).all()
+        )
         rows = await session.execute(
-            select(m.Callback, m.CallbackTicket.done_at, m.Ticket.number, m.Ticket.department_code,
-                   m.Ticket.category_code)
+            select(
+                m.Callback, m.CallbackTicket.done_at, m.Ticket.number, m.Ticket.department_code, m.Ticket.category_code
+            )
             .join(m.CallbackTicket, m.CallbackTicket.callback_id == m.Callback.id)
             .join(m.Ticket, m.Ticket.id == m.CallbackTicket.ticket_id)
-            .where(m.Callback.id.in_(ids)).order_by(m.Callback.id, m.Ticket.id))
-        return [self._csv_row(cb, done_at, number, department, category, deciding.get(cb.id))
-                for cb, done_at, number, department, category in rows]
+            .where(m.Callback.id.in_(ids))
+            .order_by(m.Callback.id, m.Ticket.id)
+        )
+        return [
+            self._csv_row(cb, done_at, number, department, category, deciding.get(cb.id))
+            for cb, done_at, number, department, category in rows
+        ]
 
-    def _csv_row(self, cb: m.Callback, done_at: datetime | None, number: str, department: str | None,
-                 category: str | None, operator: str | None) -> list[Any]:
+    def _csv_row(
+        self,
+        cb: m.Callback,
+        done_at: datetime | None,
+        number: str,
+        department: str | None,
+        category: str | None,
+        operator: str | None,
+    ) -> list[Any]:
         confirmed = cb.completed_at if cb.outcome == "satisfied" else None
         hours = round((confirmed - done_at).total_seconds() / 3600, 2) if confirmed and done_at else ""
         who = operator or (AUTO_LABEL if cb.outcome in ("satisfied", "not_satisfied") else "")
-        return [cb.id, number, self._names.get(department or "", department or ""),
-                self._categories.get(category or "", category or ""), cb.phone,
-                STATE_LABELS[CallbackState(cb.state)], result_label(cb.outcome) or (cb.outcome or ""),
-                MODE_LABELS[CallbackMode(cb.mode)], cb.attempts, self._local(done_at), self._local(cb.due_at),
-                self._local(cb.completed_at), hours, who]
+        return [
+            cb.id,
+            number,
+            self._names.get(department or "", department or ""),
+            self._categories.get(category or "", category or ""),
+            cb.phone,
+            STATE_LABELS[CallbackState(cb.state)],
+            result_label(cb.outcome) or (cb.outcome or ""),
+            MODE_LABELS[CallbackMode(cb.mode)],
+            cb.attempts,
+            self._local(done_at),
+            self._local(cb.due_at),
+            self._local(cb.completed_at),
+            hours,
+            who,
+        ]
 
     def _local(self, value: datetime | None) -> str:
         return value.astimezone(self._zone).strftime("%d.%m.%Y %H:%M") if value else ""
 
 
-CSV_HEADER = ["Обратный звонок", "Заявка", "Исполнитель", "Категория", "Телефон", "Состояние", "Итог",
-              "Режим", "Попыток", "Выполнено", "Звонок назначен", "Завершён", "Часов до подтверждения",
-              "Подтвердил (оператор)"]
+CSV_HEADER = [
+    "Обратный звонок",
+    "Заявка",
+    "Исполнитель",
+    "Категория",
+    "Телефон",
+    "Состояние",
+    "Итог",
+    "Режим",
+    "Попыток",
+    "Выполнено",
+    "Звонок назначен",
+    "Завершён",
+    "Часов до подтверждения",
+    "Подтвердил (оператор)",
+]
 
 
 def csv_chunk(rows: Iterable[list[Any]]) -> bytes:
@@ -408,8 +544,13 @@ def _figures(key: str, label: str, pairs: Iterable[_Pair]) -> Figures:
     reached = [p for p in items if p.state == CallbackState.DONE.value]
     satisfied = [p for p in reached if p.outcome == "satisfied"]
     return Figures(
-        key=key, label=label, concluded=len(items), reached=len(reached), satisfied=len(satisfied),
-        not_satisfied=len(reached) - len(satisfied), unreachable=len(items) - len(reached),
+        key=key,
+        label=label,
+        concluded=len(items),
+        reached=len(reached),
+        satisfied=len(satisfied),
+        not_satisfied=len(reached) - len(satisfied),
+        unreachable=len(items) - len(reached),
         median_to_confirm=median_duration(p.completed_at - p.done_at for p in satisfied if p.done_at),
     )
 
@@ -418,8 +559,12 @@ def _operator(key: int | None, label: str, items: list[tuple[str, datetime | Non
     reached = [i for i in items if i[0] in ("satisfied", "not_satisfied")]
     satisfied = [i for i in reached if i[0] == "satisfied"]
     return Figures(
-        key=str(key or "auto"), label=label, concluded=len(items), reached=len(reached),
-        satisfied=len(satisfied), not_satisfied=len(reached) - len(satisfied),
+        key=str(key or "auto"),
+        label=label,
+        concluded=len(items),
+        reached=len(reached),
+        satisfied=len(satisfied),
+        not_satisfied=len(reached) - len(satisfied),
         unreachable=len(items) - len(reached),
         median_to_confirm=median_duration(end - done for _, end, done in satisfied if end and done),
     )

@@ -14,12 +14,12 @@ from typing import Protocol
 
 
 class DialResult(enum.StrEnum):
-    ANSWERED = "answered"      # the citizen picked up; the IVR reports the outcome later
+    ANSWERED = "answered"  # the citizen picked up; the IVR reports the outcome later
     BUSY = "busy"
     NO_ANSWER = "no_answer"
-    FAILED = "failed"          # refused or unreachable number, bad dial template
-    NOT_SENT = "not_sent"      # the link was down: certainly nothing was dialled
-    UNKNOWN = "unknown"        # sent, but no final word: the call may have happened
+    FAILED = "failed"  # refused or unreachable number, bad dial template
+    NOT_SENT = "not_sent"  # the link was down: certainly nothing was dialled
+    UNKNOWN = "unknown"  # sent, but no final word: the call may have happened
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,14 @@ class Dialer(Protocol):
         """False while the telephony link is down: due callbacks then wait."""
         ...
 
-    async def originate_callback(self, *, phone: str, callback_id: int, ticket_numbers: Sequence[str],
-                                 action_id: str) -> DialOutcome:
+    async def originate_callback(
+        self, *, phone: str, callback_id: int, ticket_numbers: Sequence[str], action_id: str
+    ) -> DialOutcome:
         """Call ``phone`` (E.164) into the satisfaction IVR with TICKET_ID = the first number."""
         ...
 
-    async def click_to_call(self, *, operator_device: str, phone: str, ticket_number: str | None,
-                            action_id: str) -> DialOutcome:
+    async def click_to_call(
+        self, *, operator_device: str, phone: str, ticket_number: str | None, action_id: str
+    ) -> DialOutcome:
         """Ring the operator's phone; once answered, the dialplan calls the citizen."""
         ...

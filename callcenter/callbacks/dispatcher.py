@@ -36,17 +36,25 @@ def instance_name() -> str:
 
 @dataclass(frozen=True)
 class TickReport:
-    released: int = 0          # expired claims freed
-    applied: int = 0           # outcomes applied to tickets that a crash had left pending
-    started: int = 0           # calls started
+    released: int = 0  # expired claims freed
+    applied: int = 0  # outcomes applied to tickets that a crash had left pending
+    started: int = 0  # calls started
     waiting_for_link: bool = False
 
 
 class CallbackDispatcher:
     """One app instance's dialling of automated callbacks."""
 
-    def __init__(self, service: CallbackService, dialer: Dialer | None, *, max_concurrent: int,
-                 owner: str | None = None, dial_timeout: float = 120.0, batch: int = 50) -> None:
+    def __init__(
+        self,
+        service: CallbackService,
+        dialer: Dialer | None,
+        *,
+        max_concurrent: int,
+        owner: str | None = None,
+        dial_timeout: float = 120.0,
+        batch: int = 50,
+    ) -> None:
         self._service = service
         self._dialer = dialer
         self._cap = max_concurrent
@@ -74,8 +82,9 @@ class CallbackDispatcher:
         if self._link_was_down:
             logger.info("telephony link is back: dialling due callbacks")
             self._link_was_down = False
-        claims = await self._service.store.claim_auto(self.owner, self._service.now(), self._cap,
-                                                      self._service.lease, self._batch)
+        claims = await self._service.store.claim_auto(
+            self.owner, self._service.now(), self._cap, self._service.lease, self._batch
+        )
         for call in claims:
             self._start(call)
         return TickReport(released, applied, len(claims))
@@ -88,13 +97,22 @@ class CallbackDispatcher:
 
     async def _dial(self, call: ClaimedCall) -> None:
         assert self._dialer is not None
-        logger.info("callback %s: attempt %s to %s (tickets %s), key %s", call.callback_id, call.attempt_no,
-                    call.phone, ",".join(call.ticket_numbers), call.action_id)
+        logger.info(
+            "callback %s: attempt %s to %s (tickets %s), key %s",
+            call.callback_id,
+            call.attempt_no,
+            call.phone,
+            ",".join(call.ticket_numbers),
+            call.action_id,
+        )
         try:
             async with asyncio.timeout(self._dial_timeout):
                 outcome = await self._dialer.originate_callback(
-                    phone=call.phone, callback_id=call.callback_id, ticket_numbers=call.ticket_numbers,
-                    action_id=call.action_id)
+                    phone=call.phone,
+                    callback_id=call.callback_id,
+                    ticket_numbers=call.ticket_numbers,
+                    action_id=call.action_id,
+                )
         except TimeoutError:
             outcome = DialOutcome(DialResult.UNKNOWN, f"no answer from the dialer in {self._dial_timeout:.0f} s")
         except Exception as err:  # noqa: BLE001 - a dialer bug must still end the attempt
@@ -126,26 +144,42 @@ class CallbackScheduler:
     and :meth:`close` stops new ticks and lets the running ones finish (bounded).
     """
 
-    def __init__(self, *, tick: Callable[[], Awaitable[Any]], tick_seconds: float,
-                 reconcile: Callable[[], Awaitable[Any]], archive: Callable[[], Awaitable[Any]] | None,
-                 reconcile_seconds: float = 300.0, archive_seconds: float = 600.0) -> None:
+    def __init__(
+        self,
+        *,
+        tick: Callable[[], Awaitable[Any]],
+        tick_seconds: float,
+        reconcile: Callable[[], Awaitable[Any]],
+        archive: Callable[[], Awaitable[Any]] | None,
+        reconcile_seconds: float = 300.0,
+        archive_seconds: float = 600.0,
+    ) -> None:
         # The first runs wait a little: a process that starts and stops at once (a CLI command,
         # a test server) never touches the database from here.
-        self._jobs = [("callbacks-dispatch", tick, tick_seconds, tick_seconds),
-                      ("callbacks-reconcile", reconcile, reconcile_seconds, min(30.0, reconcile_seconds))]
+        self._jobs = [
+            ("callbacks-dispatch", tick, tick_seconds, tick_seconds),
+            ("callbacks-reconcile", reconcile, reconcile_seconds, min(30.0, reconcile_seconds)),
+        ]
         if archive is not None:
             self._jobs.append(("tickets-archive", archive, archive_seconds, min(60.0, archive_seconds)))
         grace = max(1, int(tick_seconds * 2))
         # No job store: jobs live in memory and carry no data; the rows are the truth.
-        self._scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
-            "misfire_grace_time": grace, "coalesce": True, "max_instances": 1})
+        self._scheduler = AsyncIOScheduler(
+            timezone=UTC, job_defaults={"misfire_grace_time": grace, "coalesce": True, "max_instances": 1}
+        )
         self._running: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         now = datetime.now(UTC)
         for name, job, seconds, delay in self._jobs:
-            self._scheduler.add_job(self._shielded(name, job), "interval", seconds=seconds, id=name, name=name,
-                                    next_run_time=now + timedelta(seconds=delay))
+            self._scheduler.add_job(
+                self._shielded(name, job),
+                "interval",
+                seconds=seconds,
+                id=name,
+                name=name,
+                next_run_time=now + timedelta(seconds=delay),
+            )
         self._scheduler.start()
         logger.info("callback scheduler started: %s", ", ".join(f"{n} every {s:g} s" for n, _, s, _ in self._jobs))
 
@@ -176,4 +210,3 @@ async def _guarded(name: str, job: Callable[[], Awaitable[Any]]) -> None:
         await job()
     except Exception:  # noqa: BLE001 - one failed tick (database restarting) must not stop the next
         logger.exception("%s tick failed", name)
-

@@ -39,8 +39,12 @@ def setup(app: web.Application, services: Services) -> None:
 
 async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     feature = app[CALLBACKS]
-    scheduler = CallbackScheduler(tick=feature.dispatcher.tick, tick_seconds=feature.tick_seconds,
-                                  reconcile=feature.service.plan_missing, archive=feature.archive.run_once)
+    scheduler = CallbackScheduler(
+        tick=feature.dispatcher.tick,
+        tick_seconds=feature.tick_seconds,
+        reconcile=feature.service.plan_missing,
+        archive=feature.archive.run_once,
+    )
     await scheduler.start()
     try:
         yield

@@ -52,16 +52,25 @@ class CallStart:
     """What the operator sees after pressing "Позвонить"."""
 
     phone: str
-    dialling: bool        # True: their phone rings first, then the citizen's
+    dialling: bool  # True: their phone rings first, then the citizen's
     message: str
 
 
 class CallbackService:
     """Planning, outcomes and staff actions; the dispatcher and the web call into it."""
 
-    def __init__(self, store: CallbackStore, tickets: TicketService, *, default_mode: CallbackMode,
-                 lease: timedelta, data_dir: Path, users: Any = None, hub: EventHub | None = None,
-                 clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        store: CallbackStore,
+        tickets: TicketService,
+        *,
+        default_mode: CallbackMode,
+        lease: timedelta,
+        data_dir: Path,
+        users: Any = None,
+        hub: EventHub | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
         self.store = store
         self.policy = store.policy
         self.default_mode = default_mode
@@ -89,8 +98,9 @@ class CallbackService:
                 for callback_id in cancelled:
                     self._publish(callback_id, "cancelled")
         except Exception:  # noqa: BLE001 - the move is committed; the reconcile tick plans it later
-            logger.exception("callback planning failed for ticket %s (%s -> %s)",
-                             view.number, from_status.value, view.status.value)
+            logger.exception(
+                "callback planning failed for ticket %s (%s -> %s)", view.number, from_status.value, view.status.value
+            )
 
     async def plan(self, ticket_id: int, done_at: datetime) -> list[int]:
         """Plan the callbacks for one done ticket (idempotent)."""
@@ -116,8 +126,9 @@ class CallbackService:
             await self.store.mark_answered(call.callback_id, call.action_id, now, self.lease, outcome.uniqueid)
             self._publish(call.callback_id, "answered")
             return None
-        record = await self.store.record_dial_result(call, _DIAL_RESULTS[outcome.result], now,
-                                                     note=outcome.detail[:500] or None)
+        record = await self.store.record_dial_result(
+            call, _DIAL_RESULTS[outcome.result], now, note=outcome.detail[:500] or None
+        )
         await self._after(record, AUTO_ACTOR)
         return record
 
@@ -128,8 +139,15 @@ class CallbackService:
             await self._after(record, AUTO_ACTOR)
         return len(records)
 
-    async def record_ivr_outcome(self, *, ticket_number: str, callback_id: str | None, outcome: str,
-                                 comment_recording: str | None, call_uniqueid: str) -> OutcomeRecord:
+    async def record_ivr_outcome(
+        self,
+        *,
+        ticket_number: str,
+        callback_id: str | None,
+        outcome: str,
+        comment_recording: str | None,
+        call_uniqueid: str,
+    ) -> OutcomeRecord:
         """What the satisfaction IVR heard (see :class:`CallbackOutcomes`)."""
         try:
             result = AttemptResult(outcome)
@@ -139,19 +157,25 @@ class CallbackService:
             raise ValidationError(f"Итог «{outcome}» не может прийти из голосового меню", field="outcome")
         cid = await self._resolve(callback_id, ticket_number)
         record = await self.store.record_result(
-            cid, result, self.now(), late_ok=True, mode=CallbackMode.AUTO,
+            cid,
+            result,
+            self.now(),
+            late_ok=True,
+            mode=CallbackMode.AUTO,
             recording=self._relative(comment_recording) if comment_recording else None,
-            call_uniqueid=call_uniqueid or None)
+            call_uniqueid=call_uniqueid or None,
+        )
         if record.decision is None:
-            logger.info("callback %s already finished; IVR outcome %s from %s kept only in the log",
-                        cid, outcome, call_uniqueid)
+            logger.info(
+                "callback %s already finished; IVR outcome %s from %s kept only in the log", cid, outcome, call_uniqueid
+            )
         await self._after(record, AUTO_ACTOR)
         return record
 
     async def _resolve(self, callback_id: str | None, ticket_number: str) -> int:
         text = (callback_id or "").strip()
         if text.isdigit():
-            await self.store.get(int(text))   # raises CallbackNotFound
+            await self.store.get(int(text))  # raises CallbackNotFound
             return int(text)
         found = await self.store.find_for_ticket((ticket_number or "").strip())
         if found is None:
@@ -180,27 +204,38 @@ class CallbackService:
         await self.take(callback_id, user)
         cb = await self.store.get(callback_id)
         if dialer is None or not dialer.available or not getattr(user, "device", None):
-            reason = "нет связи с АТС" if dialer is None or not dialer.available else "к вашей учётной записи не привязан телефон"
+            reason = (
+                "нет связи с АТС"
+                if dialer is None or not dialer.available
+                else "к вашей учётной записи не привязан телефон"
+            )
             return CallStart(cb.phone, False, f"Позвоните заявителю вручную: {reason}")
         action_id, _ = await self.store.start_operator_attempt(callback_id, user.id, self.now())
         numbers = await self.store.numbers_of(callback_id)
-        self._spawn(self._click_to_call(dialer, user.device, cb.phone, numbers, callback_id, action_id),
-                    f"click-to-call-{callback_id}")
+        self._spawn(
+            self._click_to_call(dialer, user.device, cb.phone, numbers, callback_id, action_id),
+            f"click-to-call-{callback_id}",
+        )
         return CallStart(cb.phone, True, "Сейчас зазвонит ваш телефон; после ответа будет набран номер заявителя")
 
-    async def _click_to_call(self, dialer: Dialer, device: str, phone: str, numbers: tuple[str, ...],
-                             callback_id: int, action_id: str) -> None:
-        outcome = await dialer.click_to_call(operator_device=device, phone=phone,
-                                             ticket_number=numbers[0] if numbers else None, action_id=action_id)
+    async def _click_to_call(
+        self, dialer: Dialer, device: str, phone: str, numbers: tuple[str, ...], callback_id: int, action_id: str
+    ) -> None:
+        outcome = await dialer.click_to_call(
+            operator_device=device, phone=phone, ticket_number=numbers[0] if numbers else None, action_id=action_id
+        )
         if outcome.result is not DialResult.ANSWERED:
             # The operator's own phone did not take the call: not an attempt on the citizen.
-            logger.info("click-to-call %s for callback %s: %s %s", action_id, callback_id,
-                        outcome.result.value, outcome.detail)
-            await self.store.cancel_attempt(callback_id, action_id, self.now(),
-                                            note=f"телефон оператора: {outcome.result.value}")
+            logger.info(
+                "click-to-call %s for callback %s: %s %s", action_id, callback_id, outcome.result.value, outcome.detail
+            )
+            await self.store.cancel_attempt(
+                callback_id, action_id, self.now(), note=f"телефон оператора: {outcome.result.value}"
+            )
 
-    async def record_operator_outcome(self, callback_id: int, user: Any, result: str,
-                                      comment: str | None = None) -> OutcomeRecord:
+    async def record_operator_outcome(
+        self, callback_id: int, user: Any, result: str, comment: str | None = None
+    ) -> OutcomeRecord:
         """One click on the operators' list: satisfied, not satisfied (comment required), busy, no answer."""
         try:
             parsed = AttemptResult(result)
@@ -212,15 +247,18 @@ class CallbackService:
         if parsed is AttemptResult.NOT_SATISFIED and not comment:
             raise MissingField("Запишите слова заявителя: почему он не удовлетворён выполнением", field="comment")
         await self.store.take(callback_id, user.id, self.now(), self.lease, require_due=False)
-        record = await self.store.record_result(callback_id, parsed, self.now(), mode=CallbackMode.OPERATOR,
-                                                operator_id=user.id, note=comment)
+        record = await self.store.record_result(
+            callback_id, parsed, self.now(), mode=CallbackMode.OPERATOR, operator_id=user.id, note=comment
+        )
         await self._after(record, user.actor())
         return record
 
     def _require_calling_hours(self, window: CallWindow) -> None:
         if not self.policy.may_call(self.now(), window):
-            raise DomainError(f"Сейчас звонить заявителям нельзя: часы обзвона {window} (по местному времени)",
-                              details={"window": str(window)})
+            raise DomainError(
+                f"Сейчас звонить заявителям нельзя: часы обзвона {window} (по местному времени)",
+                details={"window": str(window)},
+            )
 
     # ------------------------------------------------------------------ supervisors
 
@@ -240,10 +278,12 @@ class CallbackService:
         """Record "недозвон": the tickets stay done — closing without the citizen's word is not allowed."""
         cb = await self.store.give_up(callback_id, self.now())
         await self._note_tickets(
-            callback_id, actor,
+            callback_id,
+            actor,
             f"Заявитель недоступен: обратный звонок не состоялся ({cb.attempts} попыт.). "
             f"Отмечено как недозвон ({actor.name}); заявка остаётся выполненной без подтверждения заявителя",
-            note_kind="note")
+            note_kind="note",
+        )
         self._publish(callback_id, "given_up")
 
     # ------------------------------------------------------------------ outcomes -> tickets
@@ -255,9 +295,11 @@ class CallbackService:
         if record.decision is Decision.DONE:
             await self.apply_pending(callback_id=record.callback_id)
         elif record.decision is Decision.UNREACHABLE:
-            await self._note_tickets(record.callback_id, AUTO_ACTOR,
-                                     f"Не удалось дозвониться до заявителя ({record.attempts} попыт.): "
-                                     "решение за руководителем смены")
+            await self._note_tickets(
+                record.callback_id,
+                AUTO_ACTOR,
+                f"Не удалось дозвониться до заявителя ({record.attempts} попыт.): решение за руководителем смены",
+            )
 
     async def apply_pending(self, limit: int = 100, callback_id: int | None = None) -> int:
         """Apply recorded outcomes to their tickets (also finishes what a crash interrupted)."""
@@ -278,18 +320,36 @@ class CallbackService:
             elif app.via_number is not None:
                 await self._tickets.add_note(app.number, _duplicate_note(app), actor, public=False)
             else:
-                logger.info("callback %s: ticket %s is %s now; outcome %s not applied",
-                            app.callback_id, app.number, app.status.value, app.outcome.value)
+                logger.info(
+                    "callback %s: ticket %s is %s now; outcome %s not applied",
+                    app.callback_id,
+                    app.number,
+                    app.status.value,
+                    app.outcome.value,
+                )
         except DomainError as err:
-            logger.warning("callback %s: outcome %s not applied to ticket %s: %s",
-                           app.callback_id, app.outcome.value, app.number, err.message)
+            logger.warning(
+                "callback %s: outcome %s not applied to ticket %s: %s",
+                app.callback_id,
+                app.outcome.value,
+                app.number,
+                err.message,
+            )
         await self.store.mark_applied(app.callback_id, app.ticket_id, self.now())
 
     async def _reopen(self, app: Application, actor: Actor) -> None:
         if app.recording and not await self.store.has_attachment(app.ticket_id, app.recording):
             size = await asyncio.to_thread(_file_size, self._data_dir / app.recording)
-            await self._tickets.add_attachment(app.number, kind="comment", path=app.recording, mime="audio/wav",
-                                               size=size, sha256=None, public=False, actor=actor)
+            await self._tickets.add_attachment(
+                app.number,
+                kind="comment",
+                path=app.recording,
+                mime="audio/wav",
+                size=size,
+                sha256=None,
+                public=False,
+                actor=actor,
+            )
         await self._tickets.move(app.number, Status.IN_PROGRESS, actor, note=_reopen_note(app), public=False)
 
     async def _actor(self, operator_id: int | None) -> Actor:
@@ -306,8 +366,9 @@ class CallbackService:
                 if note_kind == "note":
                     await self._tickets.add_note(number, note, actor, public=False)
                 else:
-                    await self._tickets.record_event(number, "callback", actor, note=note,
-                                                     data={"callback": callback_id})
+                    await self._tickets.record_event(
+                        number, "callback", actor, note=note, data={"callback": callback_id}
+                    )
             except DomainError as err:
                 logger.warning("callback %s: note on ticket %s not saved: %s", callback_id, number, err.message)
 
@@ -339,24 +400,38 @@ class CallbackOutcomes:
     def __init__(self, service: CallbackService) -> None:
         self._service = service
 
-    async def record_callback_outcome(self, *, ticket_number: str, callback_id: str | None, outcome: str,
-                                      comment_recording: str | None, call_uniqueid: str) -> None:
+    async def record_callback_outcome(
+        self,
+        *,
+        ticket_number: str,
+        callback_id: str | None,
+        outcome: str,
+        comment_recording: str | None,
+        call_uniqueid: str,
+    ) -> None:
         """Store the outcome of a satisfaction call; bad input raises a DomainError and changes nothing."""
-        await self._service.record_ivr_outcome(ticket_number=ticket_number, callback_id=callback_id,
-                                               outcome=outcome, comment_recording=comment_recording,
-                                               call_uniqueid=call_uniqueid)
+        await self._service.record_ivr_outcome(
+            ticket_number=ticket_number,
+            callback_id=callback_id,
+            outcome=outcome,
+            comment_recording=comment_recording,
+            call_uniqueid=call_uniqueid,
+        )
 
 
 def _confirmed_note(app: Application, actor: Actor) -> str:
     how = "автоматический обзвон" if actor.role is Role.SYSTEM else f"звонок оператора {actor.name}"
     if app.via_number:
-        return f"Заявитель подтвердил выполнение при обратном звонке ({how}; сообщал о том же в заявке № {app.via_number})"
+        return (
+            f"Заявитель подтвердил выполнение при обратном звонке ({how}; сообщал о том же в заявке № {app.via_number})"
+        )
     return f"Заявитель подтвердил выполнение при обратном звонке ({how})"
 
 
 def _reopen_note(app: Application) -> str:
-    words = app.comment or ("комментарий заявителя записан голосом (вложение)" if app.recording
-                            else "комментарий не оставлен")
+    words = app.comment or (
+        "комментарий заявителя записан голосом (вложение)" if app.recording else "комментарий не оставлен"
+    )
     source = f" (заявка-дубль № {app.via_number})" if app.via_number else ""
     return f"Заявитель не удовлетворён выполнением{source}: {words}"
 
@@ -364,7 +439,9 @@ def _reopen_note(app: Application) -> str:
 def _duplicate_note(app: Application) -> str:
     if app.outcome is AttemptResult.SATISFIED:
         return f"Заявитель по заявке-дублю № {app.via_number} подтвердил выполнение при обратном звонке"
-    return f"Заявитель по заявке-дублю № {app.via_number} не удовлетворён выполнением: {app.comment or 'без комментария'}"
+    return (
+        f"Заявитель по заявке-дублю № {app.via_number} не удовлетворён выполнением: {app.comment or 'без комментария'}"
+    )
 
 
 def _file_size(path: Path) -> int:
@@ -372,4 +449,3 @@ def _file_size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-

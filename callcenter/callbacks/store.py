@@ -75,7 +75,7 @@ class OutcomeRecord:
 
     callback_id: int
     result: AttemptResult
-    decision: Decision | None      # None: the callback was already finished, nothing changed
+    decision: Decision | None  # None: the callback was already finished, nothing changed
     due_at: datetime | None
     attempts: int
 
@@ -113,8 +113,7 @@ class CallbackStore:
 
     # ------------------------------------------------------------------ planning
 
-    async def plan_for_done(self, ticket_id: int, done_at: datetime, mode: CallbackMode,
-                            now: datetime) -> list[int]:
+    async def plan_for_done(self, ticket_id: int, done_at: datetime, mode: CallbackMode, now: datetime) -> list[int]:
         """Plan (or join) the callbacks for a ticket that became done at ``done_at``; safe to repeat.
 
         The ticket's own citizen and every citizen who reported a duplicate of it are called.
@@ -131,8 +130,9 @@ class CallbackStore:
             window = self.policy.window_for(ticket.category_code)
             ids = []
             for citizen_id, via_id in await self._targets(session, ticket):
-                ids.append(await self._attach(session, citizen_id, ticket.id, via_id, done_at,
-                                              priority, window, mode, now))
+                ids.append(
+                    await self._attach(session, citizen_id, ticket.id, via_id, done_at, priority, window, mode, now)
+                )
         return ids
 
     async def _targets(self, session: AsyncSession, ticket: m.Ticket) -> list[tuple[int, int | None]]:
@@ -140,8 +140,10 @@ class CallbackStore:
         if ticket.citizen_id is not None:
             targets.append((ticket.citizen_id, None))
         rows = await session.execute(
-            select(m.Ticket.citizen_id, m.Ticket.id).where(
-                m.Ticket.duplicate_of_id == ticket.id, m.Ticket.citizen_id.is_not(None)).order_by(m.Ticket.id))
+            select(m.Ticket.citizen_id, m.Ticket.id)
+            .where(m.Ticket.duplicate_of_id == ticket.id, m.Ticket.citizen_id.is_not(None))
+            .order_by(m.Ticket.id)
+        )
         seen = {c for c, _ in targets}
         for citizen_id, dup_id in rows:
             if citizen_id not in seen:
@@ -149,20 +151,38 @@ class CallbackStore:
                 targets.append((citizen_id, dup_id))
         return targets
 
-    async def _attach(self, session: AsyncSession, citizen_id: int, ticket_id: int, via_id: int | None,
-                      done_at: datetime, priority: int, window: CallWindow, mode: CallbackMode,
-                      now: datetime) -> int:
+    async def _attach(
+        self,
+        session: AsyncSession,
+        citizen_id: int,
+        ticket_id: int,
+        via_id: int | None,
+        done_at: datetime,
+        priority: int,
+        window: CallWindow,
+        mode: CallbackMode,
+        now: datetime,
+    ) -> int:
         citizen = await self._lock_citizen(session, citizen_id)
         known = await session.execute(
-            select(m.CallbackTicket.callback_id).join(m.Callback, m.Callback.id == m.CallbackTicket.callback_id)
-            .where(m.CallbackTicket.ticket_id == ticket_id, m.CallbackTicket.done_at == done_at,
-                   m.Callback.citizen_id == citizen_id))
+            select(m.CallbackTicket.callback_id)
+            .join(m.Callback, m.Callback.id == m.CallbackTicket.callback_id)
+            .where(
+                m.CallbackTicket.ticket_id == ticket_id,
+                m.CallbackTicket.done_at == done_at,
+                m.Callback.citizen_id == citizen_id,
+            )
+        )
         if (existing := known.scalars().first()) is not None:
-            return existing   # this done was planned already (listener and reconcile both ran)
-        cb = (await session.execute(
-            select(m.Callback).where(m.Callback.citizen_id == citizen_id,
-                                     m.Callback.state == CallbackState.PLANNED.value)
-            .order_by(m.Callback.id).limit(1))).scalar_one_or_none()
+            return existing  # this done was planned already (listener and reconcile both ran)
+        cb = (
+            await session.execute(
+                select(m.Callback)
+                .where(m.Callback.citizen_id == citizen_id, m.Callback.state == CallbackState.PLANNED.value)
+                .order_by(m.Callback.id)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
         if cb is None:
             cb = self._new_callback(citizen, priority, window, mode, done_at, now)
             session.add(cb)
@@ -171,8 +191,7 @@ class CallbackStore:
             self._merge(cb, priority, window)
         link = await session.get(m.CallbackTicket, (cb.id, ticket_id))
         if link is None:
-            session.add(m.CallbackTicket(callback_id=cb.id, ticket_id=ticket_id, done_at=done_at,
-                                         via_ticket_id=via_id))
+            session.add(m.CallbackTicket(callback_id=cb.id, ticket_id=ticket_id, done_at=done_at, via_ticket_id=via_id))
         else:
             link.done_at, link.via_ticket_id, link.outcome, link.applied_at = done_at, via_id, None, None
         return cb.id
@@ -184,12 +203,26 @@ class CallbackStore:
             stmt = stmt.with_for_update()
         return (await session.execute(stmt)).scalar_one()
 
-    def _new_callback(self, citizen: m.Citizen, priority: int, window: CallWindow, mode: CallbackMode,
-                      done_at: datetime, now: datetime) -> m.Callback:
+    def _new_callback(
+        self,
+        citizen: m.Citizen,
+        priority: int,
+        window: CallWindow,
+        mode: CallbackMode,
+        done_at: datetime,
+        now: datetime,
+    ) -> m.Callback:
         return m.Callback(
-            citizen_id=citizen.id, phone=citizen.phone, state=CallbackState.PLANNED.value, mode=mode.value,
-            priority=priority, due_at=self.policy.first_due(done_at, window), attempts=0, created_at=now,
-            window_start=window.start, window_end=window.end,
+            citizen_id=citizen.id,
+            phone=citizen.phone,
+            state=CallbackState.PLANNED.value,
+            mode=mode.value,
+            priority=priority,
+            due_at=self.policy.first_due(done_at, window),
+            attempts=0,
+            created_at=now,
+            window_start=window.start,
+            window_end=window.end,
         )
 
     def _merge(self, cb: m.Callback, priority: int, window: CallWindow) -> None:
@@ -206,9 +239,11 @@ class CallbackStore:
         Returns the callbacks cancelled because nothing was left on them.
         """
         async with self._sessions.begin() as session:
-            stmt = (select(m.CallbackTicket).join(m.Callback, m.Callback.id == m.CallbackTicket.callback_id)
-                    .where(m.CallbackTicket.ticket_id == ticket_id,
-                           m.Callback.state == CallbackState.PLANNED.value))
+            stmt = (
+                select(m.CallbackTicket)
+                .join(m.Callback, m.Callback.id == m.CallbackTicket.callback_id)
+                .where(m.CallbackTicket.ticket_id == ticket_id, m.Callback.state == CallbackState.PLANNED.value)
+            )
             if keep_duplicates:
                 stmt = stmt.where(m.CallbackTicket.via_ticket_id.is_(None))
             links = (await session.execute(stmt)).scalars().all()
@@ -220,31 +255,53 @@ class CallbackStore:
     async def _cancel_empty(self, session: AsyncSession, ids: set[int], now: datetime) -> list[int]:
         cancelled = []
         for callback_id in sorted(ids):
-            left = (await session.execute(select(func.count()).select_from(m.CallbackTicket)
-                                          .where(m.CallbackTicket.callback_id == callback_id))).scalar_one()
+            left = (
+                await session.execute(
+                    select(func.count())
+                    .select_from(m.CallbackTicket)
+                    .where(m.CallbackTicket.callback_id == callback_id)
+                )
+            ).scalar_one()
             if left == 0:
-                await session.execute(update(m.Callback).where(m.Callback.id == callback_id).values(
-                    state=CallbackState.CANCELLED.value, completed_at=now))
+                await session.execute(
+                    update(m.Callback)
+                    .where(m.Callback.id == callback_id)
+                    .values(state=CallbackState.CANCELLED.value, completed_at=now)
+                )
                 cancelled.append(callback_id)
         return cancelled
 
     async def tickets_missing_callback(self, limit: int = 200) -> list[tuple[int, datetime]]:
         """Done tickets whose latest "done" has no callback (a listener that never ran, a restart)."""
-        done = (select(m.TicketEvent.ticket_id.label("ticket_id"), func.max(m.TicketEvent.at).label("done_at"))
-                .join(m.Ticket, m.Ticket.id == m.TicketEvent.ticket_id)
-                .outerjoin(m.Category, m.Category.code == m.Ticket.category_code)
-                .where(m.Ticket.status == Status.DONE.value, m.TicketEvent.kind == "status",
-                       m.TicketEvent.to_status == Status.DONE.value,
-                       (m.Category.callback.is_(None)) | (m.Category.callback.is_(True)))
-                .group_by(m.TicketEvent.ticket_id).subquery())
+        done = (
+            select(m.TicketEvent.ticket_id.label("ticket_id"), func.max(m.TicketEvent.at).label("done_at"))
+            .join(m.Ticket, m.Ticket.id == m.TicketEvent.ticket_id)
+            .outerjoin(m.Category, m.Category.code == m.Ticket.category_code)
+            .where(
+                m.Ticket.status == Status.DONE.value,
+                m.TicketEvent.kind == "status",
+                m.TicketEvent.to_status == Status.DONE.value,
+                (m.Category.callback.is_(None)) | (m.Category.callback.is_(True)),
+            )
+            .group_by(m.TicketEvent.ticket_id)
+            .subquery()
+        )
         dup = m.Ticket.__table__.alias("dup")
-        has_reporter = (select(m.Ticket.id).where(m.Ticket.id == done.c.ticket_id, m.Ticket.citizen_id.is_not(None))
-                        .exists() | select(dup.c.id).where(dup.c.duplicate_of_id == done.c.ticket_id,
-                                                           dup.c.citizen_id.is_not(None)).exists())
-        planned = select(m.CallbackTicket.ticket_id).where(
-            m.CallbackTicket.ticket_id == done.c.ticket_id, m.CallbackTicket.done_at >= done.c.done_at).exists()
-        stmt = (select(done.c.ticket_id, done.c.done_at).where(has_reporter, ~planned)
-                .order_by(done.c.ticket_id).limit(limit))
+        has_reporter = (
+            select(m.Ticket.id).where(m.Ticket.id == done.c.ticket_id, m.Ticket.citizen_id.is_not(None)).exists()
+            | select(dup.c.id).where(dup.c.duplicate_of_id == done.c.ticket_id, dup.c.citizen_id.is_not(None)).exists()
+        )
+        planned = (
+            select(m.CallbackTicket.ticket_id)
+            .where(m.CallbackTicket.ticket_id == done.c.ticket_id, m.CallbackTicket.done_at >= done.c.done_at)
+            .exists()
+        )
+        stmt = (
+            select(done.c.ticket_id, done.c.done_at)
+            .where(has_reporter, ~planned)
+            .order_by(done.c.ticket_id)
+            .limit(limit)
+        )
         async with self._sessions() as session:
             return [(tid, at) for tid, at in (await session.execute(stmt)).all()]
 
@@ -258,7 +315,7 @@ class CallbackStore:
         records = []
         expired = (m.Callback.state == CallbackState.CLAIMED.value) & (m.Callback.lease_until <= now)
         if not await self._any(expired):
-            return records   # the usual case: no write transaction (no SQLite write lock) at all
+            return records  # the usual case: no write transaction (no SQLite write lock) at all
         async with self._sessions.begin() as session:
             stmt = select(m.Callback).where(expired).order_by(m.Callback.lease_until).limit(limit)
             if _is_pg(session):
@@ -270,21 +327,31 @@ class CallbackStore:
                     continue
                 attempt.result, attempt.ended_at = AttemptResult.LOST.value, now
                 nxt = self.policy.after_attempt(AttemptResult.LOST, cb.attempts, now, _window(cb))
-                logger.warning("callback %s: claim by %s expired; attempt %s lost, %s",
-                               cb.id, cb.claimed_by, attempt.action_id, nxt.decision.value)
+                logger.warning(
+                    "callback %s: claim by %s expired; attempt %s lost, %s",
+                    cb.id,
+                    cb.claimed_by,
+                    attempt.action_id,
+                    nxt.decision.value,
+                )
                 self._apply_next(cb, nxt, AttemptResult.LOST, now)
                 records.append(OutcomeRecord(cb.id, AttemptResult.LOST, nxt.decision, nxt.due_at, cb.attempts))
         return records
 
-    async def claim_auto(self, owner: str, now: datetime, cap: int, lease: timedelta,
-                         batch: int = 50) -> list[ClaimedCall]:
+    async def claim_auto(
+        self, owner: str, now: datetime, cap: int, lease: timedelta, batch: int = 50
+    ) -> list[ClaimedCall]:
         """Claim due automatic callbacks: at most ``batch`` now, ``cap`` in flight across all instances."""
         if not self.policy.is_calling_day(now):
             return []
         minute = self.policy.local_minute(now)
-        if not await self._any((m.Callback.state == CallbackState.PLANNED.value)
-                               & (m.Callback.mode == CallbackMode.AUTO.value) & (m.Callback.due_at <= now)
-                               & (m.Callback.window_start <= minute) & (m.Callback.window_end > minute)):
+        if not await self._any(
+            (m.Callback.state == CallbackState.PLANNED.value)
+            & (m.Callback.mode == CallbackMode.AUTO.value)
+            & (m.Callback.due_at <= now)
+            & (m.Callback.window_start <= minute)
+            & (m.Callback.window_end > minute)
+        ):
             return []
         async with self._sessions.begin() as session:
             if _is_pg(session):
@@ -295,13 +362,26 @@ class CallbackStore:
             ids = await self._due_ids(session, now, room)
             if not ids:
                 return []
-            rows = (await session.execute(
-                update(m.Callback).where(m.Callback.id.in_(ids), m.Callback.state == CallbackState.PLANNED.value)
-                .values(state=CallbackState.CLAIMED.value, claimed_by=owner, lease_until=now + lease,
-                        attempts=m.Callback.attempts + 1)
-                .returning(m.Callback.id, m.Callback.phone, m.Callback.attempts, m.Callback.window_start,
-                           m.Callback.window_end)
-                .execution_options(synchronize_session=False))).all()
+            rows = (
+                await session.execute(
+                    update(m.Callback)
+                    .where(m.Callback.id.in_(ids), m.Callback.state == CallbackState.PLANNED.value)
+                    .values(
+                        state=CallbackState.CLAIMED.value,
+                        claimed_by=owner,
+                        lease_until=now + lease,
+                        attempts=m.Callback.attempts + 1,
+                    )
+                    .returning(
+                        m.Callback.id,
+                        m.Callback.phone,
+                        m.Callback.attempts,
+                        m.Callback.window_start,
+                        m.Callback.window_end,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
             return await self._start_attempts(session, rows, owner, now)
 
     async def _any(self, condition: Any) -> bool:
@@ -309,10 +389,17 @@ class CallbackStore:
             return (await session.execute(select(m.Callback.id).where(condition).limit(1))).first() is not None
 
     async def _in_flight(self, session: AsyncSession, now: datetime) -> int:
-        return (await session.execute(
-            select(func.count()).select_from(m.Callback).where(
-                m.Callback.state == CallbackState.CLAIMED.value, m.Callback.mode == CallbackMode.AUTO.value,
-                m.Callback.lease_until > now))).scalar_one()
+        return (
+            await session.execute(
+                select(func.count())
+                .select_from(m.Callback)
+                .where(
+                    m.Callback.state == CallbackState.CLAIMED.value,
+                    m.Callback.mode == CallbackMode.AUTO.value,
+                    m.Callback.lease_until > now,
+                )
+            )
+        ).scalar_one()
 
     async def _due_ids(self, session: AsyncSession, now: datetime, limit: int) -> list[int]:
         """Due callbacks, most urgent priority first, oldest first within a priority.
@@ -328,11 +415,19 @@ class CallbackStore:
             priority = await self._next_priority(session, priority)
             if priority is None:
                 break
-            stmt = (select(m.Callback.id).where(
-                m.Callback.state == CallbackState.PLANNED.value, m.Callback.mode == CallbackMode.AUTO.value,
-                m.Callback.priority == priority, m.Callback.due_at <= now,
-                m.Callback.window_start <= minute, m.Callback.window_end > minute)
-                .order_by(m.Callback.due_at).limit(limit - len(ids)))
+            stmt = (
+                select(m.Callback.id)
+                .where(
+                    m.Callback.state == CallbackState.PLANNED.value,
+                    m.Callback.mode == CallbackMode.AUTO.value,
+                    m.Callback.priority == priority,
+                    m.Callback.due_at <= now,
+                    m.Callback.window_start <= minute,
+                    m.Callback.window_end > minute,
+                )
+                .order_by(m.Callback.due_at)
+                .limit(limit - len(ids))
+            )
             if _is_pg(session):
                 stmt = stmt.with_for_update(skip_locked=True)
             ids += (await session.execute(stmt)).scalars().all()
@@ -340,23 +435,38 @@ class CallbackStore:
 
     async def _next_priority(self, session: AsyncSession, after: int | None) -> int | None:
         stmt = select(func.min(m.Callback.priority)).where(
-            m.Callback.state == CallbackState.PLANNED.value, m.Callback.mode == CallbackMode.AUTO.value)
+            m.Callback.state == CallbackState.PLANNED.value, m.Callback.mode == CallbackMode.AUTO.value
+        )
         if after is not None:
             stmt = stmt.where(m.Callback.priority > after)
         return (await session.execute(stmt)).scalar_one_or_none()
 
-    async def _start_attempts(self, session: AsyncSession, rows: Sequence[Any], owner: str,
-                              now: datetime) -> list[ClaimedCall]:
+    async def _start_attempts(
+        self, session: AsyncSession, rows: Sequence[Any], owner: str, now: datetime
+    ) -> list[ClaimedCall]:
         if not rows:
             return []
         keys = {row.id: new_action_id(row.id, row.attempts) for row in rows}
-        await session.execute(insert(m.CallbackAttempt), [
-            {"callback_id": cid, "started_at": now, "mode": CallbackMode.AUTO.value, "action_id": key}
-            for cid, key in keys.items()])
+        await session.execute(
+            insert(m.CallbackAttempt),
+            [
+                {"callback_id": cid, "started_at": now, "mode": CallbackMode.AUTO.value, "action_id": key}
+                for cid, key in keys.items()
+            ],
+        )
         numbers = await self._numbers(session, list(keys))
-        return [ClaimedCall(row.id, row.phone, row.attempts, keys[row.id], numbers.get(row.id, ()), owner,
-                            CallWindow(row.window_start, row.window_end))
-                for row in sorted(rows, key=lambda r: r.id)]
+        return [
+            ClaimedCall(
+                row.id,
+                row.phone,
+                row.attempts,
+                keys[row.id],
+                numbers.get(row.id, ()),
+                owner,
+                CallWindow(row.window_start, row.window_end),
+            )
+            for row in sorted(rows, key=lambda r: r.id)
+        ]
 
     async def _numbers(self, session: AsyncSession, callback_ids: list[int]) -> dict[int, tuple[str, ...]]:
         """Ticket numbers per callback: the citizen's own tickets first (the first is the main one)."""
@@ -364,29 +474,34 @@ class CallbackStore:
             select(m.CallbackTicket.callback_id, m.Ticket.number)
             .join(m.Ticket, m.Ticket.id == m.CallbackTicket.ticket_id)
             .where(m.CallbackTicket.callback_id.in_(callback_ids))
-            .order_by(m.CallbackTicket.callback_id, m.CallbackTicket.via_ticket_id.is_not(None), m.Ticket.id))
+            .order_by(m.CallbackTicket.callback_id, m.CallbackTicket.via_ticket_id.is_not(None), m.Ticket.id)
+        )
         numbers: dict[int, list[str]] = defaultdict(list)
         for callback_id, number in rows:
             numbers[callback_id].append(number)
         return {cid: tuple(items) for cid, items in numbers.items()}
 
-    async def mark_answered(self, callback_id: int, action_id: str, now: datetime, lease: timedelta,
-                            uniqueid: str | None) -> None:
+    async def mark_answered(
+        self, callback_id: int, action_id: str, now: datetime, lease: timedelta, uniqueid: str | None
+    ) -> None:
         """The citizen picked up: keep the claim while the IVR asks (its outcome comes separately)."""
         async with self._sessions.begin() as session:
             await session.execute(
-                update(m.Callback).where(m.Callback.id == callback_id,
-                                         m.Callback.state == CallbackState.CLAIMED.value)
-                .values(lease_until=now + lease))
+                update(m.Callback)
+                .where(m.Callback.id == callback_id, m.Callback.state == CallbackState.CLAIMED.value)
+                .values(lease_until=now + lease)
+            )
             await session.execute(
-                update(m.CallbackAttempt).where(m.CallbackAttempt.action_id == action_id,
-                                                m.CallbackAttempt.result.is_(None))
-                .values(call_uniqueid=uniqueid or "answered"))
+                update(m.CallbackAttempt)
+                .where(m.CallbackAttempt.action_id == action_id, m.CallbackAttempt.result.is_(None))
+                .values(call_uniqueid=uniqueid or "answered")
+            )
 
     # ------------------------------------------------------------------ results
 
-    async def record_dial_result(self, call: ClaimedCall, result: AttemptResult, now: datetime,
-                                 note: str | None = None) -> OutcomeRecord:
+    async def record_dial_result(
+        self, call: ClaimedCall, result: AttemptResult, now: datetime, note: str | None = None
+    ) -> OutcomeRecord:
         """A dispatcher's dial ended without an answer (busy, no answer, failed, not sent...).
 
         The hot path of the dispatcher: two conditional UPDATEs, no rows loaded. It applies only
@@ -397,17 +512,22 @@ class CallbackStore:
         try:
             async with self._sessions.begin() as session:
                 moved = await session.execute(
-                    update(m.Callback).where(m.Callback.id == call.callback_id,
-                                             m.Callback.state == CallbackState.CLAIMED.value,
-                                             m.Callback.claimed_by == call.owner,
-                                             m.Callback.attempts == call.attempt_no)
-                    .values(**_next_values(nxt, result, now, call.attempt_no)))
+                    update(m.Callback)
+                    .where(
+                        m.Callback.id == call.callback_id,
+                        m.Callback.state == CallbackState.CLAIMED.value,
+                        m.Callback.claimed_by == call.owner,
+                        m.Callback.attempts == call.attempt_no,
+                    )
+                    .values(**_next_values(nxt, result, now, call.attempt_no))
+                )
                 if moved.rowcount != 1:
                     return OutcomeRecord(call.callback_id, result, None, None, call.attempt_no)
                 closed = await session.execute(
-                    update(m.CallbackAttempt).where(m.CallbackAttempt.action_id == call.action_id,
-                                                    m.CallbackAttempt.result.is_(None))
-                    .values(result=result.value, ended_at=now, note=note))
+                    update(m.CallbackAttempt)
+                    .where(m.CallbackAttempt.action_id == call.action_id, m.CallbackAttempt.result.is_(None))
+                    .values(result=result.value, ended_at=now, note=note)
+                )
                 if closed.rowcount != 1:
                     raise _Stale
         except _Stale:
@@ -415,9 +535,17 @@ class CallbackStore:
         return OutcomeRecord(call.callback_id, result, nxt.decision, nxt.due_at, call.attempt_no)
 
     async def record_result(
-        self, callback_id: int, result: AttemptResult, now: datetime, *, mode: CallbackMode | None = None,
-        operator_id: int | None = None, note: str | None = None, recording: str | None = None,
-        call_uniqueid: str | None = None, late_ok: bool = False,
+        self,
+        callback_id: int,
+        result: AttemptResult,
+        now: datetime,
+        *,
+        mode: CallbackMode | None = None,
+        operator_id: int | None = None,
+        note: str | None = None,
+        recording: str | None = None,
+        call_uniqueid: str | None = None,
+        late_ok: bool = False,
     ) -> OutcomeRecord:
         """Write one attempt's result and move the callback on (retry, unreachable, done...).
 
@@ -432,16 +560,27 @@ class CallbackStore:
             attempt = await self._attempt_for(session, cb, None, False, late_ok)
             if attempt is None:
                 cb.attempts += 1
-                attempt = m.CallbackAttempt(callback_id=cb.id, started_at=now, mode=(mode or CallbackMode(cb.mode)).value)
+                attempt = m.CallbackAttempt(
+                    callback_id=cb.id, started_at=now, mode=(mode or CallbackMode(cb.mode)).value
+                )
                 session.add(attempt)
-            _finish_attempt(attempt, result, now, operator_id=operator_id, note=note, recording=recording,
-                            call_uniqueid=call_uniqueid)
+            _finish_attempt(
+                attempt,
+                result,
+                now,
+                operator_id=operator_id,
+                note=note,
+                recording=recording,
+                call_uniqueid=call_uniqueid,
+            )
             nxt = self.policy.after_attempt(result, cb.attempts, now, _window(cb))
             self._apply_next(cb, nxt, result, now)
             if nxt.decision is Decision.DONE:
-                await session.execute(update(m.CallbackTicket).where(
-                    m.CallbackTicket.callback_id == cb.id, m.CallbackTicket.applied_at.is_(None))
-                    .values(outcome=result.value))
+                await session.execute(
+                    update(m.CallbackTicket)
+                    .where(m.CallbackTicket.callback_id == cb.id, m.CallbackTicket.applied_at.is_(None))
+                    .values(outcome=result.value)
+                )
             return OutcomeRecord(cb.id, result, nxt.decision, nxt.due_at, cb.attempts)
 
     async def _lock_callback(self, session: AsyncSession, callback_id: int) -> m.Callback:
@@ -454,20 +593,35 @@ class CallbackStore:
         return cb
 
     async def _open_attempt(self, session: AsyncSession, callback_id: int) -> m.CallbackAttempt | None:
-        return (await session.execute(
-            select(m.CallbackAttempt).where(m.CallbackAttempt.callback_id == callback_id,
-                                            m.CallbackAttempt.result.is_(None))
-            .order_by(m.CallbackAttempt.id.desc()).limit(1))).scalar_one_or_none()
+        return (
+            await session.execute(
+                select(m.CallbackAttempt)
+                .where(m.CallbackAttempt.callback_id == callback_id, m.CallbackAttempt.result.is_(None))
+                .order_by(m.CallbackAttempt.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
 
-    async def _attempt_for(self, session: AsyncSession, cb: m.Callback, action_id: str | None,
-                           strict: bool, late_ok: bool) -> m.CallbackAttempt | None:
+    async def _attempt_for(
+        self, session: AsyncSession, cb: m.Callback, action_id: str | None, strict: bool, late_ok: bool
+    ) -> m.CallbackAttempt | None:
         if action_id is not None:
-            attempt = (await session.execute(select(m.CallbackAttempt).where(
-                m.CallbackAttempt.callback_id == cb.id, m.CallbackAttempt.action_id == action_id))).scalar_one_or_none()
+            attempt = (
+                await session.execute(
+                    select(m.CallbackAttempt).where(
+                        m.CallbackAttempt.callback_id == cb.id, m.CallbackAttempt.action_id == action_id
+                    )
+                )
+            ).scalar_one_or_none()
             return None if attempt is None or (strict and attempt.result is not None) else attempt
-        latest = (await session.execute(
-            select(m.CallbackAttempt).where(m.CallbackAttempt.callback_id == cb.id)
-            .order_by(m.CallbackAttempt.id.desc()).limit(1))).scalar_one_or_none()
+        latest = (
+            await session.execute(
+                select(m.CallbackAttempt)
+                .where(m.CallbackAttempt.callback_id == cb.id)
+                .order_by(m.CallbackAttempt.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
         # An outcome that arrives after we stopped waiting for the call still belongs to it.
         late = (None, AttemptResult.TIMED_OUT.value, AttemptResult.LOST.value) if late_ok else (None,)
         return latest if latest is not None and latest.result in late else None
@@ -481,12 +635,14 @@ class CallbackStore:
     async def pending_applications(self, limit: int = 100, callback_id: int | None = None) -> list[Application]:
         """Covered tickets whose callback has an outcome not yet applied to them."""
         via = m.Ticket.__table__.alias("via")
-        stmt = (select(m.CallbackTicket, m.Ticket.number, m.Ticket.status, m.Ticket.citizen_id, via.c.number)
-                .join(m.Ticket, m.Ticket.id == m.CallbackTicket.ticket_id)
-                .outerjoin(via, via.c.id == m.CallbackTicket.via_ticket_id)
-                .where(m.CallbackTicket.outcome.is_not(None), m.CallbackTicket.applied_at.is_(None))
-                .order_by(m.CallbackTicket.callback_id, m.CallbackTicket.via_ticket_id.is_not(None), m.Ticket.id)
-                .limit(limit))
+        stmt = (
+            select(m.CallbackTicket, m.Ticket.number, m.Ticket.status, m.Ticket.citizen_id, via.c.number)
+            .join(m.Ticket, m.Ticket.id == m.CallbackTicket.ticket_id)
+            .outerjoin(via, via.c.id == m.CallbackTicket.via_ticket_id)
+            .where(m.CallbackTicket.outcome.is_not(None), m.CallbackTicket.applied_at.is_(None))
+            .order_by(m.CallbackTicket.callback_id, m.CallbackTicket.via_ticket_id.is_not(None), m.Ticket.id)
+            .limit(limit)
+        )
         if callback_id is not None:
             stmt = stmt.where(m.CallbackTicket.callback_id == callback_id)
         async with self._sessions() as session:
@@ -495,31 +651,56 @@ class CallbackStore:
         apps = []
         for link, number, status, citizen_id, via_number in rows:
             attempt = deciding.get(link.callback_id)
-            apps.append(Application(
-                link.callback_id, link.ticket_id, number, Status(status), citizen_id is not None, via_number,
-                AttemptResult(link.outcome), attempt.note if attempt else None,
-                attempt.recording if attempt else None, attempt.operator_id if attempt else None))
+            apps.append(
+                Application(
+                    link.callback_id,
+                    link.ticket_id,
+                    number,
+                    Status(status),
+                    citizen_id is not None,
+                    via_number,
+                    AttemptResult(link.outcome),
+                    attempt.note if attempt else None,
+                    attempt.recording if attempt else None,
+                    attempt.operator_id if attempt else None,
+                )
+            )
         return apps
 
     async def _deciding_attempts(self, session: AsyncSession, ids: set[int]) -> dict[int, m.CallbackAttempt]:
         if not ids:
             return {}
-        rows = (await session.execute(
-            select(m.CallbackAttempt).where(m.CallbackAttempt.callback_id.in_(ids),
-                                            m.CallbackAttempt.result.in_(["satisfied", "not_satisfied"]))
-            .order_by(m.CallbackAttempt.id))).scalars().all()
-        return {a.callback_id: a for a in rows}   # the latest reached attempt wins
+        rows = (
+            (
+                await session.execute(
+                    select(m.CallbackAttempt)
+                    .where(
+                        m.CallbackAttempt.callback_id.in_(ids),
+                        m.CallbackAttempt.result.in_(["satisfied", "not_satisfied"]),
+                    )
+                    .order_by(m.CallbackAttempt.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        return {a.callback_id: a for a in rows}  # the latest reached attempt wins
 
     async def mark_applied(self, callback_id: int, ticket_id: int, now: datetime) -> None:
         async with self._sessions.begin() as session:
-            await session.execute(update(m.CallbackTicket).where(
-                m.CallbackTicket.callback_id == callback_id, m.CallbackTicket.ticket_id == ticket_id)
-                .values(applied_at=now))
+            await session.execute(
+                update(m.CallbackTicket)
+                .where(m.CallbackTicket.callback_id == callback_id, m.CallbackTicket.ticket_id == ticket_id)
+                .values(applied_at=now)
+            )
 
     async def has_attachment(self, ticket_id: int, path: str) -> bool:
         async with self._sessions() as session:
-            found = await session.execute(select(m.Attachment.id).where(
-                m.Attachment.ticket_id == ticket_id, m.Attachment.path == path, m.Attachment.kind == "comment"))
+            found = await session.execute(
+                select(m.Attachment.id).where(
+                    m.Attachment.ticket_id == ticket_id, m.Attachment.path == path, m.Attachment.kind == "comment"
+                )
+            )
             return found.first() is not None
 
     # ------------------------------------------------------------------ lookups
@@ -527,11 +708,16 @@ class CallbackStore:
     async def find_for_ticket(self, number: str) -> int | None:
         """The newest active callback covering the ticket with this number (the IVR's fallback)."""
         async with self._sessions() as session:
-            return (await session.execute(
-                select(m.Callback.id).join(m.CallbackTicket, m.CallbackTicket.callback_id == m.Callback.id)
-                .join(m.Ticket, m.Ticket.id == m.CallbackTicket.ticket_id)
-                .where(m.Ticket.number == number, m.Callback.state.in_(ACTIVE))
-                .order_by(m.Callback.id.desc()).limit(1))).scalar_one_or_none()
+            return (
+                await session.execute(
+                    select(m.Callback.id)
+                    .join(m.CallbackTicket, m.CallbackTicket.callback_id == m.Callback.id)
+                    .join(m.Ticket, m.Ticket.id == m.CallbackTicket.ticket_id)
+                    .where(m.Ticket.number == number, m.Callback.state.in_(ACTIVE))
+                    .order_by(m.Callback.id.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
 
     async def get(self, callback_id: int) -> m.Callback:
         async with self._sessions() as session:
@@ -542,16 +728,21 @@ class CallbackStore:
 
     async def numbers_of(self, callback_id: int, *, own_only: bool = False) -> tuple[str, ...]:
         async with self._sessions() as session:
-            stmt = (select(m.Ticket.number).join(m.CallbackTicket, m.CallbackTicket.ticket_id == m.Ticket.id)
-                    .where(m.CallbackTicket.callback_id == callback_id).order_by(m.Ticket.id))
+            stmt = (
+                select(m.Ticket.number)
+                .join(m.CallbackTicket, m.CallbackTicket.ticket_id == m.Ticket.id)
+                .where(m.CallbackTicket.callback_id == callback_id)
+                .order_by(m.Ticket.id)
+            )
             if own_only:
                 stmt = stmt.where(m.CallbackTicket.via_ticket_id.is_(None))
             return tuple((await session.execute(stmt)).scalars().all())
 
     # ------------------------------------------------------------------ operators
 
-    async def take(self, callback_id: int, user_id: int, now: datetime, lease: timedelta, *,
-                   require_due: bool = True) -> m.Callback:
+    async def take(
+        self, callback_id: int, user_id: int, now: datetime, lease: timedelta, *, require_due: bool = True
+    ) -> m.Callback:
         """An operator takes a callback (or keeps the one they hold); others no longer see it."""
         owner = f"user:{user_id}"
         async with self._sessions.begin() as session:
@@ -560,8 +751,11 @@ class CallbackStore:
                 raise CallbackBusy("Этот обратный звонок уже завершён", details={"callback": cb.id})
             held = cb.state == CallbackState.CLAIMED.value and cb.lease_until is not None and cb.lease_until > now
             if held and cb.claimed_by != owner:
-                message = ("По этому обратному звонку сейчас идёт автоматический вызов"
-                           if cb.mode == CallbackMode.AUTO.value else "Этот обратный звонок уже взял другой сотрудник")
+                message = (
+                    "По этому обратному звонку сейчас идёт автоматический вызов"
+                    if cb.mode == CallbackMode.AUTO.value
+                    else "Этот обратный звонок уже взял другой сотрудник"
+                )
                 raise CallbackBusy(message, details={"callback": cb.id})
             if require_due and not held and cb.due_at > now:
                 raise CallbackBusy("Время этого обратного звонка ещё не наступило", details={"callback": cb.id})
@@ -576,12 +770,19 @@ class CallbackStore:
             if cb.claimed_by != f"user:{user_id}" or cb.state != CallbackState.CLAIMED.value:
                 raise CallbackBusy("Сначала возьмите этот обратный звонок", details={"callback": cb.id})
             open_attempt = await self._open_attempt(session, cb.id)
-            if open_attempt is not None:   # an earlier click without a recorded outcome
+            if open_attempt is not None:  # an earlier click without a recorded outcome
                 open_attempt.result, open_attempt.ended_at = AttemptResult.LOST.value, now
             cb.attempts += 1
             key = new_action_id(cb.id, cb.attempts)
-            session.add(m.CallbackAttempt(callback_id=cb.id, started_at=now, mode=CallbackMode.OPERATOR.value,
-                                          operator_id=user_id, action_id=key))
+            session.add(
+                m.CallbackAttempt(
+                    callback_id=cb.id,
+                    started_at=now,
+                    mode=CallbackMode.OPERATOR.value,
+                    operator_id=user_id,
+                    action_id=key,
+                )
+            )
             return key, cb.attempts
 
     async def cancel_attempt(self, callback_id: int, action_id: str, now: datetime, *, note: str) -> None:
@@ -601,8 +802,10 @@ class CallbackStore:
         async with self._sessions.begin() as session:
             cb = await self._lock_callback(session, callback_id)
             if cb.state not in (CallbackState.UNREACHABLE.value, CallbackState.PLANNED.value):
-                raise CallbackBusy("Повторить можно только недозвон или ещё не начатый звонок",
-                                   details={"callback": cb.id, "state": cb.state})
+                raise CallbackBusy(
+                    "Повторить можно только недозвон или ещё не начатый звонок",
+                    details={"callback": cb.id, "state": cb.state},
+                )
             cb.state, cb.mode, cb.attempts = CallbackState.PLANNED.value, mode.value, 0
             cb.due_at = self.policy.next_callable(now, _window(cb))
             cb.outcome, cb.completed_at, cb.claimed_by, cb.lease_until = None, None, None, None
@@ -613,8 +816,10 @@ class CallbackStore:
         async with self._sessions.begin() as session:
             cb = await self._lock_callback(session, callback_id)
             if cb.state != CallbackState.UNREACHABLE.value:
-                raise CallbackBusy("Отметить как недозвон можно только звонок, по которому не дозвонились",
-                                   details={"callback": cb.id, "state": cb.state})
+                raise CallbackBusy(
+                    "Отметить как недозвон можно только звонок, по которому не дозвонились",
+                    details={"callback": cb.id, "state": cb.state},
+                )
             cb.state, cb.outcome, cb.completed_at = CallbackState.GIVEN_UP.value, "given_up", now
             return cb
 
@@ -623,8 +828,16 @@ class _Stale(Exception):
     """Rolls back a dial result that arrived after its attempt was closed."""
 
 
-def _finish_attempt(attempt: m.CallbackAttempt, result: AttemptResult, now: datetime, *, operator_id: int | None,
-                    note: str | None, recording: str | None, call_uniqueid: str | None) -> None:
+def _finish_attempt(
+    attempt: m.CallbackAttempt,
+    result: AttemptResult,
+    now: datetime,
+    *,
+    operator_id: int | None,
+    note: str | None,
+    recording: str | None,
+    call_uniqueid: str | None,
+) -> None:
     attempt.result, attempt.ended_at = result.value, now
     attempt.operator_id = operator_id or attempt.operator_id
     # A reached result's note is the citizen's words (or nothing), never an earlier dial detail.
@@ -652,5 +865,10 @@ def _next_values(nxt: Next, result: AttemptResult | None, now: datetime, attempt
 
 
 __all__ = [
-    "Application", "CallbackBusy", "CallbackNotFound", "CallbackStore", "ClaimedCall", "OutcomeRecord",
+    "Application",
+    "CallbackBusy",
+    "CallbackNotFound",
+    "CallbackStore",
+    "ClaimedCall",
+    "OutcomeRecord",
 ]

@@ -53,31 +53,46 @@ async def board_page(request: web.Request) -> dict[str, Any]:
     start, end, errors = _period(request, feature.board.today(now))
     snapshot = await feature.board.snapshot(now, start, end)
     return {
-        "snap": snapshot, "errors": errors, "typed": dict(request.query),
+        "snap": snapshot,
+        "errors": errors,
+        "typed": dict(request.query),
         "charts": {"outcomes": outcomes_per_day(snapshot.days), "medians": median_hours_per_day(snapshot.days)},
-        "can_decide": request[CURRENT_USER].role in DECIDERS, "done": request.query.get("done"),
+        "can_decide": request[CURRENT_USER].role in DECIDERS,
+        "done": request.query.get("done"),
         "export_query": f"date_from={start.isoformat()}&date_to={end.isoformat()}",
-        "span": span_text, "percent": percent_text,
+        "span": span_text,
+        "percent": percent_text,
     }
 
 
-OUTCOME_SERIES = (("satisfied", "Доволен", "#1e8e3e"), ("not_satisfied", "Не удовлетворён", "#e37400"),
-                  ("unreachable", "Недозвон", "#c5221f"))
+OUTCOME_SERIES = (
+    ("satisfied", "Доволен", "#1e8e3e"),
+    ("not_satisfied", "Не удовлетворён", "#e37400"),
+    ("unreachable", "Недозвон", "#c5221f"),
+)
 
 
 def outcomes_per_day(days: Sequence[DayFigures]) -> Markup:
     """Stacked bars of concluded callbacks per day by outcome; a line of callbacks planned."""
     series = {key: [getattr(d, key) for d in days] for key, _, _ in OUTCOME_SERIES}
-    return stacked_days([d.day for d in days], series, {key: label for key, label, _ in OUTCOME_SERIES},
-                        colors={key: color for key, _, color in OUTCOME_SERIES}, title="Обратные звонки по дням",
-                        line=DayLine("Запланировано", [d.planned for d in days], "#1a5fb4"))
+    return stacked_days(
+        [d.day for d in days],
+        series,
+        {key: label for key, label, _ in OUTCOME_SERIES},
+        colors={key: color for key, _, color in OUTCOME_SERIES},
+        title="Обратные звонки по дням",
+        line=DayLine("Запланировано", [d.planned for d in days], "#1a5fb4"),
+    )
 
 
 def median_hours_per_day(days: Sequence[DayFigures]) -> Markup:
     """The median time from "done" to the citizen's confirmation, in hours, per day."""
     hours = [d.median_to_confirm.total_seconds() / 3600 if d.median_to_confirm is not None else None for d in days]
-    return line_days([d.day for d in days], DayLine("медиана", hours, "#1e8e3e", _hours_text),
-                     title="Медиана: от выполнения до подтверждения, часов")
+    return line_days(
+        [d.day for d in days],
+        DayLine("медиана", hours, "#1e8e3e", _hours_text),
+        title="Медиана: от выполнения до подтверждения, часов",
+    )
 
 
 def _hours_text(value: float) -> str:
@@ -131,13 +146,15 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
     start, end, errors = _period(request, feature.board.today(feature.service.now()))
     if errors:
         raise ValidationError(next(iter(errors.values())), field=next(iter(errors)))
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="callbacks-{start.isoformat()}-{end.isoformat()}.csv"',
-    })
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="callbacks-{start.isoformat()}-{end.isoformat()}.csv"',
+        }
+    )
     await response.prepare(request)
     try:
-        await response.write(b"\xef\xbb\xbf" + csv_chunk([CSV_HEADER]))   # BOM: Excel reads UTF-8 then
+        await response.write(b"\xef\xbb\xbf" + csv_chunk([CSV_HEADER]))  # BOM: Excel reads UTF-8 then
         async with contextlib.aclosing(feature.board.export_rows(start, end)) as batches:
             async for rows in batches:
                 await response.write(csv_chunk(rows))
@@ -151,8 +168,11 @@ async def _decide(request: web.Request, action: str) -> web.StreamResponse:
     feature = request.app[CALLBACKS]
     callback_id = int(request.match_info["callback_id"])
     actor = request[CURRENT_USER].actor()
-    handlers = {"retry": feature.service.retry_now, "to-operator": feature.service.hand_to_operator,
-                "unreachable": feature.service.mark_unreachable}
+    handlers = {
+        "retry": feature.service.retry_now,
+        "to-operator": feature.service.hand_to_operator,
+        "unreachable": feature.service.mark_unreachable,
+    }
     await handlers[action](callback_id, actor)
     raise web.HTTPSeeOther(f"/staff/callbacks?done={action}#unreachable")
 
@@ -180,17 +200,23 @@ async def mine_page(request: web.Request) -> web.StreamResponse:
     return await _render_mine(request)
 
 
-async def _render_mine(request: web.Request, *, error: DomainError | None = None,
-                       form: dict[str, str] | None = None) -> web.StreamResponse:
+async def _render_mine(
+    request: web.Request, *, error: DomainError | None = None, form: dict[str, str] | None = None
+) -> web.StreamResponse:
     feature = request.app[CALLBACKS]
     user = request[CURRENT_USER]
     now = feature.service.now()
     items = await feature.board.operator_list(user.id, now)
     context = {
-        "items": items, "error": error, "form": form or {}, "window": str(feature.service.policy.window),
+        "items": items,
+        "error": error,
+        "form": form or {},
+        "window": str(feature.service.policy.window),
         "results": [(r.value, RESULT_LABELS[r]) for r in OPERATOR_RESULTS],
-        "called": request.query.get("call"), "dialling": request.query.get("dialling") == "1",
-        "recorded": request.query.get("recorded"), "has_device": bool(user.device),
+        "called": request.query.get("call"),
+        "dialling": request.query.get("dialling") == "1",
+        "recorded": request.query.get("recorded"),
+        "has_device": bool(user.device),
         "telephony_on": feature.dialer is not None,
         "link_up": feature.dialer is not None and feature.dialer.available,
     }

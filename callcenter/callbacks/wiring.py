@@ -32,7 +32,7 @@ class CallbacksFeature:
     """What the app holds for callbacks; ``services.callbacks`` is this object (built by the root)."""
 
     service: CallbackService
-    outcomes: CallbackOutcomes       # the IVR's record_callback_outcome goes here
+    outcomes: CallbackOutcomes  # the IVR's record_callback_outcome goes here
     board: CallbackBoard
     dialer: Dialer | None
     dispatcher: CallbackDispatcher
@@ -43,25 +43,39 @@ class CallbacksFeature:
 CALLBACKS = web.AppKey("callbacks", CallbacksFeature)
 
 
-def build_callbacks(settings: Settings, *, sessions: async_sessionmaker[AsyncSession], tickets: TicketService,
-                    users: UserService, hub: EventHub, reference: ReferenceData,
-                    ami: AmiLink | None) -> CallbacksFeature:
+def build_callbacks(
+    settings: Settings,
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    tickets: TicketService,
+    users: UserService,
+    hub: EventHub,
+    reference: ReferenceData,
+    ami: AmiLink | None,
+) -> CallbacksFeature:
     """Construct (not start) the callbacks feature; ``ami`` dials when automatic callbacks are on."""
     policy = CallbackPolicy.from_settings(settings)
     automated = settings.callback_mode == "auto" and settings.ami_enabled
     if settings.callback_mode == "auto" and not settings.ami_enabled:
         logger.warning("CALLCENTER_CALLBACK_MODE=auto but AMI is off: callbacks go to the operators' list")
     service = CallbackService(
-        CallbackStore(sessions, policy), tickets,
+        CallbackStore(sessions, policy),
+        tickets,
         default_mode=CallbackMode.AUTO if automated else CallbackMode.OPERATOR,
-        lease=timedelta(seconds=settings.callback_lease_seconds), data_dir=settings.data_dir,
-        users=users, hub=hub)
+        lease=timedelta(seconds=settings.callback_lease_seconds),
+        data_dir=settings.data_dir,
+        users=users,
+        hub=hub,
+    )
     dialer = AmiDialer.from_settings(ami, settings) if ami is not None else None
     names = {d.code: d.short_name for d in reference.departments}
     categories = {c.code: c.name for c in reference.categories}
     return CallbacksFeature(
-        service=service, outcomes=CallbackOutcomes(service),
+        service=service,
+        outcomes=CallbackOutcomes(service),
         board=CallbackBoard(sessions, policy, names, categories),
-        dialer=dialer, dispatcher=CallbackDispatcher(service, dialer, max_concurrent=settings.callback_max_concurrent),
+        dialer=dialer,
+        dispatcher=CallbackDispatcher(service, dialer, max_concurrent=settings.callback_max_concurrent),
         archive=ArchiveJob(sessions, tickets, after=timedelta(days=settings.archive_after_days)),
-        tick_seconds=settings.callback_tick_seconds)
+        tick_seconds=settings.callback_tick_seconds,
+    )

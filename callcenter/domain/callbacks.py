@@ -27,17 +27,17 @@ OPERATOR_LEASE = timedelta(minutes=30)
 
 
 class CallbackState(enum.StrEnum):
-    PLANNED = "planned"          # waiting for its due time (first call or a retry)
-    CLAIMED = "claimed"          # a dispatcher is dialling, or an operator took it
-    DONE = "done"                # the citizen answered: satisfied or not
+    PLANNED = "planned"  # waiting for its due time (first call or a retry)
+    CLAIMED = "claimed"  # a dispatcher is dialling, or an operator took it
+    DONE = "done"  # the citizen answered: satisfied or not
     UNREACHABLE = "unreachable"  # attempts used up: a supervisor decides
-    GIVEN_UP = "given_up"        # a supervisor marked it as "недозвон"; the ticket stays done
-    CANCELLED = "cancelled"      # every ticket it covered left "done" some other way
+    GIVEN_UP = "given_up"  # a supervisor marked it as "недозвон"; the ticket stays done
+    CANCELLED = "cancelled"  # every ticket it covered left "done" some other way
 
 
 class CallbackMode(enum.StrEnum):
-    AUTO = "auto"            # AMI Originate into the satisfaction IVR
-    OPERATOR = "operator"    # on the operators' callback list
+    AUTO = "auto"  # AMI Originate into the satisfaction IVR
+    OPERATOR = "operator"  # on the operators' callback list
 
 
 class AttemptResult(enum.StrEnum):
@@ -45,13 +45,13 @@ class AttemptResult(enum.StrEnum):
     NOT_SATISFIED = "not_satisfied"
     BUSY = "busy"
     NO_ANSWER = "no_answer"
-    FAILED = "failed"            # the network refused the call (no such number, congestion)
-    NO_INPUT = "no_input"        # answered, pressed nothing
-    HANGUP = "hangup"            # answered, hung up before choosing
-    OPERATOR = "operator"        # pressed 0: the citizen wants a person
-    TIMED_OUT = "timed_out"      # Asterisk never said what became of the call
-    LOST = "lost"                # the claim expired (crash, restart) before a result came
-    NOT_SENT = "not_sent"        # the AMI link was down: nothing was dialled, not counted
+    FAILED = "failed"  # the network refused the call (no such number, congestion)
+    NO_INPUT = "no_input"  # answered, pressed nothing
+    HANGUP = "hangup"  # answered, hung up before choosing
+    OPERATOR = "operator"  # pressed 0: the citizen wants a person
+    TIMED_OUT = "timed_out"  # Asterisk never said what became of the call
+    LOST = "lost"  # the claim expired (crash, restart) before a result came
+    NOT_SENT = "not_sent"  # the AMI link was down: nothing was dialled, not counted
 
 
 STATE_LABELS: dict[CallbackState, str] = {
@@ -84,16 +84,29 @@ RESULT_LABELS: dict[AttemptResult, str] = {
 
 REACHED = frozenset({AttemptResult.SATISFIED, AttemptResult.NOT_SATISFIED})
 # Results after which the citizen is called again later (or the callback becomes unreachable).
-RETRYABLE = frozenset({
-    AttemptResult.BUSY, AttemptResult.NO_ANSWER, AttemptResult.FAILED, AttemptResult.NO_INPUT,
-    AttemptResult.HANGUP, AttemptResult.TIMED_OUT, AttemptResult.LOST,
-})
+RETRYABLE = frozenset(
+    {
+        AttemptResult.BUSY,
+        AttemptResult.NO_ANSWER,
+        AttemptResult.FAILED,
+        AttemptResult.NO_INPUT,
+        AttemptResult.HANGUP,
+        AttemptResult.TIMED_OUT,
+        AttemptResult.LOST,
+    }
+)
 # What an operator may record with one click on the callback list.
-OPERATOR_RESULTS = (AttemptResult.SATISFIED, AttemptResult.NOT_SATISFIED, AttemptResult.BUSY,
-                    AttemptResult.NO_ANSWER)
+OPERATOR_RESULTS = (AttemptResult.SATISFIED, AttemptResult.NOT_SATISFIED, AttemptResult.BUSY, AttemptResult.NO_ANSWER)
 # What the satisfaction IVR reports (callcenter.ivr.channel_vars.CALLBACK_OUTCOMES).
-IVR_RESULTS = frozenset({AttemptResult.SATISFIED, AttemptResult.NOT_SATISFIED, AttemptResult.OPERATOR,
-                         AttemptResult.NO_INPUT, AttemptResult.HANGUP})
+IVR_RESULTS = frozenset(
+    {
+        AttemptResult.SATISFIED,
+        AttemptResult.NOT_SATISFIED,
+        AttemptResult.OPERATOR,
+        AttemptResult.NO_INPUT,
+        AttemptResult.HANGUP,
+    }
+)
 
 
 # ---------------------------------------------------------------- calling windows
@@ -174,11 +187,11 @@ def parse_category_hours(entries: Iterable[str]) -> dict[str, CallWindow]:
 class Decision(enum.StrEnum):
     """What becomes of a callback after an attempt."""
 
-    DONE = "done"                  # reached: close or reopen the tickets
-    RETRY = "retry"                # planned again at ``due_at``
-    UNREACHABLE = "unreachable"    # attempts used up
-    TO_OPERATOR = "to_operator"    # the citizen asked for a person: the operators' list
-    RELEASE = "release"            # nothing happened (link down): planned again, not counted
+    DONE = "done"  # reached: close or reopen the tickets
+    RETRY = "retry"  # planned again at ``due_at``
+    UNREACHABLE = "unreachable"  # attempts used up
+    TO_OPERATOR = "to_operator"  # the citizen asked for a person: the operators' list
+    RELEASE = "release"  # nothing happened (link down): planned again, not counted
 
 
 @dataclass(frozen=True)
@@ -259,8 +272,7 @@ class CallbackPolicy:
         """Delay after the ``attempts_made``-th attempt (the last delay repeats)."""
         return self.retry_delays[min(max(attempts_made, 1), len(self.retry_delays)) - 1]
 
-    def after_attempt(self, result: AttemptResult, attempts_made: int, now: datetime,
-                      window: CallWindow) -> Next:
+    def after_attempt(self, result: AttemptResult, attempts_made: int, now: datetime, window: CallWindow) -> Next:
         """What to do with a callback after an attempt ended with ``result``."""
         if result in REACHED:
             return Next(Decision.DONE)

@@ -25,9 +25,7 @@ def clean_ticket_number(raw: str) -> str:
     """Accept what people type ("26-00042", "№ 2600042") and return the digits."""
     digits = "".join(ch for ch in (raw or "") if ch.isdigit())
     if not _NUMBER.match(digits):
-        raise ValidationError(
-            "Номер заявки состоит из 7 и более цифр, например 2600042", field="number"
-        )
+        raise ValidationError("Номер заявки состоит из 7 и более цифр, например 2600042", field="number")
     return digits
 
 

@@ -39,9 +39,9 @@ OPEN_STATUSES = frozenset({Status.NEW, Status.DISPATCHED, Status.IN_PROGRESS, St
 
 
 class Channel(enum.StrEnum):
-    PHONE = "phone"      # taken by an operator during a call
-    IVR = "ivr"          # voice message left in the IVR (starts as a draft)
-    WEB = "web"          # the citizens' portal
+    PHONE = "phone"  # taken by an operator during a call
+    IVR = "ivr"  # voice message left in the IVR (starts as a draft)
+    WEB = "web"  # the citizens' portal
     OPEN311 = "open311"  # a partner application through the Open311 API
 
 
@@ -59,7 +59,7 @@ class Role(enum.StrEnum):
     SUPERVISOR = "supervisor"
     ANALYST = "analyst"
     ADMIN = "admin"
-    SYSTEM = "system"      # the IVR, the callback dispatcher, scheduled jobs
+    SYSTEM = "system"  # the IVR, the callback dispatcher, scheduled jobs
     CITIZEN = "citizen"
 
 
@@ -81,7 +81,7 @@ class Actor:
     role: Role
     name: str
     user_id: int | None = None
-    department: str | None = None   # executors act only for their department
+    department: str | None = None  # executors act only for their department
 
     @classmethod
     def system(cls, name: str = "система") -> Actor:
@@ -129,7 +129,10 @@ ALLOWED_MOVES: dict[tuple[Status, Status], frozenset[Role]] = {
 _NOTE_REQUIRED: dict[tuple[Status, Status], str] = {
     (Status.IN_PROGRESS, Status.DONE): "Опишите, что сделано: без этого заявку нельзя отметить выполненной",
     (Status.DONE, Status.IN_PROGRESS): "Запишите слова заявителя: почему он не удовлетворён выполнением",
-    (Status.DONE, Status.CLOSED): "Укажите, как заявитель подтвердил выполнение: заявка закрывается только после его подтверждения",
+    (
+        Status.DONE,
+        Status.CLOSED,
+    ): "Укажите, как заявитель подтвердил выполнение: заявка закрывается только после его подтверждения",
     (Status.DISPATCHED, Status.NEW): "Укажите, почему заявка возвращается оператору",
 }
 
@@ -195,9 +198,7 @@ def _build_plan(
             raise MissingField("Выберите исполнителя, которому направляется заявка", field="department")
     elif to is Status.REJECTED:
         if not note and not duplicate_of:
-            raise MissingField(
-                "Укажите причину отказа или номер заявки, дублем которой является эта", field="note"
-            )
+            raise MissingField("Укажите причину отказа или номер заявки, дублем которой является эта", field="note")
         if duplicate_of and duplicate_of == state.number:
             raise MissingField("Заявка не может быть дублем самой себя", field="duplicate_of")
         department = state.department

@@ -239,8 +239,16 @@ def _ascii_digit(result: int | None) -> str | None:
 class AgiChannel:
     """One FastAGI session: send commands, read replies, know whether the caller is gone."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, env: AgiEnvironment,
-                 *, timeouts: AgiTimeouts, limits: AgiLimits, peer: str = "") -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        env: AgiEnvironment,
+        *,
+        timeouts: AgiTimeouts,
+        limits: AgiLimits,
+        peer: str = "",
+    ) -> None:
         self._reader = reader
         self._writer = writer
         self.env = env
@@ -336,8 +344,9 @@ class AgiChannel:
         """ANSWER the channel."""
         return await self.command("ANSWER")
 
-    async def stream_file(self, name: str, escape_digits: str = ALL_DIGITS,
-                          offset: int | None = None) -> PlaybackResult:
+    async def stream_file(
+        self, name: str, escape_digits: str = ALL_DIGITS, offset: int | None = None
+    ) -> PlaybackResult:
         """STREAM FILE: play a sound; a key in escape_digits stops it and is returned."""
         line = f"STREAM FILE {_token(name, 'sound name')} {quote(escape_digits)}"
         reply = await self.command(line if offset is None else f"{line} {int(offset)}", timeout=self._timeouts.media)
@@ -353,8 +362,9 @@ class AgiChannel:
 
     async def wait_for_digit(self, timeout_ms: int) -> DigitsResult:
         """WAIT FOR DIGIT: one key or a timeout."""
-        reply = await self.command(f"WAIT FOR DIGIT {int(timeout_ms)}",
-                                   timeout=self._timeouts.command + max(timeout_ms, 0) / 1000)
+        reply = await self.command(
+            f"WAIT FOR DIGIT {int(timeout_ms)}", timeout=self._timeouts.command + max(timeout_ms, 0) / 1000
+        )
         result = reply.result_int
         digit = _ascii_digit(result)
         return DigitsResult(digits=digit or "", timed_out=result == 0, failed=result is None or result < 0)
@@ -366,22 +376,33 @@ class AgiChannel:
         reply = await self.command(f"SAY DIGITS {digits} {quote(escape_digits)}", timeout=self._timeouts.media)
         return _playback(reply)
 
-    async def say_number(self, number: int, escape_digits: str = NO_DIGITS,
-                         gender: str | None = None) -> PlaybackResult:
+    async def say_number(
+        self, number: int, escape_digits: str = NO_DIGITS, gender: str | None = None
+    ) -> PlaybackResult:
         """SAY NUMBER: read a whole number in the channel's language."""
         line = f"SAY NUMBER {int(number)} {quote(escape_digits)}"
         if gender:
             line += f" {_token(gender, 'gender')}"
         return _playback(await self.command(line, timeout=self._timeouts.media))
 
-    async def record_file(self, path: str, fmt: str = "wav", escape_digits: str = "#", timeout_ms: int = 60000,
-                          offset: int = 0, beep: bool = True, silence_s: int | None = None) -> RecordResult:
+    async def record_file(
+        self,
+        path: str,
+        fmt: str = "wav",
+        escape_digits: str = "#",
+        timeout_ms: int = 60000,
+        offset: int = 0,
+        beep: bool = True,
+        silence_s: int | None = None,
+    ) -> RecordResult:
         """RECORD FILE: record to ``path`` (no extension, on Asterisk's machine) in ``fmt``.
 
         A hang-up while recording is returned (``reason == "hangup"``), not raised: what the
         caller said so far is in the file and must not be lost."""
-        line = (f"RECORD FILE {_token(path, 'recording path')} {_token(fmt, 'format')} {quote(escape_digits)} "
-                f"{int(timeout_ms)} {int(offset)}")
+        line = (
+            f"RECORD FILE {_token(path, 'recording path')} {_token(fmt, 'format')} {quote(escape_digits)} "
+            f"{int(timeout_ms)} {int(offset)}"
+        )
         if beep:
             line += " BEEP"
         if silence_s:
@@ -498,9 +519,16 @@ class AgiServer:
     Use ``await start()`` / ``await close()``, ``async with``, or ``cleanup_ctx`` as an
     aiohttp ``cleanup_ctx`` resource. ``port`` is the bound port (useful with port 0)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 4573, routes: Mapping[str, AgiHandler] | None = None,
-                 *, allowed_peers: Iterable[str] = ("127.0.0.1", "::1"), timeouts: AgiTimeouts = AgiTimeouts(),
-                 limits: AgiLimits = AgiLimits()) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 4573,
+        routes: Mapping[str, AgiHandler] | None = None,
+        *,
+        allowed_peers: Iterable[str] = ("127.0.0.1", "::1"),
+        timeouts: AgiTimeouts = AgiTimeouts(),
+        limits: AgiLimits = AgiLimits(),
+    ) -> None:
         self._host = host
         self._requested_port = port
         self._routes = dict(routes or {})
@@ -523,8 +551,9 @@ class AgiServer:
 
     async def start(self) -> None:
         """Bind and start accepting Asterisk's connections."""
-        self._server = await asyncio.start_server(self._on_connect, self._host, self._requested_port,
-                                                  limit=self.limits.max_line_bytes)
+        self._server = await asyncio.start_server(
+            self._on_connect, self._host, self._requested_port, limit=self.limits.max_line_bytes
+        )
         logger.info("FastAGI listening on %s:%d (scripts: %s)", self._host, self.port, ", ".join(sorted(self._routes)))
 
     async def close(self) -> None:
@@ -627,8 +656,12 @@ class AgiServer:
         handler = self._routes.get(script)
         if handler is None:
             self.stats.unknown_script += 1
-            logger.error("FastAGI: no script %r (known: %s); caller %s sent to the operator",
-                         script, ", ".join(sorted(self._routes)), channel.env.callerid)
+            logger.error(
+                "FastAGI: no script %r (known: %s); caller %s sent to the operator",
+                script,
+                ", ".join(sorted(self._routes)),
+                channel.env.callerid,
+            )
             await send_to_operator(channel)
             return
         self.stats.by_script[script] = self.stats.by_script.get(script, 0) + 1

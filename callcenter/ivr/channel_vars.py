@@ -25,7 +25,14 @@ CALLBACK_ID = "CALLBACK_ID"  # id of the callback row (Originate Variable)
 CITIZEN_NUMBER = "CITIZEN_NUMBER"  # the citizen's number on an outbound call (Originate Variable)
 
 OUR_VARIABLES = (
-    IVR_ROUTE, IVR_CHOICE, IVR_PATH, IVR_TICKET, CALLBACK_RESULT, TICKET_ID, CALLBACK_ID, CITIZEN_NUMBER,
+    IVR_ROUTE,
+    IVR_CHOICE,
+    IVR_PATH,
+    IVR_TICKET,
+    CALLBACK_RESULT,
+    TICKET_ID,
+    CALLBACK_ID,
+    CITIZEN_NUMBER,
 )
 
 # --- Asterisk's own variables and dialplan functions the dialplan and scripts read.
@@ -56,7 +63,11 @@ OUTCOME_OPERATOR = "operator"
 OUTCOME_NO_INPUT = "no_input"
 OUTCOME_HANGUP = "hangup"
 CALLBACK_OUTCOMES = (
-    OUTCOME_SATISFIED, OUTCOME_NOT_SATISFIED, OUTCOME_OPERATOR, OUTCOME_NO_INPUT, OUTCOME_HANGUP,
+    OUTCOME_SATISFIED,
+    OUTCOME_NOT_SATISFIED,
+    OUTCOME_OPERATOR,
+    OUTCOME_NO_INPUT,
+    OUTCOME_HANGUP,
 )
 
 # --- Dialplan contexts, extensions and the queue the scripts and the AMI originate rely on.

@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from callcenter.clock import Clock
@@ -22,7 +22,13 @@ from callcenter.clock import utcnow as utc_now
 from callcenter.ivr import channel_vars as cv
 from callcenter.ivr.agi import ALL_DIGITS, AgiChannel, AgiError, AgiHangup, send_to_operator
 from callcenter.ivr.menu import (
-    ACTION_HANGUP, ACTION_MENU, ACTION_QUEUE, ACTION_RECORD, Choice, Menu, MenuDef,
+    ACTION_HANGUP,
+    ACTION_MENU,
+    ACTION_QUEUE,
+    ACTION_RECORD,
+    Choice,
+    Menu,
+    MenuDef,
 )
 from callcenter.ivr.ports import IvrBackend, TicketBrief
 
@@ -99,7 +105,7 @@ class Recording:
 def recording_name(kind: str, uniqueid: str, counter: int, now: datetime) -> str:
     """A file name unique per call and moment: ``ivr-20260101T101500-1795979627-17-1``."""
     safe = re.sub(r"[^0-9A-Za-z]+", "-", uniqueid).strip("-") or "nouid"
-    return f"{kind}-{now.astimezone(timezone.utc):%Y%m%dT%H%M%S}-{safe}-{counter}"
+    return f"{kind}-{now.astimezone(UTC):%Y%m%dT%H%M%S}-{safe}-{counter}"
 
 
 class CallIO:
@@ -140,7 +146,7 @@ class CallIO:
         return result.digits or None
 
     async def readback(self, brief: TicketBrief, number_prompt: str, status_prompt: str | None) -> None:
-        """"Номер заявки" + digits + the status prompt; a key pressed meanwhile stays pending."""
+        """ "Номер заявки" + digits + the status prompt; a key pressed meanwhile stays pending."""
         key = await self.play(number_prompt)
         if key is None and brief.number.isdigit():
             key = await self.say_digits(brief.number)
@@ -153,15 +159,24 @@ class CallIO:
         await self.channel.set_variable(name, value)
 
 
-async def record_message(io: CallIO, recordings: RecordingSettings, *, kind: str, call: CallState,
-                         max_seconds: int, silence_seconds: int, now: datetime) -> Recording:
+async def record_message(
+    io: CallIO,
+    recordings: RecordingSettings,
+    *,
+    kind: str,
+    call: CallState,
+    max_seconds: int,
+    silence_seconds: int,
+    now: datetime,
+) -> Recording:
     """RECORD FILE after a beep; ``#`` or silence ends it. A hang-up is returned, not raised."""
     call.recordings += 1
     asterisk_path, local_path = recordings.locate(recording_name(kind, call.uniqueid, call.recordings, now))
     if recordings.is_local:
         await asyncio.to_thread(local_path.parent.mkdir, parents=True, exist_ok=True)
-    result = await io.channel.record_file(asterisk_path, recordings.fmt, "#", max_seconds * 1000,
-                                          beep=True, silence_s=silence_seconds)
+    result = await io.channel.record_file(
+        asterisk_path, recordings.fmt, "#", max_seconds * 1000, beep=True, silence_s=silence_seconds
+    )
     recorded = not result.failed and (result.endpos is None or result.endpos > 0)
     logger.info("recording %s on %s ended by %s (endpos %s)", local_path, call.uniqueid, result.reason, result.endpos)
     return Recording(local_path=local_path, recorded=recorded, hung_up=result.ended_by_hangup, failed=result.failed)
@@ -173,8 +188,11 @@ async def check_recording(recordings: RecordingSettings, path: Path) -> None:
         return
     size = await asyncio.to_thread(_file_size, path)
     if not size:
-        logger.warning("recording %s is %s; submitting it anyway (the transcript will be missing)",
-                       path, "empty" if size == 0 else "missing")
+        logger.warning(
+            "recording %s is %s; submitting it anyway (the transcript will be missing)",
+            path,
+            "empty" if size == 0 else "missing",
+        )
 
 
 def _file_size(path: Path) -> int | None:
@@ -197,8 +215,15 @@ async def apologise_and_route(io: CallIO) -> None:
 class IvrEngine:
     """The hotline IVR: greeting, open ticket, menus, voice report, status, operator."""
 
-    def __init__(self, menu: Menu, backend: IvrBackend, recordings: RecordingSettings, *,
-                 settings: EngineSettings = EngineSettings(), clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        menu: Menu,
+        backend: IvrBackend,
+        recordings: RecordingSettings,
+        *,
+        settings: EngineSettings = EngineSettings(),
+        clock: Clock = utc_now,
+    ) -> None:
         self._menu = menu
         self._backend = backend
         self._recordings = recordings
@@ -215,8 +240,9 @@ class IvrEngine:
             logger.info("IVR call %s from %s: caller hung up at %r", call.uniqueid, call.phone, call.path_text)
             raise
         except Exception:
-            logger.exception("IVR call %s from %s failed at %r; sending to the operator",
-                             call.uniqueid, call.phone, call.path_text)
+            logger.exception(
+                "IVR call %s from %s failed at %r; sending to the operator", call.uniqueid, call.phone, call.path_text
+            )
             await apologise_and_route(io)
 
     async def _hotline(self, io: CallIO, call: CallState) -> None:
@@ -280,8 +306,12 @@ class IvrEngine:
         else:
             return
         # A caller (or a menu loop) going round and round: let a person help.
-        logger.warning("IVR call %s went through %d menus (%r); sending to the operator",
-                       call.uniqueid, self._settings.max_steps, call.path_text)
+        logger.warning(
+            "IVR call %s went through %d menus (%r); sending to the operator",
+            call.uniqueid,
+            self._settings.max_steps,
+            call.path_text,
+        )
         await send_to_operator(io.channel)
 
     async def _choose(self, io: CallIO, call: CallState, menu: MenuDef) -> Choice | None:
@@ -350,8 +380,15 @@ class IvrEngine:
         for attempt in range(spec.retries + 1):
             io.pending = None
             await io.play(spec.prompt)  # a key here only skips the instructions
-            recording = await record_message(io, self._recordings, kind="ivr", call=call, now=self._clock(),
-                                              max_seconds=spec.max_seconds, silence_seconds=spec.silence_seconds)
+            recording = await record_message(
+                io,
+                self._recordings,
+                kind="ivr",
+                call=call,
+                now=self._clock(),
+                max_seconds=spec.max_seconds,
+                silence_seconds=spec.silence_seconds,
+            )
             if recording.recorded:
                 return await self._submit_report(io, call, category, recording)
             if recording.hung_up:
@@ -363,8 +400,9 @@ class IvrEngine:
         call.add("empty")
         return await self._queue(io, call)
 
-    async def _submit_report(self, io: CallIO, call: CallState, category: str | None,
-                             recording: Recording) -> str | None:
+    async def _submit_report(
+        self, io: CallIO, call: CallState, category: str | None, recording: Recording
+    ) -> str | None:
         await check_recording(self._recordings, recording.local_path)
         brief = await self._submit(call, category, recording.local_path)
         await io.set(cv.IVR_TICKET, brief.number)
@@ -382,12 +420,22 @@ class IvrEngine:
         try:
             async with asyncio.timeout(self._settings.submit_timeout):
                 return await self._backend.submit_voice_report(
-                    phone=call.phone, category_code=category, recording_path=str(path),
-                    call_uniqueid=call.uniqueid, ivr_path=call.path_text)
+                    phone=call.phone,
+                    category_code=category,
+                    recording_path=str(path),
+                    call_uniqueid=call.uniqueid,
+                    ivr_path=call.path_text,
+                )
         except Exception as err:
             # Logged with everything needed to file it by hand: the recording stays on disk.
-            logger.exception("voice report NOT saved: phone %s, category %s, recording %s, call %s, path %r",
-                             call.phone, category, path, call.uniqueid, call.path_text)
+            logger.exception(
+                "voice report NOT saved: phone %s, category %s, recording %s, call %s, path %r",
+                call.phone,
+                category,
+                path,
+                call.uniqueid,
+                call.path_text,
+            )
             raise IvrFault("the backend did not take the voice report") from err
 
     # --- 2: status by ticket number --------------------------------------------------
@@ -399,8 +447,9 @@ class IvrEngine:
         problem = "no_input"
         for _attempt in range(spec.retries + 1):
             io.pending = None
-            typed = await io.channel.get_data(self._menu.sound(spec.prompt), int(spec.timeout_seconds * 1000),
-                                              spec.max_digits)
+            typed = await io.channel.get_data(
+                self._menu.sound(spec.prompt), int(spec.timeout_seconds * 1000), spec.max_digits
+            )
             problem, prompt = self._check_number(typed.digits)
             if problem is None:
                 brief = await self._lookup(typed.digits)

@@ -74,11 +74,17 @@ def setup(app: web.Application, services: Services) -> None:
 def _register(sub: SubParsers) -> None:
     ivr = sub.add_parser("ivr", help="IVR menu and prompts").add_subparsers(dest="ivr_command", required=True)
     prompts = ivr.add_parser("prompts", help="generate placeholder Russian prompts (espeak-ng + sox, 8 kHz wav)")
-    prompts.add_argument("--out", type=Path, help="Asterisk sounds folder, e.g. /var/lib/asterisk/sounds/ru/1563 "
-                         "(default CALLCENTER_IVR_PROMPTS_DIR)")
+    prompts.add_argument(
+        "--out",
+        type=Path,
+        help="Asterisk sounds folder, e.g. /var/lib/asterisk/sounds/ru/1563 (default CALLCENTER_IVR_PROMPTS_DIR)",
+    )
     prompts.add_argument("--overwrite", action="store_true", help="replace existing files (a speaker's recordings too)")
-    check = ivr.add_parser("check", help="validate the menu file, list its prompts, check the recordings "
-                           "folder and the prompts where Asterisk reads them")
+    check = ivr.add_parser(
+        "check",
+        help="validate the menu file, list its prompts, check the recordings "
+        "folder and the prompts where Asterisk reads them",
+    )
     check.add_argument("--prompts", type=Path, help="the prompts folder to check (default CALLCENTER_IVR_PROMPTS_DIR)")
 
 
@@ -115,8 +121,10 @@ def _media_check(settings: Settings, prompts: Mapping[str, str], prompts_dir: Pa
         missing = missing_prompts(prompts, Path(prompts_dir))
         if missing:
             failed = True
-            print(f"prompts MISSING in {prompts_dir} ({len(missing)}): {', '.join(missing)}; make them with "
-                  f"`callcenter ivr prompts --out {prompts_dir}`")
+            print(
+                f"prompts MISSING in {prompts_dir} ({len(missing)}): {', '.join(missing)}; make them with "
+                f"`callcenter ivr prompts --out {prompts_dir}`"
+            )
         else:
             print(f"prompts: all {len(set(prompts))} in {prompts_dir}")
     return 1 if failed else 0

@@ -34,6 +34,7 @@ def recordings_problem(folder: Path) -> str | None:
 
 def missing_prompts(names: Iterable[str], folder: Path) -> list[str]:
     """The prompt names with no non-empty sound file in ``folder``."""
+
     def present(name: str) -> bool:
         for ext in SOUND_EXTENSIONS:
             try:
@@ -49,8 +50,10 @@ def missing_prompts(names: Iterable[str], folder: Path) -> list[str]:
 def ivr_health(recordings_dir: Path, prompts_dir: Path | None, prompt_names: Iterable[str]) -> dict[str, Any]:
     """The fields /healthz adds: ``recordings`` and ``prompts`` ("ok" or what is wrong)."""
     problem = recordings_problem(recordings_dir)
-    body: dict[str, Any] = {"recordings": "ok" if problem is None else f"unusable: {problem}",
-                            "recordings_dir": str(recordings_dir)}
+    body: dict[str, Any] = {
+        "recordings": "ok" if problem is None else f"unusable: {problem}",
+        "recordings_dir": str(recordings_dir),
+    }
     if prompts_dir is None:
         body["prompts"] = "unchecked: CALLCENTER_IVR_PROMPTS_DIR is not set"
     else:

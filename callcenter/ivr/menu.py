@@ -182,6 +182,7 @@ class Menu:
 
 # --- loading ----------------------------------------------------------------------------
 
+
 def ivr_data_dir() -> Traversable:
     """The folder holding menu.yaml and prompts.yaml (the installed ``callcenter_ivr``)."""
     try:
@@ -191,15 +192,20 @@ def ivr_data_dir() -> Traversable:
         return Path(__file__).resolve().parents[2] / "ivr"
 
 
-def load_menu(menu_file: Traversable | Path | None = None, prompts_file: Traversable | Path | None = None,
-              *, known_categories: Collection[str] | None = None) -> Menu:
+def load_menu(
+    menu_file: Traversable | Path | None = None,
+    prompts_file: Traversable | Path | None = None,
+    *,
+    known_categories: Collection[str] | None = None,
+) -> Menu:
     """Read and validate the menu and the prompt list (blocking: call at start-up)."""
     data = ivr_data_dir()
     menu_file = menu_file if menu_file is not None else data / MENU_FILE
     prompts_file = prompts_file if prompts_file is not None else data / PROMPTS_FILE
     prompts = parse_prompts(prompts_file.read_text(encoding="utf-8"), source=_name(prompts_file))
-    return parse_menu(menu_file.read_text(encoding="utf-8"), prompts, source=_name(menu_file),
-                      known_categories=known_categories)
+    return parse_menu(
+        menu_file.read_text(encoding="utf-8"), prompts, source=_name(menu_file), known_categories=known_categories
+    )
 
 
 def load_prompts(prompts_file: Traversable | Path | None = None) -> dict[str, str]:
@@ -238,8 +244,9 @@ def parse_prompts(text: str, *, source: str = PROMPTS_FILE) -> dict[str, str]:
     return {name: value.strip() for name, value in data.items()}
 
 
-def parse_menu(text: str, prompts: Mapping[str, str], *, source: str = MENU_FILE,
-               known_categories: Collection[str] | None = None) -> Menu:
+def parse_menu(
+    text: str, prompts: Mapping[str, str], *, source: str = MENU_FILE, known_categories: Collection[str] | None = None
+) -> Menu:
     """Validate menu.yaml text against the prompt list; raise MenuError listing every problem."""
     data = _load_yaml(text, source)
     problems: list[str] = []
@@ -252,6 +259,7 @@ def parse_menu(text: str, prompts: Mapping[str, str], *, source: str = MENU_FILE
 
 
 # --- validation helpers -------------------------------------------------------------
+
 
 class _Section:
     """A mapping being read at a place in the file; collects problems instead of raising."""
@@ -346,17 +354,27 @@ class _Section:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "text", bool: "yes/no", int: "a number",
-            float: "a number", type(None): "nothing"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "text",
+        bool: "yes/no",
+        int: "a number",
+        float: "a number",
+        type(None): "nothing",
+    }.get(type(value), type(value).__name__)
 
 
 def _describe(pattern: re.Pattern[str]) -> str:
-    return {_NAME_RE.pattern: "lower-case latin letters, digits, '-' and '_'",
-            _ID_RE.pattern: "lower-case latin letters, digits and '_', starting with a letter",
-            _TIME_RE.pattern: 'a time "HH:MM" in quotes'}.get(pattern.pattern, pattern.pattern)
+    return {
+        _NAME_RE.pattern: "lower-case latin letters, digits, '-' and '_'",
+        _ID_RE.pattern: "lower-case latin letters, digits and '_', starting with a letter",
+        _TIME_RE.pattern: 'a time "HH:MM" in quotes',
+    }.get(pattern.pattern, pattern.pattern)
 
 
 # --- building the dataclasses -----------------------------------------------------------
+
 
 def _build_menu(root: _Section, known_categories: Collection[str] | None) -> Menu | None:
     version = root.raw("version", 1)
@@ -397,8 +415,9 @@ def _read_defaults(section: _Section) -> dict[str, Any]:
     return defaults
 
 
-def _read_menu(menus: _Section, key: Any, defaults: Mapping[str, Any],
-               known_categories: Collection[str] | None) -> MenuDef | None:
+def _read_menu(
+    menus: _Section, key: Any, defaults: Mapping[str, Any], known_categories: Collection[str] | None
+) -> MenuDef | None:
     if not isinstance(key, str) or not _ID_RE.match(key) or key == END:
         menus.error(key, f"menu name {key!r}: use {_describe(_ID_RE)}, not {END!r}")
     section = _Section(menus.data[key], menus.at(key), menus.problems, menus.prompts)
@@ -411,12 +430,16 @@ def _read_menu(menus: _Section, key: Any, defaults: Mapping[str, Any],
             choices[choice.key] = choice
     if not choices_section.data:
         section.error("choices", "a menu needs at least one key")
-    menu = MenuDef(id=str(key), prompts=prompts, choices=choices,
-                   timeout_seconds=section.number("timeout_seconds", defaults["timeout_seconds"], 1, 60, integer=False),
-                   retries=section.number("retries", defaults["retries"], 0, 5),
-                   no_input_prompt=section.prompt("no_input_prompt", defaults["no_input_prompt"]),
-                   invalid_prompt=section.prompt("invalid_prompt", defaults["invalid_prompt"]),
-                   on_exhausted=section.choice_of("on_exhausted", FALLBACKS, defaults["on_exhausted"]))
+    menu = MenuDef(
+        id=str(key),
+        prompts=prompts,
+        choices=choices,
+        timeout_seconds=section.number("timeout_seconds", defaults["timeout_seconds"], 1, 60, integer=False),
+        retries=section.number("retries", defaults["retries"], 0, 5),
+        no_input_prompt=section.prompt("no_input_prompt", defaults["no_input_prompt"]),
+        invalid_prompt=section.prompt("invalid_prompt", defaults["invalid_prompt"]),
+        on_exhausted=section.choice_of("on_exhausted", FALLBACKS, defaults["on_exhausted"]),
+    )
     section.finish()
     return menu
 
@@ -425,7 +448,7 @@ def _read_choice(choices: _Section, raw_key: Any, known_categories: Collection[s
     # YAML reads an unquoted 1 as a number; accept it, as a supervisor would expect.
     key = str(raw_key) if isinstance(raw_key, (int, str)) and not isinstance(raw_key, bool) else None
     if key is None or len(key) != 1 or key not in KEYS:
-        choices.error(raw_key, f"{raw_key!r} is not a phone key (one of {KEYS}; quote \"*\" and \"#\")")
+        choices.error(raw_key, f'{raw_key!r} is not a phone key (one of {KEYS}; quote "*" and "#")')
         return None
     section = _Section(choices.data[raw_key], choices.at(key), choices.problems, choices.prompts)
     action = section.choice_of("action", ACTIONS)
@@ -463,9 +486,14 @@ def _read_hours(section: _Section) -> WorkingHours | None:
     if not isinstance(days, list) or not days or any(d not in DAY_NAMES for d in days):
         section.error("days", f"must be a list of days from: {', '.join(DAY_NAMES)}")
         days = []
-    hours = WorkingHours(timezone=zone or ZoneInfo("UTC"), days=frozenset(DAY_NAMES.index(d) for d in days),
-                         open_minute=_read_time(section, "open"), close_minute=_read_time(section, "close"),
-                         night_prompt=section.prompt("night_prompt"), night_menu=section.text("night_menu", None))
+    hours = WorkingHours(
+        timezone=zone or ZoneInfo("UTC"),
+        days=frozenset(DAY_NAMES.index(d) for d in days),
+        open_minute=_read_time(section, "open"),
+        close_minute=_read_time(section, "close"),
+        night_prompt=section.prompt("night_prompt"),
+        night_menu=section.text("night_menu", None),
+    )
     section.finish()
     return hours
 
@@ -521,8 +549,16 @@ def _read_status_prompts(section: _Section) -> dict[str, str]:
 
 
 def _read_callback(section: _Section, defaults: Mapping[str, Any]) -> CallbackDef:
-    names = ("intro_prompt", "done_prompt", "question_prompt", "comment_prompt", "satisfied_prompt",
-             "not_satisfied_prompt", "operator_prompt", "goodbye_prompt")
+    names = (
+        "intro_prompt",
+        "done_prompt",
+        "question_prompt",
+        "comment_prompt",
+        "satisfied_prompt",
+        "not_satisfied_prompt",
+        "operator_prompt",
+        "goodbye_prompt",
+    )
     callback = CallbackDef(
         **{name: section.prompt(name) for name in names},
         no_input_prompt=section.prompt("no_input_prompt", defaults["no_input_prompt"]),
@@ -549,7 +585,6 @@ def _targets(menus: Mapping[str, MenuDef | None], parts: Mapping[str, Any]) -> I
         value = getattr(parts[owner], attr, None) if parts[owner] is not None else None
         yield f"{owner}.{attr}", value
     for menu in menus.values():
-        for choice in (menu.choices.values() if menu else ()):
+        for choice in menu.choices.values() if menu else ():
             if choice.menu is not None:
                 yield f'menus.{menu.id}.choices."{choice.key}".menu', choice.menu
-

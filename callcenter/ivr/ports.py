@@ -29,16 +29,24 @@ class IvrBackend(Protocol):
         """The ticket with this number, or None when there is none."""
         ...
 
-    async def submit_voice_report(self, *, phone: str, category_code: str | None, recording_path: str,
-                                  call_uniqueid: str, ivr_path: str) -> TicketBrief:
+    async def submit_voice_report(
+        self, *, phone: str, category_code: str | None, recording_path: str, call_uniqueid: str, ivr_path: str
+    ) -> TicketBrief:
         """Create a draft ticket (status new, draft flag) holding the recording.
 
         Speech-to-text runs later, off the call.
         """
         ...
 
-    async def record_callback_outcome(self, *, ticket_number: str, callback_id: str | None, outcome: str,
-                                      comment_recording: str | None, call_uniqueid: str) -> None:
+    async def record_callback_outcome(
+        self,
+        *,
+        ticket_number: str,
+        callback_id: str | None,
+        outcome: str,
+        comment_recording: str | None,
+        call_uniqueid: str,
+    ) -> None:
         """Store the outcome of a satisfaction call.
 
         outcome: "satisfied" | "not_satisfied" | "operator" | "no_input" | "hangup".

@@ -52,9 +52,15 @@ def check_tools() -> None:
         raise PromptGenerationError(f"not installed: {', '.join(missing)} (apt-get install espeak-ng sox)")
 
 
-async def generate_prompts(prompts: Mapping[str, str], out_dir: Path, *, fmt: str = "wav",
-                           voice: VoiceSettings = VoiceSettings(), overwrite: bool = False,
-                           progress: bool = True) -> PromptReport:
+async def generate_prompts(
+    prompts: Mapping[str, str],
+    out_dir: Path,
+    *,
+    fmt: str = "wav",
+    voice: VoiceSettings = VoiceSettings(),
+    overwrite: bool = False,
+    progress: bool = True,
+) -> PromptReport:
     """Make one placeholder sound file per prompt in ``out_dir``, showing progress."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -78,11 +84,30 @@ async def _generate_one(text: str, target: Path, fmt: str, voice: VoiceSettings)
     spoken = target.with_name(f".{target.name}.espeak.wav")
     partial = target.with_name(f".{target.name}.part")
     try:
-        await _run(["espeak-ng", "-v", voice.voice, "-s", str(voice.words_per_minute), "-w", str(spoken), text],
-                   voice.tool_timeout)
+        await _run(
+            ["espeak-ng", "-v", voice.voice, "-s", str(voice.words_per_minute), "-w", str(spoken), text],
+            voice.tool_timeout,
+        )
         # -G guards against clipping when resampling; 8 kHz mono 16-bit signed is what Asterisk plays.
-        await _run(["sox", "-G", str(spoken), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer",
-                    "-t", FORMATS[fmt][0], str(partial)], voice.tool_timeout)
+        await _run(
+            [
+                "sox",
+                "-G",
+                str(spoken),
+                "-r",
+                "8000",
+                "-c",
+                "1",
+                "-b",
+                "16",
+                "-e",
+                "signed-integer",
+                "-t",
+                FORMATS[fmt][0],
+                str(partial),
+            ],
+            voice.tool_timeout,
+        )
         await asyncio.to_thread(os.replace, partial, target)
     finally:
         for leftover in (spoken, partial):
@@ -90,8 +115,9 @@ async def _generate_one(text: str, target: Path, fmt: str, voice: VoiceSettings)
 
 
 async def _run(argv: list[str], timeout: float) -> None:
-    process = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
-                                                   stderr=asyncio.subprocess.PIPE)
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
     try:
         async with asyncio.timeout(timeout):
             _, stderr = await process.communicate()

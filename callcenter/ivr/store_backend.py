@@ -17,13 +17,24 @@ logger = logging.getLogger(__name__)
 
 
 class CallbackOutcomeRecorder(Protocol):
-    async def record_callback_outcome(self, *, ticket_number: str, callback_id: str | None, outcome: str,
-                                      comment_recording: str | None, call_uniqueid: str) -> None: ...
+    async def record_callback_outcome(
+        self,
+        *,
+        ticket_number: str,
+        callback_id: str | None,
+        outcome: str,
+        comment_recording: str | None,
+        call_uniqueid: str,
+    ) -> None: ...
 
 
 def brief(view: TicketView) -> TicketBrief:
-    return TicketBrief(number=view.number, status=view.status.value, category_code=view.category or "other",
-                       category_name=view.category_name or "Другое")
+    return TicketBrief(
+        number=view.number,
+        status=view.status.value,
+        category_code=view.category or "other",
+        category_name=view.category_name or "Другое",
+    )
 
 
 class StoreIvrBackend:
@@ -36,7 +47,7 @@ class StoreIvrBackend:
 
     async def open_tickets_for_phone(self, phone: str) -> list[TicketBrief]:
         normalized = try_normalize_phone(phone)
-        if normalized is None:   # withheld or foreign caller id: nothing to look up
+        if normalized is None:  # withheld or foreign caller id: nothing to look up
             return []
         return [brief(v) for v in await self._tickets.tickets_for_phone(normalized, open_only=True, limit=5)]
 
@@ -46,15 +57,24 @@ class StoreIvrBackend:
         except DomainError:
             return None
 
-    async def submit_voice_report(self, *, phone: str, category_code: str | None, recording_path: str,
-                                  call_uniqueid: str, ivr_path: str) -> TicketBrief:
-        view = await self._voice.submit(phone=phone, category_code=category_code, recording_path=recording_path,
-                                        call_uniqueid=call_uniqueid, ivr_path=ivr_path)
+    async def submit_voice_report(
+        self, *, phone: str, category_code: str | None, recording_path: str, call_uniqueid: str, ivr_path: str
+    ) -> TicketBrief:
+        view = await self._voice.submit(
+            phone=phone,
+            category_code=category_code,
+            recording_path=recording_path,
+            call_uniqueid=call_uniqueid,
+            ivr_path=ivr_path,
+        )
         return brief(view)
 
     async def record_callback_outcome(self, **kwargs: Any) -> None:
         if self._outcomes is None:
-            logger.error("callback outcome %s for ticket %s arrived but callbacks are not configured",
-                         kwargs.get("outcome"), kwargs.get("ticket_number"))
+            logger.error(
+                "callback outcome %s for ticket %s arrived but callbacks are not configured",
+                kwargs.get("outcome"),
+                kwargs.get("ticket_number"),
+            )
             return
         await self._outcomes.record_callback_outcome(**kwargs)

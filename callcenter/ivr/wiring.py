@@ -13,12 +13,16 @@ from callcenter.stt.api import VoiceReports
 from callcenter.tickets.service import TicketService
 
 
-def build_agi_server(settings: Settings, reference: ReferenceData, tickets: TicketService, voice: VoiceReports,
-                     outcomes: CallbackOutcomeRecorder | None) -> AgiServer:
+def build_agi_server(
+    settings: Settings,
+    reference: ReferenceData,
+    tickets: TicketService,
+    voice: VoiceReports,
+    outcomes: CallbackOutcomeRecorder | None,
+) -> AgiServer:
     """The FastAGI server with the `ivr` and `callback` scripts (reads the menu files; not started)."""
     menu = load_menu(settings.ivr_menu_file, known_categories={c.code for c in reference.categories})
     backend = StoreIvrBackend(tickets, voice, outcomes)
-    recordings = RecordingSettings(local_dir=settings.recordings_dir,
-                                   asterisk_dir=settings.agi_recordings_dir or None)
+    recordings = RecordingSettings(local_dir=settings.recordings_dir, asterisk_dir=settings.agi_recordings_dir or None)
     routes = build_routes(IvrDependencies(menu=menu, backend=backend, recordings=recordings))
     return AgiServer(settings.agi_host, settings.agi_port, routes, allowed_peers=settings.agi_allowed_peers)

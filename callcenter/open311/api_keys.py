@@ -57,8 +57,9 @@ class ApiKeyService:
             async with self._sessions.begin() as session:
                 session.add(row)
         except IntegrityError as err:
-            raise ValidationError(f"Ключ для «{name}» уже выдан: отзовите его или выберите другое имя",
-                                  field="name") from err
+            raise ValidationError(
+                f"Ключ для «{name}» уже выдан: отзовите его или выберите другое имя", field="name"
+            ) from err
         return _view(row), key
 
     async def check(self, key: str | None) -> ApiKeyView | None:
@@ -66,9 +67,9 @@ class ApiKeyService:
         if not key or not key.startswith(KEY_PREFIX) or len(key) > 100:
             return None
         async with self._sessions() as session:
-            row = (await session.execute(
-                select(Open311ApiKey).where(Open311ApiKey.key_hash == hash_key(key))
-            )).scalar_one_or_none()
+            row = (
+                await session.execute(select(Open311ApiKey).where(Open311ApiKey.key_hash == hash_key(key)))
+            ).scalar_one_or_none()
         if row is None or row.revoked_at is not None:
             return None
         return _view(row)
@@ -76,8 +77,9 @@ class ApiKeyService:
     async def touch(self, key_id: int) -> None:
         """Remember when the key was last used (for the admin's list)."""
         async with self._sessions.begin() as session:
-            await session.execute(update(Open311ApiKey).where(Open311ApiKey.id == key_id)
-                                  .values(last_used_at=datetime.now(UTC)))
+            await session.execute(
+                update(Open311ApiKey).where(Open311ApiKey.id == key_id).values(last_used_at=datetime.now(UTC))
+            )
 
     async def all(self) -> list[ApiKeyView]:
         async with self._sessions() as session:
@@ -86,9 +88,9 @@ class ApiKeyService:
 
     async def revoke(self, name: str) -> ApiKeyView:
         async with self._sessions.begin() as session:
-            row = (await session.execute(
-                select(Open311ApiKey).where(Open311ApiKey.name == name.strip())
-            )).scalar_one_or_none()
+            row = (
+                await session.execute(select(Open311ApiKey).where(Open311ApiKey.name == name.strip()))
+            ).scalar_one_or_none()
             if row is None:
                 raise NotFound(f"Ключ приложения «{name}» не найден")
             if row.revoked_at is None:

@@ -15,8 +15,9 @@ from callcenter.web.ratelimit import parse_networks
 
 def setup(app: web.Application, services: Services) -> None:
     """Mount the Open311 endpoints (``app[OPEN311]`` is the service, for tests and other pages)."""
-    service = Open311Service(services.settings, services.tickets, services.sessions, services.reference,
-                             services.gazetteer)
+    service = Open311Service(
+        services.settings, services.tickets, services.sessions, services.reference, services.gazetteer
+    )
     api = Open311Api(service, ApiKeyService(services.sessions), parse_networks(services.settings.trusted_proxies))
     app[OPEN311] = service
     api.routes(app.router)

@@ -16,8 +16,13 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 
 SINGULAR = {
-    "services": "service", "service_requests": "request", "attributes": "attribute", "values": "value",
-    "errors": "error", "endpoints": "endpoint", "formats": "format",
+    "services": "service",
+    "service_requests": "request",
+    "attributes": "attribute",
+    "values": "value",
+    "errors": "error",
+    "endpoints": "endpoint",
+    "formats": "format",
 }
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 CONTENT_TYPES = {"json": "application/json", "xml": "text/xml"}

@@ -23,13 +23,13 @@ from callcenter.open311.api_keys import ApiKeyService
 from callcenter.open311.formats import Format, error_response, format_of, respond
 from callcenter.open311.service import Open311Error, Open311Service
 from callcenter.web.error_pages import STORE_DOWN
-from callcenter.web.ratelimit import IPNetwork, RateLimiter, client_address, parse_networks
+from callcenter.web.ratelimit import IPNetwork, RateLimiter, client_address
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "/open311/v2"
 MAX_POST_BYTES = 256 * 1024
-MAX_POST_FIELDS = 100   # GeoReport v2 POST has about 15 fields plus a few attribute[] entries
+MAX_POST_FIELDS = 100  # GeoReport v2 POST has about 15 fields plus a few attribute[] entries
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 OPEN311 = web.AppKey("open311", Open311Service)
 
@@ -41,9 +41,9 @@ class Open311Api:
         self.service = service
         self.keys = keys
         self.trusted = trusted
-        self.reads = RateLimiter(300, 60)      # per client address
-        self.writes = RateLimiter(120, 600)    # per API key: a busy partner app, not a flood
-        self.bad_keys = RateLimiter(20, 600)   # per client address: wrong keys
+        self.reads = RateLimiter(300, 60)  # per client address
+        self.writes = RateLimiter(120, 600)  # per API key: a busy partner app, not a flood
+        self.bad_keys = RateLimiter(20, 600)  # per client address: wrong keys
 
     def routes(self, router: web.UrlDispatcher) -> None:
         router.add_get(PREFIX + "/discovery.{fmt:[A-Za-z]+}", self.discovery, name="open311_discovery")
@@ -75,7 +75,7 @@ class Open311Api:
             return await work(fmt)
         except Open311Error as err:
             return error_response(fmt, err.status, *err.descriptions)
-        except DataError:   # e.g. a NUL byte PostgreSQL will not store: the client's input, not an outage
+        except DataError:  # e.g. a NUL byte PostgreSQL will not store: the client's input, not an outage
             return error_response(fmt, 400, "Запрос содержит недопустимые символы")
         except (OperationalError, DBAPIError, ConnectionRefusedError) as err:
             # Partners parse GeoReport errors: an outage is answered in that format too.
@@ -87,13 +87,25 @@ class Open311Api:
     async def discovery(self, request: web.Request) -> web.Response:
         async def work(fmt: Format) -> web.Response:
             base = self.service.settings.public_url.rstrip("/") + PREFIX
-            return respond(fmt, "discovery", {
-                "changeset": "2026-11-29T00:00:00+03:00",
-                "contact": "Единая диспетчерская служба 1563, Севастополь; телефон 1563",
-                "key_service": "Ключ API выдаёт администратор службы 1563 (callcenter open311-key add)",
-                "endpoints": [{"specification": SPECIFICATION, "url": base, "changeset": "2026-11-29T00:00:00+03:00",
-                               "type": "production", "formats": ["text/xml", "application/json"]}],
-            })
+            return respond(
+                fmt,
+                "discovery",
+                {
+                    "changeset": "2026-11-29T00:00:00+03:00",
+                    "contact": "Единая диспетчерская служба 1563, Севастополь; телефон 1563",
+                    "key_service": "Ключ API выдаёт администратор службы 1563 (callcenter open311-key add)",
+                    "endpoints": [
+                        {
+                            "specification": SPECIFICATION,
+                            "url": base,
+                            "changeset": "2026-11-29T00:00:00+03:00",
+                            "type": "production",
+                            "formats": ["text/xml", "application/json"],
+                        }
+                    ],
+                },
+            )
+
         return await self._answer(request, work)
 
     async def services_list(self, request: web.Request) -> web.Response:
@@ -101,6 +113,7 @@ class Open311Api:
             self._read_allowed(request)
             self.service.check_jurisdiction(request.query.get("jurisdiction_id"))
             return respond(fmt, "services", self.service.services())
+
         return await self._answer(request, work)
 
     async def definition(self, request: web.Request) -> web.Response:
@@ -108,6 +121,7 @@ class Open311Api:
             self._read_allowed(request)
             self.service.check_jurisdiction(request.query.get("jurisdiction_id"))
             return respond(fmt, "service_definition", self.service.definition(request.match_info["code"]))
+
         return await self._answer(request, work)
 
     async def query(self, request: web.Request) -> web.Response:
@@ -115,6 +129,7 @@ class Open311Api:
             self._read_allowed(request)
             found = await self.service.requests(self.service.parse_query(request.query))
             return respond(fmt, "service_requests", found)
+
         return await self._answer(request, work)
 
     async def request_one(self, request: web.Request) -> web.Response:
@@ -122,6 +137,7 @@ class Open311Api:
             self._read_allowed(request)
             self.service.check_jurisdiction(request.query.get("jurisdiction_id"))
             return respond(fmt, "service_requests", await self.service.one(request.match_info["id"]))
+
         return await self._answer(request, work)
 
     async def create(self, request: web.Request) -> web.Response:
@@ -135,6 +151,7 @@ class Open311Api:
             await self.keys.touch(key.id)
             logger.info("open311 request %s created by %s", created["service_request_id"], key.name)
             return respond(fmt, "service_requests", [created])
+
         return await self._answer(request, work)
 
     async def _key(self, request: web.Request, raw: str | None) -> Any:
@@ -164,7 +181,7 @@ async def _bounded_post(request: web.Request) -> Any:
         return await request.clone(client_max_size=MAX_POST_BYTES, client_max_fields=MAX_POST_FIELDS).post()
     except web.HTTPRequestEntityTooLarge:
         raise too_large from None
-    except web.HTTPBadRequest as err:   # aiohttp's "too many fields"
+    except web.HTTPBadRequest as err:  # aiohttp's "too many fields"
         raise Open311Error(400, "Слишком много полей в запросе") from err
 
 

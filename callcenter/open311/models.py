@@ -21,8 +21,8 @@ class Open311ApiKey(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)   # SHA-256 hex of the key
-    key_prefix: Mapped[str] = mapped_column(String(12))              # shown in listings, to tell keys apart
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 hex of the key
+    key_prefix: Mapped[str] = mapped_column(String(12))  # shown in listings, to tell keys apart
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
     last_used_at: Mapped[datetime | None] = mapped_column()

@@ -38,18 +38,37 @@ MAX_PAGE = 1000
 DEFAULT_SPAN = timedelta(days=90)
 MAX_DESCRIPTION = 4000
 SPEC_STATUS = {s: ("open" if s in OPEN_STATUSES else "closed") for s in Status}
-SCOPES = [("flat", "В квартире"), ("entrance", "В подъезде"), ("building", "Во всём доме"),
-          ("yard", "Во дворе"), ("street", "На улице или дороге")]
+SCOPES = [
+    ("flat", "В квартире"),
+    ("entrance", "В подъезде"),
+    ("building", "Во всём доме"),
+    ("yard", "Во дворе"),
+    ("street", "На улице или дороге"),
+]
 ATTRIBUTES = [
-    {"variable": True, "code": "flat", "datatype": "string", "required": False,
-     "datatype_description": "Номер квартиры или офиса, например 12", "order": 1,
-     "description": "Квартира, если проблема в квартире (не публикуется)", "values": []},
-    {"variable": True, "code": "scope", "datatype": "singlevaluelist", "required": False,
-     "datatype_description": "Один из ключей списка", "order": 2, "description": "Где проблема",
-     "values": [{"key": key, "name": name} for key, name in SCOPES]},
+    {
+        "variable": True,
+        "code": "flat",
+        "datatype": "string",
+        "required": False,
+        "datatype_description": "Номер квартиры или офиса, например 12",
+        "order": 1,
+        "description": "Квартира, если проблема в квартире (не публикуется)",
+        "values": [],
+    },
+    {
+        "variable": True,
+        "code": "scope",
+        "datatype": "singlevaluelist",
+        "required": False,
+        "datatype_description": "Один из ключей списка",
+        "order": 2,
+        "description": "Где проблема",
+        "values": [{"key": key, "name": name} for key, name in SCOPES],
+    },
 ]
 MIN_YEAR, MAX_YEAR = 2000, 2100
-MAX_PAGE_NUMBER = 1_000_000   # page x page_size stays far inside a 64-bit OFFSET
+MAX_PAGE_NUMBER = 1_000_000  # page x page_size stays far inside a 64-bit OFFSET
 _URL = re.compile(r"^https?://[^\s]{3,490}$")
 
 
@@ -90,8 +109,14 @@ def public_description(extra: dict[str, Any] | None, category_name: str | None) 
 class Open311Service:
     """What the GeoReport v2 endpoints do, without HTTP."""
 
-    def __init__(self, settings: Settings, tickets: TicketService, sessions: async_sessionmaker[AsyncSession],
-                 reference: ReferenceData, gazetteer: Gazetteer) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        tickets: TicketService,
+        sessions: async_sessionmaker[AsyncSession],
+        reference: ReferenceData,
+        gazetteer: Gazetteer,
+    ) -> None:
         self.settings = settings
         self.zone: ZoneInfo = settings.zone
         self.tickets = tickets
@@ -102,10 +127,18 @@ class Open311Service:
     # ------------------------------------------------------------------ services
 
     def services(self) -> list[dict[str, Any]]:
-        return [{
-            "service_code": c.code, "service_name": c.name, "description": c.description, "metadata": True,
-            "type": "realtime", "keywords": ", ".join(c.keywords), "group": c.group,
-        } for c in self.reference.categories]
+        return [
+            {
+                "service_code": c.code,
+                "service_name": c.name,
+                "description": c.description,
+                "metadata": True,
+                "type": "realtime",
+                "keywords": ", ".join(c.keywords),
+                "group": c.group,
+            }
+            for c in self.reference.categories
+        ]
 
     def definition(self, code: str) -> dict[str, Any]:
         if not self.reference.has_category(code):
@@ -114,8 +147,11 @@ class Open311Service:
 
     def check_jurisdiction(self, value: str | None) -> None:
         if value and value != self.settings.open311_jurisdiction:
-            raise Open311Error(404, f"jurisdiction_id «{value[:64]}» не найден: этот сервер обслуживает "
-                                    f"«{self.settings.open311_jurisdiction}»")
+            raise Open311Error(
+                404,
+                f"jurisdiction_id «{value[:64]}» не найден: этот сервер обслуживает "
+                f"«{self.settings.open311_jurisdiction}»",
+            )
 
     # ------------------------------------------------------------------ create
 
@@ -138,13 +174,22 @@ class Open311Service:
             view = await self.tickets.create(data, actor)
         except DomainError as err:
             raise Open311Error(400, err.message) from err
-        notice = (f"Заявка № {view.number} зарегистрирована и будет направлена исполнителю. "
-                  f"Справки по телефону 1563.")
-        return {"service_request_id": view.number, "service_notice": notice,
-                "account_id": fields.get("account_id") or None}
+        notice = f"Заявка № {view.number} зарегистрирована и будет направлена исполнителю. Справки по телефону 1563."
+        return {
+            "service_request_id": view.number,
+            "service_notice": notice,
+            "account_id": fields.get("account_id") or None,
+        }
 
-    async def _new_ticket(self, code: str, point: tuple[float, float] | None, address: str,
-                          attributes: dict[str, str], fields: Mapping[str, str], key: ApiKeyView) -> NewTicket:
+    async def _new_ticket(
+        self,
+        code: str,
+        point: tuple[float, float] | None,
+        address: str,
+        attributes: dict[str, str],
+        fields: Mapping[str, str],
+        key: ApiKeyView,
+    ) -> NewTicket:
         category = self.reference.category(code)
         description = (fields.get("description") or "").strip()
         if len(description) > MAX_DESCRIPTION:
@@ -155,16 +200,30 @@ class Open311Service:
         lat, lon = point if point else ((geo.lat, geo.lon) if geo else (None, None))
         district = geo.district if geo else self._district_near(point)
         return NewTicket(
-            channel=Channel.OPEN311, phone=_phone(fields), category=code,
+            channel=Channel.OPEN311,
+            phone=_phone(fields),
+            category=code,
             title=f"{category.name}: {geo.street.name if geo else (address or 'точка на карте')}"[:300],
-            description=description or category.name, address=address, street=geo.street.name if geo else None,
-            house=(geo.house or None) if geo else None, flat=attributes.get("flat") or (geo.flat if geo else None),
-            district=district, lat=lat, lon=lon, citizen_name=_name(fields), citizen_email=_email(fields),
-            extra={PUBLIC_SUMMARY: mask_personal(description) or None, "open311": {
-                "api_key": key.name, "attributes": attributes, "media_url": _media_url(fields),
-                "device_id": (fields.get("device_id") or "")[:100] or None,
-                "account_id": (fields.get("account_id") or "")[:100] or None,
-            }},
+            description=description or category.name,
+            address=address,
+            street=geo.street.name if geo else None,
+            house=(geo.house or None) if geo else None,
+            flat=attributes.get("flat") or (geo.flat if geo else None),
+            district=district,
+            lat=lat,
+            lon=lon,
+            citizen_name=_name(fields),
+            citizen_email=_email(fields),
+            extra={
+                PUBLIC_SUMMARY: mask_personal(description) or None,
+                "open311": {
+                    "api_key": key.name,
+                    "attributes": attributes,
+                    "media_url": _media_url(fields),
+                    "device_id": (fields.get("device_id") or "")[:100] or None,
+                    "account_id": (fields.get("account_id") or "")[:100] or None,
+                },
+            },
         )
 
     def _district_near(self, point: tuple[float, float] | None) -> str | None:
@@ -194,15 +253,34 @@ class Open311Service:
     async def requests(self, query: RequestQuery) -> list[dict[str, Any]]:
         original = aliased(m.Ticket)
         # The first public photo, looked up per row through ix_attachments_ticket ("id/path").
-        photo = (select(cast(m.Attachment.id, String) + "/" + m.Attachment.path)
-                 .where(m.Attachment.ticket_id == m.Ticket.id, m.Attachment.kind == "photo",
-                        m.Attachment.public.is_(True))
-                 .order_by(m.Attachment.id).limit(1).correlate(m.Ticket).scalar_subquery())
-        stmt = (select(m.Ticket.number, m.Ticket.status, m.Ticket.category_code, m.Ticket.department_code,
-                       m.Ticket.extra, m.Ticket.street, m.Ticket.house, m.Ticket.address, m.Ticket.lat,
-                       m.Ticket.lon, m.Ticket.created_at, m.Ticket.updated_at, original.number, photo)
-                .outerjoin(original, original.id == m.Ticket.duplicate_of_id)
-                .where(m.Ticket.is_draft.is_(False)))
+        photo = (
+            select(cast(m.Attachment.id, String) + "/" + m.Attachment.path)
+            .where(m.Attachment.ticket_id == m.Ticket.id, m.Attachment.kind == "photo", m.Attachment.public.is_(True))
+            .order_by(m.Attachment.id)
+            .limit(1)
+            .correlate(m.Ticket)
+            .scalar_subquery()
+        )
+        stmt = (
+            select(
+                m.Ticket.number,
+                m.Ticket.status,
+                m.Ticket.category_code,
+                m.Ticket.department_code,
+                m.Ticket.extra,
+                m.Ticket.street,
+                m.Ticket.house,
+                m.Ticket.address,
+                m.Ticket.lat,
+                m.Ticket.lon,
+                m.Ticket.created_at,
+                m.Ticket.updated_at,
+                original.number,
+                photo,
+            )
+            .outerjoin(original, original.id == m.Ticket.duplicate_of_id)
+            .where(m.Ticket.is_draft.is_(False))
+        )
         if query.numbers:
             stmt = stmt.where(m.Ticket.number.in_(query.numbers)).order_by(m.Ticket.id.desc())
         else:
@@ -211,8 +289,9 @@ class Open311Service:
                 stmt = stmt.where(m.Ticket.category_code.in_(query.codes))
             if query.statuses:
                 stmt = stmt.where(m.Ticket.status.in_(query.statuses))
-            stmt = (stmt.order_by(m.Ticket.created_at.desc(), m.Ticket.id.desc())
-                    .offset((query.page - 1) * query.page_size))
+            stmt = stmt.order_by(m.Ticket.created_at.desc(), m.Ticket.id.desc()).offset(
+                (query.page - 1) * query.page_size
+            )
         async with self.sessions() as session:
             rows = (await session.execute(stmt.limit(query.page_size))).all()
         return [self._request(row) for row in rows]
@@ -231,22 +310,44 @@ class Open311Service:
         return f"{self.settings.public_url.rstrip('/')}/photos/{attachment_id}/{path.rsplit('/', 1)[-1]}"
 
     def _request(self, row: Any) -> dict[str, Any]:
-        (number, status, code, department, extra, street, house, address, lat, lon,
-         created, updated, original, photo) = row
+        (
+            number,
+            status,
+            code,
+            department,
+            extra,
+            street,
+            house,
+            address,
+            lat,
+            lon,
+            created,
+            updated,
+            original,
+            photo,
+        ) = row
         status = Status(status)
         category = self.reference.category(code) if code and self.reference.has_category(code) else None
         notes = STATUS_LABELS[status] + (f": объединена с заявкой № {original}" if original else "")
         return {
-            "service_request_id": number, "status": SPEC_STATUS[status], "status_notes": notes,
+            "service_request_id": number,
+            "status": SPEC_STATUS[status],
+            "status_notes": notes,
             "extended_status": status.value,
-            "service_name": category.name if category else None, "service_code": code,
+            "service_name": category.name if category else None,
+            "service_code": code,
             "description": public_description(extra, category.name if category else None),
             "agency_responsible": self._agency(department),
-            "service_notice": None, "requested_datetime": self._time(created),
-            "updated_datetime": self._time(updated), "expected_datetime": self._expected(status, category, created),
-            "address": public_address(street, house, address) or None, "address_id": None, "zipcode": None,
+            "service_notice": None,
+            "requested_datetime": self._time(created),
+            "updated_datetime": self._time(updated),
+            "expected_datetime": self._expected(status, category, created),
+            "address": public_address(street, house, address) or None,
+            "address_id": None,
+            "zipcode": None,
             "lat": public_coordinate(lat) if lat is not None else None,
-            "long": public_coordinate(lon) if lon is not None else None, "media_url": self._photo_url(photo),
+            "long": public_coordinate(lon) if lon is not None else None,
+            "media_url": self._photo_url(photo),
         }
 
     def _agency(self, code: str | None) -> str | None:
@@ -284,7 +385,9 @@ def _statuses(spec: str, extended: str) -> tuple[str, ...]:
     if _split(spec):
         wanted = {s.lower() for s in _split(spec)}
         if wanted - {"open", "closed"}:
-            raise Open311Error(400, f"status «{sorted(wanted - {'open', 'closed'})[0][:20]}»: допустимо open или closed")
+            raise Open311Error(
+                400, f"status «{sorted(wanted - {'open', 'closed'})[0][:20]}»: допустимо open или closed"
+            )
         chosen = {s for s in Status if SPEC_STATUS[s] in wanted}
     if _split(extended):
         try:
@@ -294,7 +397,7 @@ def _statuses(spec: str, extended: str) -> tuple[str, ...]:
         chosen = exact if chosen is None else chosen & exact
     if chosen is None:
         return ()
-    return tuple(sorted(s.value for s in chosen)) or ("-",)   # "-" matches nothing: an empty intersection
+    return tuple(sorted(s.value for s in chosen)) or ("-",)  # "-" matches nothing: an empty intersection
 
 
 def _parse_time(name: str, raw: str, zone: ZoneInfo) -> tuple[datetime, bool]:
@@ -305,8 +408,9 @@ def _parse_time(name: str, raw: str, zone: ZoneInfo) -> tuple[datetime, bool]:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise Open311Error(400, f"{name}: ожидается дата и время W3C (ISO 8601), например "
-                                f"2026-11-01T00:00:00+03:00") from None
+        raise Open311Error(
+            400, f"{name}: ожидается дата и время W3C (ISO 8601), например 2026-11-01T00:00:00+03:00"
+        ) from None
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise Open311Error(400, f"{name}: дата вне допустимого диапазона ({MIN_YEAR}–{MAX_YEAR} годы)")
     date_only = len(text) == 10
@@ -320,11 +424,11 @@ def _window(start_raw: str | None, end_raw: str | None, now: datetime, zone: Zon
     if end_raw:
         end, date_only = _parse_time("end_date", end_raw, zone)
         if date_only:
-            end += timedelta(days=1) - timedelta(microseconds=1)   # the whole last day
+            end += timedelta(days=1) - timedelta(microseconds=1)  # the whole last day
     if start is None and end is None:
         return now - DEFAULT_SPAN, now
     if end is None:
-        return start, min(start + DEFAULT_SPAN, max(now, start))   # type: ignore[operator]
+        return start, min(start + DEFAULT_SPAN, max(now, start))  # type: ignore[operator]
     if start is None:
         return end - DEFAULT_SPAN, end
     if start > end:

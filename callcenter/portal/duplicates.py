@@ -35,13 +35,16 @@ class DuplicateCandidate:
     category_name: str | None
     status: Status
     created_at: datetime
-    distance_m: float | None   # None when found by address alone (no point on either side)
+    distance_m: float | None  # None when found by address alone (no point on either side)
     same_address: bool
 
     def as_json(self) -> dict[str, object]:
         return {
-            "number": self.number, "category": self.category, "category_name": self.category_name,
-            "status": self.status.value, "status_label": STATUS_LABELS[self.status],
+            "number": self.number,
+            "category": self.category,
+            "category_name": self.category_name,
+            "status": self.status.value,
+            "status_label": STATUS_LABELS[self.status],
             "created_at": self.created_at.isoformat(),
             "distance_m": round(self.distance_m) if self.distance_m is not None else None,
             "same_address": self.same_address,
@@ -62,16 +65,29 @@ class DuplicateReport:
 class DuplicateFinder:
     """Open tickets of one category near a point or at an address."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], reference: ReferenceData, *,
-                 radius_m: float = 100.0, limit: int = 10) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        reference: ReferenceData,
+        *,
+        radius_m: float = 100.0,
+        limit: int = 10,
+    ) -> None:
         self._sessions = sessions
         self._reference = reference
         self.radius_m = radius_m
         self.limit = limit
 
-    async def find(self, category: str, *, lat: float | None = None, lon: float | None = None,
-                   street: str | None = None, house: str | None = None,
-                   exclude_number: str | None = None) -> list[DuplicateCandidate]:
+    async def find(
+        self,
+        category: str,
+        *,
+        lat: float | None = None,
+        lon: float | None = None,
+        street: str | None = None,
+        house: str | None = None,
+        exclude_number: str | None = None,
+    ) -> list[DuplicateCandidate]:
         """Nearest first, then same-address matches without a point; at most ``limit``."""
         found: dict[str, DuplicateCandidate] = {}
         async with self._sessions() as session:
@@ -88,13 +104,25 @@ class DuplicateFinder:
 
     async def _near(self, session: AsyncSession, category: str, lat: float, lon: float) -> list[DuplicateCandidate]:
         box = Box.around(lat, lon, self.radius_m)
-        rows = (await session.execute(
-            select(m.Ticket.number, m.Ticket.category_code, m.Ticket.status, m.Ticket.created_at,
-                   m.Ticket.lat, m.Ticket.lon)
-            .where(m.Ticket.category_code == category, m.Ticket.lat.between(box.south, box.north),
-                   m.Ticket.lon.between(box.west, box.east), m.Ticket.status.in_(OPEN_VALUES))
-            .limit(PREFILTER_LIMIT)
-        )).all()
+        rows = (
+            await session.execute(
+                select(
+                    m.Ticket.number,
+                    m.Ticket.category_code,
+                    m.Ticket.status,
+                    m.Ticket.created_at,
+                    m.Ticket.lat,
+                    m.Ticket.lon,
+                )
+                .where(
+                    m.Ticket.category_code == category,
+                    m.Ticket.lat.between(box.south, box.north),
+                    m.Ticket.lon.between(box.west, box.east),
+                    m.Ticket.status.in_(OPEN_VALUES),
+                )
+                .limit(PREFILTER_LIMIT)
+            )
+        ).all()
         result = []
         for number, code, status, created, t_lat, t_lon in rows:
             distance = haversine_m(lat, lon, t_lat, t_lon)
@@ -102,15 +130,29 @@ class DuplicateFinder:
                 result.append(self._candidate(number, code, status, created, distance, False))
         return result
 
-    async def _same_address(self, session: AsyncSession, category: str, street: str, house: str,
-                            lat: float | None, lon: float | None) -> list[DuplicateCandidate]:
-        rows = (await session.execute(
-            select(m.Ticket.number, m.Ticket.category_code, m.Ticket.status, m.Ticket.created_at,
-                   m.Ticket.lat, m.Ticket.lon)
-            .where(m.Ticket.street == street, m.Ticket.house.in_(_house_spellings(house)),
-                   m.Ticket.category_code == category, m.Ticket.status.in_(OPEN_VALUES))
-            .order_by(m.Ticket.id.desc()).limit(self.limit)
-        )).all()
+    async def _same_address(
+        self, session: AsyncSession, category: str, street: str, house: str, lat: float | None, lon: float | None
+    ) -> list[DuplicateCandidate]:
+        rows = (
+            await session.execute(
+                select(
+                    m.Ticket.number,
+                    m.Ticket.category_code,
+                    m.Ticket.status,
+                    m.Ticket.created_at,
+                    m.Ticket.lat,
+                    m.Ticket.lon,
+                )
+                .where(
+                    m.Ticket.street == street,
+                    m.Ticket.house.in_(_house_spellings(house)),
+                    m.Ticket.category_code == category,
+                    m.Ticket.status.in_(OPEN_VALUES),
+                )
+                .order_by(m.Ticket.id.desc())
+                .limit(self.limit)
+            )
+        ).all()
         result = []
         for number, code, status, created, t_lat, t_lon in rows:
             distance = None
@@ -119,8 +161,9 @@ class DuplicateFinder:
             result.append(self._candidate(number, code, status, created, distance, True))
         return result
 
-    def _candidate(self, number: str, code: str | None, status: str, created: datetime,
-                   distance: float | None, same_address: bool) -> DuplicateCandidate:
+    def _candidate(
+        self, number: str, code: str | None, status: str, created: datetime, distance: float | None, same_address: bool
+    ) -> DuplicateCandidate:
         name = self._reference.category(code).name if code and self._reference.has_category(code) else None
         return DuplicateCandidate(number, code, name, Status(status), created, distance, same_address)
 
@@ -132,8 +175,9 @@ def _house_spellings(house: str) -> list[str]:
 
 
 def _merge(near: DuplicateCandidate) -> DuplicateCandidate:
-    return DuplicateCandidate(near.number, near.category, near.category_name, near.status, near.created_at,
-                              near.distance_m, True)
+    return DuplicateCandidate(
+        near.number, near.category, near.category_name, near.status, near.created_at, near.distance_m, True
+    )
 
 
 async def duplicates_of(sessions: async_sessionmaker[AsyncSession], ticket_id: int) -> list[DuplicateReport]:
@@ -143,10 +187,15 @@ async def duplicates_of(sessions: async_sessionmaker[AsyncSession], ticket_id: i
     original is done.
     """
     async with sessions() as session:
-        rows = (await session.execute(
-            select(m.Ticket.id, m.Ticket.number, m.Ticket.citizen_id, m.Citizen.phone, m.Ticket.status)
-            .outerjoin(m.Citizen, m.Citizen.id == m.Ticket.citizen_id)
-            .where(m.Ticket.duplicate_of_id == ticket_id).order_by(m.Ticket.id)
-        )).all()
-    return [DuplicateReport(tid, number, citizen_id, phone, Status(status))
-            for tid, number, citizen_id, phone, status in rows]
+        rows = (
+            await session.execute(
+                select(m.Ticket.id, m.Ticket.number, m.Ticket.citizen_id, m.Citizen.phone, m.Ticket.status)
+                .outerjoin(m.Citizen, m.Citizen.id == m.Ticket.citizen_id)
+                .where(m.Ticket.duplicate_of_id == ticket_id)
+                .order_by(m.Ticket.id)
+            )
+        ).all()
+    return [
+        DuplicateReport(tid, number, citizen_id, phone, Status(status))
+        for tid, number, citizen_id, phone, status in rows
+    ]

@@ -20,7 +20,7 @@ MAX_DESCRIPTION = 4000
 MIN_DESCRIPTION = 10
 MAX_ADDRESS = 300
 MAX_NAME = 200
-HONEYPOT_FIELD = "website"   # hidden from people; bots fill every field they find
+HONEYPOT_FIELD = "website"  # hidden from people; bots fill every field they find
 
 
 @dataclass
@@ -42,6 +42,7 @@ class PortalForm:
     @classmethod
     def from_fields(cls, fields: Mapping[str, Any]) -> PortalForm:
         """Build from a MultiDict of form fields (unknown fields are ignored)."""
+
         def text(name: str, limit: int = 5000) -> str:
             value = fields.get(name, "")
             # NUL is never typed by a person and PostgreSQL refuses it in text: drop it, keep the rest.
@@ -50,10 +51,17 @@ class PortalForm:
         getall = getattr(fields, "getall", None)
         kept = [str(v) for v in getall("kept_photo", [])] if getall else []
         return cls(
-            category=text("category", 64), address=text("address", 1000), lat=text("lat", 40),
-            lon=text("lon", 40), description=text("description", 20000), name=text("name", 1000),
-            phone=text("phone", 100), consent=text("consent", 10) in ("on", "1", "yes", "true"),
-            upload_token=text("upload_token", 100), kept_photos=kept[:20], honeypot=text(HONEYPOT_FIELD, 500),
+            category=text("category", 64),
+            address=text("address", 1000),
+            lat=text("lat", 40),
+            lon=text("lon", 40),
+            description=text("description", 20000),
+            name=text("name", 1000),
+            phone=text("phone", 100),
+            consent=text("consent", 10) in ("on", "1", "yes", "true"),
+            upload_token=text("upload_token", 100),
+            kept_photos=kept[:20],
+            honeypot=text(HONEYPOT_FIELD, 500),
         )
 
 
@@ -69,8 +77,9 @@ class CheckedForm:
     phone: str
 
 
-def check_form(form: PortalForm, reference: ReferenceData, *,
-               photo_location: bool = False) -> tuple[CheckedForm | None, dict[str, str]]:
+def check_form(
+    form: PortalForm, reference: ReferenceData, *, photo_location: bool = False
+) -> tuple[CheckedForm | None, dict[str, str]]:
     """Check every field; return the clean values, or None with a message per bad field.
 
     ``photo_location``: an attached photo carries a GPS position in the city, which may
@@ -91,8 +100,9 @@ def check_form(form: PortalForm, reference: ReferenceData, *,
         errors["name"] = f"Имя слишком длинное: не более {MAX_NAME} знаков"
     phone = _check_phone(form.phone, errors)
     if not form.consent:
-        errors["consent"] = ("Без согласия на обработку персональных данных (152-ФЗ) обращение не может "
-                             "быть принято: отметьте согласие")
+        errors["consent"] = (
+            "Без согласия на обработку персональных данных (152-ФЗ) обращение не может быть принято: отметьте согласие"
+        )
     if errors or phone is None:
         return None, errors
     return CheckedForm(form.category, form.address, point, form.description, form.name or None, phone), errors

@@ -38,8 +38,12 @@ class Box:
         return cls(lat - dlat, lon - dlon, lat + dlat, lon + dlon)
 
     def clipped(self, other: Box) -> Box:
-        return Box(max(self.south, other.south), max(self.west, other.west),
-                   min(self.north, other.north), min(self.east, other.east))
+        return Box(
+            max(self.south, other.south),
+            max(self.west, other.west),
+            min(self.north, other.north),
+            min(self.east, other.east),
+        )
 
     @property
     def area(self) -> float:

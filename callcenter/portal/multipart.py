@@ -25,8 +25,8 @@ from aiohttp.multipart import BadContentDispositionHeader, BadContentDisposition
 from multidict import MultiDict
 
 from callcenter.portal.photos import PhotoLimits, PhotoRejected, check_size
-from callcenter.portal.uploads import display_name
 from callcenter.portal.service import Upload
+from callcenter.portal.uploads import display_name
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +50,16 @@ class TooManyParts(web.HTTPBadRequest):
 class ReadForm:
     fields: MultiDict[str] = field(default_factory=MultiDict)
     uploads: list[Upload] = field(default_factory=list)
-    truncated: bool = False   # keep_partial: the budget ran out, the rest of the body was not read
+    truncated: bool = False  # keep_partial: the budget ran out, the rest of the body was not read
 
 
 def too_large(limit: int) -> web.HTTPRequestEntityTooLarge:
     return web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=limit + 1)
 
 
-async def read_form(request: web.Request, *, max_file_bytes: int, max_files: int,
-                    max_request_bytes: int, keep_partial: bool = False) -> ReadForm:
+async def read_form(
+    request: web.Request, *, max_file_bytes: int, max_files: int, max_request_bytes: int, keep_partial: bool = False
+) -> ReadForm:
     """Fields and files of a POST; raises 413 only when the whole request is over its limit.
 
     With ``keep_partial`` a body over the limit is not an error: reading stops there and the
@@ -67,7 +68,7 @@ async def read_form(request: web.Request, *, max_file_bytes: int, max_files: int
     if request.content_type != "multipart/form-data":
         if request.content_length is not None and request.content_length > max_request_bytes:
             raise too_large(max_request_bytes)
-        data = await request.post()   # url-encoded: bounded by the app's client_max_size and field count
+        data = await request.post()  # url-encoded: bounded by the app's client_max_size and field count
         return ReadForm(fields=MultiDict((k, str(v)) for k, v in data.items() if isinstance(v, str)))
     if not keep_partial and request.content_length is not None and request.content_length > max_request_bytes:
         raise too_large(max_request_bytes)
@@ -88,20 +89,21 @@ async def read_form(request: web.Request, *, max_file_bytes: int, max_files: int
     return result
 
 
-async def _read_parts(request: web.Request, result: ReadForm, max_file_bytes: int, max_files: int,
-                      budget: _Budget) -> None:
+async def _read_parts(
+    request: web.Request, result: ReadForm, max_file_bytes: int, max_files: int, budget: _Budget
+) -> None:
     reader = await request.multipart()
     parts = 0
     while (part := await _next_part(reader)) is not None:
-        budget.spend_part_head(part)   # its delimiter and headers are already read: they count too
+        budget.spend_part_head(part)  # its delimiter and headers are already read: they count too
         parts += 1
         if parts > MAX_PARTS:
             raise TooManyParts()
-        await asyncio.sleep(0)   # one part per turn: other requests, WebSockets and AMI run in between
+        await asyncio.sleep(0)  # one part per turn: other requests, WebSockets and AMI run in between
         if not isinstance(part, BodyPartReader):
             raise web.HTTPBadRequest(text="nested multipart is not supported")
         disposition = _disposition(part)
-        if disposition is None:   # unreadable Content-Disposition: skip the part, say so, keep the rest
+        if disposition is None:  # unreadable Content-Disposition: skip the part, say so, keep the rest
             await _read_field(part, budget)
             result.uploads.append(Upload("файл", None, BROKEN_PART))
             continue
@@ -113,8 +115,9 @@ async def _read_parts(request: web.Request, result: ReadForm, max_file_bytes: in
         if upload is None:
             continue
         if len(result.uploads) >= max_files:
-            upload = Upload(upload.name, None, f"Можно приложить не более {max_files} фото: "
-                                               f"«{upload.name}» не добавлено")
+            upload = Upload(
+                upload.name, None, f"Можно приложить не более {max_files} фото: «{upload.name}» не добавлено"
+            )
         result.uploads.append(upload)
 
 
@@ -139,7 +142,7 @@ def _disposition(part: BodyPartReader) -> tuple[str, str | None] | None:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             return part.name or "", part.filename
-    except (Warning, ValueError) as err:   # UnicodeDecodeError is a ValueError
+    except (Warning, ValueError) as err:  # UnicodeDecodeError is a ValueError
         logger.info("unreadable Content-Disposition in a form part: %s", err)
         return None
 
@@ -163,8 +166,10 @@ class _Budget:
 
     def spend_part_head(self, part: BodyPartReader | MultipartReader) -> None:
         """The delimiter line and every header line, as they were on the wire (CRLF included)."""
-        headers = sum(len(name.encode("utf-8", "surrogateescape")) + len(value.encode("utf-8", "surrogateescape"))
-                      + 4 for name, value in part.headers.items())
+        headers = sum(
+            len(name.encode("utf-8", "surrogateescape")) + len(value.encode("utf-8", "surrogateescape")) + 4
+            for name, value in part.headers.items()
+        )
         self.spend(self._boundary + 4 + headers + 2)
 
 
@@ -188,9 +193,9 @@ async def _read_file(part: BodyPartReader, budget: _Budget, max_bytes: int) -> U
         if size <= max_bytes:
             data.extend(chunk)
         elif data:
-            data = bytearray()   # over the limit: keep reading to reach the next fields, keep nothing
+            data = bytearray()  # over the limit: keep reading to reach the next fields, keep nothing
     if size == 0 and not part.filename:
-        return None   # the browser sends an empty part when no file was chosen
+        return None  # the browser sends an empty part when no file was chosen
     try:
         check_size(name, size, PhotoLimits(max_bytes=max_bytes))
     except PhotoRejected as err:

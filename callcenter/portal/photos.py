@@ -44,7 +44,7 @@ class PhotoLimits:
     max_bytes: int
     max_pixels: int = 40_000_000
     max_decoded_bytes: int = 64 * 2**20
-    max_side: int = 2560          # stored size: enough to see a pothole, not 20 MB per photo
+    max_side: int = 2560  # stored size: enough to see a pothole, not 20 MB per photo
     thumb_side: int = 320
 
 
@@ -94,12 +94,12 @@ def clean_photo(name: str, raw: bytes, limits: PhotoLimits) -> CleanPhoto:
     formats = allowed_formats()
     image = _open_checked(name, raw, limits, formats)
     try:
-        image.verify()   # walks the file's structure; a broken or truncated file fails here
+        image.verify()  # walks the file's structure; a broken or truncated file fails here
     except Exception as err:  # noqa: BLE001 - Pillow raises many kinds for a broken file
         raise PhotoRejected(f"Файл «{name}» повреждён и не открывается как изображение") from err
-    image = _open_checked(name, raw, limits, formats)   # verify() leaves the image unusable
+    image = _open_checked(name, raw, limits, formats)  # verify() leaves the image unusable
     source_format = image.format or "?"
-    _plan_decode(name, image, limits)   # before anything that decodes: a PNG's getexif() loads the pixels
+    _plan_decode(name, image, limits)  # before anything that decodes: a PNG's getexif() loads the pixels
     gps = _gps_of(image)
     try:
         pixels = _to_rgb(ImageOps.exif_transpose(_decode_small(image, limits)))
@@ -109,8 +109,13 @@ def clean_photo(name: str, raw: bytes, limits: PhotoLimits) -> CleanPhoto:
     thumb_image = pixels.copy()
     thumb_image.thumbnail((limits.thumb_side, limits.thumb_side), Image.Resampling.LANCZOS)
     return CleanPhoto(
-        jpeg=jpeg, thumb=_encode(thumb_image), width=pixels.width, height=pixels.height,
-        sha256=hashlib.sha256(jpeg).hexdigest(), source_format=source_format, gps=gps,
+        jpeg=jpeg,
+        thumb=_encode(thumb_image),
+        width=pixels.width,
+        height=pixels.height,
+        sha256=hashlib.sha256(jpeg).hexdigest(),
+        source_format=source_format,
+        gps=gps,
     )
 
 
@@ -173,13 +178,11 @@ def _open_checked(name: str, raw: bytes, limits: PhotoLimits, formats: frozenset
         # either way the pixel check below refuses the file.
         raise PhotoRejected(_bomb_message(name)) from err
     except UnidentifiedImageError as err:
-        raise PhotoRejected(
-            f"Файл «{name}» не является фотографией: принимаются {_format_list(formats)}") from err
+        raise PhotoRejected(f"Файл «{name}» не является фотографией: принимаются {_format_list(formats)}") from err
     except (OSError, ValueError, SyntaxError) as err:
         raise PhotoRejected(f"Файл «{name}» повреждён и не открывается как изображение") from err
     if image.format not in formats:
-        raise PhotoRejected(f"Формат {image.format} файла «{name}» не принимается: "
-                            f"приложите {_format_list(formats)}")
+        raise PhotoRejected(f"Формат {image.format} файла «{name}» не принимается: приложите {_format_list(formats)}")
     width, height = image.size
     if width <= 0 or height <= 0 or width * height > limits.max_pixels:
         raise PhotoRejected(_bomb_message(name))

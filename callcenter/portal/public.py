@@ -72,7 +72,7 @@ def _event_line(event: EventView) -> PublicEvent | None:
         return PublicEvent(event.at, title, role, event.note, status)
     if event.kind in KIND_TITLES:
         return PublicEvent(event.at, KIND_TITLES[event.kind], role, event.note, None)
-    return None   # kinds we do not know are not shown: safer than guessing what they hold
+    return None  # kinds we do not know are not shown: safer than guessing what they hold
 
 
 def public_timeline(detail: TicketDetail) -> list[PublicEvent]:

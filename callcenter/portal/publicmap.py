@@ -21,11 +21,18 @@ from callcenter.store import models as m
 
 DEFAULT_LIMIT = 2000
 MAX_LIMIT = 5000
-WIDE_BOX = 0.05   # of the city's area
+WIDE_BOX = 0.05  # of the city's area
 
 
-async def map_points(sessions: async_sessionmaker[AsyncSession], reference: ReferenceData, zone: ZoneInfo, *,
-                     box: Box, category: str | None = None, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
+async def map_points(
+    sessions: async_sessionmaker[AsyncSession],
+    reference: ReferenceData,
+    zone: ZoneInfo,
+    *,
+    box: Box,
+    category: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> dict[str, Any]:
     """A GeoJSON FeatureCollection of the newest open problems in ``box``.
 
     ``truncated`` (a foreign member, allowed by RFC 7946) says more points exist than were sent.
@@ -38,12 +45,18 @@ async def map_points(sessions: async_sessionmaker[AsyncSession], reference: Refe
         # coordinate indexes, which would read every point in the box and then sort them.
         lat, lon = lat + 0, lon + 0
     stmt = (
-        select(m.Ticket.number, m.Ticket.category_code, m.Ticket.status, m.Ticket.created_at,
-               m.Ticket.lat, m.Ticket.lon)
+        select(
+            m.Ticket.number, m.Ticket.category_code, m.Ticket.status, m.Ticket.created_at, m.Ticket.lat, m.Ticket.lon
+        )
         # Literal values, as in the partial indexes' WHERE, so both databases can use them.
-        .where(m.Ticket.status.in_(bindparam("open", OPEN_VALUES, expanding=True, literal_execute=True)),
-               m.Ticket.is_draft == false(), lat.between(box.south, box.north), lon.between(box.west, box.east))
-        .order_by(m.Ticket.id.desc()).limit(limit + 1)
+        .where(
+            m.Ticket.status.in_(bindparam("open", OPEN_VALUES, expanding=True, literal_execute=True)),
+            m.Ticket.is_draft == false(),
+            lat.between(box.south, box.north),
+            lon.between(box.west, box.east),
+        )
+        .order_by(m.Ticket.id.desc())
+        .limit(limit + 1)
     )
     if category:
         stmt = stmt.where(m.Ticket.category_code == category)
@@ -61,7 +74,11 @@ def _feature(row: Any, reference: ReferenceData, zone: ZoneInfo) -> dict[str, An
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": [public_coordinate(lon), public_coordinate(lat)]},
         "properties": {
-            "number": number, "category": code, "category_name": name, "status": status.value,
-            "status_label": STATUS_LABELS[status], "date": created.astimezone(zone).date().isoformat(),
+            "number": number,
+            "category": code,
+            "category_name": name,
+            "status": status.value,
+            "status_label": STATUS_LABELS[status],
+            "date": created.astimezone(zone).date().isoformat(),
         },
     }

@@ -78,7 +78,7 @@ class Location:
     flat: str | None
     district: str | None
     address: str
-    source: str   # map, photo, address
+    source: str  # map, photo, address
 
 
 DECODE_WORKERS = 2
@@ -87,8 +87,16 @@ DECODE_WORKERS = 2
 class PortalService:
     """Uploads, location and ticket creation for the portal (one per app)."""
 
-    def __init__(self, settings: Settings, tickets: TicketService, sessions: async_sessionmaker[AsyncSession],
-                 reference: ReferenceData, gazetteer: Gazetteer, *, workers: int = 2) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        tickets: TicketService,
+        sessions: async_sessionmaker[AsyncSession],
+        reference: ReferenceData,
+        gazetteer: Gazetteer,
+        *,
+        workers: int = 2,
+    ) -> None:
         self.settings = settings
         self.tickets = tickets
         self.sessions = sessions
@@ -101,7 +109,8 @@ class PortalService:
         # handler, whose sleeps grow to 100 ms (at 8 concurrent forms p99 fell from ~900 to ~100 ms).
         # PostgreSQL writes in parallel, so there the lock is a no-op.
         self._writes: contextlib.AbstractAsyncContextManager[Any] = (
-            asyncio.Lock() if is_sqlite(settings.database_url) else contextlib.nullcontext())
+            asyncio.Lock() if is_sqlite(settings.database_url) else contextlib.nullcontext()
+        )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="portal")
         # Photo decoding has its own small pool: at most DECODE_WORKERS images are held decoded
         # at once (each bounded by PhotoLimits.max_decoded_bytes), and a burst of photos never
@@ -158,8 +167,9 @@ class PortalService:
     async def submit(self, form: PortalForm, upload_errors: list[str] | None = None) -> TicketView:
         """Create the ticket, or raise FormInvalid with a message per field (nothing is created)."""
         photos = [p for p in await self.pending(form.upload_token) if p.id in set(form.kept_photos)]
-        checked, errors = check_form(form, self.reference,
-                                     photo_location=any(p.gps and in_city(*p.gps) for p in photos))
+        checked, errors = check_form(
+            form, self.reference, photo_location=any(p.gps and in_city(*p.gps) for p in photos)
+        )
         if upload_errors:
             errors["photos"] = " ".join(upload_errors)
         location = None
@@ -170,12 +180,12 @@ class PortalService:
         async with self._writes:
             view = await self.tickets.create(self._new_ticket(checked, location), PORTAL_ACTOR)
             await self._attach(view, form.upload_token, photos)
-        logger.info("portal ticket %s created (%d photos, location from %s)", view.number, len(photos),
-                    location.source)
+        logger.info("portal ticket %s created (%d photos, location from %s)", view.number, len(photos), location.source)
         return view
 
-    async def _locate(self, checked: CheckedForm, photos: list[PendingPhoto],
-                      errors: dict[str, str]) -> Location | None:
+    async def _locate(
+        self, checked: CheckedForm, photos: list[PendingPhoto], errors: dict[str, str]
+    ) -> Location | None:
         """Map point first, then a photo's GPS, then the typed address (street centre)."""
         geo = await self.geocode(checked.address) if checked.address else None
         point, source = checked.point, "map"
@@ -183,15 +193,17 @@ class PortalService:
             point = next((p.gps for p in photos if p.gps and in_city(*p.gps)), None)
             source = "photo"
         if point is None and geo is None:
-            errors["address"] = ("Адрес не найден в справочнике улиц Севастополя: проверьте название улицы "
-                                 "или отметьте место на карте")
+            errors["address"] = (
+                "Адрес не найден в справочнике улиц Севастополя: проверьте название улицы или отметьте место на карте"
+            )
             return None
         if point is None and geo is not None:
             point, source = (geo.lat, geo.lon), "address"
         assert point is not None
         if geo is not None:
-            return Location(point[0], point[1], geo.street.name, geo.house or None, geo.flat,
-                            geo.district, checked.address, source)
+            return Location(
+                point[0], point[1], geo.street.name, geo.house or None, geo.flat, geo.district, checked.address, source
+            )
         return self._point_only(point, checked.address, source)
 
     def _point_only(self, point: tuple[float, float], address: str, source: str) -> Location:
@@ -208,12 +220,24 @@ class PortalService:
         category = self.reference.category(checked.category)
         place = location.street and (f"{location.street}, д. {location.house}" if location.house else location.street)
         return NewTicket(
-            channel=Channel.WEB, phone=checked.phone, category=checked.category,
-            title=f"{category.name}: {place or 'точка на карте'}", description=checked.description,
-            address=location.address, street=location.street, house=location.house, flat=location.flat,
-            district=location.district, lat=location.lat, lon=location.lon, citizen_name=checked.name,
-            extra={PUBLIC_SUMMARY: mask_personal(checked.description) or None, "location_source": location.source,
-                   "consent_152fz": {"at": datetime.now(UTC).isoformat(), "text": CONSENT_TEXT_VERSION}},
+            channel=Channel.WEB,
+            phone=checked.phone,
+            category=checked.category,
+            title=f"{category.name}: {place or 'точка на карте'}",
+            description=checked.description,
+            address=location.address,
+            street=location.street,
+            house=location.house,
+            flat=location.flat,
+            district=location.district,
+            lat=location.lat,
+            lon=location.lon,
+            citizen_name=checked.name,
+            extra={
+                PUBLIC_SUMMARY: mask_personal(checked.description) or None,
+                "location_source": location.source,
+                "consent_152fz": {"at": datetime.now(UTC).isoformat(), "text": CONSENT_TEXT_VERSION},
+            },
         )
 
     async def _attach(self, view: TicketView, token: str, photos: list[PendingPhoto]) -> list[StoredPhoto]:
@@ -222,7 +246,13 @@ class PortalService:
         stored = await self.run(self.store.commit, token, [p.id for p in photos], view.created_at)
         for photo in stored:
             await self.tickets.add_attachment(
-                view.number, kind="photo", path=photo.path, mime="image/jpeg", size=photo.size,
-                sha256=photo.sha256, public=True, actor=PORTAL_ACTOR,
+                view.number,
+                kind="photo",
+                path=photo.path,
+                mime="image/jpeg",
+                size=photo.size,
+                sha256=photo.sha256,
+                public=True,
+                actor=PORTAL_ACTOR,
             )
         return stored

@@ -79,15 +79,21 @@ def display_name(raw: str | None) -> str:
 class PhotoStore:
     """Pending uploads by token and final photo files, under ``data_dir/photos``."""
 
-    def __init__(self, data_dir: Path, max_photos: int, *, pending_ttl_seconds: float = 86_400,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        max_photos: int,
+        *,
+        pending_ttl_seconds: float = 86_400,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.photos_dir = self.data_dir / "photos"
         self.pending_dir = self.photos_dir / "pending"
         self.max_photos = max_photos
         self._ttl = pending_ttl_seconds
         self._clock = clock
-        self._lock = threading.Lock()   # count-then-write of one token must not interleave
+        self._lock = threading.Lock()  # count-then-write of one token must not interleave
         self._last_purge = 0.0
 
     # ------------------------------------------------------------------ tokens
@@ -113,17 +119,33 @@ class PhotoStore:
         folder = self._token_dir(token)
         with self._lock:
             if len(self._metas(folder)) >= self.max_photos:
-                raise PhotoRejected(f"Можно приложить не более {self.max_photos} фото: "
-                                    f"«{display_name(name)}» не добавлено")
+                raise PhotoRejected(
+                    f"Можно приложить не более {self.max_photos} фото: «{display_name(name)}» не добавлено"
+                )
             folder.mkdir(parents=True, exist_ok=True)
-            pending = PendingPhoto(id=secrets.token_hex(8), name=display_name(name), size=len(photo.jpeg),
-                                   sha256=photo.sha256, gps=photo.gps, created=self._clock())
+            pending = PendingPhoto(
+                id=secrets.token_hex(8),
+                name=display_name(name),
+                size=len(photo.jpeg),
+                sha256=photo.sha256,
+                gps=photo.gps,
+                created=self._clock(),
+            )
             _write_atomic(folder / f"{pending.id}.jpg", photo.jpeg)
             _write_atomic(folder / f"{pending.id}{THUMB_SUFFIX}", photo.thumb)
-            _write_atomic(folder / f"{pending.id}.json", json.dumps({
-                "id": pending.id, "name": pending.name, "size": pending.size, "sha256": pending.sha256,
-                "gps": list(pending.gps) if pending.gps else None, "created": pending.created,
-            }).encode())
+            _write_atomic(
+                folder / f"{pending.id}.json",
+                json.dumps(
+                    {
+                        "id": pending.id,
+                        "name": pending.name,
+                        "size": pending.size,
+                        "sha256": pending.sha256,
+                        "gps": list(pending.gps) if pending.gps else None,
+                        "created": pending.created,
+                    }
+                ).encode(),
+            )
         return pending
 
     def pending(self, token: str | None) -> list[PendingPhoto]:

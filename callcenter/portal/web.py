@@ -49,7 +49,10 @@ logger = logging.getLogger(__name__)
 REFUSED_FORM_BYTES = 256 * 1024
 
 STATUS_COLORS = {
-    Status.NEW: "#c5221f", Status.DISPATCHED: "#e37400", Status.IN_PROGRESS: "#1a5fb4", Status.DONE: "#1e8e3e",
+    Status.NEW: "#c5221f",
+    Status.DISPATCHED: "#e37400",
+    Status.IN_PROGRESS: "#1a5fb4",
+    Status.DONE: "#1e8e3e",
 }
 
 
@@ -80,8 +83,9 @@ LIMITS = web.AppKey("portal_limits", PortalLimits)
 
 def setup(app: web.Application, services: Services) -> None:
     """Mount the portal: its service, limits and routes (the feature's setup, see portal/feature.py)."""
-    portal = PortalService(services.settings, services.tickets, services.sessions, services.reference,
-                           services.gazetteer)
+    portal = PortalService(
+        services.settings, services.tickets, services.sessions, services.reference, services.gazetteer
+    )
     app[PORTAL] = portal
     app[LIMITS] = PortalLimits(parse_networks(services.settings.trusted_proxies))
     app.on_cleanup.append(_close)
@@ -112,8 +116,9 @@ def photo_urls(attachment_id: int, path: str) -> tuple[str, str]:
 
 
 def _json(data: Any, *, status: int = 200, content_type: str = "application/json") -> web.Response:
-    return web.json_response(data, status=status, content_type=content_type,
-                             dumps=functools.partial(json.dumps, ensure_ascii=False))
+    return web.json_response(
+        data, status=status, content_type=content_type, dumps=functools.partial(json.dumps, ensure_ascii=False)
+    )
 
 
 def json_error(status: int, code: str, message: str, **extra: Any) -> web.Response:
@@ -138,23 +143,37 @@ def _category_groups(portal: PortalService) -> list[tuple[str, list[tuple[str, s
 
 def _pending_json(token: str, photo: PendingPhoto) -> dict[str, Any]:
     return {
-        "id": photo.id, "name": photo.name, "size": photo.size,
+        "id": photo.id,
+        "name": photo.name,
+        "size": photo.size,
         "thumb_url": f"/portal/photos/pending/{token}/{photo.id}{THUMB_SUFFIX}",
         "gps": list(photo.gps) if photo.gps else None,
         "gps_in_city": bool(photo.gps and in_city(*photo.gps)),
     }
 
 
-def _render_form(request: web.Request, form: PortalForm, errors: dict[str, str], photos: list[PendingPhoto],
-                 *, status: int = 200, message: str | None = None) -> web.Response:
+def _render_form(
+    request: web.Request,
+    form: PortalForm,
+    errors: dict[str, str],
+    photos: list[PendingPhoto],
+    *,
+    status: int = 200,
+    message: str | None = None,
+) -> web.Response:
     portal = request.app[PORTAL]
     settings = portal.settings
     context = {
-        "form": form, "errors": errors, "message": message,
+        "form": form,
+        "errors": errors,
+        "message": message,
         "photos": [_pending_json(form.upload_token, p) for p in photos],
-        "category_groups": _category_groups(portal), "honeypot_field": HONEYPOT_FIELD,
-        "max_photos": settings.max_photos, "max_photo_bytes": settings.max_photo_bytes,
-        "max_photo_mb": round(settings.max_photo_bytes / 2**20), "tile_url": settings.tile_url,
+        "category_groups": _category_groups(portal),
+        "honeypot_field": HONEYPOT_FIELD,
+        "max_photos": settings.max_photos,
+        "max_photo_bytes": settings.max_photo_bytes,
+        "max_photo_mb": round(settings.max_photo_bytes / 2**20),
+        "tile_url": settings.tile_url,
         "status_colors": {s.value: c for s, c in STATUS_COLORS.items()},
         "status_legend": [(s.value, STATUS_LABELS[s], c) for s, c in STATUS_COLORS.items()],
         "city": CITY,
@@ -176,18 +195,29 @@ async def submit(request: web.Request) -> web.StreamResponse:
     # The limit is decided before the body is read: a refused client costs one small, bounded read
     # (text fields only, so the citizen gets back what they typed), never the photo budget.
     if not limits.attempts.allow(client) or not limits.submissions.would_allow(client):
-        read = await read_form(request, max_file_bytes=0, max_files=0, max_request_bytes=REFUSED_FORM_BYTES,
-                               keep_partial=True)
-        return await _rate_limited_form(request, PortalForm.from_fields(read.fields),
-                                        read.uploads != [] or read.truncated)
-    read = await read_form(request, max_file_bytes=settings.max_photo_bytes, max_files=settings.max_photos,
-                           max_request_bytes=settings.max_request_bytes)
+        read = await read_form(
+            request, max_file_bytes=0, max_files=0, max_request_bytes=REFUSED_FORM_BYTES, keep_partial=True
+        )
+        return await _rate_limited_form(
+            request, PortalForm.from_fields(read.fields), read.uploads != [] or read.truncated
+        )
+    read = await read_form(
+        request,
+        max_file_bytes=settings.max_photo_bytes,
+        max_files=settings.max_photos,
+        max_request_bytes=settings.max_request_bytes,
+    )
     form = PortalForm.from_fields(read.fields)
     if form.honeypot:
         logger.info("portal form with the honeypot filled from %s: refused", client)
-        return _render_form(request, form, {}, [], status=400,
-                            message="Обращение не принято: форма заполнена автоматически. "
-                                    "Если это ошибка, позвоните по номеру 1563.")
+        return _render_form(
+            request,
+            form,
+            {},
+            [],
+            status=400,
+            message="Обращение не принято: форма заполнена автоматически. Если это ошибка, позвоните по номеру 1563.",
+        )
     outcome = await portal.accept_uploads(form.upload_token or None, read.uploads) if read.uploads else None
     if outcome is not None:
         form.upload_token = outcome.token
@@ -196,9 +226,15 @@ async def submit(request: web.Request) -> web.StreamResponse:
         view = await portal.submit(form, outcome.errors if outcome else None)
     except FormInvalid as err:
         kept = [p for p in await portal.pending(form.upload_token) if p.id in set(form.kept_photos)]
-        return _render_form(request, form, err.errors, kept, status=422,
-                            message="Обращение не отправлено: исправьте поля, отмеченные красным. "
-                                    "Всё введённое и приложенные фото сохранены.")
+        return _render_form(
+            request,
+            form,
+            err.errors,
+            kept,
+            status=422,
+            message="Обращение не отправлено: исправьте поля, отмеченные красным. "
+            "Всё введённое и приложенные фото сохранены.",
+        )
     limits.submissions.allow(client)
     raise web.HTTPSeeOther(f"/submitted/{view.number}")
 
@@ -208,8 +244,10 @@ async def _rate_limited_form(request: web.Request, form: PortalForm, had_files: 
     client = limits.client(request)
     minutes = max(1, round(max(limits.submissions.retry_after(client), limits.attempts.retry_after(client)) / 60))
     kept = [p for p in await portal.pending(form.upload_token) if p.id in set(form.kept_photos)]
-    message = (f"С вашего адреса слишком много обращений за последние минуты. Введённое сохранено: "
-               f"отправьте форму через {minutes} мин или позвоните по номеру 1563.")
+    message = (
+        f"С вашего адреса слишком много обращений за последние минуты. Введённое сохранено: "
+        f"отправьте форму через {minutes} мин или позвоните по номеру 1563."
+    )
     if had_files:
         message += " Новые фото не сохранены: приложите их снова."
     response = _render_form(request, form, {}, kept, status=429, message=message)
@@ -240,10 +278,18 @@ async def track_form(request: web.Request) -> web.Response:
 async def track(request: web.Request) -> web.Response:
     limits = request.app[LIMITS]
     client = limits.client(request)
-    if not limits.track.allow(client):   # before the body is read
-        return _track_page(request, {"number": request.query.get("number", "")[:20], "message": (
-            "Слишком много запросов с вашего адреса. Попробуйте через несколько минут "
-            "или узнайте статус по номеру 1563.")}, 429)
+    if not limits.track.allow(client):  # before the body is read
+        return _track_page(
+            request,
+            {
+                "number": request.query.get("number", "")[:20],
+                "message": (
+                    "Слишком много запросов с вашего адреса. Попробуйте через несколько минут "
+                    "или узнайте статус по номеру 1563."
+                ),
+            },
+            429,
+        )
     fields = await request.post()
     raw_number = str(fields.get("number", "")).strip()[:20]
     digits = "".join(ch for ch in str(fields.get("digits", "")) if ch.isdigit())
@@ -258,16 +304,32 @@ async def track(request: web.Request) -> web.Response:
         return _track_page(request, {"number": raw_number, "errors": errors}, 422)
     guess_key = f"{client}|{number}"
     if not limits.track_failures.would_allow(guess_key) or not limits.track_failures_by_address.would_allow(client):
-        return _track_page(request, {"number": raw_number, "message": (
-            "По этой заявке было слишком много неверных попыток. Попробуйте через час "
-            "или узнайте статус по номеру 1563.")}, 429)
+        return _track_page(
+            request,
+            {
+                "number": raw_number,
+                "message": (
+                    "По этой заявке было слишком много неверных попыток. Попробуйте через час "
+                    "или узнайте статус по номеру 1563."
+                ),
+            },
+            429,
+        )
     context = await _public_ticket(request, number, digits)
     if context is None:
         limits.track_failures.allow(guess_key)
         limits.track_failures_by_address.allow(client)
-        return _track_page(request, {"number": raw_number, "message": (
-            "Заявка с таким номером и последними цифрами телефона не найдена. Проверьте номер и цифры. "
-            "Заявки без телефона можно проверить по номеру 1563.")}, 404)
+        return _track_page(
+            request,
+            {
+                "number": raw_number,
+                "message": (
+                    "Заявка с таким номером и последними цифрами телефона не найдена. Проверьте номер и цифры. "
+                    "Заявки без телефона можно проверить по номеру 1563."
+                ),
+            },
+            404,
+        )
     return _track_page(request, {"number": number, **context})
 
 
@@ -283,13 +345,19 @@ async def _public_ticket(request: web.Request, number: str, digits: str) -> dict
     photos = [photo_urls(a.id, a.path) for a in detail.attachments if a.kind == "photo" and a.public]
     return {
         "ticket": {
-            "number": view.number, "spoken": spoken_groups(view.number), "status": view.status.value,
-            "status_label": STATUS_LABELS[view.status], "color": STATUS_COLORS.get(view.status, "#5f6368"),
-            "category": view.category_name or "Без темы", "created_at": view.created_at,
+            "number": view.number,
+            "spoken": spoken_groups(view.number),
+            "status": view.status.value,
+            "status_label": STATUS_LABELS[view.status],
+            "color": STATUS_COLORS.get(view.status, "#5f6368"),
+            "category": view.category_name or "Без темы",
+            "created_at": view.created_at,
             "address": public_address(view.street, view.house, view.address),
-            "description": view.description, "duplicate_of": view.duplicate_of,
+            "description": view.description,
+            "duplicate_of": view.duplicate_of,
         },
-        "timeline": public_timeline(detail), "photos": photos,
+        "timeline": public_timeline(detail),
+        "photos": photos,
     }
 
 
@@ -312,8 +380,14 @@ async def upload_photo(request: web.Request) -> web.Response:
     if outcome.errors:
         return json_error(422, "photo_rejected", outcome.errors[0], token=outcome.token)
     count = len(await portal.pending(outcome.token))
-    return _json({"token": outcome.token, "photo": _pending_json(outcome.token, outcome.accepted[0]),
-                              "count": count, "max": portal.settings.max_photos})
+    return _json(
+        {
+            "token": outcome.token,
+            "photo": _pending_json(outcome.token, outcome.accepted[0]),
+            "count": count,
+            "max": portal.settings.max_photos,
+        }
+    )
 
 
 async def remove_photo(request: web.Request) -> web.Response:
@@ -333,8 +407,14 @@ async def pending_photo(request: web.Request) -> web.StreamResponse:
     path = await portal.run(portal.store.pending_file, request.match_info["token"], photo_id, thumb=thumb)
     if path is None:
         raise web.HTTPNotFound()
-    return web.FileResponse(path, headers={"Cache-Control": "private, max-age=3600",
-                                           "Content-Type": "image/jpeg", "X-Content-Type-Options": "nosniff"})
+    return web.FileResponse(
+        path,
+        headers={
+            "Cache-Control": "private, max-age=3600",
+            "Content-Type": "image/jpeg",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 async def stored_photo(request: web.Request) -> web.StreamResponse:
@@ -353,8 +433,14 @@ async def stored_photo(request: web.Request) -> web.StreamResponse:
     path = await portal.run(portal.store.stored_file, rel_path, thumb=name == thumb)
     if path is None:
         raise web.HTTPNotFound()
-    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400",
-                                           "Content-Type": "image/jpeg", "X-Content-Type-Options": "nosniff"})
+    return web.FileResponse(
+        path,
+        headers={
+            "Cache-Control": "public, max-age=86400",
+            "Content-Type": "image/jpeg",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 # ---------------------------------------------------------------------- public JSON
@@ -376,8 +462,7 @@ async def suggest_streets(request: web.Request) -> web.Response:
     if len(query) < 2:
         return _json([])
     streets = await portal.run(portal.gazetteer.suggest, query, 10)
-    return _json([{"name": s.name, "district": s.district, "lat": s.lat, "lon": s.lon}
-                              for s in streets])
+    return _json([{"name": s.name, "district": s.district, "lat": s.lat, "lon": s.lon} for s in streets])
 
 
 async def geocode_address(request: web.Request) -> web.Response:
@@ -388,9 +473,17 @@ async def geocode_address(request: web.Request) -> web.Response:
     result = await portal.geocode(address) if address else None
     if result is None:
         return _json({"found": False})
-    return _json({"found": True, "street": result.street.name, "house": result.house or None,
-                              "district": result.district, "lat": result.lat, "lon": result.lon,
-                              "confidence": result.confidence})
+    return _json(
+        {
+            "found": True,
+            "street": result.street.name,
+            "house": result.house or None,
+            "district": result.district,
+            "lat": result.lat,
+            "lon": result.lon,
+            "confidence": result.confidence,
+        }
+    )
 
 
 async def points(request: web.Request) -> web.Response:
@@ -408,8 +501,9 @@ async def points(request: web.Request) -> web.Response:
     if box.empty:
         collection: dict[str, Any] = {"type": "FeatureCollection", "features": [], "truncated": False}
     else:
-        collection = await map_points(portal.sessions, portal.reference, portal.settings.zone,
-                                      box=box, category=category, limit=limit)
+        collection = await map_points(
+            portal.sessions, portal.reference, portal.settings.zone, box=box, category=category, limit=limit
+        )
     response = _json(collection, content_type="application/geo+json")
     response.headers["Cache-Control"] = "public, max-age=30"
     return response
@@ -433,11 +527,17 @@ async def duplicates(request: web.Request) -> web.Response:
         return json_error(400, "bad_request", "Укажите точку (lat и lon) или адрес (address)")
     geo = await portal.geocode(address) if address else None
     found = await portal.duplicates.find(
-        category, lat=lat, lon=lon, street=geo.street.name if geo else None, house=geo.house if geo else None,
+        category,
+        lat=lat,
+        lon=lon,
+        street=geo.street.name if geo else None,
+        house=geo.house if geo else None,
         exclude_number=query.get("exclude") or None,
     )
-    return _json({
-        "radius_m": portal.duplicates.radius_m,
-        "address": {"street": geo.street.name, "house": geo.house or None} if geo else None,
-        "duplicates": [c.as_json() for c in found],
-    })
+    return _json(
+        {
+            "radius_m": portal.duplicates.radius_m,
+            "address": {"street": geo.street.name, "house": geo.house or None} if geo else None,
+            "duplicates": [c.as_json() for c in found],
+        }
+    )

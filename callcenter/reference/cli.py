@@ -63,7 +63,8 @@ async def department_lines(database_url: str) -> list[DepartmentLine]:
         await sync_reference(sessions, load_reference())
         async with sessions() as session:
             rows = (await session.execute(select(m.Department).order_by(m.Department.code))).scalars().all()
-        return [DepartmentLine(d.code, d.short_name, d.name, d.kind, department_kind_label(d.kind), d.active)
-                for d in rows]
+        return [
+            DepartmentLine(d.code, d.short_name, d.name, d.kind, department_kind_label(d.kind), d.active) for d in rows
+        ]
     finally:
         await engine.dispose()

@@ -30,9 +30,24 @@ STREETS_FILE = "streets.csv"
 DISTRICTS = ("Гагаринский", "Ленинский", "Нахимовский", "Балаклавский")
 DEPARTMENT_KINDS = ("utility", "department", "district", "management_company", "service")
 STREET_KINDS = (
-    "улица", "проспект", "переулок", "шоссе", "площадь", "бульвар", "набережная",
-    "спуск", "проезд", "тупик", "балка", "дорога", "подъём", "лестница", "аллея",
-    "съезд", "кольцо", "тракт",
+    "улица",
+    "проспект",
+    "переулок",
+    "шоссе",
+    "площадь",
+    "бульвар",
+    "набережная",
+    "спуск",
+    "проезд",
+    "тупик",
+    "балка",
+    "дорога",
+    "подъём",
+    "лестница",
+    "аллея",
+    "съезд",
+    "кольцо",
+    "тракт",
 )
 STREET_COLUMNS = ("name", "kind", "base", "district", "lat", "lon", "aliases")
 # Sevastopol with Balaklava, Inkerman, Kacha, Orlinoe and Foros: a coordinate outside
@@ -124,12 +139,8 @@ class ReferenceData:
     departments: tuple[Department, ...]
     categories: tuple[Category, ...]
     streets: tuple[Street, ...]
-    _departments_by_code: dict[str, Department] = field(
-        init=False, repr=False, compare=False, hash=False
-    )
-    _categories_by_code: dict[str, Category] = field(
-        init=False, repr=False, compare=False, hash=False
-    )
+    _departments_by_code: dict[str, Department] = field(init=False, repr=False, compare=False, hash=False)
+    _categories_by_code: dict[str, Category] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         # Frozen dataclass: the lookup tables are derived once, here.
@@ -172,13 +183,14 @@ def load_reference(directory: Path | None = None) -> ReferenceData:
     This is blocking file I/O: call it at start-up or in an executor.
     """
     departments = _parse_departments(_read_text(directory, DEPARTMENTS_FILE))
-    categories = _parse_categories(
-        _read_text(directory, CATEGORIES_FILE), {d.code for d in departments}
-    )
+    categories = _parse_categories(_read_text(directory, CATEGORIES_FILE), {d.code for d in departments})
     streets = _parse_streets(_read_text(directory, STREETS_FILE))
     logger.info(
         "reference data loaded from %s: %d departments, %d categories, %d streets",
-        directory or "package", len(departments), len(categories), len(streets),
+        directory or "package",
+        len(departments),
+        len(categories),
+        len(streets),
     )
     return ReferenceData(departments=departments, categories=categories, streets=streets)
 
@@ -315,24 +327,28 @@ def _parse_department(entry: _Entry) -> Department:
 # ---------------------------------------------------------------- categories
 
 _CATEGORY_FIELDS = {
-    "code", "name", "description", "department", "group", "keywords",
-    "accept_target_minutes", "done_target_hours", "priority", "callback",
+    "code",
+    "name",
+    "description",
+    "department",
+    "group",
+    "keywords",
+    "accept_target_minutes",
+    "done_target_hours",
+    "priority",
+    "callback",
 }
 
 
 def _parse_categories(text: str, department_codes: set[str]) -> tuple[Category, ...]:
     raw_entries = _load_toml_tables(text, CATEGORIES_FILE, "category")
     categories = tuple(
-        _parse_category(
-            _Entry(CATEGORIES_FILE, "category", i, raw, _CATEGORY_FIELDS), department_codes
-        )
+        _parse_category(_Entry(CATEGORIES_FILE, "category", i, raw, _CATEGORY_FIELDS), department_codes)
         for i, raw in enumerate(_tables(raw_entries, CATEGORIES_FILE, "category"))
     )
     _check_unique(CATEGORIES_FILE, "category", [c.code for c in categories])
     if FALLBACK_CATEGORY not in {c.code for c in categories}:
-        raise ReferenceError(
-            CATEGORIES_FILE, None, f"category {FALLBACK_CATEGORY!r} is required (the fallback)"
-        )
+        raise ReferenceError(CATEGORIES_FILE, None, f"category {FALLBACK_CATEGORY!r} is required (the fallback)")
     return categories
 
 
@@ -367,9 +383,7 @@ def _parse_streets(text: str) -> tuple[Street, ...]:
     reader = csv.DictReader(io.StringIO(text))
     header = tuple(reader.fieldnames or ())
     if header != STREET_COLUMNS:
-        raise ReferenceError(
-            STREETS_FILE, None, f"header must be {','.join(STREET_COLUMNS)}, got {','.join(header)}"
-        )
+        raise ReferenceError(STREETS_FILE, None, f"header must be {','.join(STREET_COLUMNS)}, got {','.join(header)}")
     streets: list[Street] = []
     seen: set[tuple[str, str]] = set()
     for row in reader:
@@ -404,14 +418,17 @@ def _parse_street_row(row: dict[str, Any], entry: str) -> Street:
     lon = _coordinate(values["lon"], LON_RANGE, "lon", fail)
     aliases = tuple(a.strip() for a in values["aliases"].split(";") if a.strip())
     return Street(
-        name=values["name"], kind=values["kind"], base=values["base"],
-        district=values["district"], lat=lat, lon=lon, aliases=aliases,
+        name=values["name"],
+        kind=values["kind"],
+        base=values["base"],
+        district=values["district"],
+        lat=lat,
+        lon=lon,
+        aliases=aliases,
     )
 
 
-def _coordinate(
-    text: str, bounds: tuple[float, float], column: str, fail: Callable[[str], ReferenceError]
-) -> float:
+def _coordinate(text: str, bounds: tuple[float, float], column: str, fail: Callable[[str], ReferenceError]) -> float:
     try:
         value = float(text)
     except ValueError:

@@ -19,16 +19,26 @@ ROLE_CHOICES = [(r.value, ROLE_LABELS[r]) for r in STAFF_ROLES]
 @require_roles(Role.ADMIN)
 async def users_page(request: web.Request) -> web.Response:
     users = await services(request).users.all()
-    return render(request, "staff/admin_users.html", {
-        "users": users, "sessions": await staff(request).sessions.live_counts(),
-        "departments": {d.code: d for d in await staff(request).departments.all()},
-        "flash": request.query.get("done", ""),
-    })
+    return render(
+        request,
+        "staff/admin_users.html",
+        {
+            "users": users,
+            "sessions": await staff(request).sessions.live_counts(),
+            "departments": {d.code: d for d in await staff(request).departments.all()},
+            "flash": request.query.get("done", ""),
+        },
+    )
 
 
 async def _form_context(request: web.Request, typed: dict[str, str], **extra: Any) -> dict[str, Any]:
-    return {"typed": typed, "roles": ROLE_CHOICES, "departments": await staff(request).departments.all(),
-            "min_password": MIN_PASSWORD, **extra}
+    return {
+        "typed": typed,
+        "roles": ROLE_CHOICES,
+        "departments": await staff(request).departments.all(),
+        "min_password": MIN_PASSWORD,
+        **extra,
+    }
 
 
 @require_roles(Role.ADMIN)
@@ -45,23 +55,35 @@ async def create_user(request: web.Request) -> web.StreamResponse:
     if not errors:
         try:
             await services(request).users.create(
-                typed["login"], typed["password"], typed["role"], department=typed["department"] or None,
-                full_name=typed["full_name"], device=typed["device"] or None)
+                typed["login"],
+                typed["password"],
+                typed["role"],
+                department=typed["department"] or None,
+                full_name=typed["full_name"],
+                device=typed["device"] or None,
+            )
         except DomainError as err:
             errors = {error_field(err, USER_FIELDS): err.message}
     if errors:
-        typed["password"] = ""   # never echo a password back into the page
-        return render(request, "staff/admin_user.html", await _form_context(request, typed, user=None, errors=errors),
-                      422)
+        typed["password"] = ""  # never echo a password back into the page
+        return render(
+            request, "staff/admin_user.html", await _form_context(request, typed, user=None, errors=errors), 422
+        )
     raise web.HTTPSeeOther("/staff/admin/users?done=created")
 
 
 @require_roles(Role.ADMIN)
 async def edit_user_page(request: web.Request) -> web.Response:
     user = await _user(request)
-    typed = {"login": user.login, "full_name": user.full_name, "role": user.role.value,
-             "department": user.department or "", "device": user.device or "", "password": "",
-             "active": "1" if user.active else ""}
+    typed = {
+        "login": user.login,
+        "full_name": user.full_name,
+        "role": user.role.value,
+        "department": user.department or "",
+        "device": user.device or "",
+        "password": "",
+        "active": "1" if user.active else "",
+    }
     return render(request, "staff/admin_user.html", await _form_context(request, typed, user=user))
 
 
@@ -77,17 +99,23 @@ async def update_user(request: web.Request) -> web.StreamResponse:
         errors = await _save_user(request, user, typed)
     if errors:
         typed["password"] = ""
-        return render(request, "staff/admin_user.html", await _form_context(request, typed, user=user, errors=errors),
-                      422)
+        return render(
+            request, "staff/admin_user.html", await _form_context(request, typed, user=user, errors=errors), 422
+        )
     raise web.HTTPSeeOther("/staff/admin/users?done=saved")
 
 
 async def _save_user(request: web.Request, user: UserView, typed: dict[str, str]) -> dict[str, str]:
     users = services(request).users
     try:
-        updated = await users.update(user.id, full_name=typed["full_name"], role=typed["role"],
-                                     department=typed["department"] or None, device=typed["device"] or None,
-                                     active=typed["active"] == "1")
+        updated = await users.update(
+            user.id,
+            full_name=typed["full_name"],
+            role=typed["role"],
+            department=typed["department"] or None,
+            device=typed["device"] or None,
+            active=typed["active"] == "1",
+        )
         if typed["password"]:
             await users.set_password(user.id, typed["password"])
     except DomainError as err:

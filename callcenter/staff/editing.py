@@ -53,8 +53,11 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
 
 
 def _check_new(typed: dict[str, str], request: web.Request) -> dict[str, str]:
-    errors = {name: f"Слишком длинный текст: не больше {limit} символов"
-              for name, limit in MAX_TEXT.items() if len(typed.get(name, "")) > limit}
+    errors = {
+        name: f"Слишком длинный текст: не больше {limit} символов"
+        for name, limit in MAX_TEXT.items()
+        if len(typed.get(name, "")) > limit
+    }
     if typed["phone"]:
         try:
             normalize_phone(typed["phone"])
@@ -78,9 +81,15 @@ def _new_ticket(request: web.Request, typed: dict[str, str]) -> NewTicket:
     category = services(request).reference.category(typed["category"])
     title = typed["title"] or f"{category.name}: {place.get('street') or typed['address']}"
     return NewTicket(
-        channel=Channel.PHONE, phone=typed["phone"] or None, category=typed["category"], title=title[:300],
-        description=typed["description"], address=typed["address"], citizen_name=typed["citizen_name"] or None,
-        extra={"linkedid": typed["call"]} if typed["call"] else {}, **place,
+        channel=Channel.PHONE,
+        phone=typed["phone"] or None,
+        category=typed["category"],
+        title=title[:300],
+        description=typed["description"],
+        address=typed["address"],
+        citizen_name=typed["citizen_name"] or None,
+        extra={"linkedid": typed["call"]} if typed["call"] else {},
+        **place,
     )
 
 
@@ -88,17 +97,34 @@ def _place(request: web.Request, address: str, flat: str, district: str) -> dict
     """Street, house, flat, district and point from the address (the gazetteer), else as typed."""
     found = services(request).gazetteer.geocode(address) if address else None
     if found is None:
-        return {"street": None, "house": None, "flat": flat or None, "district": district or None,
-                "lat": None, "lon": None}
-    return {"street": found.street.name, "house": found.house or None, "flat": flat or found.flat,
-            "district": found.district, "lat": found.lat, "lon": found.lon}
+        return {
+            "street": None,
+            "house": None,
+            "flat": flat or None,
+            "district": district or None,
+            "lat": None,
+            "lon": None,
+        }
+    return {
+        "street": found.street.name,
+        "house": found.house or None,
+        "flat": flat or found.flat,
+        "district": found.district,
+        "lat": found.lat,
+        "lon": found.lon,
+    }
 
 
 async def _link_call(request: web.Request, linkedid: str, view: TicketView) -> None:
     if await staff(request).related.link_call(linkedid, view.id):
         await services(request).tickets.record_event(
-            view.number, "call", current_user(request).actor(), note="Заявка создана во время звонка",
-            data={"linkedid": linkedid}, public=False)
+            view.number,
+            "call",
+            current_user(request).actor(),
+            note="Заявка создана во время звонка",
+            data={"linkedid": linkedid},
+            public=False,
+        )
     else:
         logger.info("ticket %s made from call %s, which the call log does not know", view.number, linkedid)
 
@@ -106,8 +132,9 @@ async def _link_call(request: web.Request, linkedid: str, view: TicketView) -> N
 @require_roles(*EDITOR_ROLES)
 async def edit_page(request: web.Request) -> web.Response:
     ticket = await _editable(request)
-    return render(request, "staff/ticket_edit.html", {"ticket": ticket, "typed": _as_typed(ticket),
-                                                       "districts": DISTRICTS})
+    return render(
+        request, "staff/ticket_edit.html", {"ticket": ticket, "typed": _as_typed(ticket), "districts": DISTRICTS}
+    )
 
 
 @require_roles(*EDITOR_ROLES)
@@ -120,9 +147,12 @@ async def edit_submit(request: web.Request) -> web.StreamResponse:
         return render(request, "staff/ticket_edit.html", {**context, "errors": errors}, 422)
     try:
         await services(request).tickets.edit(
-            ticket.number, _changes(request, ticket, typed), current_user(request).actor(),
+            ticket.number,
+            _changes(request, ticket, typed),
+            current_user(request).actor(),
             expected_version=int(typed["version"]) if typed["version"].isdigit() else None,
-            confirm_draft=typed["confirm"] == "1")
+            confirm_draft=typed["confirm"] == "1",
+        )
     except ConflictError as err:
         # Keep what was typed; show what is there now and take its version, so a second
         # "save" overwrites knowingly rather than silently.
@@ -141,14 +171,24 @@ async def _editable(request: web.Request) -> TicketView:
 
 
 def _as_typed(ticket: TicketView) -> dict[str, str]:
-    return {"category": ticket.category or "", "title": ticket.title, "description": ticket.description,
-            "address": ticket.address, "flat": ticket.flat or "", "district": ticket.district or "",
-            "version": str(ticket.version), "confirm": ""}
+    return {
+        "category": ticket.category or "",
+        "title": ticket.title,
+        "description": ticket.description,
+        "address": ticket.address,
+        "flat": ticket.flat or "",
+        "district": ticket.district or "",
+        "version": str(ticket.version),
+        "confirm": "",
+    }
 
 
 def _check_edit(typed: dict[str, str], request: web.Request) -> dict[str, str]:
-    errors = {name: f"Слишком длинный текст: не больше {limit} символов"
-              for name, limit in MAX_TEXT.items() if len(typed.get(name, "")) > limit}
+    errors = {
+        name: f"Слишком длинный текст: не больше {limit} символов"
+        for name, limit in MAX_TEXT.items()
+        if len(typed.get(name, "")) > limit
+    }
     if typed["category"] and not services(request).reference.has_category(typed["category"]):
         errors["category"] = "Такой категории нет: выберите из списка"
     if typed["confirm"] == "1" and not typed["category"]:
@@ -161,9 +201,13 @@ def _check_edit(typed: dict[str, str], request: web.Request) -> dict[str, str]:
 
 
 def _changes(request: web.Request, ticket: TicketView, typed: dict[str, str]) -> dict[str, Any]:
-    changes: dict[str, Any] = {"category": typed["category"] or None, "title": typed["title"],
-                               "description": typed["description"], "flat": typed["flat"] or None,
-                               "district": typed["district"] or None}
+    changes: dict[str, Any] = {
+        "category": typed["category"] or None,
+        "title": typed["title"],
+        "description": typed["description"],
+        "flat": typed["flat"] or None,
+        "district": typed["district"] or None,
+    }
     if typed["address"] != ticket.address:
         place = _place(request, typed["address"], typed["flat"], typed["district"])
         changes.update(address=typed["address"], **place)

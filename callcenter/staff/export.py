@@ -21,23 +21,39 @@ from callcenter.web.auth import SUPERVISION_ROLES, require_roles
 
 DEFAULT_DAYS = 30
 CHUNK = 200
-HEADER = ("Номер", "Создана", "Канал", "Статус", "Категория", "Исполнитель", "Район", "Адрес", "Телефон",
-          "Заявитель", "Описание", "Последнее изменение", "Черновик")
+HEADER = (
+    "Номер",
+    "Создана",
+    "Канал",
+    "Статус",
+    "Категория",
+    "Исполнитель",
+    "Район",
+    "Адрес",
+    "Телефон",
+    "Заявитель",
+    "Описание",
+    "Последнее изменение",
+    "Черновик",
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @require_roles(*SUPERVISION_ROLES)
 async def export_csv(request: web.Request) -> web.StreamResponse:
     shared = services(request)
-    form = parse_filters(request.query, shared.reference, default_days=DEFAULT_DAYS,
-                         today=local_today(shared.settings.zone))
+    form = parse_filters(
+        request.query, shared.reference, default_days=DEFAULT_DAYS, today=local_today(shared.settings.zone)
+    )
     if form.errors:
         return render(request, "staff/export_error.html", {"form": form, "errors": form.errors}, 422)
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="tickets-{local_today(shared.settings.zone):%Y%m%d}.csv"',
-        "Cache-Control": "no-store",
-    })
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="tickets-{local_today(shared.settings.zone):%Y%m%d}.csv"',
+            "Cache-Control": "no-store",
+        }
+    )
     await response.prepare(request)
     await response.write("\ufeff".encode() + _lines([HEADER]))
     await _write_rows(request, response, form)
@@ -61,10 +77,21 @@ def _row(t: TicketView, zone: object) -> tuple[str, ...]:
     def local(value: object) -> str:
         return value.astimezone(zone).strftime("%d.%m.%Y %H:%M:%S") if value else ""  # type: ignore[attr-defined]
 
-    return (t.number, local(t.created_at), CHANNEL_LABELS[t.channel], STATUS_LABELS[t.status],
-            t.category_name or t.category or "", t.department_name or t.department or "", t.district or "",
-            _cell(t.address), t.phone or "", _cell(t.citizen_name or ""), _cell(t.description),
-            local(t.last_change_at), "да" if t.is_draft else "")
+    return (
+        t.number,
+        local(t.created_at),
+        CHANNEL_LABELS[t.channel],
+        STATUS_LABELS[t.status],
+        t.category_name or t.category or "",
+        t.department_name or t.department or "",
+        t.district or "",
+        _cell(t.address),
+        t.phone or "",
+        _cell(t.citizen_name or ""),
+        _cell(t.description),
+        local(t.last_change_at),
+        "да" if t.is_draft else "",
+    )
 
 
 def _cell(text: str) -> str:

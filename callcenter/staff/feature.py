@@ -28,8 +28,10 @@ def setup(app: web.Application, services: Services) -> None:
     targets = TargetBook(services.reference, settings.dispatch_target_seconds)
     app[TARGETS] = targets
     app[STAFF] = StaffServices(
-        sessions=app[WEB].sessions, departments=DepartmentService(services.sessions),
-        related=RelatedRecords(services.sessions), stats=BoardStats(services.sessions, targets, settings.zone),
+        sessions=app[WEB].sessions,
+        departments=DepartmentService(services.sessions),
+        related=RelatedRecords(services.sessions),
+        stats=BoardStats(services.sessions, targets, settings.zone),
     )
     aiohttp_jinja2.get_env(app).filters["human_duration"] = human_duration
     add_routes(app.router)
@@ -59,8 +61,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post(r"/staff/admin/users/{user_id:\d+}", admin.update_user)
     router.add_post(r"/staff/admin/users/{user_id:\d+}/revoke", admin.revoke_sessions, name="staff_user_revoke")
     router.add_get("/staff/admin/departments", admin.departments_page, name="staff_departments")
-    router.add_post(r"/staff/admin/departments/{code:[a-z][a-z0-9_]{1,47}}", admin.toggle_department,
-                    name="staff_department")
+    router.add_post(
+        r"/staff/admin/departments/{code:[a-z][a-z0-9_]{1,47}}", admin.toggle_department, name="staff_department"
+    )
 
 
 @require_roles(*STAFF_ROLES)

@@ -48,9 +48,15 @@ class FilterForm:
         return urlencode(params)
 
 
-def parse_filters(query: MultiMapping[str], reference: ReferenceData, *,
-                  allowed: tuple[Status, ...] = tuple(Status), default_status: str = "",
-                  default_days: int | None = None, today: date | None = None) -> FilterForm:
+def parse_filters(
+    query: MultiMapping[str],
+    reference: ReferenceData,
+    *,
+    allowed: tuple[Status, ...] = tuple(Status),
+    default_status: str = "",
+    default_days: int | None = None,
+    today: date | None = None,
+) -> FilterForm:
     """Read the filter fields; a bad one is reported and left out, the rest still apply."""
     # NUL never belongs in a filter and PostgreSQL refuses it in text (it answered 503).
     values = {name: str(query.get(name, "")).replace("\x00", "").strip()[:MAX_QUERY] for name in FILTER_FIELDS}
@@ -96,9 +102,13 @@ def _apply_codes(form: FilterForm, reference: ReferenceData) -> None:
         if v[name] and not known(v[name]):
             form.errors[name] = message
     ok = {name: v[name] or None for name in checks if name not in form.errors}
-    form.filter = replace(f, category=ok.get("category"), department=ok.get("department"),
-                          channel=Channel(ok["channel"]) if ok.get("channel") else None,
-                          district=ok.get("district"))
+    form.filter = replace(
+        f,
+        category=ok.get("category"),
+        department=ok.get("department"),
+        channel=Channel(ok["channel"]) if ok.get("channel") else None,
+        district=ok.get("district"),
+    )
 
 
 def _apply_dates(form: FilterForm) -> None:

@@ -37,20 +37,32 @@ class ListSpec:
     roles: tuple[Role, ...]
 
 
-BOARD = ListSpec("board", tuple(Status), "", "staff/_row.html",
-                 (Role.OPERATOR, Role.SUPERVISOR, Role.ANALYST, Role.ADMIN))
-QUEUE = ListSpec("queue", tuple(s for s in Status if s is not Status.NEW), "waiting", "staff/_queue_row.html",
-                 (Role.EXECUTOR, Role.SUPERVISOR, Role.ADMIN))
-ARCHIVE = ListSpec("archive", ARCHIVE_STATUSES, "", "staff/_row.html",
-                   (Role.OPERATOR, Role.SUPERVISOR, Role.ANALYST, Role.ADMIN))
+BOARD = ListSpec(
+    "board", tuple(Status), "", "staff/_row.html", (Role.OPERATOR, Role.SUPERVISOR, Role.ANALYST, Role.ADMIN)
+)
+QUEUE = ListSpec(
+    "queue",
+    tuple(s for s in Status if s is not Status.NEW),
+    "waiting",
+    "staff/_queue_row.html",
+    (Role.EXECUTOR, Role.SUPERVISOR, Role.ADMIN),
+)
+ARCHIVE = ListSpec(
+    "archive", ARCHIVE_STATUSES, "", "staff/_row.html", (Role.OPERATOR, Role.SUPERVISOR, Role.ANALYST, Role.ADMIN)
+)
 SPECS = {spec.name: spec for spec in (BOARD, QUEUE, ARCHIVE)}
 
 
 def read_filters(request: web.Request, spec: ListSpec) -> FilterForm:
     """The list's filters from the query; executors are pinned to their own department."""
     shared = services(request)
-    form = parse_filters(request.query, shared.reference, allowed=spec.statuses,
-                         default_status=spec.default_status, today=local_today(shared.settings.zone))
+    form = parse_filters(
+        request.query,
+        shared.reference,
+        allowed=spec.statuses,
+        default_status=spec.default_status,
+        today=local_today(shared.settings.zone),
+    )
     user = current_user(request)
     if user.role is Role.EXECUTOR:
         form.filter = replace(form.filter, department=user.department)
@@ -64,8 +76,13 @@ async def load_page(request: web.Request, form: FilterForm) -> TicketPage:
 
 
 def list_context(spec: ListSpec, form: FilterForm, page: TicketPage) -> dict[str, Any]:
-    return {"spec": spec, "form": form, "page": page, "errors": form.errors,
-            "live_query": form.query_string(view=spec.name)}
+    return {
+        "spec": spec,
+        "form": form,
+        "page": page,
+        "errors": form.errors,
+        "live_query": form.query_string(view=spec.name),
+    }
 
 
 @require_roles(*STAFF_ROLES)

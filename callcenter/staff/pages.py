@@ -45,7 +45,7 @@ def text_fields(form: MultiMapping[Any], *names: str) -> dict[str, str]:
     values = {}
     for name in names:
         value = form.get(name, "")
-        values[name] = value.replace("\x00", "").strip() if isinstance(value, str) else ""   # PostgreSQL refuses NUL
+        values[name] = value.replace("\x00", "").strip() if isinstance(value, str) else ""  # PostgreSQL refuses NUL
     return values
 
 

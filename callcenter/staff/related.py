@@ -70,38 +70,83 @@ class RelatedRecords:
 
     async def calls_for(self, ticket_id: int) -> list[CallRow]:
         async with self._sessions() as session:
-            rows = (await session.execute(
-                select(m.Call, m.User.full_name, m.User.login).outerjoin(m.User, m.User.id == m.Call.operator_id)
-                .where(m.Call.ticket_id == ticket_id).order_by(m.Call.started_at)
-            )).all()
-        return [CallRow(c.linkedid, c.direction, c.caller, c.started_at, c.answered_at, c.ended_at,
-                        full_name or login, c.ivr_path, c.abandoned) for c, full_name, login in rows]
+            rows = (
+                await session.execute(
+                    select(m.Call, m.User.full_name, m.User.login)
+                    .outerjoin(m.User, m.User.id == m.Call.operator_id)
+                    .where(m.Call.ticket_id == ticket_id)
+                    .order_by(m.Call.started_at)
+                )
+            ).all()
+        return [
+            CallRow(
+                c.linkedid,
+                c.direction,
+                c.caller,
+                c.started_at,
+                c.answered_at,
+                c.ended_at,
+                full_name or login,
+                c.ivr_path,
+                c.abandoned,
+            )
+            for c, full_name, login in rows
+        ]
 
     async def callbacks_for(self, ticket_id: int) -> list[CallbackRow]:
         async with self._sessions() as session:
-            pairs = (await session.execute(
-                select(m.Callback, m.CallbackTicket.outcome)
-                .join(m.CallbackTicket, m.CallbackTicket.callback_id == m.Callback.id)
-                .where(m.CallbackTicket.ticket_id == ticket_id).order_by(m.Callback.id)
-            )).all()
+            pairs = (
+                await session.execute(
+                    select(m.Callback, m.CallbackTicket.outcome)
+                    .join(m.CallbackTicket, m.CallbackTicket.callback_id == m.Callback.id)
+                    .where(m.CallbackTicket.ticket_id == ticket_id)
+                    .order_by(m.Callback.id)
+                )
+            ).all()
             ids = [cb.id for cb, _ in pairs]
-            attempts = (await session.execute(
-                select(m.CallbackAttempt).where(m.CallbackAttempt.callback_id.in_(ids))
-                .order_by(m.CallbackAttempt.started_at)
-            )).scalars().all() if ids else []
+            attempts = (
+                (
+                    await session.execute(
+                        select(m.CallbackAttempt)
+                        .where(m.CallbackAttempt.callback_id.in_(ids))
+                        .order_by(m.CallbackAttempt.started_at)
+                    )
+                )
+                .scalars()
+                .all()
+                if ids
+                else []
+            )
         by_callback: dict[int, list[AttemptRow]] = {}
         for a in attempts:
-            by_callback.setdefault(a.callback_id, []).append(AttemptRow(a.started_at, a.ended_at, a.mode,
-                                                                        a.result, a.note))
-        return [CallbackRow(cb.id, cb.phone, cb.state, cb.mode, cb.due_at, cb.attempts, cb.outcome, outcome,
-                            cb.completed_at, by_callback.get(cb.id, [])) for cb, outcome in pairs]
+            by_callback.setdefault(a.callback_id, []).append(
+                AttemptRow(a.started_at, a.ended_at, a.mode, a.result, a.note)
+            )
+        return [
+            CallbackRow(
+                cb.id,
+                cb.phone,
+                cb.state,
+                cb.mode,
+                cb.due_at,
+                cb.attempts,
+                cb.outcome,
+                outcome,
+                cb.completed_at,
+                by_callback.get(cb.id, []),
+            )
+            for cb, outcome in pairs
+        ]
 
     async def attachment(self, attachment_id: int) -> AttachmentFile:
         async with self._sessions() as session:
-            row = (await session.execute(
-                select(m.Attachment, m.Ticket.number, m.Ticket.department_code)
-                .join(m.Ticket, m.Ticket.id == m.Attachment.ticket_id).where(m.Attachment.id == attachment_id)
-            )).one_or_none()
+            row = (
+                await session.execute(
+                    select(m.Attachment, m.Ticket.number, m.Ticket.department_code)
+                    .join(m.Ticket, m.Ticket.id == m.Attachment.ticket_id)
+                    .where(m.Attachment.id == attachment_id)
+                )
+            ).one_or_none()
         if row is None:
             raise NotFound("Вложение не найдено")
         a, number, department = row
@@ -111,6 +156,8 @@ class RelatedRecords:
         """Point a call at the ticket made during it; False if the call is unknown."""
         async with self._sessions.begin() as session:
             result = await session.execute(
-                update(m.Call).where(m.Call.linkedid == linkedid, m.Call.ticket_id.is_(None))
-                .values(ticket_id=ticket_id))
+                update(m.Call)
+                .where(m.Call.linkedid == linkedid, m.Call.ticket_id.is_(None))
+                .values(ticket_id=ticket_id)
+            )
         return bool(result.rowcount)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class StaffServices:
     """What staff handlers need beyond the shared Services."""
 
-    sessions: SessionStore       # the same store the web layer signs in with (admin: live counts, revoke)
+    sessions: SessionStore  # the same store the web layer signs in with (admin: live counts, revoke)
     departments: DepartmentService
     related: RelatedRecords
     stats: BoardStats

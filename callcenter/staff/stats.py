@@ -28,7 +28,7 @@ T = TypeVar("T")
 WAITING = (Status.NEW, Status.DISPATCHED, Status.IN_PROGRESS)
 MEDIAN_STAGES = (Status.DISPATCHED, Status.IN_PROGRESS, Status.DONE, Status.CLOSED)
 MAX_PERIOD_DAYS = 366
-MEDIAN_SAMPLE = 20_000     # tickets; at the real 1563's volume (4,000 a month) nothing is sampled
+MEDIAN_SAMPLE = 20_000  # tickets; at the real 1563's volume (4,000 a month) nothing is sampled
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Breach:
 
 @dataclass(frozen=True)
 class BreachReport:
-    rows: list[Breach]      # the worst first, at most ``limit``
+    rows: list[Breach]  # the worst first, at most ``limit``
     total: int
 
 
@@ -73,15 +73,21 @@ class Median:
     department: str | None
     stage: Status
     seconds: float
-    tickets: int             # how many tickets reached the stage (estimated when sampled)
+    tickets: int  # how many tickets reached the stage (estimated when sampled)
     sampled: bool = False
 
 
 class BoardStats:
     """Counts, breaches and chart series for a period; the heavier ones cached for a few seconds."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], targets: TargetBook, zone: ZoneInfo,
-                 *, cache_seconds: float = 15.0) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        targets: TargetBook,
+        zone: ZoneInfo,
+        *,
+        cache_seconds: float = 15.0,
+    ) -> None:
         self._sessions = sessions
         self._targets = targets
         self._zone = zone
@@ -98,8 +104,11 @@ class BoardStats:
 
     async def counts(self, period: Period) -> dict[tuple[str, str], int]:
         """(status, channel) -> tickets created in the period."""
-        stmt = (select(m.Ticket.status, m.Ticket.channel, func.count())
-                .where(*_in_period(period)).group_by(m.Ticket.status, m.Ticket.channel))
+        stmt = (
+            select(m.Ticket.status, m.Ticket.channel, func.count())
+            .where(*_in_period(period))
+            .group_by(m.Ticket.status, m.Ticket.channel)
+        )
         async with self._sessions() as session:
             return {(s, c): n for s, c, n in (await session.execute(stmt)).all()}
 
@@ -111,8 +120,9 @@ class BoardStats:
         key = {"channel": m.Ticket.channel, "category": m.Ticket.category_code}[column]
         async with self._sessions() as session:
             day = _local_day(session, self._zone, period)
-            rows = (await session.execute(
-                select(day, key, func.count()).where(*_in_period(period)).group_by(day, key))).all()
+            rows = (
+                await session.execute(select(day, key, func.count()).where(*_in_period(period)).group_by(day, key))
+            ).all()
         return {(_as_date(d), k or ""): n for d, k, n in rows}
 
     async def breaches(self, period: Period, limit: int = 100) -> BreachReport:
@@ -125,29 +135,57 @@ class BoardStats:
         async with self._sessions() as session:
             waiting = self._waiting(period).subquery()
             deadline = _epoch(session, waiting.c.since) + waiting.c.allowed
-            stmt = (select(waiting, func.count().over().label("total"))
-                    .where(deadline < time.time()).order_by(deadline).limit(limit))
+            stmt = (
+                select(waiting, func.count().over().label("total"))
+                .where(deadline < time.time())
+                .order_by(deadline)
+                .limit(limit)
+            )
             rows = (await session.execute(stmt)).all()
-        breaches = [Breach(r.number, Status(r.status), r.channel, r.category_code, r.department_code,
-                           _aware(r.since), timedelta(seconds=float(r.allowed))) for r in rows]
+        breaches = [
+            Breach(
+                r.number,
+                Status(r.status),
+                r.channel,
+                r.category_code,
+                r.department_code,
+                _aware(r.since),
+                timedelta(seconds=float(r.allowed)),
+            )
+            for r in rows
+        ]
         return BreachReport(breaches, rows[0].total if rows else 0)
 
     def _waiting(self, period: Period) -> Select[Any]:
         """Waiting tickets of the period with their last status change and their stage's target (s)."""
-        since = (select(func.max(m.TicketEvent.at))
-                 .where(m.TicketEvent.ticket_id == m.Ticket.id, m.TicketEvent.kind.in_(["created", "status"]))
-                 .correlate(m.Ticket).scalar_subquery())
+        since = (
+            select(func.max(m.TicketEvent.at))
+            .where(m.TicketEvent.ticket_id == m.Ticket.id, m.TicketEvent.kind.in_(["created", "status"]))
+            .correlate(m.Ticket)
+            .scalar_subquery()
+        )
         defaults = self._targets.targets(None)
         allowed = case(
             (m.Ticket.status == Status.NEW.value, literal(defaults.dispatch.total_seconds())),
-            (m.Ticket.status == Status.DISPATCHED.value,
-             func.coalesce(m.Category.accept_target_minutes, defaults.accept.total_seconds() / 60) * 60),
+            (
+                m.Ticket.status == Status.DISPATCHED.value,
+                func.coalesce(m.Category.accept_target_minutes, defaults.accept.total_seconds() / 60) * 60,
+            ),
             else_=func.coalesce(m.Category.done_target_hours, defaults.done.total_seconds() / 3600) * 3600,
         )
-        return (select(m.Ticket.number, m.Ticket.status, m.Ticket.channel, m.Ticket.category_code,
-                       m.Ticket.department_code, since.label("since"), allowed.label("allowed"))
-                .outerjoin(m.Category, m.Category.code == m.Ticket.category_code)
-                .where(*_in_period(period), m.Ticket.status.in_([s.value for s in WAITING])))
+        return (
+            select(
+                m.Ticket.number,
+                m.Ticket.status,
+                m.Ticket.channel,
+                m.Ticket.category_code,
+                m.Ticket.department_code,
+                since.label("since"),
+                allowed.label("allowed"),
+            )
+            .outerjoin(m.Category, m.Category.code == m.Ticket.category_code)
+            .where(*_in_period(period), m.Ticket.status.in_([s.value for s in WAITING]))
+        )
 
     async def medians(self, period: Period) -> list[Median]:
         """Median time from creation to the first time each stage was reached, per department."""
@@ -161,24 +199,38 @@ class BoardStats:
             step = max(1, math.ceil(tickets / MEDIAN_SAMPLE))
             sampled = [m.Ticket.id % step == 0] if step > 1 else []
             firsts = (
-                select(m.Ticket.department_code.label("dep"), m.TicketEvent.to_status.label("stage"),
-                       _seconds(session, func.min(m.TicketEvent.at), m.Ticket.created_at).label("secs"))
+                select(
+                    m.Ticket.department_code.label("dep"),
+                    m.TicketEvent.to_status.label("stage"),
+                    _seconds(session, func.min(m.TicketEvent.at), m.Ticket.created_at).label("secs"),
+                )
                 .join(m.TicketEvent, m.TicketEvent.ticket_id == m.Ticket.id)
-                .where(*_in_period(period), *sampled, m.TicketEvent.kind == "status",
-                       m.TicketEvent.to_status.in_([s.value for s in MEDIAN_STAGES]))
+                .where(
+                    *_in_period(period),
+                    *sampled,
+                    m.TicketEvent.kind == "status",
+                    m.TicketEvent.to_status.in_([s.value for s in MEDIAN_STAGES]),
+                )
                 .group_by(m.Ticket.id, m.Ticket.department_code, m.Ticket.created_at, m.TicketEvent.to_status)
             ).subquery()
             ranked = select(
-                firsts.c.dep, firsts.c.stage, firsts.c.secs,
+                firsts.c.dep,
+                firsts.c.stage,
+                firsts.c.secs,
                 func.row_number().over(partition_by=(firsts.c.dep, firsts.c.stage), order_by=firsts.c.secs).label("rn"),
                 func.count().over(partition_by=(firsts.c.dep, firsts.c.stage)).label("n"),
             ).subquery()
             middle = ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])
-            rows = (await session.execute(
-                select(ranked.c.dep, ranked.c.stage, func.avg(ranked.c.secs), func.max(ranked.c.n))
-                .where(middle).group_by(ranked.c.dep, ranked.c.stage))).all()
-        return [Median(dep, Status(stage), float(secs), int(n) * step, sampled=step > 1)
-                for dep, stage, secs, n in rows]
+            rows = (
+                await session.execute(
+                    select(ranked.c.dep, ranked.c.stage, func.avg(ranked.c.secs), func.max(ranked.c.n))
+                    .where(middle)
+                    .group_by(ranked.c.dep, ranked.c.stage)
+                )
+            ).all()
+        return [
+            Median(dep, Status(stage), float(secs), int(n) * step, sampled=step > 1) for dep, stage, secs, n in rows
+        ]
 
     async def _cached(self, key: tuple[Any, ...], compute: Callable[[], Awaitable[T]]) -> T:
         now = time.monotonic()
@@ -186,7 +238,7 @@ class BoardStats:
         if hit is not None and hit[0] > now:
             return hit[1]  # type: ignore[no-any-return]
         value = await compute()
-        if len(self._cache) > 64:   # periods people pick are few; drop everything rather than track age
+        if len(self._cache) > 64:  # periods people pick are few; drop everything rather than track age
             self._cache.clear()
         self._cache[key] = (now + self._cache_seconds, value)
         return value

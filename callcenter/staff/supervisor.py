@@ -47,8 +47,12 @@ async def supervisor_page(request: web.Request) -> web.Response:
     breaches = await stats.breaches(period, limit=BREACHES_SHOWN)
     charts = await _charts(request, stats, period)
     context: dict[str, Any] = {
-        "period": period, "typed": typed, "errors": errors, "counts": counts_table(counts),
-        "breaches": breaches, "charts": charts,
+        "period": period,
+        "typed": typed,
+        "errors": errors,
+        "counts": counts_table(counts),
+        "breaches": breaches,
+        "charts": charts,
         "export_query": f"date_from={period.start.isoformat()}&date_to={period.end.isoformat()}",
     }
     return render(request, "staff/supervisor.html", context, 422 if errors else 200)
@@ -69,8 +73,7 @@ def counts_table(counts: dict[tuple[str, str], int]) -> dict[str, Any]:
         cells = [counts.get((status.value, c.value), 0) for c in channels]
         rows.append({"status": status, "label": STATUS_LABELS[status], "cells": cells, "total": sum(cells)})
     totals = [sum(r["cells"][i] for r in rows) for i in range(len(channels))]
-    return {"channels": [CHANNEL_LABELS[c] for c in channels], "rows": rows, "totals": totals,
-            "grand": sum(totals)}
+    return {"channels": [CHANNEL_LABELS[c] for c in channels], "rows": rows, "totals": totals, "grand": sum(totals)}
 
 
 async def _charts(request: web.Request, stats: BoardStats, period: Period) -> dict[str, Any]:
@@ -89,10 +92,18 @@ async def _charts(request: web.Request, stats: BoardStats, period: Period) -> di
     top = [(_category_name(reference, code), float(n), str(n)) for code, n in totals.most_common(TOP_CATEGORIES)]
     groups = [g for g in groups if any(group == g for (_day, group) in by_group)]
     return {
-        "per_channel": stacked_days(days, series(by_channel, days, [c.value for c in Channel]),
-                                    {c.value: CHANNEL_LABELS[c] for c in Channel}, title="Заявки по дням и каналам"),
-        "per_group": stacked_days(days, series(dict(by_group), days, groups), {g: g for g in groups},
-                                  title="Заявки по дням и группам категорий"),
+        "per_channel": stacked_days(
+            days,
+            series(by_channel, days, [c.value for c in Channel]),
+            {c.value: CHANNEL_LABELS[c] for c in Channel},
+            title="Заявки по дням и каналам",
+        ),
+        "per_group": stacked_days(
+            days,
+            series(dict(by_group), days, groups),
+            {g: g for g in groups},
+            title="Заявки по дням и группам категорий",
+        ),
         "top_categories": horizontal_bars(top, title="Категории за период", width=560),
         "medians": _median_charts(request, medians),
     }

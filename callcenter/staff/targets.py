@@ -19,15 +19,19 @@ class TargetBook:
     def targets(self, category: str | None) -> Targets:
         if category and self._reference.has_category(category):
             cat = self._reference.category(category)
-            return Targets(dispatch=self._dispatch, accept=timedelta(minutes=cat.accept_target_minutes),
-                           done=timedelta(hours=cat.done_target_hours))
+            return Targets(
+                dispatch=self._dispatch,
+                accept=timedelta(minutes=cat.accept_target_minutes),
+                done=timedelta(hours=cat.done_target_hours),
+            )
         return Targets(dispatch=self._dispatch)
 
     def limit(self, ticket: TicketView) -> timedelta | None:
         """The target of the stage the ticket waits in; None once nobody is waiting on staff."""
         targets = self.targets(ticket.category)
-        return {Status.NEW: targets.dispatch, Status.DISPATCHED: targets.accept,
-                Status.IN_PROGRESS: targets.done}.get(ticket.status)
+        return {Status.NEW: targets.dispatch, Status.DISPATCHED: targets.accept, Status.IN_PROGRESS: targets.done}.get(
+            ticket.status
+        )
 
     def overdue(self, ticket: TicketView, now: datetime | None = None) -> bool:
         since = (now or datetime.now(UTC)) - (ticket.last_change_at or ticket.created_at)

@@ -29,8 +29,12 @@ class ExtraRow:
     value: str
 
 
-def extra_rows(extra: Mapping[str, Any] | None, zone: ZoneInfo, reference: ReferenceData,
-               ivr_wording: Callable[[str | None], str] | None = None) -> list[ExtraRow]:
+def extra_rows(
+    extra: Mapping[str, Any] | None,
+    zone: ZoneInfo,
+    reference: ReferenceData,
+    ivr_wording: Callable[[str | None], str] | None = None,
+) -> list[ExtraRow]:
     """The rows the ticket page shows for ``extra``, in a stable order."""
     extra = extra or {}
     rows: list[ExtraRow] = []
@@ -57,7 +61,7 @@ def extra_rows(extra: Mapping[str, Any] | None, zone: ZoneInfo, reference: Refer
 
 def ivr_wording(reference: ReferenceData) -> Callable[[str | None], str]:
     """``1>water_leak>record`` -> «клавиша 1 → Порыв водопровода → голосовое сообщение»."""
-    from callcenter.telephony.api import ivr_steps   # the one wording of IVR paths (board, pops)
+    from callcenter.telephony.api import ivr_steps  # the one wording of IVR paths (board, pops)
 
     return lambda path: " → ".join(ivr_steps(path, reference))
 

@@ -17,6 +17,7 @@ from callcenter.domain.errors import DomainError, ValidationError
 from callcenter.domain.ticket_numbers import clean_ticket_number
 from callcenter.domain.tickets import Role, Status, allowed_targets
 from callcenter.staff.pages import error_field, local_redirect, render, services, staff, text_fields
+from callcenter.staff.ticket_extra import extra_rows, ivr_wording
 from callcenter.web.auth import (
     EDITOR_ROLES,
     STAFF_ROLES,
@@ -25,7 +26,6 @@ from callcenter.web.auth import (
     require_roles,
 )
 from callcenter.web.error_pages import status_for
-from callcenter.staff.ticket_extra import extra_rows, ivr_wording
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,12 @@ ACTION_LABELS: dict[tuple[Status | None, Status], str] = {
     (None, Status.ARCHIVED): "Перенести в архив",
 }
 # Moves whose note field is required (the domain says so too; this only marks the field).
-NOTE_REQUIRED = {(Status.IN_PROGRESS, Status.DONE), (Status.DONE, Status.IN_PROGRESS),
-                 (Status.DONE, Status.CLOSED), (Status.DISPATCHED, Status.NEW)}
+NOTE_REQUIRED = {
+    (Status.IN_PROGRESS, Status.DONE),
+    (Status.DONE, Status.IN_PROGRESS),
+    (Status.DONE, Status.CLOSED),
+    (Status.DISPATCHED, Status.NEW),
+}
 MOVE_FIELDS = ("to", "note", "department", "duplicate_of", "version", "back", "public")
 
 
@@ -62,17 +66,21 @@ async def ticket_context(request: web.Request, number: str) -> dict[str, Any]:
     moves = allowed_targets(detail.ticket.status, user.role)
     ivr_words = ivr_wording(shared.reference)
     return {
-        "detail": detail, "ticket": detail.ticket, "others": others,
+        "detail": detail,
+        "ticket": detail.ticket,
+        "others": others,
         "extra_rows": extra_rows(detail.ticket.extra, shared.settings.zone, shared.reference, ivr_words),
         "ivr_words": ivr_words,
         "calls": await related.calls_for(detail.ticket.id),
         "callbacks": await related.callbacks_for(detail.ticket.id),
-        "actions": [(to, action_label(detail.ticket.status, to), (detail.ticket.status, to) in NOTE_REQUIRED)
-                    for to in moves],
+        "actions": [
+            (to, action_label(detail.ticket.status, to), (detail.ticket.status, to) in NOTE_REQUIRED) for to in moves
+        ],
         "can_edit": user.role in EDITOR_ROLES and detail.ticket.status not in (Status.CLOSED, Status.ARCHIVED),
         "can_note": user.role in ACTOR_ROLES,
         "departments": await staff(request).departments.active(),
-        "typed": {}, "open_action": None,
+        "typed": {},
+        "open_action": None,
     }
 
 
@@ -80,8 +88,12 @@ async def ticket_context(request: web.Request, number: str) -> dict[str, Any]:
 async def ticket_page(request: web.Request) -> web.Response:
     number = clean_ticket_number(request.match_info["number"])
     context = await ticket_context(request, number)
-    context["flash"] = {"created": "Заявка создана", "saved": "Изменения сохранены",
-                        "moved": "Статус изменён", "noted": "Заметка добавлена"}.get(request.query.get("done", ""))
+    context["flash"] = {
+        "created": "Заявка создана",
+        "saved": "Изменения сохранены",
+        "moved": "Статус изменён",
+        "noted": "Заметка добавлена",
+    }.get(request.query.get("done", ""))
     return render(request, "staff/ticket.html", context)
 
 
@@ -94,9 +106,14 @@ async def move_ticket(request: web.Request) -> web.StreamResponse:
     check_department(user, current.department)
     try:
         await services(request).tickets.move(
-            number, _target(form["to"]), user.actor(), note=form["note"] or None,
-            department=form["department"] or None, duplicate_of=_duplicate(form["duplicate_of"]),
-            expected_version=_version(form["version"]), public=form["public"] != "0",
+            number,
+            _target(form["to"]),
+            user.actor(),
+            note=form["note"] or None,
+            department=form["department"] or None,
+            duplicate_of=_duplicate(form["duplicate_of"]),
+            expected_version=_version(form["version"]),
+            public=form["public"] != "0",
         )
     except DomainError as err:
         return await _page_with_error(request, number, err, form, open_action=form["to"])
@@ -116,8 +133,9 @@ async def add_note(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/staff/tickets/{number}?done=noted#timeline")
 
 
-async def _page_with_error(request: web.Request, number: str, err: DomainError, typed: dict[str, str],
-                           open_action: str) -> web.Response:
+async def _page_with_error(
+    request: web.Request, number: str, err: DomainError, typed: dict[str, str], open_action: str
+) -> web.Response:
     context = await ticket_context(request, number)
     context.update(errors={error_field(err, MOVE_FIELDS): err.message}, typed=typed, open_action=open_action)
     return render(request, "staff/ticket.html", context, status_for(err))

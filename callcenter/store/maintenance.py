@@ -18,14 +18,14 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-MERGE_PAGES = 200          # bounded work per step, so the write lock is held only briefly
+MERGE_PAGES = 200  # bounded work per step, so the write lock is held only briefly
 
 
 def maintain_once(path: Path) -> None:
     """One bounded FTS merge step and one passive checkpoint (blocking; run in a thread)."""
     with contextlib.closing(sqlite3.connect(path, timeout=5, isolation_level=None)) as conn:
         conn.execute("PRAGMA busy_timeout=5000")
-        with contextlib.suppress(sqlite3.OperationalError):   # no FTS table before migrations
+        with contextlib.suppress(sqlite3.OperationalError):  # no FTS table before migrations
             conn.execute("INSERT INTO tickets_fts(tickets_fts, rank) VALUES ('merge', ?)", (MERGE_PAGES,))
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
@@ -46,7 +46,7 @@ class SqliteMaintenance:
             await asyncio.sleep(self._interval)
             try:
                 await asyncio.to_thread(maintain_once, self._path)
-            except sqlite3.Error as err:   # busy or locked: the next round tries again
+            except sqlite3.Error as err:  # busy or locked: the next round tries again
                 logger.warning("SQLite maintenance step failed: %s", err)
 
     async def close(self) -> None:

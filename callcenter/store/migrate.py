@@ -43,7 +43,7 @@ def _sqlite_revision(path: Path) -> str | None:
     with contextlib.closing(sqlite3.connect(path)) as conn:
         try:
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        except sqlite3.OperationalError:   # not migrated yet
+        except sqlite3.OperationalError:  # not migrated yet
             return None
     return row[0] if row else None
 
@@ -51,4 +51,3 @@ def _sqlite_revision(path: Path) -> str | None:
 async def upgrade_async(database_url: str, revision: str = "head") -> None:
     # env.py runs its own event loop, so it must live in another thread.
     await asyncio.to_thread(upgrade, database_url, revision)
-

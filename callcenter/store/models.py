@@ -92,7 +92,7 @@ class Citizen(Base):
     __tablename__ = "citizens"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    phone: Mapped[str] = mapped_column(String(20), unique=True)   # E.164
+    phone: Mapped[str] = mapped_column(String(20), unique=True)  # E.164
     name: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -107,7 +107,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(300))
     role: Mapped[str] = mapped_column(String(20))
     department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
-    device: Mapped[str | None] = mapped_column(String(120))   # e.g. PJSIP/op1, for screen pops
+    device: Mapped[str | None] = mapped_column(String(120))  # e.g. PJSIP/op1, for screen pops
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -140,8 +140,13 @@ class Ticket(Base):
         # confirmed tickets, the rows the map shows (callcenter/portal/publicmap.py).
         Index("ix_tickets_category_lat_lon", "category_code", "lat", "lon"),
         Index("ix_tickets_open_map", "id", sqlite_where=text(_OPEN_SQLITE), postgresql_where=text(_OPEN_POSTGRESQL)),
-        Index("ix_tickets_open_lat_lon", "lat", "lon", sqlite_where=text(_OPEN_SQLITE),
-              postgresql_where=text(_OPEN_POSTGRESQL)),
+        Index(
+            "ix_tickets_open_lat_lon",
+            "lat",
+            "lon",
+            sqlite_where=text(_OPEN_SQLITE),
+            postgresql_where=text(_OPEN_POSTGRESQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -166,7 +171,7 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)   # draft suggestions, IVR path
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # draft suggestions, IVR path
 
     citizen: Mapped[Citizen | None] = relationship(lazy="raise")
 
@@ -180,7 +185,7 @@ class TicketEvent(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
-    kind: Mapped[str] = mapped_column(String(20))   # created, status, edit, note, call, callback
+    kind: Mapped[str] = mapped_column(String(20))  # created, status, edit, note, call, callback
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     actor_name: Mapped[str] = mapped_column(String(200))
     actor_role: Mapped[str] = mapped_column(String(20))
@@ -199,14 +204,14 @@ class Attachment(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(20))          # photo, recording, comment
-    path: Mapped[str] = mapped_column(String(500))         # relative to the data folder
+    kind: Mapped[str] = mapped_column(String(20))  # photo, recording, comment
+    path: Mapped[str] = mapped_column(String(500))  # relative to the data folder
     mime: Mapped[str] = mapped_column(String(80))
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     sha256: Mapped[str | None] = mapped_column(String(64))
     public: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    transcript_status: Mapped[str | None] = mapped_column(String(20))   # pending, done, unavailable, failed
+    transcript_status: Mapped[str | None] = mapped_column(String(20))  # pending, done, unavailable, failed
     transcript: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
@@ -214,12 +219,12 @@ class Call(Base):
     __tablename__ = "calls"
     __table_args__ = (
         Index("ix_calls_caller", "caller", "started_at"),
-        Index("ix_calls_started_at", "started_at"),   # the board's recent calls (migration 0005)
+        Index("ix_calls_started_at", "started_at"),  # the board's recent calls (migration 0005)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     linkedid: Mapped[str] = mapped_column(String(64), unique=True)
-    direction: Mapped[str] = mapped_column(String(10), default="in")   # in, out (callback, click-to-call)
+    direction: Mapped[str] = mapped_column(String(10), default="in")  # in, out (callback, click-to-call)
     caller: Mapped[str | None] = mapped_column(String(20))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column()
@@ -250,8 +255,8 @@ class Callback(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
     phone: Mapped[str] = mapped_column(String(20))
-    state: Mapped[str] = mapped_column(String(20))   # planned, claimed, done, unreachable, given_up, cancelled
-    mode: Mapped[str] = mapped_column(String(10))    # auto, operator
+    state: Mapped[str] = mapped_column(String(20))  # planned, claimed, done, unreachable, given_up, cancelled
+    mode: Mapped[str] = mapped_column(String(10))  # auto, operator
     priority: Mapped[int] = mapped_column(Integer, default=3)
     due_at: Mapped[datetime] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -275,9 +280,9 @@ class CallbackTicket(Base):
     callback_id: Mapped[int] = mapped_column(ForeignKey("callbacks.id", ondelete="CASCADE"), primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
     outcome: Mapped[str | None] = mapped_column(String(20))
-    done_at: Mapped[datetime | None] = mapped_column()            # when the ticket became done (this round)
-    via_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))   # the duplicate reported
-    applied_at: Mapped[datetime | None] = mapped_column()         # outcome applied to the ticket
+    done_at: Mapped[datetime | None] = mapped_column()  # when the ticket became done (this round)
+    via_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))  # the duplicate reported
+    applied_at: Mapped[datetime | None] = mapped_column()  # outcome applied to the ticket
 
 
 class CallbackAttempt(Base):
@@ -293,9 +298,9 @@ class CallbackAttempt(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
     mode: Mapped[str] = mapped_column(String(10))
-    result: Mapped[str | None] = mapped_column(String(20))   # satisfied, not_satisfied, busy, no_answer, failed
+    result: Mapped[str | None] = mapped_column(String(20))  # satisfied, not_satisfied, busy, no_answer, failed
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    action_id: Mapped[str | None] = mapped_column(String(80))   # the Originate's idempotency key
+    action_id: Mapped[str | None] = mapped_column(String(80))  # the Originate's idempotency key
     note: Mapped[str | None] = mapped_column(Text)
-    recording: Mapped[str | None] = mapped_column(String(500))      # the citizen's spoken comment
+    recording: Mapped[str | None] = mapped_column(String(500))  # the citizen's spoken comment
     call_uniqueid: Mapped[str | None] = mapped_column(String(64))

@@ -67,9 +67,11 @@ def encode(message: Message, origin: str, message_id: int) -> list[str]:
         return [single]
     body = json.dumps(message, default=_plain, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     text = base64.b64encode(body).decode("ascii")
-    pieces = [text[i:i + PART_CHARS] for i in range(0, len(text), PART_CHARS)]
-    return [json.dumps({"o": origin, "p": message_id, "k": k, "n": len(pieces), "d": piece}, separators=(",", ":"))
-            for k, piece in enumerate(pieces)]
+    pieces = [text[i : i + PART_CHARS] for i in range(0, len(text), PART_CHARS)]
+    return [
+        json.dumps({"o": origin, "p": message_id, "k": k, "n": len(pieces), "d": piece}, separators=(",", ":"))
+        for k, piece in enumerate(pieces)
+    ]
 
 
 @dataclass(slots=True)
@@ -106,9 +108,20 @@ class _Reassembly:
 class PgHubBridge:
     """Forwards a hub's messages to other instances over NOTIFY and republishes theirs."""
 
-    def __init__(self, hub: EventHub, dsn: str, *, channel: str = CHANNEL, instance_id: str | None = None,
-                 max_outbox: int = 1000, connect_timeout: float = 5.0, command_timeout: float = 5.0,
-                 health_interval: float = 10.0, backoff_initial: float = 0.5, backoff_max: float = 10.0) -> None:
+    def __init__(
+        self,
+        hub: EventHub,
+        dsn: str,
+        *,
+        channel: str = CHANNEL,
+        instance_id: str | None = None,
+        max_outbox: int = 1000,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 5.0,
+        health_interval: float = 10.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 10.0,
+    ) -> None:
         self._hub = hub
         self._dsn = dsn
         self._channel = channel
@@ -178,9 +191,12 @@ class PgHubBridge:
             await asyncio.sleep(delay)
 
     async def _session(self) -> None:
-        conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout,
-                                     command_timeout=self._command_timeout,
-                                     server_settings={"application_name": APPLICATION_NAME})
+        conn = await asyncpg.connect(
+            self._dsn,
+            timeout=self._connect_timeout,
+            command_timeout=self._command_timeout,
+            server_settings={"application_name": APPLICATION_NAME},
+        )
         self._lost.clear()
         try:
             conn.add_termination_listener(lambda _c: self._lost.set())
@@ -223,7 +239,6 @@ class PgHubBridge:
         if message is not None:
             self.stats.received += 1
             self._hub.publish(message, local_only=True)
-
 
 
 # --- wiring ---------------------------------------------------------------------------

@@ -55,10 +55,17 @@ async def _sync_categories(session: AsyncSession, data: ReferenceData) -> tuple[
     existing = {c.code: c for c in (await session.execute(select(m.Category))).scalars()}
     added = updated = 0
     for cat in data.categories:
-        values = {"name": cat.name, "description": cat.description, "group_name": cat.group,
-                  "department_code": cat.department, "priority": cat.priority,
-                  "accept_target_minutes": cat.accept_target_minutes,
-                  "done_target_hours": cat.done_target_hours, "callback": cat.callback, "active": True}
+        values = {
+            "name": cat.name,
+            "description": cat.description,
+            "group_name": cat.group,
+            "department_code": cat.department,
+            "priority": cat.priority,
+            "accept_target_minutes": cat.accept_target_minutes,
+            "done_target_hours": cat.done_target_hours,
+            "callback": cat.callback,
+            "active": True,
+        }
         row = existing.pop(cat.code, None)
         if row is None:
             session.add(m.Category(code=cat.code, **values))

@@ -41,14 +41,16 @@ def searchable_text(ticket: Ticket) -> str:
     return " ".join(filter(None, [ticket.number, ticket.title, ticket.description, ticket.address]))
 
 
-async def index_ticket_sqlite(session: AsyncSession, stemmer: RussianStemmer, ticket: Ticket,
-                              *, replace: bool = True) -> None:
+async def index_ticket_sqlite(
+    session: AsyncSession, stemmer: RussianStemmer, ticket: Ticket, *, replace: bool = True
+) -> None:
     """Write (or replace) the ticket's row in the FTS5 table (SQLite only)."""
     body = " ".join(stemmer.stems(searchable_text(ticket)))
     if replace:
         await session.execute(text("DELETE FROM tickets_fts WHERE rowid = :id"), {"id": ticket.id})
-    await session.execute(text("INSERT INTO tickets_fts(rowid, body) VALUES (:id, :body)"),
-                          {"id": ticket.id, "body": body})
+    await session.execute(
+        text("INSERT INTO tickets_fts(rowid, body) VALUES (:id, :body)"), {"id": ticket.id, "body": body}
+    )
 
 
 def fts5_match_query(stemmer: RussianStemmer, query: str) -> str | None:

@@ -32,19 +32,37 @@ logger = logging.getLogger(__name__)
 BYTES_PER_SAMPLE = 2  # signed 16-bit little-endian
 # Raw signed-linear files from Asterisk carry no header: the suffix gives the rate.
 RAW_SLIN_RATES = {
-    ".sln": 8000, ".raw": 8000, ".sln12": 12000, ".sln16": 16000, ".sln24": 24000,
-    ".sln32": 32000, ".sln44": 44100, ".sln48": 48000, ".sln96": 96000, ".sln192": 192000,
+    ".sln": 8000,
+    ".raw": 8000,
+    ".sln12": 12000,
+    ".sln16": 16000,
+    ".sln24": 24000,
+    ".sln32": 32000,
+    ".sln44": 44100,
+    ".sln48": 48000,
+    ".sln96": 96000,
+    ".sln192": 192000,
 }
 # Other headerless telephone formats Asterisk can record in.
 RAW_G711 = {".ulaw": "mulaw", ".pcm": "mulaw", ".ul": "mulaw", ".alaw": "alaw", ".al": "alaw"}
 # Containers ffmpeg recognises by their content (voice notes from phones and browsers).
-CONTAINER_SUFFIXES = frozenset({
-    ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac", ".webm", ".mka", ".flac",
-    ".amr", ".3gp",
-})
-SUPPORTED_SUFFIXES = frozenset(
-    {".wav", ".gsm", *RAW_SLIN_RATES, *RAW_G711, *CONTAINER_SUFFIXES}
+CONTAINER_SUFFIXES = frozenset(
+    {
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".m4a",
+        ".mp4",
+        ".aac",
+        ".webm",
+        ".mka",
+        ".flac",
+        ".amr",
+        ".3gp",
+    }
 )
+SUPPORTED_SUFFIXES = frozenset({".wav", ".gsm", *RAW_SLIN_RATES, *RAW_G711, *CONTAINER_SUFFIXES})
 GSM_FRAME_BYTES = 33
 GSM_MAGIC = 0xD  # high nibble of the first byte of every GSM 06.10 frame
 _STDERR_KEEP_BYTES = 8000
@@ -90,9 +108,7 @@ def check_gsm_frames(path: Path, block_frames: int = 1024) -> None:
             # A trailing partial frame (a recording cut short) is ignored, as ffmpeg does.
             for offset in range(0, len(data) - GSM_FRAME_BYTES + 1, GSM_FRAME_BYTES):
                 if data[offset] >> 4 != GSM_MAGIC:
-                    raise AudioDecodeError(
-                        path, f"not GSM 06.10 audio: bad frame signature in frame {frame_index}"
-                    )
+                    raise AudioDecodeError(path, f"not GSM 06.10 audio: bad frame signature in frame {frame_index}")
                 frame_index += 1
 
 
@@ -104,9 +120,7 @@ class PcmStream:
     another thread to end a running decode (the reader then sees end of data).
     """
 
-    def __init__(
-        self, path: Path, rate: int, *, chunk_bytes: int = 8000, ffmpeg: str = "ffmpeg"
-    ) -> None:
+    def __init__(self, path: Path, rate: int, *, chunk_bytes: int = 8000, ffmpeg: str = "ffmpeg") -> None:
         self.path = Path(path)
         self.rate = rate
         self.chunk_bytes = chunk_bytes - chunk_bytes % BYTES_PER_SAMPLE
@@ -128,7 +142,9 @@ class PcmStream:
         # would stall ffmpeg (and this reader) for good.
         try:
             self._process = subprocess.Popen(
-                self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                self._command(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
                 stderr=self._stderr,
             )
         except OSError as err:  # not installed, or not executable
@@ -148,10 +164,26 @@ class PcmStream:
 
     def _command(self) -> list[str]:
         return [
-            self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
-            *self._input_args, "-i", os.fspath(self.path),
-            "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(self.rate),
-            "-acodec", "pcm_s16le", "-f", "s16le", "pipe:1",
+            self.ffmpeg,
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            *self._input_args,
+            "-i",
+            os.fspath(self.path),
+            "-map",
+            "0:a:0",
+            "-vn",
+            "-ac",
+            "1",
+            "-ar",
+            str(self.rate),
+            "-acodec",
+            "pcm_s16le",
+            "-f",
+            "s16le",
+            "pipe:1",
         ]
 
     def chunks(self) -> Iterator[bytes]:
@@ -197,7 +229,9 @@ class PcmStream:
         return [line for line in text.decode("utf-8", "replace").splitlines() if line.strip()]
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()

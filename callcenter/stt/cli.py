@@ -47,7 +47,10 @@ class FileResult:
 
 
 async def transcribe_files(
-    paths: Sequence[Path], service: SpeechService, *, out: TextIO | None = None,
+    paths: Sequence[Path],
+    service: SpeechService,
+    *,
+    out: TextIO | None = None,
     json_output: bool = False,
 ) -> list[FileResult]:
     """Transcribe and draft every file (as many at once as the service has workers).
@@ -103,8 +106,12 @@ def format_result(result: FileResult, json_output: bool = False) -> str:
 
 
 async def _run(
-    paths: Sequence[Path], model_path: Path | None, workers: int, out: TextIO,
-    json_output: bool, reference: ReferenceData | None,
+    paths: Sequence[Path],
+    model_path: Path | None,
+    workers: int,
+    out: TextIO,
+    json_output: bool,
+    reference: ReferenceData | None,
 ) -> int:
     if reference is None:
         reference = await asyncio.to_thread(load_reference)
@@ -120,21 +127,32 @@ async def _run(
 
 
 def run_transcribe_command(
-    paths: list[Path], model_path: Path | None, workers: int, out: TextIO = sys.stdout,
-    *, json_output: bool = False, reference: ReferenceData | None = None,
+    paths: list[Path],
+    model_path: Path | None,
+    workers: int,
+    out: TextIO = sys.stdout,
+    *,
+    json_output: bool = False,
+    reference: ReferenceData | None = None,
 ) -> int:
     """Run ``callcenter transcribe``; returns the exit code.
 
     0 every file transcribed; 1 some files could not be decoded (each says why);
     2 speech-to-text is unavailable (no model or a broken one) or no files were given.
     """
-    return asyncio.run(transcribe_command(paths, model_path, workers, out, json_output=json_output,
-                                          reference=reference))
+    return asyncio.run(
+        transcribe_command(paths, model_path, workers, out, json_output=json_output, reference=reference)
+    )
 
 
 async def transcribe_command(
-    paths: list[Path], model_path: Path | None, workers: int, out: TextIO = sys.stdout,
-    *, json_output: bool = False, reference: ReferenceData | None = None,
+    paths: list[Path],
+    model_path: Path | None,
+    workers: int,
+    out: TextIO = sys.stdout,
+    *,
+    json_output: bool = False,
+    reference: ReferenceData | None = None,
 ) -> int:
     """:func:`run_transcribe_command` inside a running event loop."""
     if not paths:

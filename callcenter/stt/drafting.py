@@ -27,8 +27,15 @@ from callcenter.stt.transcript import Transcript
 
 # Short forms of street kinds for the address line ("ул. Ленина, д. 5").
 KIND_ABBREVIATIONS = {
-    "улица": "ул.", "проспект": "просп.", "переулок": "пер.", "шоссе": "ш.", "площадь": "пл.",
-    "бульвар": "бул.", "набережная": "наб.", "проезд": "пр-д", "тупик": "туп.",
+    "улица": "ул.",
+    "проспект": "просп.",
+    "переулок": "пер.",
+    "шоссе": "ш.",
+    "площадь": "пл.",
+    "бульвар": "бул.",
+    "набережная": "наб.",
+    "проезд": "пр-д",
+    "тупик": "туп.",
 }
 TITLE_LIMIT = 100
 _SNIPPET_WORDS = 10
@@ -94,8 +101,12 @@ class Drafter:
     """
 
     def __init__(
-        self, reference: ReferenceData, *, morphology: Morphology | None = None,
-        gazetteer: Gazetteer | None = None, min_score: float = 0.6,
+        self,
+        reference: ReferenceData,
+        *,
+        morphology: Morphology | None = None,
+        gazetteer: Gazetteer | None = None,
+        min_score: float = 0.6,
     ) -> None:
         self.reference = reference
         self.morphology = morphology or Morphology()
@@ -125,9 +136,7 @@ class Drafter:
         tokens = self.morphology.tokens(text, confidences)
         mention = self._street_mention(text, tokens)
         street_indices = frozenset(range(mention.start, mention.end)) if mention else frozenset()
-        parts = parse_address_parts(
-            tokens, street_end=mention.end if mention else None, skip=street_indices
-        )
+        parts = parse_address_parts(tokens, street_end=mention.end if mention else None, skip=street_indices)
         ranked = self._rank(tokens, street_indices | parts.used)
         return self._build(text, ranked, mention.street if mention else None, parts)
 
@@ -191,8 +200,7 @@ class Drafter:
         for words in self._street_word_variants(street):
             lemma_sets = [set(self.morphology.tokens(w)[0].lemmas) | {w} for w in words]
             for start in range(len(tokens) - len(words) + 1):
-                if all(lemma_sets[k] & {tokens[start + k].text, *tokens[start + k].lemmas}
-                       for k in range(len(words))):
+                if all(lemma_sets[k] & {tokens[start + k].text, *tokens[start + k].lemmas} for k in range(len(words))):
                     span = (start, start + len(words))
                     if best is None or (span[0], -span[1]) < (best[0], -best[1]):
                         best = span
@@ -214,9 +222,7 @@ class Drafter:
 
     # ------------------------------------------------------------ result
 
-    def _build(
-        self, text: str, ranked: list[_Scored], street: Street | None, parts: AddressParts
-    ) -> Draft:
+    def _build(self, text: str, ranked: list[_Scored], street: Street | None, parts: AddressParts) -> Draft:
         chosen, others = self._choose(ranked)
         runner_up = others[0].score if others else 0.0
         address = format_address(street, parts)
@@ -226,12 +232,14 @@ class Drafter:
             category_name=category.name,
             department_code=category.department,
             score=round(chosen.score, 3),
-            confidence=self._confidence(chosen.score, runner_up)
-            if category.code != self.fallback.code else 0.0,
+            confidence=self._confidence(chosen.score, runner_up) if category.code != self.fallback.code else 0.0,
             address=address,
             street=street.name if street else None,
-            house=parts.house, building=parts.building, flat=parts.flat,
-            entrance=parts.entrance, floor=parts.floor,
+            house=parts.house,
+            building=parts.building,
+            flat=parts.flat,
+            entrance=parts.entrance,
+            floor=parts.floor,
             district=street.district if street else None,
             lat=street.lat if street else None,
             lon=street.lon if street else None,
@@ -246,7 +254,7 @@ def _is_kind_word(token: Token) -> bool:
 
 
 def street_short_name(street: Street) -> str:
-    """"ул. Ленина", "просп. Генерала Острякова" (the kind abbreviated where it is usual)."""
+    """ "ул. Ленина", "просп. Генерала Острякова" (the kind abbreviated where it is usual)."""
     abbreviation = KIND_ABBREVIATIONS.get(street.kind)
     if abbreviation is None or street.kind not in street.name:
         return street.name
@@ -254,7 +262,7 @@ def street_short_name(street: Street) -> str:
 
 
 def format_address(street: Street | None, parts: AddressParts) -> str:
-    """"ул. Ленина, д. 5, кв. 12"; only the parts heard ("д. 5, кв. 12" without a street)."""
+    """ "ул. Ленина, д. 5, кв. 12"; only the parts heard ("д. 5, кв. 12" without a street)."""
     pieces = [street_short_name(street)] if street else []
     numbers = parts.format()
     if numbers:

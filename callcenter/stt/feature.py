@@ -43,8 +43,9 @@ def _register_transcribe(sub: SubParsers) -> None:
 async def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
     from callcenter.stt.cli import transcribe_command
 
-    return await transcribe_command(list(args.files), args.model or settings.stt_model, settings.stt_workers,
-                                    json_output=args.json)
+    return await transcribe_command(
+        list(args.files), args.model or settings.stt_model, settings.stt_workers, json_output=args.json
+    )
 
 
 FEATURE = Feature("stt", setup, commands=(Command("transcribe", _register_transcribe, _transcribe),))

@@ -78,9 +78,7 @@ def load_model(path: Path | None) -> LoadedModel:
         raise SttUnavailable(f"speech model folder not found: {path}")
     missing = [name for name in _REQUIRED_FILES if not (path / name).is_file()]
     if missing:
-        raise SttUnavailable(
-            f"not a Vosk model folder: {path} (missing {', '.join(missing)})"
-        )
+        raise SttUnavailable(f"not a Vosk model folder: {path} (missing {', '.join(missing)})")
     # Kaldi writes its own log to stderr; our one log line says what matters.
     vosk.SetLogLevel(-1)
     started = time.monotonic()
@@ -91,7 +89,9 @@ def load_model(path: Path | None) -> LoadedModel:
     loaded = LoadedModel(model, path, model_display_name(path), model_sample_rate(path))
     logger.info(
         "speech model %s loaded in %.1f s (%d Hz)",
-        loaded.name, time.monotonic() - started, loaded.sample_rate,
+        loaded.name,
+        time.monotonic() - started,
+        loaded.sample_rate,
     )
     return loaded
 
@@ -140,8 +140,13 @@ class JobControl:
 
 
 def transcribe_file(
-    loaded: LoadedModel, path: Path, *, grammar: Sequence[str] | None = None,
-    control: JobControl | None = None, chunk_seconds: float = 0.25, ffmpeg: str = "ffmpeg",
+    loaded: LoadedModel,
+    path: Path,
+    *,
+    grammar: Sequence[str] | None = None,
+    control: JobControl | None = None,
+    chunk_seconds: float = 0.25,
+    ffmpeg: str = "ffmpeg",
 ) -> Transcript:
     """Recognition of one recording: text, word timings and confidences.
 
@@ -160,8 +165,12 @@ def transcribe_file(
 
 
 def recognize_phrases(
-    loaded: LoadedModel, path: Path, phrases: Sequence[str], *,
-    control: JobControl | None = None, ffmpeg: str = "ffmpeg",
+    loaded: LoadedModel,
+    path: Path,
+    phrases: Sequence[str],
+    *,
+    control: JobControl | None = None,
+    ffmpeg: str = "ffmpeg",
 ) -> str | None:
     """Which one of ``phrases`` the recording says (Vosk grammar mode), or ``None``.
 
@@ -187,14 +196,13 @@ def _normalised_phrases(loaded: LoadedModel, phrases: Sequence[str]) -> dict[str
     if unknown:
         logger.warning(
             "model %s does not know the word(s) %s: those phrases cannot be recognised",
-            loaded.name, ", ".join(unknown),
+            loaded.name,
+            ", ".join(unknown),
         )
     return normalised
 
 
-def match_phrase(
-    words: Sequence[Word], phrases: dict[str, str], dominance: float = PHRASE_DOMINANCE
-) -> str | None:
+def match_phrase(words: Sequence[Word], phrases: dict[str, str], dominance: float = PHRASE_DOMINANCE) -> str | None:
     """Map grammar-mode words to one phrase (as the caller spelled it).
 
     ``"да да"`` is ``"да"``. When different phrases come out, the one spoken for at least
@@ -208,7 +216,7 @@ def match_phrase(
     while position < len(tokens):
         for phrase in by_length:
             size = len(phrase.split())
-            if [w.word for w in tokens[position:position + size]] == phrase.split():
+            if [w.word for w in tokens[position : position + size]] == phrase.split():
                 span = tokens[position + size - 1].end - tokens[position].start
                 seconds[phrase] = seconds.get(phrase, 0.0) + max(span, 0.01)
                 position += size
@@ -222,8 +230,12 @@ def match_phrase(
 
 
 def _decode(
-    loaded: LoadedModel, path: Path, recognizer: vosk.KaldiRecognizer, control: JobControl,
-    chunk_seconds: float, ffmpeg: str,
+    loaded: LoadedModel,
+    path: Path,
+    recognizer: vosk.KaldiRecognizer,
+    control: JobControl,
+    chunk_seconds: float,
+    ffmpeg: str,
 ) -> Transcript:
     chunk_bytes = int(loaded.sample_rate * chunk_seconds) * BYTES_PER_SAMPLE
     segments: list[dict[str, Any]] = []
@@ -249,10 +261,12 @@ def _transcript(segments: Iterable[dict[str, Any]], duration: float, model: str)
         if segment.get("text"):
             texts.append(segment["text"])
         for item in segment.get("result", ()):
-            words.append(Word(
-                word=item["word"], start=round(float(item["start"]), 3),
-                end=round(float(item["end"]), 3), conf=round(float(item.get("conf", 1.0)), 4),
-            ))
-    return Transcript(
-        text=" ".join(texts), words=tuple(words), duration=round(duration, 3), model=model
-    )
+            words.append(
+                Word(
+                    word=item["word"],
+                    start=round(float(item["start"]), 3),
+                    end=round(float(item["end"]), 3),
+                    conf=round(float(item.get("conf", 1.0)), 4),
+                )
+            )
+    return Transcript(text=" ".join(texts), words=tuple(words), duration=round(duration, 3), model=model)

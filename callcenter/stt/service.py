@@ -60,9 +60,15 @@ class SpeechService:
     """
 
     def __init__(
-        self, model_path: Path | None, workers: int, job_timeout: float,
-        reference: ReferenceData, *, ffmpeg: str = "ffmpeg",
-        model: LoadedModel | None = None, drafter: Drafter | None = None,
+        self,
+        model_path: Path | None,
+        workers: int,
+        job_timeout: float,
+        reference: ReferenceData,
+        *,
+        ffmpeg: str = "ffmpeg",
+        model: LoadedModel | None = None,
+        drafter: Drafter | None = None,
         worker_nice: int = DEFAULT_WORKER_NICE,
     ) -> None:
         if workers < 1:
@@ -105,16 +111,16 @@ class SpeechService:
         # One thread more than decode slots: drafting and loading never queue behind a
         # long decode.
         self._executor = ThreadPoolExecutor(
-            self.workers + 1, thread_name_prefix="stt", initializer=_lower_thread_priority,
+            self.workers + 1,
+            thread_name_prefix="stt",
+            initializer=_lower_thread_priority,
             initargs=(self.worker_nice,),
         )
         if self._drafter is None:
             self._drafter = await loop.run_in_executor(self._executor, Drafter, self.reference)
         try:
             await loop.run_in_executor(self._executor, find_ffmpeg, self.ffmpeg)
-            self._model = self._preloaded or await loop.run_in_executor(
-                self._executor, load_model, self.model_path
-            )
+            self._model = self._preloaded or await loop.run_in_executor(self._executor, load_model, self.model_path)
         except SttUnavailable as err:
             self.unavailable_reason = str(err)
             logger.warning("speech-to-text unavailable, recordings are kept untranscribed: %s", err)
@@ -145,9 +151,7 @@ class SpeechService:
     async def recognize_phrases(self, path: Path, phrases: Sequence[str]) -> str | None:
         """Which of ``phrases`` the recording says ("да"/"нет" for the IVR), or None."""
         model = self._require_model()
-        job = functools.partial(
-            recognize_phrases, model, Path(path), list(phrases), ffmpeg=self.ffmpeg
-        )
+        job = functools.partial(recognize_phrases, model, Path(path), list(phrases), ffmpeg=self.ffmpeg)
         return await self._run(job, Path(path))
 
     def draft(self, transcript: Transcript) -> Draft:
@@ -194,9 +198,7 @@ class SpeechService:
 
     async def _await_job(self, future: asyncio.Future[T], control: JobControl, path: Path) -> T:
         try:
-            return await asyncio.wait_for(
-                asyncio.shield(future), self.job_timeout + _WATCHDOG_MARGIN
-            )
+            return await asyncio.wait_for(asyncio.shield(future), self.job_timeout + _WATCHDOG_MARGIN)
         except TimeoutError:
             control.cancel()
             await _wait_stopped(future)

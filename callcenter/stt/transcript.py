@@ -62,11 +62,12 @@ class Transcript:
     def from_dict(cls, data: dict[str, Any]) -> Transcript:
         """The inverse of :meth:`to_dict` (``confidence`` is derived, so ignored)."""
         words = tuple(
-            Word(str(w["word"]), float(w["start"]), float(w["end"]), float(w["conf"]))
-            for w in data.get("words", ())
+            Word(str(w["word"]), float(w["start"]), float(w["end"]), float(w["conf"])) for w in data.get("words", ())
         )
         return cls(
-            text=str(data["text"]), words=words, duration=float(data.get("duration", 0.0)),
+            text=str(data["text"]),
+            words=words,
+            duration=float(data.get("duration", 0.0)),
             model=str(data.get("model", "")),
         )
 

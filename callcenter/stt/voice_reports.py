@@ -32,40 +32,55 @@ STT_ACTOR = Actor.system("распознавание речи")
 
 
 class VoiceReports:
-    def __init__(self, tickets: TicketService, speech: Any, data_dir: Path, sessions: Any,
-                 reference: ReferenceData) -> None:
+    def __init__(
+        self, tickets: TicketService, speech: Any, data_dir: Path, sessions: Any, reference: ReferenceData
+    ) -> None:
         self._tickets = tickets
         self._reference = reference
-        self._speech = speech            # SpeechService, or None when speech-to-text is off
+        self._speech = speech  # SpeechService, or None when speech-to-text is off
         self._data_dir = Path(data_dir)
         self._sessions = sessions
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def submit(self, *, phone: str, category_code: str | None, recording_path: str,
-                     call_uniqueid: str, ivr_path: str) -> TicketView:
+    async def submit(
+        self, *, phone: str, category_code: str | None, recording_path: str, call_uniqueid: str, ivr_path: str
+    ) -> TicketView:
         """Create the draft ticket with its recording now; transcribe later."""
         category = category_code if category_code and self._reference.has_category(category_code) else None
         name = self._reference.category(category).name if category else None
-        view = await self._tickets.create(NewTicket(
-            channel=Channel.IVR, phone=try_normalize_phone(phone), category=category,
-            title=f"Голосовое сообщение: {name}" if name else "Голосовое сообщение",
-            is_draft=True, extra={"ivr_path": ivr_path, "call_uniqueid": call_uniqueid},
-        ), IVR_ACTOR)
+        view = await self._tickets.create(
+            NewTicket(
+                channel=Channel.IVR,
+                phone=try_normalize_phone(phone),
+                category=category,
+                title=f"Голосовое сообщение: {name}" if name else "Голосовое сообщение",
+                is_draft=True,
+                extra={"ivr_path": ivr_path, "call_uniqueid": call_uniqueid},
+            ),
+            IVR_ACTOR,
+        )
         path = await asyncio.to_thread(self._find_recording, recording_path)
         status = "pending" if path is not None and self._speech_available() else "unavailable"
         size, digest = await asyncio.to_thread(_size_and_hash, path) if path else (0, None)
         attachment_id = await self._tickets.add_attachment(
-            view.number, kind="recording", path=self._relative(path, recording_path), mime="audio/wav",
-            size=size, sha256=digest,
-            public=False, actor=IVR_ACTOR, transcript_status=status,
+            view.number,
+            kind="recording",
+            path=self._relative(path, recording_path),
+            mime="audio/wav",
+            size=size,
+            sha256=digest,
+            public=False,
+            actor=IVR_ACTOR,
+            transcript_status=status,
         )
         if status == "pending":
             self._spawn(view.number, attachment_id, path)  # type: ignore[arg-type]
         else:
             reason = "файл записи не найден" if path is None else "модель распознавания речи не настроена"
             logger.warning("ticket %s: transcript unavailable (%s)", view.number, reason)
-            await self._tickets.record_event(view.number, "transcript", STT_ACTOR,
-                                             note=f"Расшифровка недоступна: {reason}")
+            await self._tickets.record_event(
+                view.number, "transcript", STT_ACTOR, note=f"Расшифровка недоступна: {reason}"
+            )
         return view
 
     def _speech_available(self) -> bool:
@@ -128,23 +143,38 @@ class VoiceReports:
         if not ticket.category and draft.category_code:
             changes["category"] = draft.category_code
         if not ticket.address and draft.address:
-            changes.update(address=draft.address, street=draft.street, house=draft.house, flat=draft.flat,
-                           district=draft.district, lat=draft.lat, lon=draft.lon)
+            changes.update(
+                address=draft.address,
+                street=draft.street,
+                house=draft.house,
+                flat=draft.flat,
+                district=draft.district,
+                lat=draft.lat,
+                lon=draft.lon,
+            )
         if ticket.title.startswith("Голосовое сообщение") and draft.title:
             changes["title"] = draft.title
         await self._tickets.edit(number, changes, STT_ACTOR)
-        await self._tickets.record_event(number, "transcript", STT_ACTOR, note=text or "(пусто)",
-                                         data={"category": draft.category_code, "confidence": draft.confidence})
+        await self._tickets.record_event(
+            number,
+            "transcript",
+            STT_ACTOR,
+            note=text or "(пусто)",
+            data={"category": draft.category_code, "confidence": draft.confidence},
+        )
 
     async def resume_pending(self) -> int:
         """Transcribe recordings a restart left pending; returns how many were queued."""
         if not self._speech_available():
             return 0
         async with self._sessions() as session:
-            rows = (await session.execute(
-                select(m.Attachment.id, m.Attachment.path, m.Ticket.number)
-                .join(m.Ticket, m.Ticket.id == m.Attachment.ticket_id)
-                .where(m.Attachment.transcript_status == "pending"))).all()
+            rows = (
+                await session.execute(
+                    select(m.Attachment.id, m.Attachment.path, m.Ticket.number)
+                    .join(m.Ticket, m.Ticket.id == m.Attachment.ticket_id)
+                    .where(m.Attachment.transcript_status == "pending")
+                )
+            ).all()
         for attachment_id, rel_path, number in rows:
             path = Path(rel_path) if Path(rel_path).is_absolute() else self._data_dir / rel_path
             self._spawn(number, attachment_id, path)

@@ -364,8 +364,9 @@ class AmiLink:
         self, *, events: Iterable[str] | None = None, maxsize: int = 10_000, name: str = ""
     ) -> LinkSubscription:
         """A new bounded stream of events (only ``events`` names if given) and link items."""
-        sub = LinkSubscription(name or f"sub{len(self._subscriptions) + 1}",
-                           frozenset(events) if events is not None else None, maxsize)
+        sub = LinkSubscription(
+            name or f"sub{len(self._subscriptions) + 1}", frozenset(events) if events is not None else None, maxsize
+        )
         self._subscriptions.append(sub)
         return sub
 
@@ -401,21 +402,21 @@ class AmiLink:
         )
         if not channels.ok:  # e.g. no "reporting" write class in manager.conf
             raise AmiActionRefused(f"CoreShowChannels refused: {channels.message}")
-        queues = await self._request(
-            {"Action": "QueueStatus"}, timeout=timeout, on_complete=self._publish_queues
-        )
+        queues = await self._request({"Action": "QueueStatus"}, timeout=timeout, on_complete=self._publish_queues)
         if not queues.ok:
             logger.warning("AMI QueueStatus refused (%s): queue state not resynced", queues.message)
         members = [e for e in queues.events if e.get("Event") == "QueueMember"]
         entries = [e for e in queues.events if e.get("Event") == "QueueEntry"]
         report = ResyncReport(len(_items(channels, "CoreShowChannel")), len(members), len(entries))
-        logger.info("AMI resync: %d channel(s), %d queue member(s), %d waiting caller(s)",
-                    report.channels, report.queue_members, report.queue_entries)
+        logger.info(
+            "AMI resync: %d channel(s), %d queue member(s), %d waiting caller(s)",
+            report.channels,
+            report.queue_members,
+            report.queue_entries,
+        )
         return report
 
-    async def originate(
-        self, request: OriginateRequest, *, timeout: float | None = None
-    ) -> OriginateResult:
+    async def originate(self, request: OriginateRequest, *, timeout: float | None = None) -> OriginateResult:
         """Place one asynchronous Originate, at most once per ``request.request_id``.
 
         Waits for Asterisk's OriginateResponse, at most ``timeout`` s (default: the ring
@@ -443,27 +444,25 @@ class AmiLink:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         try:
-            answer = await self._request(request.action_fields(),
-                                         timeout=min(self._settings.action_timeout, wait))
+            answer = await self._request(request.action_fields(), timeout=min(self._settings.action_timeout, wait))
         except (AmiNotConnected, AmiTimeout) as err:
             # It may have reached Asterisk: never resend, wait for the broadcast event.
             logger.warning("originate %s: no answer to the action (%s); waiting for its event", key, err)
         else:
             if not answer.ok and not entry.future.done():
-                entry.future.set_result(OriginateResult(
-                    key, OriginateOutcome.REJECTED, detail=answer.message or "refused by Asterisk"))
+                entry.future.set_result(
+                    OriginateResult(key, OriginateOutcome.REJECTED, detail=answer.message or "refused by Asterisk")
+                )
         try:
             return await asyncio.wait_for(asyncio.shield(entry.future), max(0.0, deadline - loop.time()))
         except TimeoutError:
             entry.last = OriginateResult(
-                key, OriginateOutcome.TIMED_OUT,
-                detail=f"no OriginateResponse within {wait:.0f} s; not dialled again")
+                key, OriginateOutcome.TIMED_OUT, detail=f"no OriginateResponse within {wait:.0f} s; not dialled again"
+            )
             logger.warning("originate %s timed out after %.0f s", key, wait)
             return entry.last
 
-    async def _repeat_originate(
-        self, key: str, entry: _OriginateEntry, timeout: float | None
-    ) -> OriginateResult:
+    async def _repeat_originate(self, key: str, entry: _OriginateEntry, timeout: float | None) -> OriginateResult:
         """A second request for a known id: answer from the ledger or the live channels."""
         if not entry.future.done():
             try:
@@ -473,8 +472,13 @@ class AmiLink:
             except TimeoutError:
                 pass
             if await self._channel_is_live(channel_id_for(key)):
-                return OriginateResult(key, OriginateOutcome.IN_PROGRESS, uniqueid=channel_id_for(key),
-                                       detail="the earlier attempt's call is still up", repeated=True)
+                return OriginateResult(
+                    key,
+                    OriginateOutcome.IN_PROGRESS,
+                    uniqueid=channel_id_for(key),
+                    detail="the earlier attempt's call is still up",
+                    repeated=True,
+                )
             last = entry.last or OriginateResult(key, OriginateOutcome.TIMED_OUT)
             return replace(last, repeated=True)
         return replace(entry.future.result(), repeated=True)
@@ -499,14 +503,16 @@ class AmiLink:
         if entry is None or entry.future.done():
             return
         uniqueid = frame.get("Uniqueid")
-        entry.future.set_result(OriginateResult(
-            request_id=key,
-            outcome=outcome_from_reason(frame.get("Reason")),
-            reason=frame.get("Reason"),
-            uniqueid=None if uniqueid in (None, "", "<unknown>") else uniqueid,
-            channel=frame.get("Channel"),
-            detail=frame.get("Response", ""),
-        ))
+        entry.future.set_result(
+            OriginateResult(
+                request_id=key,
+                outcome=outcome_from_reason(frame.get("Reason")),
+                reason=frame.get("Reason"),
+                uniqueid=None if uniqueid in (None, "", "<unknown>") else uniqueid,
+                channel=frame.get("Channel"),
+                detail=frame.get("Response", ""),
+            )
+        )
 
     # --- actions ----------------------------------------------------------------------
 
@@ -565,11 +571,13 @@ class AmiLink:
         self._publish_item(ChannelsSnapshot(tuple(_items(result, "CoreShowChannel"))))
 
     def _publish_queues(self, result: ActionResult) -> None:
-        self._publish_item(QueueSnapshot(
-            params=tuple(_items(result, "QueueParams")),
-            members=tuple(_items(result, "QueueMember")),
-            entries=tuple(_items(result, "QueueEntry")),
-        ))
+        self._publish_item(
+            QueueSnapshot(
+                params=tuple(_items(result, "QueueParams")),
+                members=tuple(_items(result, "QueueMember")),
+                entries=tuple(_items(result, "QueueEntry")),
+            )
+        )
 
     # --- reading and dispatch ---------------------------------------------------------
 
@@ -619,8 +627,7 @@ class AmiLink:
         """Wake every action waiting for an answer that can no longer come."""
         for action_id, pending in list(self._pending.items()):
             if not pending.future.done():
-                pending.future.set_exception(
-                    AmiNotConnected(f"AMI link lost before the answer to {action_id}"))
+                pending.future.set_exception(AmiNotConnected(f"AMI link lost before the answer to {action_id}"))
         self._pending.clear()
 
     # --- session lifecycle ------------------------------------------------------------
@@ -632,8 +639,9 @@ class AmiLink:
             try:
                 logged_in = await self._session()
             except (OSError, AmiError, TimeoutError, asyncio.IncompleteReadError) as err:
-                logger.warning("AMI link to %s:%s failed: %s", self._settings.host,
-                               self._settings.port, err or type(err).__name__)
+                logger.warning(
+                    "AMI link to %s:%s failed: %s", self._settings.host, self._settings.port, err or type(err).__name__
+                )
             if self._closing:
                 return
             if logged_in:
@@ -687,12 +695,15 @@ class AmiLink:
         logger.info("AMI connected: %s", banner.decode("ascii", "replace").strip())
 
     async def _login(self) -> None:
-        result = await self._request({
-            "Action": "Login",
-            "Username": self._settings.username,
-            "Secret": self._settings.secret,
-            "Events": self._settings.login_events,
-        }, timeout=self._settings.action_timeout)
+        result = await self._request(
+            {
+                "Action": "Login",
+                "Username": self._settings.username,
+                "Secret": self._settings.secret,
+                "Events": self._settings.login_events,
+            },
+            timeout=self._settings.action_timeout,
+        )
         if not result.ok:
             raise AmiLoginFailed(f"AMI login as {self._settings.username!r} refused: {result.message}")
 
@@ -704,8 +715,7 @@ class AmiLink:
                 result = await self._request({"Action": "Ping"}, timeout=self._settings.ping_timeout)
             except AmiTimeout:
                 self._stats.pings_missed += 1
-                logger.warning("AMI Ping unanswered for %.1f s: dropping the link",
-                               self._settings.ping_timeout)
+                logger.warning("AMI Ping unanswered for %.1f s: dropping the link", self._settings.ping_timeout)
                 writer.transport.abort()
                 return
             if not result.ok or result.response.get("Ping") != "Pong":

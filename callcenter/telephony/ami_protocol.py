@@ -140,8 +140,12 @@ class AmiFrameParser:
             return None
         if bad:
             self.bad_lines += bad
-            logger.warning("AMI %s frame had %d malformed line(s): %.200r",
-                           fields.get("Event") or fields.get("Response"), bad, text)
+            logger.warning(
+                "AMI %s frame had %d malformed line(s): %.200r",
+                fields.get("Event") or fields.get("Response"),
+                bad,
+                text,
+            )
         self.frames += 1
         return fields
 

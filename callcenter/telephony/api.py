@@ -8,5 +8,15 @@ from callcenter.telephony.board_messages import ivr_steps
 from callcenter.telephony.originate import InvalidOriginate, OriginateRequest, callback, click_to_call
 from callcenter.telephony.wiring import ami_settings
 
-__all__ = ["AmiError", "AmiLink", "AmiSettings", "InvalidOriginate", "LinkState", "OriginateRequest",
-           "ami_settings", "callback", "click_to_call", "ivr_steps"]
+__all__ = [
+    "AmiError",
+    "AmiLink",
+    "AmiSettings",
+    "InvalidOriginate",
+    "LinkState",
+    "OriginateRequest",
+    "ami_settings",
+    "callback",
+    "click_to_call",
+    "ivr_steps",
+]

@@ -30,7 +30,9 @@ from callcenter.tasks import supervise
 logger = logging.getLogger(__name__)
 
 OPERATOR_STATE_LABELS = {
-    OperatorState.IDLE: "свободен", OperatorState.RINGING: "звонит телефон", OperatorState.TALKING: "разговаривает",
+    OperatorState.IDLE: "свободен",
+    OperatorState.RINGING: "звонит телефон",
+    OperatorState.TALKING: "разговаривает",
 }
 LINK_LABELS = {"connected": "АТС на связи", "disconnected": "нет связи с АТС", "disabled": "телефония отключена"}
 
@@ -41,9 +43,15 @@ def _iso(value: datetime | None) -> str | None:
 
 # IVR_PATH steps (callcenter.ivr.engine) as staff read them; category codes use their names.
 IVR_STEP_LABELS = {
-    "operator": "попросил оператора", "record": "голосовое сообщение", "status": "статус заявки",
-    "night": "ночной режим", "hangup": "положил трубку", "empty": "пустая запись",
-    "no_input": "не нажал клавишу", "invalid": "неверная клавиша", "not_found": "заявка не найдена",
+    "operator": "попросил оператора",
+    "record": "голосовое сообщение",
+    "status": "статус заявки",
+    "night": "ночной режим",
+    "hangup": "положил трубку",
+    "empty": "пустая запись",
+    "no_input": "не нажал клавишу",
+    "invalid": "неверная клавиша",
+    "not_found": "заявка не найдена",
 }
 
 
@@ -89,31 +97,48 @@ class CallWording:
 def call_json(call: CallSnapshot, wording: CallWording) -> dict[str, Any]:
     """One call as the board and its messages show it."""
     return {
-        "linkedid": call.linkedid, "direction": call.direction.value, "phase": call.phase.value,
-        "caller": call.caller, "caller_display": wording.caller(call),
-        "caller_name": call.caller_name, "arrived_at": _iso(call.arrived_at), "queue": call.queue,
-        "queued_at": _iso(call.queued_at), "wait_seconds": _round(call.queue_wait_seconds),
-        "answered_at": _iso(call.answered_at), "ended_at": _iso(call.ended_at),
-        "duration_seconds": _round(call.duration_seconds), "ivr_path": call.ivr_path,
+        "linkedid": call.linkedid,
+        "direction": call.direction.value,
+        "phase": call.phase.value,
+        "caller": call.caller,
+        "caller_display": wording.caller(call),
+        "caller_name": call.caller_name,
+        "arrived_at": _iso(call.arrived_at),
+        "queue": call.queue,
+        "queued_at": _iso(call.queued_at),
+        "wait_seconds": _round(call.queue_wait_seconds),
+        "answered_at": _iso(call.answered_at),
+        "ended_at": _iso(call.ended_at),
+        "duration_seconds": _round(call.duration_seconds),
+        "ivr_path": call.ivr_path,
         "ivr_steps": wording.steps(call.ivr_path),
         "ringing": [{"interface": r.interface, "name": r.member_name} for r in call.ringing],
-        "operator_interface": call.answered_by, "operator": call.answered_by_name,
-        "abandoned": call.abandoned, "needs_callback": call.needs_callback, "ticket": call.ticket_id,
+        "operator_interface": call.answered_by,
+        "operator": call.answered_by_name,
+        "abandoned": call.abandoned,
+        "needs_callback": call.needs_callback,
+        "ticket": call.ticket_id,
     }
 
 
 def operator_json(operator: OperatorSnapshot) -> dict[str, Any]:
     return {
-        "interface": operator.interface, "name": operator.name, "state": operator.state.value,
-        "state_label": OPERATOR_STATE_LABELS[operator.state], "linkedid": operator.linkedid,
-        "paused": operator.paused, "available": operator.available,
+        "interface": operator.interface,
+        "name": operator.name,
+        "state": operator.state.value,
+        "state_label": OPERATOR_STATE_LABELS[operator.state],
+        "linkedid": operator.linkedid,
+        "paused": operator.paused,
+        "available": operator.available,
     }
 
 
 def board_message(board: LiveBoard, link_state: str, wording: CallWording) -> Message:
     """The "board" hub message for ``board`` and the link's state."""
     return {
-        "type": "board", "link": link_state, "link_label": LINK_LABELS.get(link_state, link_state),
+        "type": "board",
+        "link": link_state,
+        "link_label": LINK_LABELS.get(link_state, link_state),
         "taken_at": _iso(board.taken_at),
         "in_ivr": [call_json(c, wording) for c in board.in_ivr],
         "queued": [call_json(c, wording) for c in board.queued],
@@ -125,9 +150,17 @@ def board_message(board: LiveBoard, link_state: str, wording: CallWording) -> Me
 
 def empty_board(link_state: str) -> Message:
     """What the board shows before any state is known (AMI off, or nothing heard yet)."""
-    return {"type": "board", "link": link_state, "link_label": LINK_LABELS.get(link_state, link_state),
-            "taken_at": _iso(datetime.now(UTC)), "in_ivr": [], "queued": [], "talking": [], "dialing": [],
-            "operators": []}
+    return {
+        "type": "board",
+        "link": link_state,
+        "link_label": LINK_LABELS.get(link_state, link_state),
+        "taken_at": _iso(datetime.now(UTC)),
+        "in_ivr": [],
+        "queued": [],
+        "talking": [],
+        "dialing": [],
+        "operators": [],
+    }
 
 
 def call_message(change: str, call: CallSnapshot, wording: CallWording) -> Message:
@@ -141,8 +174,16 @@ def _round(value: float | None) -> float | None:
 class BoardPublisher:
     """Publishes the live board, coalesced to at most one message per ``min_interval``."""
 
-    def __init__(self, hub: EventHub, snapshot: Callable[[], LiveBoard], link_state: Callable[[], str],
-                 wording: CallWording, *, min_interval: float = 0.5, heartbeat: float = 15.0) -> None:
+    def __init__(
+        self,
+        hub: EventHub,
+        snapshot: Callable[[], LiveBoard],
+        link_state: Callable[[], str],
+        wording: CallWording,
+        *,
+        min_interval: float = 0.5,
+        heartbeat: float = 15.0,
+    ) -> None:
         self._hub = hub
         self._wording = wording
         self._snapshot = snapshot
@@ -209,4 +250,3 @@ class BoardCache:
         with subscription:
             while True:
                 self.latest = await subscription.get()
-

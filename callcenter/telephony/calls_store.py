@@ -39,7 +39,6 @@ from callcenter.telephony.tracker import device_of_interface
 logger = logging.getLogger(__name__)
 
 
-
 # --- operators ------------------------------------------------------------------------
 
 
@@ -56,8 +55,9 @@ class OperatorDirectory:
 
     REFRESH_SECONDS = 30.0
 
-    def __init__(self, users: UserService, *, ask_ttl: float = 15.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, users: UserService, *, ask_ttl: float = 15.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._users = users
         self._ask_ttl = ask_ttl
         self._clock = clock
@@ -112,11 +112,15 @@ class MissedCall:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "linkedid": self.linkedid, "caller": self.caller,
+            "linkedid": self.linkedid,
+            "caller": self.caller,
             "caller_display": format_phone(self.caller) if self.caller else "номер скрыт",
             "started_at": _iso(self.started_at),
-            "ended_at": _iso(self.ended_at), "wait_seconds": self.wait_seconds, "ivr_path": self.ivr_path,
-            "ticket": self.ticket_number, "reached_at": _iso(self.reached_at),
+            "ended_at": _iso(self.ended_at),
+            "wait_seconds": self.wait_seconds,
+            "ivr_path": self.ivr_path,
+            "ticket": self.ticket_number,
+            "reached_at": _iso(self.reached_at),
         }
 
 
@@ -155,9 +159,14 @@ def call_data(call: CallSnapshot) -> dict[str, Any]:
         "rang": [r.interface for r in call.rang],
     }
     optional = {
-        "caller_raw": call.caller_raw, "caller_name": call.caller_name, "ivr_route": call.ivr_route,
-        "ivr_choices": list(call.ivr_choices) or None, "operator_name": call.answered_by_name,
-        "request_id": call.request_id, "callback_id": call.callback_id, "ticket_number": call.ticket_id,
+        "caller_raw": call.caller_raw,
+        "caller_name": call.caller_name,
+        "ivr_route": call.ivr_route,
+        "ivr_choices": list(call.ivr_choices) or None,
+        "operator_name": call.answered_by_name,
+        "request_id": call.request_id,
+        "callback_id": call.callback_id,
+        "ticket_number": call.ticket_id,
     }
     data.update({k: v for k, v in optional.items() if v})
     if call.answered_at is not None and call.ended_at is not None:
@@ -184,12 +193,22 @@ class CallStore:
         """
         ids = [c.linkedid for c in calls]
         async with self._sessions.begin() as session:
-            rows = {r.linkedid: r for r in (await session.execute(
-                select(m.Call).where(m.Call.linkedid.in_(ids)).with_for_update())).scalars()}
+            rows = {
+                r.linkedid: r
+                for r in (
+                    await session.execute(select(m.Call).where(m.Call.linkedid.in_(ids)).with_for_update())
+                ).scalars()
+            }
             numbers = {c.ticket_id for c in calls if c.ticket_id}
-            tickets = dict((await session.execute(
-                select(m.Ticket.number, m.Ticket.id).where(m.Ticket.number.in_(numbers))
-            )).all()) if numbers else {}
+            tickets = (
+                dict(
+                    (
+                        await session.execute(select(m.Ticket.number, m.Ticket.id).where(m.Ticket.number.in_(numbers)))
+                    ).all()
+                )
+                if numbers
+                else {}
+            )
             for call in calls:
                 row = rows.get(call.linkedid)
                 if row is None:
@@ -197,8 +216,17 @@ class CallStore:
                     session.add(row)
                 _apply(row, call, operators.get(call.answered_by or ""), tickets.get(call.ticket_id or ""))
 
-    async def claim_outbound(self, linkedid: str, *, caller: str, ticket_id: int, operator_id: int,
-                             interface: str, request_id: str, now: datetime) -> bool:
+    async def claim_outbound(
+        self,
+        linkedid: str,
+        *,
+        caller: str,
+        ticket_id: int,
+        operator_id: int,
+        interface: str,
+        request_id: str,
+        now: datetime,
+    ) -> bool:
         """Reserve the row of a click-to-call before dialling; False if it exists already.
 
         The unique Linkedid makes this atomic across app instances: of two submits of
@@ -206,11 +234,18 @@ class CallStore:
         """
         try:
             async with self._sessions.begin() as session:
-                session.add(m.Call(
-                    linkedid=linkedid, direction="out", caller=caller, started_at=now, agent_interface=interface,
-                    operator_id=operator_id, ticket_id=ticket_id,
-                    data={"request_id": request_id, "kind": "click_to_call"},
-                ))
+                session.add(
+                    m.Call(
+                        linkedid=linkedid,
+                        direction="out",
+                        caller=caller,
+                        started_at=now,
+                        agent_interface=interface,
+                        operator_id=operator_id,
+                        ticket_id=ticket_id,
+                        data={"request_id": request_id, "kind": "click_to_call"},
+                    )
+                )
         except IntegrityError:
             return False
         return True
@@ -223,12 +258,12 @@ class CallStore:
         data = row.data or {}
         return OutboundClaim(row.linkedid, row.ticket_id, row.operator_id, data.get("outcome"), data.get("detail"))
 
-    async def finish_outbound(self, linkedid: str, outcome: str, detail: str, now: datetime,
-                              answered: bool) -> None:
+    async def finish_outbound(self, linkedid: str, outcome: str, detail: str, now: datetime, answered: bool) -> None:
         """Write a click-to-call's outcome on its row."""
         async with self._sessions.begin() as session:
-            row = (await session.execute(
-                select(m.Call).where(m.Call.linkedid == linkedid).with_for_update())).scalar_one_or_none()
+            row = (
+                await session.execute(select(m.Call).where(m.Call.linkedid == linkedid).with_for_update())
+            ).scalar_one_or_none()
             if row is None:
                 return
             row.data = {**(row.data or {}), "outcome": outcome, "detail": detail[:300]}
@@ -247,10 +282,14 @@ class CallStore:
         the clock and a caller who gave up at 23:55 still waits for a call at 00:05.
         """
         async with self._sessions() as session:
-            rows = (await session.execute(
-                select(m.Call, m.Ticket.number).outerjoin(m.Ticket, m.Ticket.id == m.Call.ticket_id)
-                .where(m.Call.started_at >= since).order_by(m.Call.started_at.desc())
-            )).all()
+            rows = (
+                await session.execute(
+                    select(m.Call, m.Ticket.number)
+                    .outerjoin(m.Ticket, m.Ticket.id == m.Call.ticket_id)
+                    .where(m.Call.started_at >= since)
+                    .order_by(m.Call.started_at.desc())
+                )
+            ).all()
         return _missed(rows)
 
     async def get(self, linkedid: str) -> m.Call | None:
@@ -287,10 +326,18 @@ def _missed(rows: Iterable[tuple[m.Call, str | None]]) -> list[MissedCall]:
         if not call.abandoned or call.direction != "in":
             continue
         later = [t for t in reached.get(call.caller or "", []) if t >= call.started_at]
-        result.append(MissedCall(
-            call.linkedid, call.caller, call.started_at, call.ended_at, (call.data or {}).get("wait_seconds"),
-            call.ivr_path, number, min(later) if later else None,
-        ))
+        result.append(
+            MissedCall(
+                call.linkedid,
+                call.caller,
+                call.started_at,
+                call.ended_at,
+                (call.data or {}).get("wait_seconds"),
+                call.ivr_path,
+                number,
+                min(later) if later else None,
+            )
+        )
     return result
 
 
@@ -332,9 +379,18 @@ class CallWriter:
     to ``retry_max`` seconds before the next try.
     """
 
-    def __init__(self, store: CallStore, directory: OperatorDirectory, *, max_pending: int = 5000,
-                 batch_size: int = 50, linger: float = 0.1, retry_initial: float = 0.5, retry_max: float = 30.0,
-                 write_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        store: CallStore,
+        directory: OperatorDirectory,
+        *,
+        max_pending: int = 5000,
+        batch_size: int = 50,
+        linger: float = 0.1,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+        write_timeout: float = 60.0,
+    ) -> None:
         self._store = store
         self._directory = directory
         self._max_pending = max_pending
@@ -362,8 +418,11 @@ class CallWriter:
         elif len(self._pending) >= self._max_pending:
             self.stats.dropped += 1
             if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
-                logger.error("call writer queue full (%d calls): %d call update(s) dropped so far",
-                             self._max_pending, self.stats.dropped)
+                logger.error(
+                    "call writer queue full (%d calls): %d call update(s) dropped so far",
+                    self._max_pending,
+                    self.stats.dropped,
+                )
             return False
         self._pending[call.linkedid] = call
         self._idle.clear()
@@ -442,8 +501,11 @@ class CallWriter:
         self.stats.written += len(batch)
         self.stats.batches += 1
         if self._failing_since is not None:
-            logger.warning("call writer: database back after %.1f s; writing %d queued call(s)",
-                           time.monotonic() - self._failing_since, len(self._pending) + len(batch))
+            logger.warning(
+                "call writer: database back after %.1f s; writing %d queued call(s)",
+                time.monotonic() - self._failing_since,
+                len(self._pending) + len(batch),
+            )
             self._failing_since = None
         self._backoff.reset()
         return True
@@ -454,8 +516,11 @@ class CallWriter:
             self._failing_since = time.monotonic()
             logger.error("call writer: %d call row(s) not written, retrying: %s", size, err, exc_info=err)
         else:
-            logger.warning("call writer: still failing (%d queued): %s", len(self._pending) + size,
-                           str(err).splitlines()[0] if str(err) else type(err).__name__)
+            logger.warning(
+                "call writer: still failing (%d queued): %s",
+                len(self._pending) + size,
+                str(err).splitlines()[0] if str(err) else type(err).__name__,
+            )
 
     async def _operators(self, batch: list[CallSnapshot]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -464,5 +529,3 @@ class CallWriter:
             if user is not None:
                 found[interface] = user.id
         return found
-
-

@@ -75,8 +75,15 @@ class DialReport:
 class ClickToCall:
     """Dial a ticket's citizen from the operator's phone: operator first, then the citizen."""
 
-    def __init__(self, link: AmiLink | None, store: CallStore, tickets: TicketService, *,
-                 dial_context: str, ring_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        link: AmiLink | None,
+        store: CallStore,
+        tickets: TicketService,
+        *,
+        dial_context: str,
+        ring_timeout: float = 30.0,
+    ) -> None:
         self._link = link
         self._store = store
         self._tickets = tickets
@@ -86,25 +93,39 @@ class ClickToCall:
     async def place(self, number: str, user: UserView, key: str) -> DialReport:
         """Dial once per ``key``; record the outcome on the ticket as a "call" event."""
         if not CALL_KEY.fullmatch(key or ""):
-            raise ValidationError("Форма звонка устарела: обновите страницу и нажмите «Позвонить» ещё раз",
-                                  field="call_key")
+            raise ValidationError(
+                "Форма звонка устарела: обновите страницу и нажмите «Позвонить» ещё раз", field="call_key"
+            )
         self._check_link()
         if not user.device:
-            raise ValidationError("Для вашей учётной записи не указан телефон (устройство): "
-                                  "попросите администратора указать его", field="device")
+            raise ValidationError(
+                "Для вашей учётной записи не указан телефон (устройство): попросите администратора указать его",
+                field="device",
+            )
         ticket = await self._tickets.get(number)
         if not ticket.phone:
             raise ValidationError("В заявке нет телефона заявителя: звонить некуда", field="phone")
         linkedid = channel_id_for(key)
         try:
-            request = click_to_call(key, operator_interface=user.device, citizen_number=ticket.phone,
-                                    dial_context=self._dial_context, ticket_id=number,
-                                    ring_timeout=self._ring_timeout)
+            request = click_to_call(
+                key,
+                operator_interface=user.device,
+                citizen_number=ticket.phone,
+                dial_context=self._dial_context,
+                ticket_id=number,
+                ring_timeout=self._ring_timeout,
+            )
         except InvalidOriginate as err:
             raise ValidationError(f"Звонок невозможен: {err}", field="device") from err
         claimed = await self._store.claim_outbound(
-            linkedid, caller=ticket.phone, ticket_id=ticket.id, operator_id=user.id, interface=user.device,
-            request_id=key, now=datetime.now(UTC))
+            linkedid,
+            caller=ticket.phone,
+            ticket_id=ticket.id,
+            operator_id=user.id,
+            interface=user.device,
+            request_id=key,
+            now=datetime.now(UTC),
+        )
         if not claimed:
             return await self._repeated(linkedid, ticket.id)
         return await self._dial(request, number, ticket.phone, user)
@@ -127,22 +148,35 @@ class ClickToCall:
     async def _dial(self, request: Any, number: str, phone: str, user: UserView) -> DialReport:
         linkedid = channel_id_for(request.request_id)
         result = await self._link.originate(request)  # type: ignore[union-attr]
-        logger.info("click-to-call %s (ticket %s, %s): %s %s", request.request_id, number, user.login,
-                    result.outcome.value, result.detail)
+        logger.info(
+            "click-to-call %s (ticket %s, %s): %s %s",
+            request.request_id,
+            number,
+            user.login,
+            result.outcome.value,
+            result.detail,
+        )
         if not result.outcome.may_have_dialled:
             await self._store.release_outbound(linkedid)
             if result.outcome is OriginateOutcome.NOT_SENT:
                 raise TelephonyUnavailable(DOWN_TEXT)
         else:
             answered = result.outcome in (OriginateOutcome.ANSWERED, OriginateOutcome.IN_PROGRESS)
-            await self._store.finish_outbound(linkedid, result.outcome.value, result.detail,
-                                              datetime.now(UTC), answered)
+            await self._store.finish_outbound(
+                linkedid, result.outcome.value, result.detail, datetime.now(UTC), answered
+            )
         text = OUTCOME_TEXT[result.outcome]
         await self._tickets.record_event(
-            number, "call", user.actor(), note=f"Звонок заявителю {format_phone(phone)}: {text}",
-            data=_event_data(result, request.request_id, linkedid, user), public=False)
-        return DialReport(result.outcome.value, f"Звонок заявителю {format_phone(phone)}: {text}.",
-                          repeated=result.repeated)
+            number,
+            "call",
+            user.actor(),
+            note=f"Звонок заявителю {format_phone(phone)}: {text}",
+            data=_event_data(result, request.request_id, linkedid, user),
+            public=False,
+        )
+        return DialReport(
+            result.outcome.value, f"Звонок заявителю {format_phone(phone)}: {text}.", repeated=result.repeated
+        )
 
 
 def _outcome(value: str) -> OriginateOutcome | str:
@@ -153,5 +187,12 @@ def _outcome(value: str) -> OriginateOutcome | str:
 
 
 def _event_data(result: OriginateResult, key: str, linkedid: str, user: UserView) -> dict[str, Any]:
-    return {"direction": "out", "kind": "click_to_call", "outcome": result.outcome.value,
-            "reason": result.reason, "request_id": key, "linkedid": linkedid, "device": user.device}
+    return {
+        "direction": "out",
+        "kind": "click_to_call",
+        "outcome": result.outcome.value,
+        "reason": result.reason,
+        "request_id": key,
+        "linkedid": linkedid,
+        "device": user.device,
+    }

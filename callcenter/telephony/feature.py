@@ -22,8 +22,14 @@ def setup(app: web.Application, services: Services) -> None:
     """Build the slice; with AMI configured the link starts with the app (cleanup_ctx)."""
     live = None
     if services.ami is not None:
-        live = Telephony(services.ami, hub=services.hub, users=services.users, sessions=services.sessions,
-                         tickets=services.tickets, reference=services.reference)
+        live = Telephony(
+            services.ami,
+            hub=services.hub,
+            users=services.users,
+            sessions=services.sessions,
+            tickets=services.tickets,
+            reference=services.reference,
+        )
     calls = CallStore(services.sessions)
     dialer = ClickToCall(services.ami, calls, services.tickets, dial_context=services.settings.click_to_call_context)
     app[TELEPHONY] = TelephonySlice(live, calls, BoardCache(services.hub), dialer)

@@ -38,9 +38,7 @@ class InvalidOriginate(ValueError):
 def check_request_id(request_id: str) -> str:
     """Return the key unchanged or raise InvalidOriginate (1-64 of ``A-Za-z0-9._:-``)."""
     if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
-        raise InvalidOriginate(
-            f"originate request id {request_id!r} must be 1-64 characters of A-Z a-z 0-9 . _ : -"
-        )
+        raise InvalidOriginate(f"originate request id {request_id!r} must be 1-64 characters of A-Z a-z 0-9 . _ : -")
     return request_id
 
 
@@ -52,7 +50,7 @@ def channel_id_for(request_id: str) -> str:
 def request_id_from_uniqueid(uniqueid: str | None) -> str | None:
     """The request id behind a Uniqueid/Linkedid we assigned, else None."""
     if uniqueid and uniqueid.startswith(CHANNEL_ID_PREFIX):
-        return uniqueid[len(CHANNEL_ID_PREFIX):]
+        return uniqueid[len(CHANNEL_ID_PREFIX) :]
     return None
 
 
@@ -189,8 +187,7 @@ def render_dial_template(template: str, e164: str) -> str:
         channel = template.format(number=e164, digits=digits, national=national)
     except (KeyError, IndexError, ValueError) as err:
         raise InvalidOriginate(
-            f"dial template {template!r} is not usable ({err!s}); "
-            "use {number}, {digits} or {national}"
+            f"dial template {template!r} is not usable ({err!s}); use {{number}}, {{digits}} or {{national}}"
         ) from err
     if channel == template:
         raise InvalidOriginate(f"dial template {template!r} never uses the number")

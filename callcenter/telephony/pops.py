@@ -48,6 +48,7 @@ OPEN_STATUSES = frozenset({Status.NEW, Status.DISPATCHED, Status.IN_PROGRESS, St
 LIVE_STATES = frozenset({"ringing", "talking"})
 HISTORY_UNAVAILABLE = "История обращений сейчас недоступна: нет связи с базой данных"
 
+
 def ivr_category(path: str | None, reference: ReferenceData) -> str | None:
     """The last category the caller chose in the IVR, if any."""
     codes = [t for t in (path or "").split(">") if t and reference.has_category(t)]
@@ -62,18 +63,28 @@ def new_ticket_url(call: CallSnapshot, category: str | None) -> str:
 
 def ticket_json(ticket: TicketView) -> dict[str, Any]:
     return {
-        "number": ticket.number, "url": f"/staff/tickets/{ticket.number}",
-        "status": ticket.status.value, "status_label": STATUS_LABELS.get(ticket.status, ticket.status.value),
-        "open": ticket.status in OPEN_STATUSES, "is_draft": ticket.is_draft,
-        "channel": ticket.channel.value, "channel_label": CHANNEL_LABELS.get(ticket.channel, ticket.channel.value),
-        "category": ticket.category, "category_name": ticket.category_name, "title": ticket.title[:200],
-        "address": ticket.address[:200], "created_at": ticket.created_at.astimezone(UTC).isoformat(),
+        "number": ticket.number,
+        "url": f"/staff/tickets/{ticket.number}",
+        "status": ticket.status.value,
+        "status_label": STATUS_LABELS.get(ticket.status, ticket.status.value),
+        "open": ticket.status in OPEN_STATUSES,
+        "is_draft": ticket.is_draft,
+        "channel": ticket.channel.value,
+        "channel_label": CHANNEL_LABELS.get(ticket.channel, ticket.channel.value),
+        "category": ticket.category,
+        "category_name": ticket.category_name,
+        "title": ticket.title[:200],
+        "address": ticket.address[:200],
+        "created_at": ticket.created_at.astimezone(UTC).isoformat(),
     }
 
 
 def draft_json(ticket: TicketView) -> dict[str, Any]:
-    return {**ticket_json(ticket), "description": ticket.description[:600],
-            "confirm_url": f"/staff/tickets/{ticket.number}/edit"}
+    return {
+        **ticket_json(ticket),
+        "description": ticket.description[:600],
+        "confirm_url": f"/staff/tickets/{ticket.number}/edit",
+    }
 
 
 @dataclass(slots=True)
@@ -94,9 +105,17 @@ class PopStats:
 class PopService:
     """Turns ringing/stopped/ended notifications into pop messages for one operator each."""
 
-    def __init__(self, hub: EventHub, tickets: TicketService, directory: OperatorDirectory,
-                 reference: ReferenceData, wording: CallWording, *, draft_window: timedelta = DRAFT_WINDOW,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        hub: EventHub,
+        tickets: TicketService,
+        directory: OperatorDirectory,
+        reference: ReferenceData,
+        wording: CallWording,
+        *,
+        draft_window: timedelta = DRAFT_WINDOW,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._hub = hub
         self._tickets = tickets
         self._directory = directory
@@ -138,16 +157,31 @@ class PopService:
             pop.state = "closed"
             del self._pops[key]
         if pop.user_id is not None:
-            self._publish({"type": "pop", "state": pop.state, "reason": note.reason, "user_id": pop.user_id,
-                           "linkedid": note.linkedid, "interface": note.interface})
+            self._publish(
+                {
+                    "type": "pop",
+                    "state": pop.state,
+                    "reason": note.reason,
+                    "user_id": pop.user_id,
+                    "linkedid": note.linkedid,
+                    "interface": note.interface,
+                }
+            )
 
     def ended(self, note: CallEnded) -> None:
         """The call is over: the operator who took it sees so; its state is forgotten."""
         for key in [k for k in self._pops if k[0] == note.linkedid]:
             pop = self._pops.pop(key)
             if pop.user_id is not None and pop.state == "talking":
-                self._publish({"type": "pop", "state": "ended", "user_id": pop.user_id,
-                               "linkedid": note.linkedid, "interface": pop.interface})
+                self._publish(
+                    {
+                        "type": "pop",
+                        "state": "ended",
+                        "user_id": pop.user_id,
+                        "linkedid": note.linkedid,
+                        "interface": pop.interface,
+                    }
+                )
             pop.state = "ended"
         self._details.pop(note.linkedid, None)
 
@@ -163,8 +197,7 @@ class PopService:
         try:
             user = await self._directory.resolve(note.interface)
         except Exception as err:  # noqa: BLE001 - database down and the operator not cached
-            logger.warning("no screen pop for call %s at %s: operator unknown (%s)", note.linkedid,
-                           note.interface, err)
+            logger.warning("no screen pop for call %s at %s: operator unknown (%s)", note.linkedid, note.interface, err)
             return
         self._open(pop, note, user, details)
 
@@ -172,8 +205,11 @@ class PopService:
         """Publish the pop for ``user`` now; the caller's history follows when loaded."""
         if user is None:
             self.stats.unknown_operator += 1
-            logger.info("call %s rings at %s, which no active staff user has as their device: no screen pop",
-                        note.linkedid, note.interface)
+            logger.info(
+                "call %s rings at %s, which no active staff user has as their device: no screen pop",
+                note.linkedid,
+                note.interface,
+            )
             return
         pop.user_id = user.id
         if pop.state not in LIVE_STATES:
@@ -194,11 +230,20 @@ class PopService:
         call = note.call
         category = ivr_category(call.ivr_path, self._reference)
         return {
-            "type": "pop", "user_id": user_id, "linkedid": call.linkedid, "interface": note.interface,
-            "member_name": note.member_name, "caller": call.caller, "caller_display": self._wording.caller(call),
-            "caller_name": call.caller_name, "queue": call.queue, "ivr_path": call.ivr_path,
-            "ivr_steps": self._wording.steps(call.ivr_path), "ivr_ticket": call.ticket_id,
-            "category": category, "new_ticket_url": new_ticket_url(call, category),
+            "type": "pop",
+            "user_id": user_id,
+            "linkedid": call.linkedid,
+            "interface": note.interface,
+            "member_name": note.member_name,
+            "caller": call.caller,
+            "caller_display": self._wording.caller(call),
+            "caller_name": call.caller_name,
+            "queue": call.queue,
+            "ivr_path": call.ivr_path,
+            "ivr_steps": self._wording.steps(call.ivr_path),
+            "ivr_ticket": call.ticket_id,
+            "category": category,
+            "new_ticket_url": new_ticket_url(call, category),
             "at": self._clock().isoformat(),
         }
 
@@ -234,13 +279,16 @@ class PopService:
         citizen = next((t.citizen_name for t in tickets if t.citizen_name), None)
         category = (draft.category if draft else None) or ivr_category(call.ivr_path, self._reference)
         return {
-            "citizen": citizen, "tickets": [ticket_json(t) for t in open_tickets + recent],
+            "citizen": citizen,
+            "tickets": [ticket_json(t) for t in open_tickets + recent],
             "draft": draft_json(draft) if draft else None,
-            "category": category, "new_ticket_url": new_ticket_url(call, category),
+            "category": category,
+            "new_ticket_url": new_ticket_url(call, category),
         }
 
-    async def _find_draft(self, call: CallSnapshot, tickets: list[TicketView],
-                          uniqueids: frozenset[str]) -> TicketView | None:
+    async def _find_draft(
+        self, call: CallSnapshot, tickets: list[TicketView], uniqueids: frozenset[str]
+    ) -> TicketView | None:
         """The draft the IVR made during this call: by IVR_TICKET, by the call's uniqueids,
         else the newest draft from this number within ``draft_window``."""
         if call.ticket_id:
@@ -272,4 +320,3 @@ def _failed(task: asyncio.Task[dict[str, Any]]) -> bool:
     if not task.done():
         return False
     return task.cancelled() or task.exception() is not None or bool(task.result().get("history_error"))
-

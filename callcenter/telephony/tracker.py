@@ -163,12 +163,29 @@ class CallTracker:
     """Builds calls from AMI events. Not thread-safe; feed it from one task."""
 
     #: The AMI events the tracker reads; subscribe to these only.
-    EVENTS = frozenset({
-        "Newchannel", "NewCallerid", "Newstate", "VarSet", "BridgeEnter", "BridgeLeave",
-        "DialEnd", "Hangup", "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon",
-        "AgentCalled", "AgentRingNoAnswer", "AgentConnect", "AgentComplete",
-        "QueueMemberStatus", "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause",
-    })
+    EVENTS = frozenset(
+        {
+            "Newchannel",
+            "NewCallerid",
+            "Newstate",
+            "VarSet",
+            "BridgeEnter",
+            "BridgeLeave",
+            "DialEnd",
+            "Hangup",
+            "QueueCallerJoin",
+            "QueueCallerLeave",
+            "QueueCallerAbandon",
+            "AgentCalled",
+            "AgentRingNoAnswer",
+            "AgentConnect",
+            "AgentComplete",
+            "QueueMemberStatus",
+            "QueueMemberAdded",
+            "QueueMemberRemoved",
+            "QueueMemberPause",
+        }
+    )
 
     def __init__(
         self,
@@ -271,8 +288,11 @@ class CallTracker:
         end now, with no cause, and an unanswered queued call counts as abandoned.
         """
         now = self._clock()
-        listed = {item.get("Uniqueid", ""): item for item in channels
-                  if item.get("Uniqueid") and item.get("Uniqueid") not in self._gone}
+        listed = {
+            item.get("Uniqueid", ""): item
+            for item in channels
+            if item.get("Uniqueid") and item.get("Uniqueid") not in self._gone
+        }
         fresh, self._fresh = self._fresh or set(), None
         notes: list[Notification] = []
         ended = []
@@ -290,9 +310,7 @@ class CallTracker:
         notes.append(BoardResynced(live_calls=len(self._calls), ended_calls=tuple(ended)))
         return notes
 
-    def reconcile_queues(
-        self, members: Iterable[Event], entries: Iterable[Event]
-    ) -> list[Notification]:
+    def reconcile_queues(self, members: Iterable[Event], entries: Iterable[Event]) -> list[Notification]:
         """Apply a QueueStatus list: QueueMember items (operators), QueueEntry items (waiting)."""
         now = self._clock()
         self._members = {}
@@ -472,8 +490,10 @@ class CallTracker:
 
     def _mark_inbound(self, call: _Call) -> None:
         """IVR and queue activity make a call inbound unless we placed it."""
-        if call.direction is CallDirection.OUTBOUND and call.request_id is None and not (
-            call.ticket_id or call.callback_id
+        if (
+            call.direction is CallDirection.OUTBOUND
+            and call.request_id is None
+            and not (call.ticket_id or call.callback_id)
         ):
             call.direction = CallDirection.INBOUND
             if call.phase is CallPhase.DIALING:
@@ -698,9 +718,7 @@ class CallTracker:
         for member in sorted(self._members.values(), key=lambda m: m.interface):
             state, linkedid = self._operator_state(member, devices)
             result.append(
-                OperatorSnapshot(
-                    member.interface, member.name, state, linkedid, member.paused, member.available
-                )
+                OperatorSnapshot(member.interface, member.name, state, linkedid, member.paused, member.available)
             )
         return tuple(result)
 

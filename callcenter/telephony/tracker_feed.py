@@ -65,7 +65,7 @@ class TrackerFeed:
         async for item in self._subscription:
             handled += 1
             if handled % 64 == 0:
-                await asyncio.sleep(0)   # a full queue never suspends the loop by itself
+                await asyncio.sleep(0)  # a full queue never suspends the loop by itself
             try:
                 notes = self._apply(item)
             except Exception:  # a tracker bug on one event must not stop the feed

@@ -61,8 +61,11 @@ _LEG_MEMORY = 20_000  # live calls whose leg uniqueids we keep (far above any re
 def ami_settings(settings: Settings) -> AmiSettings:
     """The link's settings from the application's."""
     return AmiSettings(
-        host=settings.ami_host or None, port=settings.ami_port, username=settings.ami_username,
-        secret=settings.ami_secret, ping_interval=settings.ami_ping_interval,
+        host=settings.ami_host or None,
+        port=settings.ami_port,
+        username=settings.ami_username,
+        secret=settings.ami_secret,
+        ping_interval=settings.ami_ping_interval,
         action_timeout=settings.ami_action_timeout,
     )
 
@@ -101,8 +104,9 @@ class IndexedTracker:
             self._note_leg(item)
         return self._forget_ended(self.tracker.reconcile_channels(channels))
 
-    def reconcile_queues(self, members: Iterable[Mapping[str, str]],
-                         entries: Iterable[Mapping[str, str]]) -> list[Notification]:
+    def reconcile_queues(
+        self, members: Iterable[Mapping[str, str]], entries: Iterable[Mapping[str, str]]
+    ) -> list[Notification]:
         return self.tracker.reconcile_queues(members, entries)
 
     def snapshot(self) -> LiveBoard:
@@ -130,8 +134,9 @@ class IndexedTracker:
 class Telephony:
     """AMI link + tracker + consumers (rows, pops, board), started and closed together."""
 
-    def __init__(self, link: AmiLink, *, hub: Any, users: Any, sessions: Any, tickets: TicketService,
-                 reference: Any) -> None:
+    def __init__(
+        self, link: AmiLink, *, hub: Any, users: Any, sessions: Any, tickets: TicketService, reference: Any
+    ) -> None:
         self.link = link
         self.tracker = IndexedTracker(CallTracker())
         self.directory = OperatorDirectory(users)
@@ -210,7 +215,6 @@ class Telephony:
         async for item in self._link_items:
             if isinstance(item, LinkStatus):
                 self.board.changed()
-
 
 
 # --- wiring -----------------------------------------------------------------------------

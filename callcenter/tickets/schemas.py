@@ -33,8 +33,17 @@ class NewTicket:
 
 
 EDITABLE_FIELDS = (
-    "category", "title", "description", "address", "street", "house", "flat", "district", "lat", "lon",
-    "extra",   # merged into the existing dict (draft suggestions, IVR path)
+    "category",
+    "title",
+    "description",
+    "address",
+    "street",
+    "house",
+    "flat",
+    "district",
+    "lat",
+    "lon",
+    "extra",  # merged into the existing dict (draft suggestions, IVR path)
 )
 
 

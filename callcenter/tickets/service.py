@@ -53,7 +53,7 @@ from callcenter.tickets.schemas import (
 
 logger = logging.getLogger(__name__)
 
-ID_SLACK = 1000   # see TicketService._date_filter
+ID_SLACK = 1000  # see TicketService._date_filter
 
 
 class TicketService:
@@ -86,19 +86,40 @@ class TicketService:
             number = await self._next_number(session)
             now = self._clock()
             ticket = m.Ticket(
-                number=number, channel=Channel(data.channel).value, status=Status.NEW.value,
-                is_draft=data.is_draft, category_code=data.category,
+                number=number,
+                channel=Channel(data.channel).value,
+                status=Status.NEW.value,
+                is_draft=data.is_draft,
+                category_code=data.category,
                 department_code=department,
-                citizen_id=citizen.id if citizen else None, title=data.title.strip()[:300],
-                description=data.description.strip(), address=data.address.strip()[:300],
-                street=data.street, house=data.house, flat=data.flat, district=data.district,
-                lat=data.lat, lon=data.lon, created_by_id=actor.user_id, created_at=now,
-                updated_at=now, version=1, extra=dict(data.extra),
+                citizen_id=citizen.id if citizen else None,
+                title=data.title.strip()[:300],
+                description=data.description.strip(),
+                address=data.address.strip()[:300],
+                street=data.street,
+                house=data.house,
+                flat=data.flat,
+                district=data.district,
+                lat=data.lat,
+                lon=data.lon,
+                created_by_id=actor.user_id,
+                created_at=now,
+                updated_at=now,
+                version=1,
+                extra=dict(data.extra),
             )
             session.add(ticket)
             await session.flush()
-            session.add(self._event(ticket, actor, "created", now, to_status=Status.NEW,
-                                    data={"channel": ticket.channel, "draft": data.is_draft}))
+            session.add(
+                self._event(
+                    ticket,
+                    actor,
+                    "created",
+                    now,
+                    to_status=Status.NEW,
+                    data={"channel": ticket.channel, "draft": data.is_draft},
+                )
+            )
             await self._index(session, ticket, new=True)
             view = await self._view(session, ticket, citizen, now)
         self._publish("created", view)
@@ -108,8 +129,10 @@ class TicketService:
         """Take the next number of the year atomically (row lock on PostgreSQL, write lock on SQLite)."""
         year = self._clock().astimezone(self._zone).year
         stmt = (
-            update(m.TicketCounter).where(m.TicketCounter.year == year)
-            .values(last_value=m.TicketCounter.last_value + 1).returning(m.TicketCounter.last_value)
+            update(m.TicketCounter)
+            .where(m.TicketCounter.year == year)
+            .values(last_value=m.TicketCounter.last_value + 1)
+            .returning(m.TicketCounter.last_value)
         )
         value = (await session.execute(stmt)).scalar_one_or_none()
         if value is None:
@@ -139,8 +162,11 @@ class TicketService:
         if citizen is None:
             # ON CONFLICT DO NOTHING: a concurrent request may add the same citizen first.
             insert = sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
-            await session.execute(insert(m.Citizen).values(phone=phone, name=name, email=email,
-                                                           created_at=self._clock()).on_conflict_do_nothing())
+            await session.execute(
+                insert(m.Citizen)
+                .values(phone=phone, name=name, email=email, created_at=self._clock())
+                .on_conflict_do_nothing()
+            )
             citizen = (await session.execute(query)).scalar_one()
         if name and not citizen.name:
             citizen.name = name
@@ -151,8 +177,13 @@ class TicketService:
     async def _category_info(self, session: AsyncSession, code: str) -> tuple[str, str | None]:
         """(name, default department) of an active category, from a cache of the small categories table."""
         if self._categories is None:
-            rows = (await session.execute(select(m.Category.code, m.Category.name, m.Category.department_code)
-                                          .where(m.Category.active.is_(True)))).all()
+            rows = (
+                await session.execute(
+                    select(m.Category.code, m.Category.name, m.Category.department_code).where(
+                        m.Category.active.is_(True)
+                    )
+                )
+            ).all()
             self._categories = {c: (n, d) for c, n, d in rows}
         info = self._categories.get(code)
         if info is None:
@@ -178,8 +209,7 @@ class TicketService:
         async with self._sessions.begin() as session:
             ticket = await self._load_for_update(session, number, expected_version)
             state = TicketState(ticket.number, Status(ticket.status), ticket.department_code, ticket.is_draft)
-            plan = plan_transition(state, target, actor, note=note, department=department,
-                                   duplicate_of=duplicate_of)
+            plan = plan_transition(state, target, actor, note=note, department=department, duplicate_of=duplicate_of)
             if plan is None:
                 return await self._view(session, ticket)
             if department and target is Status.DISPATCHED:
@@ -196,8 +226,19 @@ class TicketService:
                 data["duplicate_of"] = original.number
             if plan.reopened:
                 data["reopened"] = True
-            session.add(self._event(ticket, actor, "status", now, from_status=plan.from_status,
-                                    to_status=plan.to_status, note=plan.note, data=data, public=public))
+            session.add(
+                self._event(
+                    ticket,
+                    actor,
+                    "status",
+                    now,
+                    from_status=plan.from_status,
+                    to_status=plan.to_status,
+                    note=plan.note,
+                    data=data,
+                    public=public,
+                )
+            )
             view = await self._view(session, ticket, last_change_at=now)
         self._publish("status", view, previous=plan.from_status.value)
         for listener in self.on_status_change:
@@ -209,8 +250,7 @@ class TicketService:
             return None
         original = (await session.execute(select(m.Ticket).where(m.Ticket.number == number))).scalar_one_or_none()
         if original is None:
-            raise ValidationError(f"Заявка № {number}, дублем которой названа эта, не найдена",
-                                  field="duplicate_of")
+            raise ValidationError(f"Заявка № {number}, дублем которой названа эта, не найдена", field="duplicate_of")
         return original
 
     async def _load_for_update(self, session: AsyncSession, number: str, expected_version: int | None) -> m.Ticket:
@@ -228,7 +268,8 @@ class TicketService:
         """Write the version check into the UPDATE itself, so no edit is ever silently lost."""
         seen = ticket.version
         result = await session.execute(
-            update(m.Ticket).where(m.Ticket.id == ticket.id, m.Ticket.version == seen)
+            update(m.Ticket)
+            .where(m.Ticket.id == ticket.id, m.Ticket.version == seen)
             .values(version=seen + 1, updated_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -240,7 +281,12 @@ class TicketService:
     # ------------------------------------------------------------------ edits and notes
 
     async def edit(
-        self, number: str, changes: dict[str, Any], actor: Actor, *, expected_version: int | None = None,
+        self,
+        number: str,
+        changes: dict[str, Any],
+        actor: Actor,
+        *,
+        expected_version: int | None = None,
         confirm_draft: bool = False,
     ) -> TicketView:
         """Change ticket fields (and confirm a voice draft); the event records old and new values."""
@@ -266,7 +312,9 @@ class TicketService:
         self._publish("edited", view)
         return view
 
-    async def _apply_changes(self, session: AsyncSession, ticket: m.Ticket, changes: dict[str, Any]) -> dict[str, list[Any]]:
+    async def _apply_changes(
+        self, session: AsyncSession, ticket: m.Ticket, changes: dict[str, Any]
+    ) -> dict[str, list[Any]]:
         diff: dict[str, list[Any]] = {}
         for name, value in changes.items():
             column = "category_code" if name == "category" else name
@@ -295,8 +343,14 @@ class TicketService:
         return view
 
     async def record_event(
-        self, number: str, kind: str, actor: Actor, *, note: str | None = None,
-        data: dict[str, Any] | None = None, public: bool = False,
+        self,
+        number: str,
+        kind: str,
+        actor: Actor,
+        *,
+        note: str | None = None,
+        data: dict[str, Any] | None = None,
+        public: bool = False,
     ) -> None:
         """An event that is not a status move (a call, a callback attempt, a transcript)."""
         async with self._sessions.begin() as session:
@@ -318,44 +372,78 @@ class TicketService:
             ticket = (await session.execute(select(m.Ticket).where(m.Ticket.number == number))).scalar_one_or_none()
             if ticket is None:
                 raise TicketNotFound(number)
-            events = (await session.execute(
-                select(m.TicketEvent).where(m.TicketEvent.ticket_id == ticket.id).order_by(m.TicketEvent.at, m.TicketEvent.id)
-            )).scalars().all()
-            attachments = (await session.execute(
-                select(m.Attachment).where(m.Attachment.ticket_id == ticket.id).order_by(m.Attachment.id)
-            )).scalars().all()
+            events = (
+                (
+                    await session.execute(
+                        select(m.TicketEvent)
+                        .where(m.TicketEvent.ticket_id == ticket.id)
+                        .order_by(m.TicketEvent.at, m.TicketEvent.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            attachments = (
+                (
+                    await session.execute(
+                        select(m.Attachment).where(m.Attachment.ticket_id == ticket.id).order_by(m.Attachment.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
             view = await self._view(session, ticket)
             others = await self._other_tickets(session, ticket)
-            duplicates = (await session.execute(
-                select(m.Ticket.number).where(m.Ticket.duplicate_of_id == ticket.id)
-            )).scalars().all()
+            duplicates = (
+                (await session.execute(select(m.Ticket.number).where(m.Ticket.duplicate_of_id == ticket.id)))
+                .scalars()
+                .all()
+            )
         status_events = [StatusEvent(e.at, Status(e.to_status)) for e in events if e.kind == "status"]
         timers = compute_timers(ticket.created_at, status_events, self._clock())
         return TicketDetail(
             ticket=view,
             events=[_event_view(e) for e in events if include_internal or e.public],
             attachments=[_attachment_view(a) for a in attachments if include_internal or a.public],
-            timers=timers, other_tickets=others, duplicates=list(duplicates),
+            timers=timers,
+            other_tickets=others,
+            duplicates=list(duplicates),
         )
 
     async def _other_tickets(self, session: AsyncSession, ticket: m.Ticket) -> list[TicketView]:
         if ticket.citizen_id is None:
             return []
-        rows = (await session.execute(
-            select(m.Ticket).where(m.Ticket.citizen_id == ticket.citizen_id, m.Ticket.id != ticket.id)
-            .order_by(m.Ticket.id.desc()).limit(20)
-        )).scalars().all()
+        rows = (
+            (
+                await session.execute(
+                    select(m.Ticket)
+                    .where(m.Ticket.citizen_id == ticket.citizen_id, m.Ticket.id != ticket.id)
+                    .order_by(m.Ticket.id.desc())
+                    .limit(20)
+                )
+            )
+            .scalars()
+            .all()
+        )
         return await self._views(session, rows)
 
     async def tickets_for_phone(self, phone: str, *, open_only: bool = False, limit: int = 20) -> list[TicketView]:
         """The citizen's tickets from every channel, newest first."""
         normalized = normalize_phone(phone)
         async with self._sessions() as session:
-            stmt = (select(m.Ticket).join(m.Citizen, m.Ticket.citizen_id == m.Citizen.id)
-                    .where(m.Citizen.phone == normalized).order_by(m.Ticket.id.desc()).limit(limit))
+            stmt = (
+                select(m.Ticket)
+                .join(m.Citizen, m.Ticket.citizen_id == m.Citizen.id)
+                .where(m.Citizen.phone == normalized)
+                .order_by(m.Ticket.id.desc())
+                .limit(limit)
+            )
             if open_only:
-                stmt = stmt.where(m.Ticket.status.in_([s.value for s in (Status.NEW, Status.DISPATCHED,
-                                                                          Status.IN_PROGRESS, Status.DONE)]))
+                stmt = stmt.where(
+                    m.Ticket.status.in_(
+                        [s.value for s in (Status.NEW, Status.DISPATCHED, Status.IN_PROGRESS, Status.DONE)]
+                    )
+                )
             return await self._views(session, (await session.execute(stmt)).scalars().all())
 
     async def list(self, filters: TicketFilter, *, before_id: int | None = None, limit: int = 50) -> TicketPage:
@@ -379,10 +467,14 @@ class TicketService:
         stmt = select(m.Ticket)
         if f.statuses:
             stmt = stmt.where(m.Ticket.status.in_([s.value for s in f.statuses]))
-        for field, value in ((m.Ticket.category_code, f.category), (m.Ticket.department_code, f.department),
-                             (m.Ticket.channel, f.channel.value if f.channel else None),
-                             (m.Ticket.district, f.district), (m.Ticket.street, f.street),
-                             (m.Ticket.house, f.house)):
+        for field, value in (
+            (m.Ticket.category_code, f.category),
+            (m.Ticket.department_code, f.department),
+            (m.Ticket.channel, f.channel.value if f.channel else None),
+            (m.Ticket.district, f.district),
+            (m.Ticket.street, f.street),
+            (m.Ticket.house, f.house),
+        ):
             if value:
                 stmt = stmt.where(field == value)
         if f.drafts_only:
@@ -432,17 +524,38 @@ class TicketService:
     # ------------------------------------------------------------------ attachments
 
     async def add_attachment(
-        self, number: str, *, kind: str, path: str, mime: str, size: int, sha256: str | None,
-        public: bool, actor: Actor, transcript_status: str | None = None,
+        self,
+        number: str,
+        *,
+        kind: str,
+        path: str,
+        mime: str,
+        size: int,
+        sha256: str | None,
+        public: bool,
+        actor: Actor,
+        transcript_status: str | None = None,
     ) -> int:
         async with self._sessions.begin() as session:
             ticket = await self._load_for_update(session, number, None)
-            row = m.Attachment(ticket_id=ticket.id, kind=kind, path=path, mime=mime, size=size, sha256=sha256,
-                               public=public, created_at=self._clock(), transcript_status=transcript_status)
+            row = m.Attachment(
+                ticket_id=ticket.id,
+                kind=kind,
+                path=path,
+                mime=mime,
+                size=size,
+                sha256=sha256,
+                public=public,
+                created_at=self._clock(),
+                transcript_status=transcript_status,
+            )
             session.add(row)
             await session.flush()
-            session.add(self._event(ticket, actor, "attachment", self._clock(), public=public,
-                                    data={"attachment": row.id, "kind": kind}))
+            session.add(
+                self._event(
+                    ticket, actor, "attachment", self._clock(), public=public, data={"attachment": row.id, "kind": kind}
+                )
+            )
             return row.id
 
     async def set_transcript(self, attachment_id: int, status: str, transcript: dict[str, Any] | None) -> None:
@@ -456,14 +569,30 @@ class TicketService:
     # ------------------------------------------------------------------ helpers
 
     def _event(
-        self, ticket: m.Ticket, actor: Actor, kind: str, at: datetime, *, from_status: Status | None = None,
-        to_status: Status | None = None, note: str | None = None, data: dict[str, Any] | None = None,
+        self,
+        ticket: m.Ticket,
+        actor: Actor,
+        kind: str,
+        at: datetime,
+        *,
+        from_status: Status | None = None,
+        to_status: Status | None = None,
+        note: str | None = None,
+        data: dict[str, Any] | None = None,
         public: bool = True,
     ) -> m.TicketEvent:
         return m.TicketEvent(
-            ticket_id=ticket.id, at=at, kind=kind, actor_id=actor.user_id, actor_name=actor.name,
-            actor_role=actor.role.value, from_status=from_status.value if from_status else None,
-            to_status=to_status.value if to_status else None, note=note, public=public, data=data or {},
+            ticket_id=ticket.id,
+            at=at,
+            kind=kind,
+            actor_id=actor.user_id,
+            actor_name=actor.name,
+            actor_role=actor.role.value,
+            from_status=from_status.value if from_status else None,
+            to_status=to_status.value if to_status else None,
+            note=note,
+            public=public,
+            data=data or {},
         )
 
     async def _index(self, session: AsyncSession, ticket: m.Ticket, *, new: bool = False) -> None:
@@ -489,23 +618,40 @@ class TicketService:
         citizen_ids = {r.citizen_id for r in rows if r.citizen_id}
         citizens = {}
         if citizen_ids:
-            citizens = {c.id: c for c in (await session.execute(
-                select(m.Citizen).where(m.Citizen.id.in_(citizen_ids)))).scalars()}
-        last = dict((await session.execute(
-            select(m.TicketEvent.ticket_id, func.max(m.TicketEvent.at))
-            .where(m.TicketEvent.ticket_id.in_(ids), m.TicketEvent.kind.in_(["status", "created"]))
-            .group_by(m.TicketEvent.ticket_id))).all())
+            citizens = {
+                c.id: c
+                for c in (await session.execute(select(m.Citizen).where(m.Citizen.id.in_(citizen_ids)))).scalars()
+            }
+        last = dict(
+            (
+                await session.execute(
+                    select(m.TicketEvent.ticket_id, func.max(m.TicketEvent.at))
+                    .where(m.TicketEvent.ticket_id.in_(ids), m.TicketEvent.kind.in_(["status", "created"]))
+                    .group_by(m.TicketEvent.ticket_id)
+                )
+            ).all()
+        )
         dup_ids = {r.duplicate_of_id for r in rows if r.duplicate_of_id}
         dup_numbers = {}
         if dup_ids:
-            dup_numbers = dict((await session.execute(
-                select(m.Ticket.id, m.Ticket.number).where(m.Ticket.id.in_(dup_ids)))).all())
+            dup_numbers = dict(
+                (await session.execute(select(m.Ticket.id, m.Ticket.number).where(m.Ticket.id.in_(dup_ids)))).all()
+            )
         names = await self._reference_names(session)
-        return [_ticket_view(r, citizens.get(r.citizen_id), names, _aware(last.get(r.id)),
-                             dup_numbers.get(r.duplicate_of_id)) for r in rows]
+        return [
+            _ticket_view(
+                r, citizens.get(r.citizen_id), names, _aware(last.get(r.id)), dup_numbers.get(r.duplicate_of_id)
+            )
+            for r in rows
+        ]
 
-    async def _view(self, session: AsyncSession, ticket: m.Ticket, citizen: m.Citizen | None = None,
-                    last_change_at: datetime | None = None) -> TicketView:
+    async def _view(
+        self,
+        session: AsyncSession,
+        ticket: m.Ticket,
+        citizen: m.Citizen | None = None,
+        last_change_at: datetime | None = None,
+    ) -> TicketView:
         if last_change_at is None or (citizen is None and ticket.citizen_id):
             return (await self._views(session, [ticket]))[0]
         names = await self._reference_names(session)
@@ -514,11 +660,20 @@ class TicketService:
     def _publish(self, change: str, view: TicketView, **extra: Any) -> None:
         if self._hub is None:
             return
-        self._hub.publish({
-            "type": "ticket", "change": change, "number": view.number, "status": view.status.value,
-            "channel": view.channel.value, "department": view.department, "category": view.category,
-            "is_draft": view.is_draft, "version": view.version, **extra,
-        })
+        self._hub.publish(
+            {
+                "type": "ticket",
+                "change": change,
+                "number": view.number,
+                "status": view.status.value,
+                "channel": view.channel.value,
+                "department": view.department,
+                "category": view.category,
+                "is_draft": view.is_draft,
+                "version": view.version,
+                **extra,
+            }
+        )
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -527,26 +682,50 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def _ticket_view(t: m.Ticket, citizen: m.Citizen | None, names: dict[str, dict[str, str]],
-                 last_change_at: datetime | None, duplicate_of: str | None) -> TicketView:
+def _ticket_view(
+    t: m.Ticket,
+    citizen: m.Citizen | None,
+    names: dict[str, dict[str, str]],
+    last_change_at: datetime | None,
+    duplicate_of: str | None,
+) -> TicketView:
     return TicketView(
-        id=t.id, number=t.number, status=Status(t.status), channel=Channel(t.channel), is_draft=t.is_draft,
-        category=t.category_code, category_name=names["category"].get(t.category_code or ""),
-        department=t.department_code, department_name=names["department"].get(t.department_code or ""),
-        title=t.title, description=t.description, address=t.address, street=t.street, house=t.house,
-        flat=t.flat, district=t.district, lat=t.lat, lon=t.lon,
-        phone=citizen.phone if citizen else None, citizen_name=citizen.name if citizen else None,
-        created_at=t.created_at, updated_at=t.updated_at, version=t.version, duplicate_of=duplicate_of,
-        extra=dict(t.extra or {}), last_change_at=last_change_at or t.created_at,
+        id=t.id,
+        number=t.number,
+        status=Status(t.status),
+        channel=Channel(t.channel),
+        is_draft=t.is_draft,
+        category=t.category_code,
+        category_name=names["category"].get(t.category_code or ""),
+        department=t.department_code,
+        department_name=names["department"].get(t.department_code or ""),
+        title=t.title,
+        description=t.description,
+        address=t.address,
+        street=t.street,
+        house=t.house,
+        flat=t.flat,
+        district=t.district,
+        lat=t.lat,
+        lon=t.lon,
+        phone=citizen.phone if citizen else None,
+        citizen_name=citizen.name if citizen else None,
+        created_at=t.created_at,
+        updated_at=t.updated_at,
+        version=t.version,
+        duplicate_of=duplicate_of,
+        extra=dict(t.extra or {}),
+        last_change_at=last_change_at or t.created_at,
     )
 
 
 def _event_view(e: m.TicketEvent) -> EventView:
-    return EventView(e.at, e.kind, e.actor_name, e.actor_role, e.from_status, e.to_status, e.note, e.public,
-                     dict(e.data or {}))
+    return EventView(
+        e.at, e.kind, e.actor_name, e.actor_role, e.from_status, e.to_status, e.note, e.public, dict(e.data or {})
+    )
 
 
 def _attachment_view(a: m.Attachment) -> AttachmentView:
-    return AttachmentView(a.id, a.kind, a.path, a.mime, a.size, a.public, a.created_at, a.transcript_status,
-                          a.transcript)
-
+    return AttachmentView(
+        a.id, a.kind, a.path, a.mime, a.size, a.public, a.created_at, a.transcript_status, a.transcript
+    )

@@ -76,8 +76,9 @@ def require_roles(*roles: Role) -> Callable[[Handler], Handler]:
             if user is None:
                 return login_redirect(request)
             if user.role not in allowed:
-                raise PermissionDenied(f"Раздел недоступен для роли «{ROLE_LABELS[user.role]}»",
-                                       details={"role": user.role.value})
+                raise PermissionDenied(
+                    f"Раздел недоступен для роли «{ROLE_LABELS[user.role]}»", details={"role": user.role.value}
+                )
             return await handler(request)
 
         guarded.staff_roles = allowed  # type: ignore[attr-defined]   # the route-walk test reads it
@@ -94,8 +95,9 @@ def current_user(request: web.Request) -> UserView:
 def check_department(user: UserView, department: str | None) -> None:
     """Executors reach only their department's tickets; everyone else the whole city's."""
     if user.role is Role.EXECUTOR and department != user.department:
-        raise PermissionDenied("Эта заявка направлена другому исполнителю и вам недоступна",
-                               details={"department": department})
+        raise PermissionDenied(
+            "Эта заявка направлена другому исполнителю и вам недоступна", details={"department": department}
+        )
 
 
 @web.middleware
@@ -112,15 +114,15 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
     binding, fresh = _csrf_binding(request, token if resolved else None)
     request[CSRF_TOKEN] = staff.csrf.token(binding) if binding else ""
     request.setdefault(REQUEST_CONTEXT_KEY, {}).update(
-        current_user=request.get(CURRENT_USER), csrf_token=request[CSRF_TOKEN])
+        current_user=request.get(CURRENT_USER), csrf_token=request[CSRF_TOKEN]
+    )
     if is_staff_path(request.path) and resolved is None:
         return login_redirect(request)
     if is_guarded(request.path) and request.method not in SAFE_METHODS:
         await _check_csrf(request, staff.csrf, binding)
     response = await handler(request)
     if fresh:
-        response.set_cookie(CSRF_COOKIE, fresh, httponly=True, samesite="Lax", secure=staff.secure_cookies,
-                            path="/")
+        response.set_cookie(CSRF_COOKIE, fresh, httponly=True, samesite="Lax", secure=staff.secure_cookies, path="/")
     if token and resolved is None and not response.prepared:
         response.del_cookie(SESSION_COOKIE, path="/")
     return response
@@ -145,8 +147,9 @@ async def _check_csrf(request: web.Request, signer: CsrfSigner, binding: str | N
         sent = (await request.post()).get(CSRF_FIELD)
     if not signer.valid(binding, sent if isinstance(sent, str) else None):
         logger.warning("CSRF check failed for %s %s from %s", request.method, request.path, request.remote)
-        raise PermissionDenied("Форма устарела или отправлена с чужого сайта. Обновите страницу и повторите.",
-                               details={"reason": "csrf"})
+        raise PermissionDenied(
+            "Форма устарела или отправлена с чужого сайта. Обновите страницу и повторите.", details={"reason": "csrf"}
+        )
 
 
 def client_address(request: web.Request) -> str:
@@ -154,5 +157,13 @@ def client_address(request: web.Request) -> str:
     return forwarded_address(request, request.app[WEB].trusted_proxies)[:64]
 
 
-__all__ = ["CITY_ROLES", "EDITOR_ROLES", "STAFF_ROLES", "SUPERVISION_ROLES", "check_department", "current_user",
-           "require_roles", "staff_middleware"]
+__all__ = [
+    "CITY_ROLES",
+    "EDITOR_ROLES",
+    "STAFF_ROLES",
+    "SUPERVISION_ROLES",
+    "check_department",
+    "current_user",
+    "require_roles",
+    "staff_middleware",
+]

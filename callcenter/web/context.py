@@ -25,7 +25,7 @@ class WebContext:
     users: UserService
     hub: EventHub
     secure_cookies: bool = False
-    trusted_proxies: tuple[IPNetwork, ...] = ()   # networks whose X-Forwarded-For is believed
+    trusted_proxies: tuple[IPNetwork, ...] = ()  # networks whose X-Forwarded-For is believed
 
 
 WEB = web.AppKey("web", WebContext)

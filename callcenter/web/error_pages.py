@@ -79,8 +79,7 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
             message = "Страница не найдена" if exc.status == 404 else "Этот метод здесь не поддерживается"
             return render_error(request, exc.status, message, "not_found" if exc.status == 404 else "bad_method")
         if exc.status == 413:
-            return render_error(request, 413, "Слишком большой запрос: уменьшите размер или число файлов",
-                                "too_large")
+            return render_error(request, 413, "Слишком большой запрос: уменьшите размер или число файлов", "too_large")
         raise
     except DomainError as err:
         return render_error(request, status_for(err), err.message, err.code)

@@ -23,13 +23,22 @@ PRIVATE_PREFIXES = ("/staff", "/login", "/logout", "/track", "/ws", "/submitted/
 
 def content_security_policy(tile_url: str) -> str:
     tiles = urlsplit(tile_url)
-    tile_origin = f"{tiles.scheme}://{tiles.netloc.replace('{s}', '*')}"   # {s}.tile... is a subdomain wildcard
+    tile_origin = f"{tiles.scheme}://{tiles.netloc.replace('{s}', '*')}"  # {s}.tile... is a subdomain wildcard
     img = "'self' data: blob:" + (f" {tile_origin}" if tiles.scheme in ("http", "https") and tiles.netloc else "")
-    return "; ".join([
-        "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", f"img-src {img}",
-        "connect-src 'self'", "font-src 'self'", "object-src 'none'", "base-uri 'self'", "form-action 'self'",
-        "frame-ancestors 'none'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            f"img-src {img}",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 def is_private(path: str) -> bool:

@@ -21,12 +21,23 @@ from callcenter.web.csrf import CsrfSigner
 from callcenter.web.ratelimit import parse_networks
 
 
-def install_web_layer(app: web.Application, *, settings: Settings, sessions: async_sessionmaker[AsyncSession],
-                      users: UserService, hub: EventHub, secret: bytes) -> WebContext:
+def install_web_layer(
+    app: web.Application,
+    *,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    users: UserService,
+    hub: EventHub,
+    secret: bytes,
+) -> WebContext:
     """Build the web layer's context, add the session/CSRF middleware and the shared routes."""
     context = WebContext(
-        sessions=SessionStore(sessions), throttle=LoginThrottle(sessions), csrf=CsrfSigner(secret),
-        users=users, hub=hub, secure_cookies=settings.public_url.startswith("https://"),
+        sessions=SessionStore(sessions),
+        throttle=LoginThrottle(sessions),
+        csrf=CsrfSigner(secret),
+        users=users,
+        hub=hub,
+        secure_cookies=settings.public_url.startswith("https://"),
         trusted_proxies=parse_networks(settings.trusted_proxies),
     )
     app[WEB] = context

@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from callcenter.accounts.sessions import hash_token
 from callcenter.accounts.users import UserView
 from callcenter.domain.errors import PermissionDenied
 from callcenter.domain.tickets import Role
-from callcenter.accounts.sessions import hash_token
 from callcenter.events import HubSubscription, Message
 from callcenter.tasks import supervise
 from callcenter.web.auth import SESSION_TOKEN, STAFF_ROLES, SUPERVISION_ROLES, current_user, require_roles
@@ -33,7 +33,7 @@ from callcenter.web.context import WEB
 
 logger = logging.getLogger(__name__)
 
-SEND_TIMEOUT = 10.0          # a browser that cannot take one message in this long is dropped
+SEND_TIMEOUT = 10.0  # a browser that cannot take one message in this long is dropped
 QUEUE_SIZE = 256
 HEARTBEAT = 30.0
 CLOSE_REVOKED = 4001
@@ -43,9 +43,9 @@ OPEN_SOCKETS = web.AppKey("staff_open_sockets", weakref.WeakSet[web.WebSocketRes
 class Audience(enum.Enum):
     """Who receives a message type over /ws."""
 
-    STAFF = "staff"               # every signed-in staff user (executors: their department's tickets)
-    SUPERVISORS = "supervisors"   # supervisors, analysts and admins
-    ADDRESSEE = "addressee"       # only the user whose id the message names (``user_id``)
+    STAFF = "staff"  # every signed-in staff user (executors: their department's tickets)
+    SUPERVISORS = "supervisors"  # supervisors, analysts and admins
+    ADDRESSEE = "addressee"  # only the user whose id the message names (``user_id``)
 
 
 MESSAGE_TYPES = web.AppKey("ws_message_types", dict[str, Audience])
@@ -100,8 +100,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await ws.send_str(json.dumps({"type": "hello", "user_id": user.id}))
         token = request.get(SESSION_TOKEN)
         session = hash_token(token) if token else None
-        sender = asyncio.create_task(_send_loop(ws, sub, request.transport, request.app[ENCODER], session),
-                                     name=f"ws-send-{user.login}")
+        sender = asyncio.create_task(
+            _send_loop(ws, sub, request.transport, request.app[ENCODER], session), name=f"ws-send-{user.login}"
+        )
         supervise(sender, logger)
         try:
             async for msg in ws:
@@ -115,13 +116,18 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _send_loop(ws: web.WebSocketResponse, sub: HubSubscription, transport: asyncio.Transport | None,
-                     encoder: MessageEncoder, session: str | None = None) -> None:
+async def _send_loop(
+    ws: web.WebSocketResponse,
+    sub: HubSubscription,
+    transport: asyncio.Transport | None,
+    encoder: MessageEncoder,
+    session: str | None = None,
+) -> None:
     while not ws.closed:
         message = await sub.get()
         if message.get("type") == "session":
             if message.get("session") not in (None, session):
-                continue   # another of this user's sessions signed out: not this socket
+                continue  # another of this user's sessions signed out: not this socket
             await ws.close(code=CLOSE_REVOKED, message=b"session revoked")
             return
         try:
@@ -152,7 +158,7 @@ class MessageEncoder:
             return hit[1]
         text = json.dumps(message, default=_plain, ensure_ascii=False)
         if len(self._recent) >= self._size:
-            self._recent.pop(next(iter(self._recent)))   # the oldest: dicts keep insertion order
+            self._recent.pop(next(iter(self._recent)))  # the oldest: dicts keep insertion order
         # Keeping the message itself pins its id, so a new dict can never be mistaken for it.
         self._recent[id(message)] = (message, text)
         return text
@@ -163,7 +169,6 @@ ENCODER = web.AppKey("staff_message_encoder", MessageEncoder)
 
 def _plain(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
 
 
 def _check_origin(request: web.Request) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from callcenter.domain.tickets import Role
 from callcenter.accounts.sessions import hash_token
+from callcenter.domain.tickets import Role
 from callcenter.web.auth import SESSION_COOKIE, SESSION_TOKEN, client_address
 from callcenter.web.context import WEB
 from callcenter.web.redirects import local_path
@@ -57,8 +57,15 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     await staff.throttle.succeeded(login)
     token = await staff.sessions.open(user.id, address=address, user_agent=request.headers.get("User-Agent", ""))
     response = web.HTTPSeeOther(safe_next(context["next"], HOME_BY_ROLE.get(user.role, "/staff/")))
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax", secure=staff.secure_cookies,
-                        path="/", max_age=int(staff.sessions.lifetime.total_seconds()))
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Lax",
+        secure=staff.secure_cookies,
+        path="/",
+        max_age=int(staff.sessions.lifetime.total_seconds()),
+    )
     raise response
 
 
@@ -67,9 +74,10 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if token:
         await request.app[WEB].sessions.revoke(token)
         user = request.get(CURRENT_USER)
-        if user is not None:   # this session's open /ws sockets close at once (other devices stay)
-            request.app[WEB].hub.publish({"type": "session", "change": "logout", "user_id": user.id,
-                                          "session": hash_token(token)})
+        if user is not None:  # this session's open /ws sockets close at once (other devices stay)
+            request.app[WEB].hub.publish(
+                {"type": "session", "change": "logout", "user_id": user.id, "session": hash_token(token)}
+            )
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response

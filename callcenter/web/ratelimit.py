@@ -34,8 +34,9 @@ class _Bucket:
 class RateLimiter:
     """Token buckets by key (a client address, a ticket number, an API key)."""
 
-    def __init__(self, capacity: int, period_seconds: float, *, max_keys: int = 100_000,
-                 clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self, capacity: int, period_seconds: float, *, max_keys: int = 100_000, clock: Clock = time.monotonic
+    ) -> None:
         if capacity <= 0 or period_seconds <= 0:
             raise ValueError("capacity and period must be positive")
         self.capacity = capacity
@@ -108,5 +109,5 @@ def client_address(request: web.Request, trusted_proxies: tuple[IPNetwork, ...])
             try:
                 return str(ipaddress.ip_address(hop))
             except ValueError:
-                return peer   # garbage from the client side: fall back to the proxy's view
+                return peer  # garbage from the client side: fall back to the proxy's view
     return hops[0] if hops else peer

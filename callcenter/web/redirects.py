@@ -16,8 +16,14 @@ _FORBIDDEN = frozenset(chr(c) for c in range(0x21)) | {"\x7f", "\\"}
 
 def local_path(value: str | None) -> str | None:
     """``value`` rebuilt as a path on this site, or None when it is anything else."""
-    if (not value or len(value) > 2000 or not value.isprintable() or any(ch in _FORBIDDEN for ch in value)
-            or not value.startswith("/") or value.startswith("//")):
+    if (
+        not value
+        or len(value) > 2000
+        or not value.isprintable()
+        or any(ch in _FORBIDDEN for ch in value)
+        or not value.startswith("/")
+        or value.startswith("//")
+    ):
         return None
     try:
         parts = urlsplit(value)

@@ -15,8 +15,20 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
-PALETTE = ("#1a5fb4", "#e37400", "#1e8e3e", "#9334e6", "#c5221f", "#12848f", "#795548", "#d01884",
-           "#5f6368", "#b39500", "#5b8def", "#00a37a")
+PALETTE = (
+    "#1a5fb4",
+    "#e37400",
+    "#1e8e3e",
+    "#9334e6",
+    "#c5221f",
+    "#12848f",
+    "#795548",
+    "#d01884",
+    "#5f6368",
+    "#b39500",
+    "#5b8def",
+    "#00a37a",
+)
 FONT = 'font-family="system-ui, sans-serif" font-size="11" fill="#3c4043"'
 
 
@@ -35,9 +47,17 @@ def axis_max(value: float) -> float:
     return 4 * next(s * power for s in (1, 2, 2.5, 5, 10) if s * power >= step)
 
 
-def stacked_days(days: Sequence[date], series: Mapping[str, Sequence[int]], labels: Mapping[str, str], *,
-                 title: str, width: int = 1100, height: int = 220, colors: Mapping[str, str] | None = None,
-                 line: DayLine | None = None) -> Markup:
+def stacked_days(
+    days: Sequence[date],
+    series: Mapping[str, Sequence[int]],
+    labels: Mapping[str, str],
+    *,
+    title: str,
+    width: int = 1100,
+    height: int = 220,
+    colors: Mapping[str, str] | None = None,
+    line: DayLine | None = None,
+) -> Markup:
     """Stacked bars, one per day, one colour per series; an optional line over them (e.g. what was
     planned); a legend (wrapped to the width) below."""
     left, right, top, bottom = 40, 10, 10, 26
@@ -59,8 +79,10 @@ def stacked_days(days: Sequence[date], series: Mapping[str, Sequence[int]], labe
             if h > 0:
                 y -= h
                 tip = f"{day:%d.%m}: {labels.get(key, key)} — {values[i]}"
-                parts.append(f'<rect x="{left + i * slot + slot * 0.12:.1f}" y="{y:.1f}" width="{slot * 0.76:.1f}" '
-                             f'height="{h:.1f}" fill="{palette[n]}"><title>{escape(tip)}</title></rect>')
+                parts.append(
+                    f'<rect x="{left + i * slot + slot * 0.12:.1f}" y="{y:.1f}" width="{slot * 0.76:.1f}" '
+                    f'height="{h:.1f}" fill="{palette[n]}"><title>{escape(tip)}</title></rect>'
+                )
     if line is not None:
         parts += _polyline(days, line, left, top, slot, plot_h, y_max)
     parts += _x_labels(days, left, slot, top + plot_h)
@@ -76,7 +98,7 @@ class DayLine:
     label: str
     values: Sequence[float | None]
     color: str = PALETTE[0]
-    text: Callable[[float], str] = "{:g}".format   # the value as the point's tooltip shows it
+    text: Callable[[float], str] = "{:g}".format  # the value as the point's tooltip shows it
 
 
 def line_days(days: Sequence[date], line: DayLine, *, title: str, width: int = 1100, height: int = 220) -> Markup:
@@ -92,8 +114,9 @@ def line_days(days: Sequence[date], line: DayLine, *, title: str, width: int = 1
     return Markup("".join(parts))
 
 
-def horizontal_bars(rows: Sequence[tuple[str, float, str]], *, title: str, color: str = PALETTE[0],
-                    width: int = 440) -> Markup:
+def horizontal_bars(
+    rows: Sequence[tuple[str, float, str]], *, title: str, color: str = PALETTE[0], width: int = 440
+) -> Markup:
     """One labelled bar per row: (label, value, value as text)."""
     bar, gap, label_w = 16, 6, 210
     height = max(1, len(rows)) * (bar + gap) + 8
@@ -103,19 +126,25 @@ def horizontal_bars(rows: Sequence[tuple[str, float, str]], *, title: str, color
     for i, (label, value, text) in enumerate(rows):
         y = 4 + i * (bar + gap)
         w = max(1.0, plot_w * value / x_max) if value > 0 else 0
-        short = label if len(label) <= 28 else label[:27] + "…"   # about 6.5 px a letter at 11 px
-        parts.append(f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end" {FONT}>'
-                     f'<title>{escape(label)}</title>{escape(short)}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar}" fill="{color}" rx="2">'
-                     f'<title>{escape(label)}: {escape(text)}</title></rect>')
+        short = label if len(label) <= 28 else label[:27] + "…"  # about 6.5 px a letter at 11 px
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end" {FONT}>'
+            f"<title>{escape(label)}</title>{escape(short)}</text>"
+        )
+        parts.append(
+            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar}" fill="{color}" rx="2">'
+            f"<title>{escape(label)}: {escape(text)}</title></rect>"
+        )
         parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 12}" {FONT}>{escape(text)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
 def _open(width: int, height: int, title: str) -> str:
-    return (f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-            f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>')
+    return (
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>'
+    )
 
 
 def _y_axis(left: int, top: int, plot_w: float, plot_h: float, y_max: float) -> list[str]:
@@ -130,26 +159,35 @@ def _y_axis(left: int, top: int, plot_w: float, plot_h: float, y_max: float) -> 
 
 def _x_labels(days: Sequence[date], left: int, slot: float, base: float) -> list[str]:
     every = max(1, math.ceil(len(days) / 12))
-    return [f'<text x="{left + i * slot + slot / 2:.1f}" y="{base + 14:.1f}" text-anchor="middle" {FONT}>'
-            f'{day:%d.%m}</text>' for i, day in enumerate(days) if i % every == 0]
+    return [
+        f'<text x="{left + i * slot + slot / 2:.1f}" y="{base + 14:.1f}" text-anchor="middle" {FONT}>{day:%d.%m}</text>'
+        for i, day in enumerate(days)
+        if i % every == 0
+    ]
 
 
-def _polyline(days: Sequence[date], line: DayLine, left: int, top: int, slot: float, plot_h: float,
-              y_max: float) -> list[str]:
-    points = [(left + (i + 0.5) * slot, top + plot_h * (1 - value / y_max), f"{day:%d.%m}: {line.label} — "
-               f"{line.text(value)}") for i, (day, value) in enumerate(zip(days, line.values, strict=True))
-              if value is not None]
+def _polyline(
+    days: Sequence[date], line: DayLine, left: int, top: int, slot: float, plot_h: float, y_max: float
+) -> list[str]:
+    points = [
+        (left + (i + 0.5) * slot, top + plot_h * (1 - value / y_max), f"{day:%d.%m}: {line.label} — {line.text(value)}")
+        for i, (day, value) in enumerate(zip(days, line.values, strict=True))
+        if value is not None
+    ]
     if not points:
         return []
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points)
     parts = [f'<polyline points="{path}" fill="none" stroke="{line.color}" stroke-width="2"/>']
-    parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{line.color}"><title>{escape(tip)}</title></circle>'
-              for x, y, tip in points]
+    parts += [
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{line.color}"><title>{escape(tip)}</title></circle>'
+        for x, y, tip in points
+    ]
     return parts
 
 
-def _legend(names: Sequence[str], left: int, right: int, y: int,
-            colors: Sequence[str] = PALETTE) -> tuple[list[str], int]:
+def _legend(
+    names: Sequence[str], left: int, right: int, y: int, colors: Sequence[str] = PALETTE
+) -> tuple[list[str], int]:
     """Legend items, wrapped into rows that fit; returns the markup and the height it takes."""
     parts, x, row = [], float(left), 0
     for n, name in enumerate(names):

@@ -12,8 +12,8 @@ from callcenter import __version__
 from callcenter.config import Settings
 from callcenter.domain.callbacks import RESULT_LABELS, AttemptResult
 from callcenter.domain.phones import format_phone
-from callcenter.reference import department_kind_label
 from callcenter.domain.tickets import CHANNEL_LABELS, ROLE_LABELS, STATUS_LABELS, Channel, Role, Status, format_duration
+from callcenter.reference import department_kind_label
 from callcenter.web.request_keys import CURRENT_USER
 
 

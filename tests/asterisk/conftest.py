@@ -16,18 +16,29 @@ from typing import Any
 import pytest
 
 from tests.asterisk.pbx import (
-    Driver, Layout, Pbx, PrivateAsterisk, free_port, make_sound, missing_sounds, write_config,
+    Driver,
+    Layout,
+    Pbx,
+    PrivateAsterisk,
+    free_port,
+    make_sound,
+    missing_sounds,
+    write_config,
 )
 from tests.telephony_fixtures import RunningApp, clean_database, running_app
 
 ENV = "CALLCENTER_TEST_ASTERISK"
 HERE = Path(__file__).resolve().parent
-HOW = (f"tests/asterisk: real-Asterisk journeys deselected; run them with {ENV}=<asterisk binary>, "
-       "e.g. `bash ../shared/asterisk/build.sh /opt/asterisk-22` then "
-       f"`{ENV}=/opt/asterisk-22/sbin/asterisk bash scripts/test.sh tests/asterisk` (bash .ci/run does both)")
+HOW = (
+    f"tests/asterisk: real-Asterisk journeys deselected; run them with {ENV}=<asterisk binary>, "
+    "e.g. `bash ../shared/asterisk/build.sh /opt/asterisk-22` then "
+    f"`{ENV}=/opt/asterisk-22/sbin/asterisk bash scripts/test.sh tests/asterisk` (bash .ci/run does both)"
+)
 
-COMPLAINT = ("Здравствуйте. На улице Ленина, дом пять, из-под асфальта бьёт вода, "
-             "затопило весь двор, проехать невозможно. Пожалуйста, пришлите аварийную бригаду.")
+COMPLAINT = (
+    "Здравствуйте. На улице Ленина, дом пять, из-под асфальта бьёт вода, "
+    "затопило весь двор, проехать невозможно. Пожалуйста, пришлите аварийную бригаду."
+)
 COMMENT = "Вода всё ещё течёт, ничего не починили."
 
 
@@ -67,12 +78,16 @@ def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pbx]:
     if not os.access(binary, os.X_OK):
         raise RuntimeError(f"{ENV}={binary}: not an executable Asterisk binary")
     prefix = binary.resolve().parents[1]
-    layout = Layout(base=tmp_path_factory.mktemp("asterisk"), prefix=prefix,
-                    ami_port=free_port(), agi_port=free_port())
+    layout = Layout(base=tmp_path_factory.mktemp("asterisk"), prefix=prefix, ami_port=free_port(), agi_port=free_port())
     write_config(layout)
     # The IVR's prompts, installed the documented way (docs/asterisk.md): `callcenter ivr prompts`.
-    subprocess.run([sys.executable, "-m", "callcenter.cli", "ivr", "prompts", "--out", str(layout.prompts)],
-                   check=True, timeout=300, capture_output=True, env=_clean_env())
+    subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "ivr", "prompts", "--out", str(layout.prompts)],
+        check=True,
+        timeout=300,
+        capture_output=True,
+        env=_clean_env(),
+    )
     complaint = make_sound(COMPLAINT, layout.citizen_sounds / "complaint.wav")
     comment = make_sound(COMMENT, layout.citizen_sounds / "comment.wav")
     asterisk = PrivateAsterisk(binary, layout)
@@ -92,7 +107,7 @@ async def driver(pbx: Pbx) -> AsyncIterator[Driver]:
     """The tests' AMI session; at the end no call is left up (so the next test starts clean)."""
     if pbx.asterisk.process is None or pbx.asterisk.process.poll() is not None:
         pbx.asterisk.process = None
-        pbx.asterisk.start()   # an earlier test stopped it
+        pbx.asterisk.start()  # an earlier test stopped it
     drv = Driver(pbx.layout.ami_port, pbx.layout.driver_secret)
     await drv.connect()
     await drv.command("agi set debug on")
@@ -110,8 +125,9 @@ def log_mark(pbx: Pbx) -> int:
 
 
 @pytest.fixture
-async def hotline(pbx: Pbx, driver: Driver, database_url: str, tmp_path: Path, log_mark: int,
-                  request: pytest.FixtureRequest) -> AsyncIterator[RunningApp]:
+async def hotline(
+    pbx: Pbx, driver: Driver, database_url: str, tmp_path: Path, log_mark: int, request: pytest.FixtureRequest
+) -> AsyncIterator[RunningApp]:
     """The whole app (init_app, every feature) linked to the private Asterisk.
 
     No silent IVR: a prompt Asterisk could not play ("File ... does not exist in any format")

@@ -85,23 +85,24 @@ def write_config(layout: Layout) -> None:
         raise RuntimeError(f"no {prefix / 'var/lib/asterisk'}: not an Asterisk build prefix")
     _link_sounds(prefix / "var" / "lib" / "asterisk", layout.data)
     layout.prompts.mkdir(parents=True, exist_ok=True)
-    found = [p for p in (prefix / "lib" / "asterisk" / "modules", prefix / "lib64" / "asterisk" / "modules")
-             if p.is_dir()]
+    found = [
+        p for p in (prefix / "lib" / "asterisk" / "modules", prefix / "lib64" / "asterisk" / "modules") if p.is_dir()
+    ]
     if not found:
         raise RuntimeError(f"no Asterisk modules under {prefix} (lib/asterisk/modules): not a build prefix")
     modules = found[0]
     (layout.etc / "asterisk.conf").write_text(f"""[directories]
 astetcdir => {layout.etc}
 astmoddir => {modules}
-astvarlibdir => {base / 'lib'}
-astdbdir => {base / 'lib'}
-astkeydir => {base / 'keys'}
+astvarlibdir => {base / "lib"}
+astdbdir => {base / "lib"}
+astkeydir => {base / "keys"}
 astdatadir => {layout.data}
-astagidir => {base / 'agi-bin'}
-astspooldir => {base / 'spool'}
-astrundir => {base / 'run'}
-astlogdir => {base / 'log'}
-astsbindir => {prefix / 'sbin'}
+astagidir => {base / "agi-bin"}
+astspooldir => {base / "spool"}
+astrundir => {base / "run"}
+astlogdir => {base / "log"}
+astsbindir => {prefix / "sbin"}
 
 [options]
 verbose = 3
@@ -110,8 +111,11 @@ nocolor = yes
 transmit_silence = no
 """)
     values = {
-        "SHIPPED": str(SHIPPED), "AMI_PORT": str(layout.ami_port), "AMI_SECRET": layout.ami_secret,
-        "DRIVER_SECRET": layout.driver_secret, "AGI_PORT": str(layout.agi_port),
+        "SHIPPED": str(SHIPPED),
+        "AMI_PORT": str(layout.ami_port),
+        "AMI_SECRET": layout.ami_secret,
+        "DRIVER_SECRET": layout.driver_secret,
+        "AGI_PORT": str(layout.agi_port),
         "CITIZENS": str(layout.citizen_sounds),
     }
     for template in OVERLAY.glob("*.conf"):
@@ -142,7 +146,7 @@ def _link_sounds(stock: Path, data: Path) -> None:
 
 def _die_with_parent() -> None:
     """In the child: SIGTERM when pytest dies (even killed), so no Asterisk is left behind."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class PrivateAsterisk:
@@ -158,10 +162,13 @@ class PrivateAsterisk:
         if self.process is not None:
             raise RuntimeError("Asterisk is already running")
         self.starts += 1
-        out = open(self.layout.base / "log" / f"stdout-{self.starts}.txt", "wb")   # noqa: SIM115
+        out = open(self.layout.base / "log" / f"stdout-{self.starts}.txt", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
             [str(self.binary), "-f", "-n", "-C", str(self.layout.etc / "asterisk.conf")],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             preexec_fn=_die_with_parent,
         )
         out.close()
@@ -177,8 +184,10 @@ class PrivateAsterisk:
             try:
                 with socket.create_connection(("127.0.0.1", self.layout.ami_port), timeout=2) as sock:
                     sock.settimeout(5)
-                    sock.sendall(f"Action: Login\r\nUsername: driver\r\nSecret: {self.layout.driver_secret}\r\n"
-                                 "Events: system\r\n\r\n".encode())
+                    sock.sendall(
+                        f"Action: Login\r\nUsername: driver\r\nSecret: {self.layout.driver_secret}\r\n"
+                        "Events: system\r\n\r\n".encode()
+                    )
                     data = b""
                     while b"FullyBooted" not in data and time.monotonic() < deadline:
                         chunk = sock.recv(4096)
@@ -190,7 +199,7 @@ class PrivateAsterisk:
                     last = data.decode(errors="replace")[-300:]
             except OSError as err:
                 last = str(err)
-            time.sleep(0.1)   # the port is not open yet: nothing to wait on but time
+            time.sleep(0.1)  # the port is not open yet: nothing to wait on but time
         raise RuntimeError(f"Asterisk did not boot within {BOOT_TIMEOUT:g} s ({last}):\n{self.tail()}")
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -226,8 +235,11 @@ def make_sound(text: str, target: Path, *, voice: str = "ru", wpm: int = 150) ->
     """Speak ``text`` with espeak-ng into an 8 kHz mono 16-bit WAV; returns its length in seconds."""
     spoken = target.with_suffix(".espeak.wav")
     subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(spoken), text], check=True, timeout=60)
-    subprocess.run(["sox", "-G", str(spoken), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer",
-                    str(target)], check=True, timeout=60)
+    subprocess.run(
+        ["sox", "-G", str(spoken), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(target)],
+        check=True,
+        timeout=60,
+    )
     spoken.unlink()
     return wav_seconds(target)
 
@@ -249,12 +261,20 @@ class Pbx:
     def settings(self, database_url: str, tmp_path: Path, **extra: Any) -> Settings:
         """The app's settings for this Asterisk: real AMI link, FastAGI where the dialplan calls."""
         overrides: dict[str, Any] = {
-            "database_url": database_url, "data_dir": tmp_path / "data", "secret_key": "test-secret",
-            "ami_host": "127.0.0.1", "ami_port": self.layout.ami_port, "ami_username": "callcenter",
-            "ami_secret": self.layout.ami_secret, "ami_ping_interval": 2.0,
-            "agi_port": self.layout.agi_port, "dial_template": "Local/{number}@city",
+            "database_url": database_url,
+            "data_dir": tmp_path / "data",
+            "secret_key": "test-secret",
+            "ami_host": "127.0.0.1",
+            "ami_port": self.layout.ami_port,
+            "ami_username": "callcenter",
+            "ami_secret": self.layout.ami_secret,
+            "ami_ping_interval": 2.0,
+            "agi_port": self.layout.agi_port,
+            "dial_template": "Local/{number}@city",
             "ivr_prompts_dir": self.layout.prompts,
-            "callback_tick_seconds": 0.5, "callback_delay_seconds": 0, "callback_hours": "00:00-24:00",
+            "callback_tick_seconds": 0.5,
+            "callback_delay_seconds": 0,
+            "callback_hours": "00:00-24:00",
         }
         overrides.update(extra)
         return load_settings(environ={}, overrides=overrides)
@@ -281,7 +301,7 @@ class Driver:
     async def connect(self, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self._port)
-            await self._reader.readline()   # the banner
+            await self._reader.readline()  # the banner
             self._task = asyncio.create_task(self._read())
             reply = await self.action("Login", Username="driver", Secret=self._secret)
         if reply.get("Response") != "Success":
@@ -316,7 +336,9 @@ class Driver:
             text = line.decode("utf-8", errors="replace").rstrip("\r\n")
             if text:
                 key, _, value = text.partition(":")
-                frame[key.strip()] = value.strip() if key.strip() not in frame else frame[key.strip()] + "\n" + value.strip()
+                frame[key.strip()] = (
+                    value.strip() if key.strip() not in frame else frame[key.strip()] + "\n" + value.strip()
+                )
                 continue
             if "Response" in frame and frame.get("ActionID") in self._responses:
                 future = self._responses.pop(frame["ActionID"])
@@ -343,8 +365,7 @@ class Driver:
         async with asyncio.timeout(timeout):
             return await future
 
-    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 20.0,
-                       what: str = "event") -> Event:
+    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 20.0, what: str = "event") -> Event:
         """The first event (already seen or still to come) that matches; fails after ``timeout``."""
         try:
             async with asyncio.timeout(timeout), self._changed:
@@ -361,15 +382,28 @@ class Driver:
         reply = await self.action("Command", Command=text)
         return reply.get("Output", "")
 
-    async def call_citizen(self, scenario: str, phone: str, *, exten: str = "1563", context: str = "hotline",
-                           variables: dict[str, str] | None = None) -> str:
+    async def call_citizen(
+        self,
+        scenario: str,
+        phone: str,
+        *,
+        exten: str = "1563",
+        context: str = "hotline",
+        variables: dict[str, str] | None = None,
+    ) -> str:
         """Originate a citizen's call: Local/<exten>@<context> is the hotline side, the citizen's
         side runs ``[citizen] <scenario>``. Returns the ChannelId given to the citizen's side."""
         channel_id = f"citizen-{secrets.token_hex(4)}"
         headers: dict[str, Any] = {
-            "Channel": f"Local/{exten}@{context}", "Context": "citizen", "Exten": scenario, "Priority": "1",
-            "CallerID": f'"Citizen" <{phone}>', "Async": "true", "Timeout": "30000",
-            "ChannelId": channel_id, "OtherChannelId": channel_id + "-h",
+            "Channel": f"Local/{exten}@{context}",
+            "Context": "citizen",
+            "Exten": scenario,
+            "Priority": "1",
+            "CallerID": f'"Citizen" <{phone}>',
+            "Async": "true",
+            "Timeout": "30000",
+            "ChannelId": channel_id,
+            "OtherChannelId": channel_id + "-h",
         }
         if variables:
             headers["Variable"] = [f"{k}={v}" for k, v in variables.items()]
@@ -379,23 +413,29 @@ class Driver:
         return channel_id
 
     async def wait_hangup(self, uniqueid: str, timeout: float = 60.0) -> Event:
-        return await self.wait_for(lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == uniqueid,
-                                   timeout, f"hang-up of {uniqueid}")
+        return await self.wait_for(
+            lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == uniqueid, timeout, f"hang-up of {uniqueid}"
+        )
 
     async def live_channels(self) -> list[str]:
         """Names of the channels up now (CoreShowChannels)."""
         reply = await self.action("CoreShowChannels")
         action_id = reply["ActionID"]
-        done = await self.wait_for(lambda e: e.get("Event") == "CoreShowChannelsComplete"
-                                   and e.get("ActionID") == action_id, 10, "CoreShowChannelsComplete")
+        done = await self.wait_for(
+            lambda e: e.get("Event") == "CoreShowChannelsComplete" and e.get("ActionID") == action_id,
+            10,
+            "CoreShowChannelsComplete",
+        )
         del done
-        return [e["Channel"] for e in self.events
-                if e.get("Event") == "CoreShowChannel" and e.get("ActionID") == action_id]
+        return [
+            e["Channel"] for e in self.events if e.get("Event") == "CoreShowChannel" and e.get("ActionID") == action_id
+        ]
 
     async def hangup(self, uniqueid: str) -> None:
         """Hang up the channel with this Uniqueid (the citizen puts the phone down)."""
-        event = await self.wait_for(lambda e: e.get("Event") == "Newchannel" and e.get("Uniqueid") == uniqueid,
-                                    5, f"channel {uniqueid}")
+        event = await self.wait_for(
+            lambda e: e.get("Event") == "Newchannel" and e.get("Uniqueid") == uniqueid, 5, f"channel {uniqueid}"
+        )
         await self.action("Hangup", Channel=event["Channel"])
         await self.wait_hangup(uniqueid, 10)
 

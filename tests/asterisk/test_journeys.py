@@ -31,8 +31,11 @@ OPERATOR = Actor(role=Role.OPERATOR, name="Оператор Смирнова")
 
 
 def varset(driver: Driver, uniqueid: str, name: str) -> list[str]:
-    return [e["Value"] for e in driver.events
-            if e.get("Event") == "VarSet" and e.get("Uniqueid") == uniqueid and e.get("Variable") == name]
+    return [
+        e["Value"]
+        for e in driver.events
+        if e.get("Event") == "VarSet" and e.get("Uniqueid") == uniqueid and e.get("Variable") == name
+    ]
 
 
 async def the_ticket(app: RunningApp, phone: str):
@@ -42,7 +45,8 @@ async def the_ticket(app: RunningApp, phone: str):
 
 
 async def test_report_by_voice_makes_a_draft_with_the_recording_and_reads_its_number(
-        pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int) -> None:
+    pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int
+) -> None:
     async with aiohttp.ClientSession() as http:
         health = await (await http.get(hotline.url + "/healthz")).json()
     assert (health["ami"], health["recordings"], health["prompts"]) == ("connected", "ok", "ok"), health
@@ -69,7 +73,8 @@ async def test_report_by_voice_makes_a_draft_with_the_recording_and_reads_its_nu
 
 
 async def test_caller_hangs_up_while_speaking_leaves_a_draft_with_what_was_said(
-        pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
+    pbx: Pbx, driver: Driver, hotline: RunningApp
+) -> None:
     citizen = await driver.call_citizen("report-hangup", PHONE)
     await driver.wait_hangup(citizen + "-h", timeout=120)
 
@@ -81,14 +86,25 @@ async def test_caller_hangs_up_while_speaking_leaves_a_draft_with_what_was_said(
 
 
 async def test_status_by_keypad_reads_the_number_and_status(
-        pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int) -> None:
-    ticket = await hotline.services.tickets.create(NewTicket(
-        channel=Channel.PHONE, phone="+79785550011", category="no_water", description="Нет воды",
-        address="ул. Ленина, 5"), OPERATOR)
+    pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int
+) -> None:
+    ticket = await hotline.services.tickets.create(
+        NewTicket(
+            channel=Channel.PHONE,
+            phone="+79785550011",
+            category="no_water",
+            description="Нет воды",
+            address="ул. Ленина, 5",
+        ),
+        OPERATOR,
+    )
     citizen = await driver.call_citizen("status", "+79780002233", variables={"STATUS_NUMBER": ticket.number})
     ivr_leg = citizen + "-h"
-    await driver.wait_for(lambda e: e.get("Event") == "VarSet" and e.get("Uniqueid") == ivr_leg
-                          and e.get("Variable") == "IVR_TICKET", 60, "IVR_TICKET")
+    await driver.wait_for(
+        lambda e: e.get("Event") == "VarSet" and e.get("Uniqueid") == ivr_leg and e.get("Variable") == "IVR_TICKET",
+        60,
+        "IVR_TICKET",
+    )
     # the readback: "Номер заявки", the digits, then the status prompt
     commands = await _wait_agi(pbx, log_mark, "STREAM FILE 1563/status-new")
     [say] = [i for i, c in enumerate(commands) if c.startswith(f"SAY DIGITS {ticket.number} ")]
@@ -103,23 +119,29 @@ async def _wait_agi(pbx: Pbx, since: int, prefix: str, timeout: float = 30.0) ->
             commands = agi_lines(pbx.asterisk.log_text(), since)
             if any(c.startswith(prefix) for c in commands):
                 return commands
-            await asyncio.sleep(0.2)   # a file being written: polled, bounded by the timeout
+            await asyncio.sleep(0.2)  # a file being written: polled, bounded by the timeout
 
 
 async def test_zero_rings_the_queue_pops_for_the_ringing_operator_then_talking(
-        pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
+    pbx: Pbx, driver: Driver, hotline: RunningApp
+) -> None:
     services = hotline.services
     op1 = await make_user(services, "op1", device="Local/op1@operators/n", full_name="Оператор Один")
     await make_user(services, "op3", device="Local/op3@operators/n")
-    async with signed_in(hotline.url, "op1") as one, signed_in(hotline.url, "op3") as three, \
-            one.socket() as inbox1, three.socket() as inbox3:
+    async with (
+        signed_in(hotline.url, "op1") as one,
+        signed_in(hotline.url, "op3") as three,
+        one.socket() as inbox1,
+        three.socket() as inbox3,
+    ):
         await inbox1.wait_for(lambda m: m["type"] == "hello")
         await inbox3.wait_for(lambda m: m["type"] == "hello")
         citizen = await driver.call_citizen("operator", PHONE)
         pop = await inbox1.wait_for(lambda m: m["type"] == "pop" and m.get("complete"), 40)
         talking = await inbox1.wait_for(lambda m: m["type"] == "pop" and m["state"] == "talking", 30)
-        await driver.wait_for(lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline", 10,
-                              "AgentConnect")
+        await driver.wait_for(
+            lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline", 10, "AgentConnect"
+        )
         await driver.hangup(citizen)
         await inbox1.wait_for(lambda m: m["type"] == "pop" and m["state"] == "ended", 30)
         assert inbox3.of_type("pop") == []
@@ -130,17 +152,20 @@ async def test_zero_rings_the_queue_pops_for_the_ringing_operator_then_talking(
 
 
 async def test_fastagi_down_the_caller_still_reaches_the_queue(pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
-    await hotline.services.agi.close()   # the app's FastAGI server stops listening
+    await hotline.services.agi.close()  # the app's FastAGI server stops listening
     citizen = await driver.call_citizen("listen", PHONE, variables={"TALK": "20"})
-    joined = await driver.wait_for(lambda e: e.get("Event") == "QueueCallerJoin"
-                                   and e.get("Uniqueid") == citizen + "-h", 30, "QueueCallerJoin")
+    joined = await driver.wait_for(
+        lambda e: e.get("Event") == "QueueCallerJoin" and e.get("Uniqueid") == citizen + "-h", 30, "QueueCallerJoin"
+    )
     assert joined["Queue"] == "hotline"
-    await driver.wait_for(lambda e: e.get("Event") == "AgentCalled" and e.get("Uniqueid") == citizen + "-h",
-                          30, "AgentCalled")
+    await driver.wait_for(
+        lambda e: e.get("Event") == "AgentCalled" and e.get("Uniqueid") == citizen + "-h", 30, "AgentCalled"
+    )
 
 
 async def test_shipped_manager_conf_sends_what_the_tracker_needs_and_no_newexten(
-        pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
+    pbx: Pbx, driver: Driver, hotline: RunningApp
+) -> None:
     """The app's own AMI user (manager.conf as shipped): its events went into call rows and pops;
     Asterisk's disabledevents keeps Newexten from everyone, the driver included."""
     link = hotline.services.ami
@@ -149,11 +174,22 @@ async def test_shipped_manager_conf_sends_what_the_tracker_needs_and_no_newexten
     await driver.wait_for(lambda e: e.get("Event") == "AgentConnect", 40, "AgentConnect")
     await driver.hangup(citizen)
     await driver.wait_for(lambda e: e.get("Event") == "AgentComplete", 10, "AgentComplete")
-    await link.send_action({"Action": "Ping"})   # its answer comes after every event before it
+    await link.send_action({"Action": "Ping"})  # its answer comes after every event before it
     link.unsubscribe(subscription)
     seen = sorted({item.get("Event") async for item in subscription if isinstance(item, dict)} - {None})
-    for needed in ("Newchannel", "Newstate", "Hangup", "VarSet", "QueueCallerJoin", "QueueCallerLeave",
-                   "AgentCalled", "AgentConnect", "AgentComplete", "BridgeEnter", "BridgeLeave"):
+    for needed in (
+        "Newchannel",
+        "Newstate",
+        "Hangup",
+        "VarSet",
+        "QueueCallerJoin",
+        "QueueCallerLeave",
+        "AgentCalled",
+        "AgentConnect",
+        "AgentComplete",
+        "BridgeEnter",
+        "BridgeLeave",
+    ):
         assert needed in seen, (needed, seen)
     assert "Newexten" not in seen and "AGIExecStart" not in seen
     # what the shipped eventfilter lets through, and nothing else (the driver sees everything)
@@ -162,8 +198,9 @@ async def test_shipped_manager_conf_sends_what_the_tracker_needs_and_no_newexten
 
 
 @pytest.mark.missing_prompts("1563/greeting")
-async def test_a_prompt_that_does_not_play_is_caught(pbx: Pbx, driver: Driver, hotline: RunningApp,
-                                                     log_mark: int) -> None:
+async def test_a_prompt_that_does_not_play_is_caught(
+    pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int
+) -> None:
     """The guard of every journey (conftest ``hotline``): take the greeting away, call, and
     Asterisk's log names it (the fixture's check, told by the marker to expect exactly it)."""
     greeting = pbx.layout.prompts / "greeting.wav"
@@ -181,11 +218,14 @@ async def test_a_prompt_that_does_not_play_is_caught(pbx: Pbx, driver: Driver, h
 # --- the automatic callback after a ticket is done ------------------------------------
 
 
-
 async def done_ticket(app: RunningApp, phone: str) -> str:
     tickets = app.services.tickets
-    view = await tickets.create(NewTicket(channel=Channel.PHONE, phone=phone, category="water_leak",
-                                          title="Течь трубы", address="ул. Ленина, 1"), OPERATOR)
+    view = await tickets.create(
+        NewTicket(
+            channel=Channel.PHONE, phone=phone, category="water_leak", title="Течь трубы", address="ул. Ленина, 1"
+        ),
+        OPERATOR,
+    )
     await tickets.move(view.number, Status.DISPATCHED, OPERATOR)
     await tickets.move(view.number, Status.IN_PROGRESS, OPERATOR)
     await tickets.move(view.number, Status.DONE, OPERATOR, note="Течь устранена")
@@ -195,14 +235,32 @@ async def done_ticket(app: RunningApp, phone: str) -> str:
 async def callback_rows(app: RunningApp) -> list[tuple[m.Callback, list[m.CallbackAttempt]]]:
     async with app.services.sessions() as session:
         rows = list((await session.execute(select(m.Callback).order_by(m.Callback.id))).scalars())
-        return [(cb, list((await session.execute(select(m.CallbackAttempt).where(
-            m.CallbackAttempt.callback_id == cb.id).order_by(m.CallbackAttempt.id))).scalars())) for cb in rows]
+        return [
+            (
+                cb,
+                list(
+                    (
+                        await session.execute(
+                            select(m.CallbackAttempt)
+                            .where(m.CallbackAttempt.callback_id == cb.id)
+                            .order_by(m.CallbackAttempt.id)
+                        )
+                    ).scalars()
+                ),
+            )
+            for cb in rows
+        ]
 
 
 def dialled(driver: Driver, phone: str) -> list[Event]:
     """The calls Asterisk placed to the citizen (the city side of each Originate)."""
-    return [e for e in driver.events if e.get("Event") == "Newchannel"
-            and e.get("Channel", "").startswith(f"Local/{phone}@city-") and e["Channel"].endswith(";2")]
+    return [
+        e
+        for e in driver.events
+        if e.get("Event") == "Newchannel"
+        and e.get("Channel", "").startswith(f"Local/{phone}@city-")
+        and e["Channel"].endswith(";2")
+    ]
 
 
 async def settle(app: RunningApp) -> None:
@@ -210,14 +268,16 @@ async def settle(app: RunningApp) -> None:
     await app.services.agi.wait_idle(30)
     feature = app.services.callbacks
     await feature.service.wait_background(10)
-    for _ in range(2):   # two more passes of the dispatcher: nothing is due, so nothing is dialled
+    for _ in range(2):  # two more passes of the dispatcher: nothing is due, so nothing is dialled
         await feature.dispatcher.tick()
 
 
 async def test_callback_press_1_closes_the_ticket_dialled_once(pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
     phone = "+79780000011"
-    with HubWatch(hotline.services, lambda msg: msg.get("type") == "callback"
-                  and msg["change"] not in ("planned", "answered", "taken")) as outcome:
+    with HubWatch(
+        hotline.services,
+        lambda msg: msg.get("type") == "callback" and msg["change"] not in ("planned", "answered", "taken"),
+    ) as outcome:
         number = await done_ticket(hotline, phone)
         await outcome.next(60)
     await settle(hotline)
@@ -227,11 +287,14 @@ async def test_callback_press_1_closes_the_ticket_dialled_once(pbx: Pbx, driver:
     assert len(dialled(driver, phone)) == 1
 
 
-async def test_callback_press_2_and_speak_reopens_with_the_comment(pbx: Pbx, driver: Driver,
-                                                                   hotline: RunningApp) -> None:
+async def test_callback_press_2_and_speak_reopens_with_the_comment(
+    pbx: Pbx, driver: Driver, hotline: RunningApp
+) -> None:
     phone = "+79780000022"
-    with HubWatch(hotline.services, lambda msg: msg.get("type") == "callback"
-                  and msg["change"] not in ("planned", "answered", "taken")) as outcome:
+    with HubWatch(
+        hotline.services,
+        lambda msg: msg.get("type") == "callback" and msg["change"] not in ("planned", "answered", "taken"),
+    ) as outcome:
         number = await done_ticket(hotline, phone)
         await outcome.next(60)
     await settle(hotline)
@@ -248,17 +311,20 @@ async def test_callback_press_2_and_speak_reopens_with_the_comment(pbx: Pbx, dri
 
 @pytest.mark.app_settings(callback_max_attempts=2, callback_retry_minutes=[15])
 async def test_callback_busy_is_retried_then_unreachable(pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
-    phone = "+79780000001"   # [city] answers Busy
-    with HubWatch(hotline.services, lambda msg: msg.get("type") == "callback"
-                  and msg["change"] not in ("planned", "answered", "taken")) as outcome:
+    phone = "+79780000001"  # [city] answers Busy
+    with HubWatch(
+        hotline.services,
+        lambda msg: msg.get("type") == "callback" and msg["change"] not in ("planned", "answered", "taken"),
+    ) as outcome:
         number = await done_ticket(hotline, phone)
         await outcome.next(60)
         [(cb, attempts)] = await callback_rows(hotline)
         assert (cb.state, [a.result for a in attempts]) == ("planned", ["busy"])
         # 15 minutes pass: the retry falls due now
         async with hotline.services.sessions() as session, session.begin():
-            await session.execute(update(m.Callback).where(m.Callback.id == cb.id).values(
-                due_at=m.utcnow() - timedelta(seconds=1)))
+            await session.execute(
+                update(m.Callback).where(m.Callback.id == cb.id).values(due_at=m.utcnow() - timedelta(seconds=1))
+            )
         await outcome.next(60)
     await settle(hotline)
     [(cb, attempts)] = await callback_rows(hotline)
@@ -271,34 +337,51 @@ async def test_click_to_call_from_a_ticket_dials_once(pbx: Pbx, driver: Driver, 
     phone = "+79780000033"
     services = hotline.services
     await make_user(services, "op1", device="Local/op1@operators/n")
-    ticket = await services.tickets.create(NewTicket(channel=Channel.WEB, phone=phone, category="water_leak",
-                                                     title="Порыв", address="ул. Ленина, 5"), OPERATOR)
+    ticket = await services.tickets.create(
+        NewTicket(channel=Channel.WEB, phone=phone, category="water_leak", title="Порыв", address="ул. Ленина, 5"),
+        OPERATOR,
+    )
     async with signed_in(hotline.url, "op1") as op1:
         key = CALL_KEY_INPUT.search(await op1.page(f"/staff/tickets/{ticket.number}")).group(1)
         first = await op1.post(f"/staff/tickets/{ticket.number}/call", {"call_key": key}, headers=JSON)
         body = await first.json()
         assert first.status == 200 and body["outcome"] == "answered" and not body["repeated"], body
         # the operator answered; the citizen's phone rings through the dial context and answers
-        await driver.wait_for(lambda e: e.get("Event") == "Newstate" and e.get("ChannelStateDesc") == "Up"
-                              and e.get("Channel", "").startswith(f"Local/{phone}@city-"), 20, "citizen answers")
+        await driver.wait_for(
+            lambda e: (
+                e.get("Event") == "Newstate"
+                and e.get("ChannelStateDesc") == "Up"
+                and e.get("Channel", "").startswith(f"Local/{phone}@city-")
+            ),
+            20,
+            "citizen answers",
+        )
         again = await op1.post(f"/staff/tickets/{ticket.number}/call", {"call_key": key}, headers=JSON)
         repeated = await again.json()
     assert repeated["repeated"], repeated
     responses = [e for e in driver.events if e.get("Event") == "OriginateResponse" and e.get("ActionID") == key]
     assert len(responses) == 1 and responses[0]["Response"] == "Success"
     assert len(dialled(driver, phone)) == 1
-    operator_legs = [e for e in driver.events if e.get("Event") == "Newchannel"
-                     and e.get("Channel", "").startswith("Local/op1@operators-") and e["Channel"].endswith(";1")]
+    operator_legs = [
+        e
+        for e in driver.events
+        if e.get("Event") == "Newchannel"
+        and e.get("Channel", "").startswith("Local/op1@operators-")
+        and e["Channel"].endswith(";1")
+    ]
     assert len(operator_legs) == 1
 
 
 async def test_asterisk_restarted_mid_call_link_back_calls_resynced_nothing_redialled(
-        pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
+    pbx: Pbx, driver: Driver, hotline: RunningApp
+) -> None:
     phone = "+79780000033"
     services = hotline.services
     await make_user(services, "op1", device="Local/op1@operators/n")
-    ticket = await services.tickets.create(NewTicket(channel=Channel.WEB, phone=phone, category="water_leak",
-                                                     title="Порыв", address="ул. Ленина, 5"), OPERATOR)
+    ticket = await services.tickets.create(
+        NewTicket(channel=Channel.WEB, phone=phone, category="water_leak", title="Порыв", address="ул. Ленина, 5"),
+        OPERATOR,
+    )
     link = services.ami
     stream = link.subscribe(name="restart-journey")
     with HubWatch(services, lambda msg: msg.get("type") == "board" and bool(msg["talking"])) as talking:
@@ -306,22 +389,22 @@ async def test_asterisk_restarted_mid_call_link_back_calls_resynced_nothing_redi
             key = CALL_KEY_INPUT.search(await op1.page(f"/staff/tickets/{ticket.number}")).group(1)
             reply = await op1.post(f"/staff/tickets/{ticket.number}/call", {"call_key": key}, headers=JSON)
             assert (await reply.json())["outcome"] == "answered"
-        await talking.next(30)   # the board shows the call live
+        await talking.next(30)  # the board shows the call live
 
     with HubWatch(services, lambda msg: msg.get("type") == "call" and msg["change"] == "ended") as ended:
-        pbx.asterisk.kill()   # a crash: no Hangup event will ever come for that call
+        pbx.asterisk.kill()  # a crash: no Hangup event will ever come for that call
         await _next_item(stream, lambda item: isinstance(item, LinkStatus) and item.state is LinkState.DISCONNECTED)
         pbx.asterisk.start()  # returns once Asterisk is fully booted
         booted = time.monotonic()
         assert await link.wait_connected(10), "the AMI link was not back within 10 s of Asterisk"
-        print(f"AMI link back {time.monotonic() - booted:.2f} s after Asterisk booted")   # -s shows it
+        print(f"AMI link back {time.monotonic() - booted:.2f} s after Asterisk booted")  # -s shows it
         await _next_item(stream, lambda item: isinstance(item, ChannelsSnapshot))
-        gone = await ended.next(10)   # resync: the call Asterisk no longer has is over
+        gone = await ended.next(10)  # resync: the call Asterisk no longer has is over
     link.unsubscribe(stream)
     assert gone["call"]["linkedid"] == f"cc-{key}", gone
     assert hotline.telephony.board()["talking"] == []
     await driver.reconnect()
-    assert await driver.live_channels() == []   # nothing was dialled again after the reconnect
+    assert await driver.live_channels() == []  # nothing was dialled again after the reconnect
     call_events = [e for e in (await services.tickets.detail(ticket.number)).events if e.kind == "call"]
     assert len(call_events) == 1, call_events
 

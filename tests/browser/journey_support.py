@@ -53,7 +53,7 @@ class Person:
     base: str
     errors: list[str] = field(default_factory=list)
     tokenless_posts: list[str] = field(default_factory=list)
-    posted: list[str] = field(default_factory=list)     # paths of the guarded POSTs seen
+    posted: list[str] = field(default_factory=list)  # paths of the guarded POSTs seen
 
     @property
     def context(self) -> BrowserContext:
@@ -152,8 +152,10 @@ async def assert_fully_visible(locator: Locator, where: str) -> None:
 
 
 LONG_ADDRESS = "улица Генерала Хрюкина, д. 50, корп. 2, кв. 169, подъезд 3 (вход со двора)"
-LONG_TEXT = ("Третий день во дворе из-под асфальта бьёт вода, затопило подвал и детскую площадку; "
-             "жильцы звонили в управляющую компанию, но никто не приехал. Просьба разобраться как можно скорее.")
+LONG_TEXT = (
+    "Третий день во дворе из-под асфальта бьёт вода, затопило подвал и детскую площадку; "
+    "жильцы звонили в управляющую компанию, но никто не приехал. Просьба разобраться как можно скорее."
+)
 
 
 @dataclass
@@ -161,10 +163,10 @@ class World:
     """Users of every role and tickets in every state, for crawls and screenshots."""
 
     users: dict[str, object]
-    tickets: dict[str, str]          # state -> ticket number
+    tickets: dict[str, str]  # state -> ticket number
 
 
-async def build_world(services) -> World:   # type: ignore[no-untyped-def]
+async def build_world(services) -> World:  # type: ignore[no-untyped-def]
     """Users of every role; tickets of every channel and status; callbacks due, and one unreachable.
 
     Needs callbacks in operator mode with no delay (the modules' ``settings`` fixture).
@@ -188,14 +190,32 @@ async def build_world(services) -> World:   # type: ignore[no-untyped-def]
         return made.number
 
     await ticket("new", "+7 978 100-00-01", channel=Channel.PHONE, address=LONG_ADDRESS, description=LONG_TEXT)
-    await ticket("draft", "+7 978 100-00-02", channel=Channel.IVR, is_draft=True, category=None, title="",
-                 description="Голосовое сообщение: «у нас на Острякова не горят фонари уже неделю»",
-                 extra={"ivr_path": "1,3"})
-    await ticket("open311", "+7 978 100-00-03", channel=Channel.OPEN311, category="road_pothole",
-                 title="Яма на дороге", address="проспект Октябрьской Революции, д. 44")
-    for state, phone in (("dispatched", "+7 978 100-00-04"), ("in_progress", "+7 978 100-00-05"),
-                         ("done", "+7 978 100-00-06"), ("closed", "+7 978 100-00-07"),
-                         ("unreachable", "+7 978 100-00-08"), ("archived", "+7 978 100-00-09")):
+    await ticket(
+        "draft",
+        "+7 978 100-00-02",
+        channel=Channel.IVR,
+        is_draft=True,
+        category=None,
+        title="",
+        description="Голосовое сообщение: «у нас на Острякова не горят фонари уже неделю»",
+        extra={"ivr_path": "1,3"},
+    )
+    await ticket(
+        "open311",
+        "+7 978 100-00-03",
+        channel=Channel.OPEN311,
+        category="road_pothole",
+        title="Яма на дороге",
+        address="проспект Октябрьской Революции, д. 44",
+    )
+    for state, phone in (
+        ("dispatched", "+7 978 100-00-04"),
+        ("in_progress", "+7 978 100-00-05"),
+        ("done", "+7 978 100-00-06"),
+        ("closed", "+7 978 100-00-07"),
+        ("unreachable", "+7 978 100-00-08"),
+        ("archived", "+7 978 100-00-09"),
+    ):
         number = await ticket(state, phone, address=LONG_ADDRESS, description=LONG_TEXT)
         await services.tickets.move(number, Status.DISPATCHED, staff, department="vodokanal")
         if state == "dispatched":
@@ -215,13 +235,18 @@ async def build_world(services) -> World:   # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
     from callcenter.store import models as m
+
     async with services.sessions() as session:
-        callback_id = (await session.execute(
-            select(m.Callback.id).join(m.CallbackTicket, m.CallbackTicket.callback_id == m.Callback.id)
-            .join(m.Ticket, m.Ticket.id == m.CallbackTicket.ticket_id)
-            .where(m.Ticket.number == tickets["unreachable"]))).scalar_one()
+        callback_id = (
+            await session.execute(
+                select(m.Callback.id)
+                .join(m.CallbackTicket, m.CallbackTicket.callback_id == m.Callback.id)
+                .join(m.Ticket, m.Ticket.id == m.CallbackTicket.ticket_id)
+                .where(m.Ticket.number == tickets["unreachable"])
+            )
+        ).scalar_one()
     for _ in range(services.settings.callback_max_attempts):
         await services.callbacks.service.record_operator_outcome(callback_id, users["operator"], "busy")
     async with services.sessions() as session:
-        assert (await session.get(m.Callback, callback_id)).state == "unreachable"   # type: ignore[union-attr]
+        assert (await session.get(m.Callback, callback_id)).state == "unreachable"  # type: ignore[union-attr]
     return World(users, tickets)

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.browser
 
 
 async def test_a_done_ticket_appears_on_the_callback_board_without_a_reload(
-        browser: Browser, live_server: LiveServer) -> None:
+    browser: Browser, live_server: LiveServer
+) -> None:
     services = live_server.services
     await make_user(services, "olga", Role.SUPERVISOR)
     page = await sign_in(browser, live_server, "olga")
@@ -28,8 +29,8 @@ async def test_a_done_ticket_appears_on_the_callback_board_without_a_reload(
     staff = Actor(role=Role.SUPERVISOR, name="Руководитель")
     await services.tickets.move(ticket.number, Status.DISPATCHED, staff)
     await services.tickets.move(ticket.number, Status.IN_PROGRESS, staff)
-    await services.tickets.move(ticket.number, Status.DONE, staff, note="Устранено")   # plans a callback
+    await services.tickets.move(ticket.number, Status.DONE, staff, note="Устранено")  # plans a callback
 
     await expect(scheduled).to_have_text(str(int(before) + 1), timeout=WAIT)
-    assert await page.evaluate("window.__sameDocument === true")     # refreshed in place, no reload
+    assert await page.evaluate("window.__sameDocument === true")  # refreshed in place, no reload
     await page.screenshot(path="/tmp/callback-board.png", full_page=True)

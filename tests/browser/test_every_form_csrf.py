@@ -31,25 +31,41 @@ pytestmark = pytest.mark.timeout(240)
 
 ROLES = ("operator", "executor", "supervisor", "analyst", "admin")
 LOGINS = {"operator": "op", "executor": "ex", "supervisor": "sv", "analyst": "an", "admin": "ad"}
-PUBLIC_FORMS = {"/": "the citizen's request form (no session to ride on)",
-                "/track": "tracking by number and phone digits (POST keeps the digits out of URLs)"}
+PUBLIC_FORMS = {
+    "/": "the citizen's request form (no session to ride on)",
+    "/track": "tracking by number and phone digits (POST keeps the digits out of URLs)",
+}
 # Paths a crawl must not follow: files, fragments for scripts, exports.
 SKIP = re.compile(r"^/staff/(attachments/|.*export\.csv|tickets/\d+/row)|^/(static|open311|portal|ws)(/|$)")
 # Every kind of form the product has; the crawl must meet each, or it proves nothing.
 EXPECTED_ACTIONS = {
-    "/login", "/logout", "/staff/tickets/new", "/staff/tickets/N/move", "/staff/tickets/N/note",
-    "/staff/tickets/N/edit", "/staff/tickets/N/call", "/staff/callbacks/N/call", "/staff/callbacks/N/outcome",
-    "/staff/callbacks/N/retry", "/staff/callbacks/N/to-operator", "/staff/callbacks/N/unreachable",
-    "/staff/admin/users/new", "/staff/admin/users/N", "/staff/admin/users/N/revoke",
-    "/staff/admin/departments/CODE", "/", "/track",
+    "/login",
+    "/logout",
+    "/staff/tickets/new",
+    "/staff/tickets/N/move",
+    "/staff/tickets/N/note",
+    "/staff/tickets/N/edit",
+    "/staff/tickets/N/call",
+    "/staff/callbacks/N/call",
+    "/staff/callbacks/N/outcome",
+    "/staff/callbacks/N/retry",
+    "/staff/callbacks/N/to-operator",
+    "/staff/callbacks/N/unreachable",
+    "/staff/admin/users/new",
+    "/staff/admin/users/N",
+    "/staff/admin/users/N/revoke",
+    "/staff/admin/departments/CODE",
+    "/",
+    "/track",
 }
 WEB = Path(__file__).resolve().parents[2] / "web" / "static"
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, callback_mode="operator", callback_hours="00:00-24:00",
-                               callback_delay_seconds=0)
+    return dataclasses.replace(
+        settings, callback_mode="operator", callback_hours="00:00-24:00", callback_delay_seconds=0
+    )
 
 
 @dataclass
@@ -134,8 +150,7 @@ def check(forms: list[Form], who: str) -> set[str]:
     return tokens
 
 
-async def refused_pages(client: StaffClient, role: str, world: World,
-                        services) -> list[Form]:  # type: ignore[no-untyped-def]
+async def refused_pages(client: StaffClient, role: str, world: World, services) -> list[Form]:  # type: ignore[no-untyped-def]
     """Pages the server renders after refusing a form: they carry forms too."""
     forms: list[Form] = []
 
@@ -146,7 +161,7 @@ async def refused_pages(client: StaffClient, role: str, world: World,
 
     if role in ("operator", "supervisor", "admin"):
         number = world.tickets["in_progress"]
-        await post(f"/staff/tickets/{number}/move", {"to": "done", "note": ""})   # «что сделано» is required
+        await post(f"/staff/tickets/{number}/move", {"to": "done", "note": ""})  # «что сделано» is required
         await post("/staff/tickets/new", {"phone": "12"})
     if role == "operator":
         callback_id = await callback_of(services, world.tickets["done"])
@@ -158,25 +173,40 @@ async def callback_of(services, number: str) -> int:  # type: ignore[no-untyped-
     from sqlalchemy import select
 
     from callcenter.store import models as m
+
     async with services.sessions() as session:
-        return (await session.execute(
-            select(m.Callback.id).join(m.CallbackTicket, m.CallbackTicket.callback_id == m.Callback.id)
-            .join(m.Ticket, m.Ticket.id == m.CallbackTicket.ticket_id).where(m.Ticket.number == number)
-            .order_by(m.Callback.id.desc()).limit(1))).scalar_one()
+        return (
+            await session.execute(
+                select(m.Callback.id)
+                .join(m.CallbackTicket, m.CallbackTicket.callback_id == m.Callback.id)
+                .join(m.Ticket, m.Ticket.id == m.CallbackTicket.ticket_id)
+                .where(m.Ticket.number == number)
+                .order_by(m.Callback.id.desc())
+                .limit(1)
+            )
+        ).scalar_one()
 
 
 async def test_every_post_form_for_every_role_carries_a_token(live_server: LiveServer) -> None:
     services = live_server.services
     world = await build_world(services)
     met: set[str] = set()
-    user_ids = [str(getattr(u, "id")) for u in world.users.values()]
+    user_ids = [str(u.id) for u in world.users.values()]
     for role in ROLES:
         async with staff_client(live_server.url, LOGINS[role]) as client:
             extra = [f"/staff/tickets/{n}" for n in world.tickets.values()]
             extra += [f"/staff/tickets/{n}/edit" for n in world.tickets.values()]
-            extra += ["/staff/tickets/new", "/staff/callbacks", "/staff/callbacks/mine", "/staff/calls",
-                      "/staff/admin/users", "/staff/admin/users/new", "/staff/admin/departments",
-                      "/staff/queue?department=vodokanal", "/"]
+            extra += [
+                "/staff/tickets/new",
+                "/staff/callbacks",
+                "/staff/callbacks/mine",
+                "/staff/calls",
+                "/staff/admin/users",
+                "/staff/admin/users/new",
+                "/staff/admin/departments",
+                "/staff/queue?department=vodokanal",
+                "/",
+            ]
             extra += [f"/staff/admin/users/{i}" for i in user_ids]
             forms, seen = await crawl(client, ["/staff/", *extra])
             assert len(seen) > 10, (role, seen)
@@ -188,14 +218,15 @@ async def test_every_post_form_for_every_role_carries_a_token(live_server: LiveS
             resp = await client.post("/logout", {"csrf_token": tokens.pop()}, csrf=False)
             assert resp.status == 303, (role, resp.status)
             resp.release()
-            assert (await client.get("/staff/")).status == 302     # signed out indeed
+            assert (await client.get("/staff/")).status == 302  # signed out indeed
 
     async with staff_client(live_server.url) as visitor:
         forms, _ = await crawl(visitor, ["/", "/track", "/login", "/staff/"])
         resp = await visitor.post("/login", {"login": "op", "password": "не тот"}, allow_redirects=True)
         forms += parse(str(resp.url), await resp.text()).forms
-        resp = await visitor.post("/track", {"number": world.tickets["new"], "digits": "0001"}, csrf=False,
-                                  allow_redirects=True)
+        resp = await visitor.post(
+            "/track", {"number": world.tickets["new"], "digits": "0001"}, csrf=False, allow_redirects=True
+        )
         forms += parse(str(resp.url), await resp.text()).forms
         assert check(forms, "visitor"), "the login form carries a token"
         met |= {pattern(f.action) for f in forms if f.method == "post"}

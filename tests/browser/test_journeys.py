@@ -49,8 +49,9 @@ WORDS = "Вода во дворе снова течёт, подвал опять
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """Callbacks worked by operators, at any hour, as soon as the ticket is done."""
-    return dataclasses.replace(settings, callback_mode="operator", callback_hours="00:00-24:00",
-                               callback_delay_seconds=0)
+    return dataclasses.replace(
+        settings, callback_mode="operator", callback_hours="00:00-24:00", callback_delay_seconds=0
+    )
 
 
 JOURNEYS = {
@@ -61,8 +62,9 @@ JOURNEYS = {
 
 
 @pytest.mark.parametrize("journey", list(JOURNEYS))
-async def test_the_whole_loop_by_clicks(browser: Browser, live_server: LiveServer, tmp_path: Path,
-                                        journey: str) -> None:
+async def test_the_whole_loop_by_clicks(
+    browser: Browser, live_server: LiveServer, tmp_path: Path, journey: str
+) -> None:
     staff_size, citizen_size = JOURNEYS[journey]
     services = live_server.services
     await make_user(services, "anna", Role.OPERATOR)
@@ -87,7 +89,7 @@ async def test_the_whole_loop_by_clicks(browser: Browser, live_server: LiveServe
     await operator_works_callbacks(operator, number, busy, silent, live_server)
 
     detail = await services.tickets.detail(number)
-    assert detail.ticket.status is Status.IN_PROGRESS            # «Не удовлетворён» sent it back
+    assert detail.ticket.status is Status.IN_PROGRESS  # «Не удовлетворён» sent it back
     assert WORDS in (detail.events[-1].note or "")
     await executor_accepts_and_finishes(executor, number, "Переложили трубу заново", reopened=True)
 
@@ -102,7 +104,10 @@ async def test_the_whole_loop_by_clicks(browser: Browser, live_server: LiveServe
         person.check_clean()
     # The guard saw every form the staff sent (each with its token: check_clean above).
     assert [re.sub(r"\d+", "N", p) for p in operator.posted] == [
-        "/login", "/staff/tickets/N/move", "/staff/callbacks/N/call"] + ["/staff/callbacks/N/outcome"] * 4
+        "/login",
+        "/staff/tickets/N/move",
+        "/staff/callbacks/N/call",
+    ] + ["/staff/callbacks/N/outcome"] * 4
     assert [re.sub(r"\d+", "N", p) for p in executor.posted] == ["/login"] + ["/staff/tickets/N/move"] * 3
     for person in (citizen, operator, executor, supervisor):
         await person.context.close()
@@ -188,7 +193,8 @@ async def operator_dispatches(operator: Person, number: str) -> None:
 
 def callback_item(operator: Person, number: str):
     return operator.page.locator("section.callback-item").filter(
-        has=operator.page.locator(f'a[href="/staff/tickets/{number}"]'))
+        has=operator.page.locator(f'a[href="/staff/tickets/{number}"]')
+    )
 
 
 async def open_callbacks(operator: Person) -> None:
@@ -196,8 +202,9 @@ async def open_callbacks(operator: Person) -> None:
     await operator.page.wait_for_url("**/staff/callbacks/mine*")
 
 
-async def operator_works_callbacks(operator: Person, number: str, busy: str, silent: str,
-                                   live_server: LiveServer) -> None:
+async def operator_works_callbacks(
+    operator: Person, number: str, busy: str, silent: str, live_server: LiveServer
+) -> None:
     page = operator.page
     await open_callbacks(operator)
     for n in (number, busy, silent):
@@ -211,7 +218,7 @@ async def operator_works_callbacks(operator: Person, number: str, busy: str, sil
     notice = callback_item(operator, number).locator(".alert-warn")
     await expect(notice).to_contain_text("Телефония отключена: звонки из программы не настроены")
     await expect(notice).to_contain_text("Позвоните заявителю вручную: +7 978 555-12-34")
-    await expect(notice).to_be_in_viewport()              # the page scrolls to this call, not to the top
+    await expect(notice).to_be_in_viewport()  # the page scrolls to this call, not to the top
     await expect(callback_item(operator, number)).to_contain_text("взят вами")
     await operator.shot("callbacks-manual-call")
 
@@ -223,7 +230,7 @@ async def operator_works_callbacks(operator: Person, number: str, busy: str, sil
         await expect(callback_item(operator, n)).to_have_count(0)
         callback = await callback_of(live_server, n)
         assert callback.state == "planned" and callback.attempts == 1
-        assert _aware(callback.due_at) >= before + timedelta(minutes=14)     # the first retry: in 15 minutes
+        assert _aware(callback.due_at) >= before + timedelta(minutes=14)  # the first retry: in 15 minutes
         await operator.goto(f"/staff/tickets/{n}")
         section = page.locator("section.card", has=page.get_by_role("heading", name="Обратные звонки"))
         await expect(section).to_contain_text("запланирован")
@@ -278,7 +285,7 @@ async def executor_accepts_and_finishes(executor: Person, number: str, note: str
     await done.click()
     await page.wait_for_url("**/staff/queue*")
     await expect(page.locator(".alert-ok")).to_contain_text(f"Заявка № {number} отмечена выполненной")
-    await expect(row).to_have_count(0)          # done: it no longer waits on the executor
+    await expect(row).to_have_count(0)  # done: it no longer waits on the executor
 
 
 # ---------------------------------------------------------------------- the supervisor
@@ -294,7 +301,7 @@ async def supervisor_sees_it_counted(supervisor: Person) -> None:
     cells = [c.strip() for c in await closed.locator("td").all_inner_texts()]
     assert cells[headers.index("Портал")] == "1" and cells[-1] == "1", (headers, cells)
     done = [c.strip() for c in await page.locator("#counts tr.status-done td").all_inner_texts()]
-    assert done[headers.index("Портал")] == "2", (headers, done)     # the busy and the silent ones
+    assert done[headers.index("Портал")] == "2", (headers, done)  # the busy and the silent ones
     await assert_no_sideways_scrolling(page, "supervisors' board")
     await supervisor.shot("board", full_page=True)
 
@@ -311,16 +318,22 @@ async def supervisor_sees_it_counted(supervisor: Person) -> None:
 # ---------------------------------------------------------------------- data made elsewhere
 
 
-async def other_work_of_the_day(services) -> None:   # type: ignore[no-untyped-def]
+async def other_work_of_the_day(services) -> None:  # type: ignore[no-untyped-def]
     """The executor's queue is not empty: a voice message taken in work, a phoned-in one waiting."""
-    voice = await new_ticket(services, phone="+7 978 300-00-01", channel=Channel.IVR, address=LONG_ADDRESS,
-                             description=LONG_TEXT)
-    phoned = await new_ticket(services, phone="+7 978 300-00-02", channel=Channel.PHONE, address=LONG_ADDRESS,
-                              description=LONG_TEXT, category="sewage")
+    voice = await new_ticket(
+        services, phone="+7 978 300-00-01", channel=Channel.IVR, address=LONG_ADDRESS, description=LONG_TEXT
+    )
+    phoned = await new_ticket(
+        services,
+        phone="+7 978 300-00-02",
+        channel=Channel.PHONE,
+        address=LONG_ADDRESS,
+        description=LONG_TEXT,
+        category="sewage",
+    )
     for number in (voice.number, phoned.number):
         await services.tickets.move(number, Status.DISPATCHED, OPERATOR_ACTOR, department="vodokanal")
     await services.tickets.move(voice.number, Status.IN_PROGRESS, OPERATOR_ACTOR)
-
 
 
 async def done_ticket(services, phone: str) -> str:
@@ -333,10 +346,16 @@ async def done_ticket(services, phone: str) -> str:
 
 async def callback_of(live_server: LiveServer, number: str) -> m.Callback:
     async with live_server.services.sessions() as session:
-        return (await session.execute(
-            select(m.Callback).join(m.CallbackTicket, m.CallbackTicket.callback_id == m.Callback.id)
-            .join(m.Ticket, m.Ticket.id == m.CallbackTicket.ticket_id).where(m.Ticket.number == number)
-            .order_by(m.Callback.id.desc()).limit(1))).scalar_one()
+        return (
+            await session.execute(
+                select(m.Callback)
+                .join(m.CallbackTicket, m.CallbackTicket.callback_id == m.Callback.id)
+                .join(m.Ticket, m.Ticket.id == m.CallbackTicket.ticket_id)
+                .where(m.Ticket.number == number)
+                .order_by(m.Callback.id.desc())
+                .limit(1)
+            )
+        ).scalar_one()
 
 
 def _aware(value: datetime) -> datetime:

@@ -27,27 +27,45 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, callback_mode="operator", callback_hours="00:00-24:00",
-                               callback_delay_seconds=0)
+    return dataclasses.replace(
+        settings, callback_mode="operator", callback_hours="00:00-24:00", callback_delay_seconds=0
+    )
 
 
 def pages_of(role: str, t: dict[str, str], user_id: int) -> list[str]:
     return {
-        "op": ["/staff/", f"/staff/tickets/{t['new']}", f"/staff/tickets/{t['draft']}",
-               f"/staff/tickets/{t['done']}/edit", "/staff/tickets/new", "/staff/callbacks/mine", "/staff/archive"],
+        "op": [
+            "/staff/",
+            f"/staff/tickets/{t['new']}",
+            f"/staff/tickets/{t['draft']}",
+            f"/staff/tickets/{t['done']}/edit",
+            "/staff/tickets/new",
+            "/staff/callbacks/mine",
+            "/staff/archive",
+        ],
         "ex": ["/staff/queue", f"/staff/tickets/{t['in_progress']}", "/staff/queue?status="],
-        "sv": ["/staff/", "/staff/board", "/staff/callbacks", "/staff/calls", "/staff/queue?department=vodokanal",
-               f"/staff/tickets/{t['unreachable']}"],
+        "sv": [
+            "/staff/",
+            "/staff/board",
+            "/staff/callbacks",
+            "/staff/calls",
+            "/staff/queue?department=vodokanal",
+            f"/staff/tickets/{t['unreachable']}",
+        ],
         "an": ["/staff/board", "/staff/callbacks"],
-        "ad": ["/staff/admin/users", "/staff/admin/departments", "/staff/admin/users/new",
-               f"/staff/admin/users/{user_id}"],
+        "ad": [
+            "/staff/admin/users",
+            "/staff/admin/departments",
+            "/staff/admin/users/new",
+            f"/staff/admin/users/{user_id}",
+        ],
     }[role]
 
 
 @pytest.mark.parametrize("size", list(STAFF_SIZES))
 async def test_staff_pages_fit_the_screen(browser: Browser, live_server: LiveServer, size: str) -> None:
     world = await build_world(live_server.services)
-    operator_id = getattr(world.users["operator"], "id")
+    operator_id = world.users["operator"].id
     for login in ("op", "ex", "sv", "an", "ad"):
         person = await sign_in(browser, live_server.url, login, STAFF_SIZES[size])
         for path in pages_of(login, world.tickets, operator_id):

@@ -23,7 +23,7 @@ def write_jpeg(path: Path) -> Path:
     image = Image.new("RGB", (800, 600), (70, 110, 160))
     for x in range(200, 600):
         for y in range(250, 350):
-            image.putpixel((x, y), (40, 40, 40))   # a dark "pothole" band, so the thumbnail shows something
+            image.putpixel((x, y), (40, 40, 40))  # a dark "pothole" band, so the thumbnail shows something
     out = io.BytesIO()
     image.save(out, "JPEG")
     path.write_bytes(out.getvalue())
@@ -46,8 +46,9 @@ async def open_portal(browser: Browser, live_server: LiveServer) -> tuple[Page, 
     return page, errors, tiles
 
 
-async def test_citizen_files_tracks_and_finds_the_problem_on_the_map(browser: Browser, live_server: LiveServer,
-                                                                       tmp_path: Path) -> None:
+async def test_citizen_files_tracks_and_finds_the_problem_on_the_map(
+    browser: Browser, live_server: LiveServer, tmp_path: Path
+) -> None:
     page, errors, tiles = await open_portal(browser, live_server)
     await page.select_option("#category", "road_pothole")
     await page.fill("#address", "ул. Ленина, д. 5")
@@ -94,14 +95,15 @@ async def test_citizen_files_tracks_and_finds_the_problem_on_the_map(browser: Br
     await point.click()
     await expect(page.locator(".leaflet-popup-content")).to_contain_text(f"Заявка № {number}")
     await expect(page.locator(".leaflet-popup-content")).to_contain_text("Яма на дороге")
-    await expect(page.locator("#map-note")).to_be_visible()       # tiles failed, and the page says so
+    await expect(page.locator("#map-note")).to_be_visible()  # tiles failed, and the page says so
     assert tiles and more_tiles, "the map did try its tile server"
     await page.screenshot(path=str(SHOTS / "portal-map.png"))
     assert errors == [] and more_errors == []
 
 
-async def test_bad_input_in_the_browser_keeps_text_and_the_uploaded_photo(browser: Browser, live_server: LiveServer,
-                                                                          tmp_path: Path) -> None:
+async def test_bad_input_in_the_browser_keeps_text_and_the_uploaded_photo(
+    browser: Browser, live_server: LiveServer, tmp_path: Path
+) -> None:
     page, errors, _ = await open_portal(browser, live_server)
     await page.select_option("#category", "garbage")
     await page.fill("#address", "ул. Ленина, д. 3")
@@ -118,7 +120,7 @@ async def test_bad_input_in_the_browser_keeps_text_and_the_uploaded_photo(browse
     await expect(page.locator("#err-consent")).to_be_visible()
     await expect(page.locator("#description")).to_have_value("Контейнеры переполнены, мусор не вывозят неделю")
     await expect(page.locator("#address")).to_have_value("ул. Ленина, д. 3")
-    await expect(page.locator("#photo-list li img")).to_have_count(1)   # the photo survived the round trip
+    await expect(page.locator("#photo-list li img")).to_have_count(1)  # the photo survived the round trip
     await page.screenshot(path=str(SHOTS / "portal-errors.png"), full_page=True)
 
     await page.fill("#phone", "+7 978 000-11-22")

@@ -63,18 +63,36 @@ def the_call() -> list:
     return stamp(varset_after(queue_events(), "IVR_PATH", "1>water_leak>record"), time.time() - 60)
 
 
-async def test_the_ringing_operator_sees_the_pop_and_another_does_not(server: LiveServer, fake: FakeAmi,
-                                                                      browser: Browser):
+async def test_the_ringing_operator_sees_the_pop_and_another_does_not(
+    server: LiveServer, fake: FakeAmi, browser: Browser
+):
     services = server.services
     await make_user(services, "op1", device=OP1, full_name="Анна Операторова")
     await make_user(services, "op2", device=OP2, full_name="Борис Операторов")
-    earlier = await services.tickets.create(NewTicket(
-        channel=Channel.WEB, phone=TRACE_CALLER, category="no_water", title="Нет воды во всём доме",
-        description="Третий день", address="ул. Ленина, 5", citizen_name="Мария Петрова"), ACTOR)
-    draft = await services.tickets.create(NewTicket(
-        channel=Channel.IVR, phone=TRACE_CALLER, category="water_leak", title="Голосовое сообщение",
-        description="Во дворе прорвало трубу, вода идёт на дорогу", is_draft=True,
-        extra={"call_uniqueid": IVR_LEG}), ACTOR)
+    earlier = await services.tickets.create(
+        NewTicket(
+            channel=Channel.WEB,
+            phone=TRACE_CALLER,
+            category="no_water",
+            title="Нет воды во всём доме",
+            description="Третий день",
+            address="ул. Ленина, 5",
+            citizen_name="Мария Петрова",
+        ),
+        ACTOR,
+    )
+    draft = await services.tickets.create(
+        NewTicket(
+            channel=Channel.IVR,
+            phone=TRACE_CALLER,
+            category="water_leak",
+            title="Голосовое сообщение",
+            description="Во дворе прорвало трубу, вода идёт на дорогу",
+            is_draft=True,
+            extra={"call_uniqueid": IVR_LEG},
+        ),
+        ACTOR,
+    )
     events = the_call()
     cut = index_of(events, "AgentCalled") + 1
     _, one = await signed_in_page(browser, server.url, "op1")
@@ -95,8 +113,9 @@ async def test_the_ringing_operator_sees_the_pop_and_another_does_not(server: Li
     assert "звонок завершён" in (await one.locator(POP).inner_text()).lower()
 
     # A ticket message reaches every operator after the pops: op2 has seen all it will see.
-    await services.tickets.create(NewTicket(channel=Channel.PHONE, phone=None, category="other",
-                                            description="метка", address="—"), ACTOR)
+    await services.tickets.create(
+        NewTicket(channel=Channel.PHONE, phone=None, category="other", description="метка", address="—"), ACTOR
+    )
     await two.wait_for_function("() => window.seen.includes('ticket')")
     await two.screenshot(path="/tmp/screen-pop-op2-nothing.png")
     assert await two.locator(".pop").count() == 0
@@ -108,33 +127,41 @@ async def test_the_ringing_operator_sees_the_pop_and_another_does_not(server: Li
     assert await one.locator('input[name="call"]').get_attribute("value") == QUEUE_CALL
 
 
-async def test_the_supervisors_board_shows_the_waiting_caller_live(server: LiveServer, fake: FakeAmi,
-                                                                   browser: Browser):
+async def test_the_supervisors_board_shows_the_waiting_caller_live(server: LiveServer, fake: FakeAmi, browser: Browser):
     await make_user(server.services, "boss", role=Role.SUPERVISOR, full_name="Старший смены")
     events = the_call()
     _, board = await signed_in_page(browser, server.url, "boss", "/staff/calls")
     assert (await board.locator("#calls-link").inner_text()) == "АТС на связи"
-    await fake.send_frames(events[:index_of(events, "AgentCalled") + 1])
+    await fake.send_frames(events[: index_of(events, "AgentCalled") + 1])
     row = await board.wait_for_selector(f'#calls-queued tr[data-linkedid="{QUEUE_CALL}"]')
     first = await row.inner_text()
     await board.wait_for_function(
         f"""(before) => document.querySelector('#calls-queued tr[data-linkedid="{QUEUE_CALL}"]')
-                      .innerText !== before""", arg=first)  # the wait ticks
+                      .innerText !== before""",
+        arg=first,
+    )  # the wait ticks
     await board.screenshot(path="/tmp/screen-pop-board.png", full_page=True)
     assert "+7 978 000-33-30" in first and "Operator One" in first
     operator = await board.locator(f'#calls-operators tr[data-interface="{OP1}"]').inner_text()
     assert "звонит телефон" in operator
-    await fake.send_frames(events[index_of(events, "AgentCalled") + 1:])
+    await fake.send_frames(events[index_of(events, "AgentCalled") + 1 :])
     await board.wait_for_selector(f'#calls-queued tr[data-linkedid="{QUEUE_CALL}"]', state="detached")
     assert await board.locator('[data-empty="queued"]').is_visible()
 
 
-async def test_click_to_call_shows_the_outcome_beside_the_button(server: LiveServer, fake: FakeAmi,
-                                                                 browser: Browser):
+async def test_click_to_call_shows_the_outcome_beside_the_button(server: LiveServer, fake: FakeAmi, browser: Browser):
     await make_user(server.services, "op3", device="PJSIP/op3")
-    ticket = await server.services.tickets.create(NewTicket(
-        channel=Channel.WEB, phone="+79780001122", category="garbage", title="Мусор", description="Не вывозят",
-        address="ул. Ленина, 5"), ACTOR)
+    ticket = await server.services.tickets.create(
+        NewTicket(
+            channel=Channel.WEB,
+            phone="+79780001122",
+            category="garbage",
+            title="Мусор",
+            description="Не вывозят",
+            address="ул. Ленина, 5",
+        ),
+        ACTOR,
+    )
     fake.originate_reason = "5"  # the line is busy
     _, page = await signed_in_page(browser, server.url, "op3", f"/staff/tickets/{ticket.number}")
     key = await page.locator('input[name="call_key"]').get_attribute("value")

@@ -38,14 +38,15 @@ async def test_a_ticket_goes_from_elsewhere_to_green_live(browser: Browser, live
     operator = await sign_in(browser, live_server, "anna")
     assert operator.url.endswith("/staff/")
     await live(operator)
-    ticket = await new_ticket(services)                          # made by the portal, not by this browser
+    ticket = await new_ticket(services)  # made by the portal, not by this browser
     row = operator.locator(f"#t-{ticket.number}")
     await expect(row).to_be_visible(timeout=WAIT)
     await expect(row).to_contain_text("Новая")
     await expect(row).to_contain_text("Портал")
     first = await row.locator(".timer").inner_text()
     await operator.wait_for_function(
-        f"document.querySelector('#t-{ticket.number} .timer').textContent !== {first!r}", timeout=WAIT)
+        f"document.querySelector('#t-{ticket.number} .timer').textContent !== {first!r}", timeout=WAIT
+    )
 
     await row.locator("a").first.click()
     await operator.wait_for_url(f"**/staff/tickets/{ticket.number}")
@@ -71,11 +72,12 @@ async def test_a_ticket_goes_from_elsewhere_to_green_live(browser: Browser, live
     green = operator.locator(f"#t-{ticket.number}.status-done")
     await expect(green).to_be_visible(timeout=WAIT)
     await expect(green).to_contain_text("Выполнено")
-    assert await operator.evaluate("window.__sameDocument === true")     # no reload happened
+    assert await operator.evaluate("window.__sameDocument === true")  # no reload happened
     # Green once the row's short "just changed" highlight has faded.
     await operator.wait_for_function(
-        f"getComputedStyle(document.querySelector('#t-{ticket.number} td')).backgroundColor"
-        " === 'rgb(230, 244, 234)'", timeout=WAIT)
+        f"getComputedStyle(document.querySelector('#t-{ticket.number} td')).backgroundColor === 'rgb(230, 244, 234)'",
+        timeout=WAIT,
+    )
     await operator.screenshot(path="/tmp/staff-board.png", full_page=False)
     detail = await services.tickets.detail(ticket.number)
     assert detail.ticket.status is Status.DONE and detail.events[-1].note == "Заменили участок трубы 2 м"

@@ -13,13 +13,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _pytest(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k != "CALLCENTER_TEST_ASTERISK"}
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                          cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def test_without_the_variable_the_journeys_are_deselected_with_one_line() -> None:
     result = _pytest("tests/asterisk")
-    assert result.returncode == 5, result.stdout + result.stderr   # pytest: no tests ran
+    assert result.returncode == 5, result.stdout + result.stderr  # pytest: no tests ran
     lines = [line for line in result.stdout.splitlines() if "CALLCENTER_TEST_ASTERISK" in line]
     assert len(lines) == 1 and "deselected" in lines[0] and "build.sh" in lines[0], result.stdout
     assert "skipped" not in result.stdout

@@ -35,7 +35,7 @@ async def test_closed_tickets_are_archived_after_n_days_in_batches(services) -> 
     assert (event.to_status, event.actor_role) == ("archived", Role.SYSTEM)
     assert "закрыта более 30 дн. назад" in event.note
     page = await rig.tickets.list(TicketFilter(query=old[0]))
-    assert [t.number for t in page.rows] == [old[0]]                   # archived, still searchable
+    assert [t.number for t in page.rows] == [old[0]]  # archived, still searchable
     assert await job.run_once() == 0
 
 
@@ -44,8 +44,7 @@ async def test_archive_job_stops_after_its_batches(services) -> None:
     for i in range(5):
         await _closed(rig, f"+7978300{i:04d}")
     rig.clock.advance(days=31)
-    job = ArchiveJob(services.sessions, rig.tickets, after=timedelta(days=30), batch=2, max_batches=2,
-                     clock=rig.clock)
+    job = ArchiveJob(services.sessions, rig.tickets, after=timedelta(days=30), batch=2, max_batches=2, clock=rig.clock)
     assert await job.run_once() == 4
     assert await job.run_once() == 1
 
@@ -65,8 +64,9 @@ async def test_scheduler_runs_the_ticks_and_stops() -> None:
     async def archive() -> None:
         ran["archive"].set()
 
-    scheduler = CallbackScheduler(tick=tick, tick_seconds=0.05, reconcile=reconcile, archive=archive,
-                                  reconcile_seconds=0.05, archive_seconds=0.05)
+    scheduler = CallbackScheduler(
+        tick=tick, tick_seconds=0.05, reconcile=reconcile, archive=archive, reconcile_seconds=0.05, archive_seconds=0.05
+    )
     await scheduler.start()
     try:
         async with asyncio.timeout(10):
@@ -85,7 +85,7 @@ async def test_closing_lets_a_running_tick_finish_its_transaction() -> None:
 
     async def tick() -> None:
         started.set()
-        await release.wait()          # a tick in the middle of its database work
+        await release.wait()  # a tick in the middle of its database work
         finished.set()
 
     async def idle() -> None:
@@ -95,7 +95,7 @@ async def test_closing_lets_a_running_tick_finish_its_transaction() -> None:
     await scheduler.start()
     await asyncio.wait_for(started.wait(), 5)
     closing = asyncio.create_task(scheduler.close(timeout=5))
-    await asyncio.sleep(0)            # one turn of the loop: close() has paused the ticks and waits
+    await asyncio.sleep(0)  # one turn of the loop: close() has paused the ticks and waits
     assert not closing.done()
     release.set()
     await asyncio.wait_for(closing, 5)

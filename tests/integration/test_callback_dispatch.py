@@ -29,11 +29,15 @@ async def test_done_originate_answered_satisfied_closes_the_ticket(services) -> 
     [call] = rig.dialer.calls
     [cb] = await rig.callbacks_rows()
     assert (call.phone, call.callback_id, call.ticket_numbers) == ("+79780001122", cb.id, (ticket.number,))
-    assert call.attempt_row_existed                      # the key was stored before dialling
+    assert call.attempt_row_existed  # the key was stored before dialling
     assert cb.state == CallbackState.CLAIMED and cb.lease_until == rig.clock.now + timedelta(seconds=300)
-    await rig.outcomes.record_callback_outcome(ticket_number=ticket.number, callback_id=str(cb.id),
-                                               outcome="satisfied", comment_recording=None,
-                                               call_uniqueid="cc-" + call.action_id)
+    await rig.outcomes.record_callback_outcome(
+        ticket_number=ticket.number,
+        callback_id=str(cb.id),
+        outcome="satisfied",
+        comment_recording=None,
+        call_uniqueid="cc-" + call.action_id,
+    )
     closed = await rig.tickets.detail(ticket.number)
     assert closed.ticket.status is Status.CLOSED
     last = closed.events[-1]
@@ -41,11 +45,14 @@ async def test_done_originate_answered_satisfied_closes_the_ticket(services) -> 
     [cb] = await rig.callbacks_rows()
     assert (cb.state, cb.outcome, cb.completed_at) == (CallbackState.DONE, "satisfied", rig.clock.now)
     [attempt] = await rig.attempts(cb.id)
-    assert (attempt.result, attempt.action_id, attempt.call_uniqueid) == ("satisfied", call.action_id,
-                                                                         "cc-" + call.action_id)
+    assert (attempt.result, attempt.action_id, attempt.call_uniqueid) == (
+        "satisfied",
+        call.action_id,
+        "cc-" + call.action_id,
+    )
     assert [link.applied_at for link in await rig.links(cb.id)] == [rig.clock.now]
     await rig.tick()
-    assert len(rig.dialer.calls) == 1                    # a finished callback is never dialled again
+    assert len(rig.dialer.calls) == 1  # a finished callback is never dialled again
 
 
 async def test_busy_then_answered_not_satisfied_reopens_with_the_recording(services) -> None:
@@ -56,7 +63,7 @@ async def test_busy_then_answered_not_satisfied_reopens_with_the_recording(servi
     assert (cb.state, cb.attempts, cb.last_result) == (CallbackState.PLANNED, 1, "busy")
     assert cb.due_at == rig.clock.now + timedelta(minutes=15)
     await rig.tick()
-    assert len(rig.dialer.calls) == 1                    # not due yet
+    assert len(rig.dialer.calls) == 1  # not due yet
     rig.clock.advance(minutes=15)
     await rig.tick()
     first, second = rig.dialer.calls
@@ -64,12 +71,16 @@ async def test_busy_then_answered_not_satisfied_reopens_with_the_recording(servi
     recording = Path(services.settings.data_dir) / "recordings" / "callback-comment.wav"
     recording.parent.mkdir(parents=True)
     recording.write_bytes(b"RIFF....WAVE" + b"\0" * 100)
-    await rig.outcomes.record_callback_outcome(ticket_number=ticket.number, callback_id=str(cb.id),
-                                               outcome="not_satisfied", comment_recording=str(recording),
-                                               call_uniqueid="1795979659.18")
+    await rig.outcomes.record_callback_outcome(
+        ticket_number=ticket.number,
+        callback_id=str(cb.id),
+        outcome="not_satisfied",
+        comment_recording=str(recording),
+        call_uniqueid="1795979659.18",
+    )
     detail = await rig.tickets.detail(ticket.number)
     assert detail.ticket.status is Status.IN_PROGRESS
-    assert detail.ticket.department == ticket.department            # the same executor
+    assert detail.ticket.department == ticket.department  # the same executor
     assert detail.events[-1].note.startswith("Заявитель не удовлетворён выполнением")
     assert detail.events[-1].data.get("reopened") is True
     [attachment] = [a for a in detail.attachments if a.kind == "comment"]
@@ -89,13 +100,13 @@ async def test_no_answer_three_times_makes_it_unreachable_for_a_supervisor(servi
     assert (cb.state, cb.attempts, cb.outcome) == (CallbackState.UNREACHABLE, 3, "unreachable")
     assert [a.result for a in await rig.attempts(cb.id)] == ["no_answer"] * 3
     detail = await rig.tickets.detail(ticket.number)
-    assert detail.ticket.status is Status.DONE                        # never closed without the citizen
+    assert detail.ticket.status is Status.DONE  # never closed without the citizen
     assert "Не удалось дозвониться" in detail.events[-1].note
     rig.clock.advance(days=2)
     await rig.tick()
     assert len(rig.dialer.calls) == 3
 
-    await rig.callbacks.retry_now(cb.id, SUPERVISOR)                 # "повторить сейчас"
+    await rig.callbacks.retry_now(cb.id, SUPERVISOR)  # "повторить сейчас"
     [cb] = await rig.callbacks_rows()
     assert (cb.state, cb.attempts, cb.mode) == (CallbackState.PLANNED, 0, CallbackMode.AUTO)
     await rig.tick()
@@ -114,7 +125,7 @@ async def test_supervisor_hands_over_or_marks_unreachable_but_never_closes(servi
     [cb] = await rig.callbacks_rows()
     assert (cb.state, cb.mode, cb.attempts) == (CallbackState.PLANNED, CallbackMode.OPERATOR, 0)
     await rig.tick()
-    assert len(rig.dialer.calls) == 3                                 # operators call it, not the dispatcher
+    assert len(rig.dialer.calls) == 3  # operators call it, not the dispatcher
     with pytest.raises(Exception, match="только звонок, по которому не дозвонились"):
         await rig.callbacks.mark_unreachable(cb.id, SUPERVISOR)
 
@@ -166,13 +177,13 @@ async def test_restart_in_the_middle_of_a_call_is_recovered_after_the_lease(serv
     rig.dialer.hold = asyncio.Event()
     await rig.dispatcher.tick()
     await rig.dialer.wait_for(lambda: len(rig.dialer.calls) == 1)
-    await rig.dispatcher.close(timeout=0)               # the process dies mid-call: no result recorded
+    await rig.dispatcher.close(timeout=0)  # the process dies mid-call: no result recorded
     [cb] = await rig.callbacks_rows()
     assert cb.state == CallbackState.CLAIMED
     restarted = build_rig(services, start=rig.clock.now, dialer=rig.dialer)
     restarted.dialer.hold = None
     await restarted.tick()
-    assert len(rig.dialer.calls) == 1                   # the lease still holds: nobody dials it twice
+    assert len(rig.dialer.calls) == 1  # the lease still holds: nobody dials it twice
     restarted.clock.advance(seconds=services.settings.callback_lease_seconds + 1)
     await restarted.tick()
     first, second = rig.dialer.calls
@@ -199,9 +210,13 @@ async def test_cap_on_concurrent_calls(services) -> None:
     await rig.tick()
     assert len(rig.dialer.calls) == 2
     first = rig.dialer.calls[0]
-    await rig.outcomes.record_callback_outcome(ticket_number=first.ticket_numbers[0],
-                                               callback_id=str(first.callback_id), outcome="satisfied",
-                                               comment_recording=None, call_uniqueid="x")
+    await rig.outcomes.record_callback_outcome(
+        ticket_number=first.ticket_numbers[0],
+        callback_id=str(first.callback_id),
+        outcome="satisfied",
+        comment_recording=None,
+        call_uniqueid="x",
+    )
     await rig.tick()
     assert len(rig.dialer.calls) == 3 and rig.dialer.max_in_flight == 2
 
@@ -213,8 +228,13 @@ async def test_ivr_outcome_after_the_dial_timed_out_still_counts(services) -> No
     [cb] = await rig.callbacks_rows()
     assert (cb.state, cb.last_result) == (CallbackState.PLANNED, "timed_out")
     assert [a.note for a in await rig.attempts(cb.id)] == ["fake unknown"]
-    await rig.outcomes.record_callback_outcome(ticket_number=ticket.number, callback_id=str(cb.id),
-                                               outcome="not_satisfied", comment_recording=None, call_uniqueid="u1")
+    await rig.outcomes.record_callback_outcome(
+        ticket_number=ticket.number,
+        callback_id=str(cb.id),
+        outcome="not_satisfied",
+        comment_recording=None,
+        call_uniqueid="u1",
+    )
     detail = await rig.tickets.detail(ticket.number)
     assert detail.ticket.status is Status.IN_PROGRESS
     # The dial's detail is not the citizen's words.
@@ -226,14 +246,20 @@ async def test_ivr_no_input_and_hangup_are_retried_operator_goes_to_the_list(ser
     rig, ticket = await _due_rig(services)
     await rig.tick()
     [cb] = await rig.callbacks_rows()
-    await rig.outcomes.record_callback_outcome(ticket_number=ticket.number, callback_id=str(cb.id),
-                                               outcome="no_input", comment_recording=None, call_uniqueid="u1")
+    await rig.outcomes.record_callback_outcome(
+        ticket_number=ticket.number,
+        callback_id=str(cb.id),
+        outcome="no_input",
+        comment_recording=None,
+        call_uniqueid="u1",
+    )
     [cb] = await rig.callbacks_rows()
     assert (cb.state, cb.due_at) == (CallbackState.PLANNED, rig.clock.now + timedelta(minutes=15))
     rig.clock.advance(minutes=15)
     await rig.tick()
-    await rig.outcomes.record_callback_outcome(ticket_number=ticket.number, callback_id=None,
-                                               outcome="operator", comment_recording=None, call_uniqueid="u2")
+    await rig.outcomes.record_callback_outcome(
+        ticket_number=ticket.number, callback_id=None, outcome="operator", comment_recording=None, call_uniqueid="u2"
+    )
     [cb] = await rig.callbacks_rows()
     assert (cb.state, cb.mode, cb.due_at) == (CallbackState.PLANNED, CallbackMode.OPERATOR, rig.clock.now)
     assert [a.result for a in await rig.attempts(cb.id)] == ["no_input", "operator"]
@@ -244,17 +270,33 @@ async def test_bad_ivr_input_is_refused_and_changes_nothing(services) -> None:
     await rig.tick()
     [cb] = await rig.callbacks_rows()
     with pytest.raises(ValidationError, match="Неизвестный итог"):
-        await rig.outcomes.record_callback_outcome(ticket_number=ticket.number, callback_id=str(cb.id),
-                                                   outcome="happy", comment_recording=None, call_uniqueid="u")
+        await rig.outcomes.record_callback_outcome(
+            ticket_number=ticket.number,
+            callback_id=str(cb.id),
+            outcome="happy",
+            comment_recording=None,
+            call_uniqueid="u",
+        )
     with pytest.raises(ValidationError):
-        await rig.outcomes.record_callback_outcome(ticket_number=ticket.number, callback_id=str(cb.id),
-                                                   outcome="busy", comment_recording=None, call_uniqueid="u")
+        await rig.outcomes.record_callback_outcome(
+            ticket_number=ticket.number,
+            callback_id=str(cb.id),
+            outcome="busy",
+            comment_recording=None,
+            call_uniqueid="u",
+        )
     with pytest.raises(CallbackNotFound, match="не найден"):
-        await rig.outcomes.record_callback_outcome(ticket_number=ticket.number, callback_id="999999",
-                                                   outcome="satisfied", comment_recording=None, call_uniqueid="u")
+        await rig.outcomes.record_callback_outcome(
+            ticket_number=ticket.number,
+            callback_id="999999",
+            outcome="satisfied",
+            comment_recording=None,
+            call_uniqueid="u",
+        )
     with pytest.raises(CallbackNotFound):
-        await rig.outcomes.record_callback_outcome(ticket_number="2699999", callback_id=None,
-                                                   outcome="satisfied", comment_recording=None, call_uniqueid="u")
+        await rig.outcomes.record_callback_outcome(
+            ticket_number="2699999", callback_id=None, outcome="satisfied", comment_recording=None, call_uniqueid="u"
+        )
     [after] = await rig.callbacks_rows()
     assert (after.state, after.attempts) == (CallbackState.CLAIMED, 1)
     assert [a.result for a in await rig.attempts(cb.id)] == [None]
@@ -266,8 +308,13 @@ async def test_repeated_ivr_outcome_is_applied_once(services) -> None:
     await rig.tick()
     [cb] = await rig.callbacks_rows()
     for _ in range(2):
-        await rig.outcomes.record_callback_outcome(ticket_number=ticket.number, callback_id=str(cb.id),
-                                                   outcome="satisfied", comment_recording=None, call_uniqueid="u")
+        await rig.outcomes.record_callback_outcome(
+            ticket_number=ticket.number,
+            callback_id=str(cb.id),
+            outcome="satisfied",
+            comment_recording=None,
+            call_uniqueid="u",
+        )
     detail = await rig.tickets.detail(ticket.number)
     assert [e.to_status for e in detail.events if e.kind == "status"].count("closed") == 1
     assert len(await rig.attempts(cb.id)) == 1
@@ -292,9 +339,14 @@ async def test_one_call_covers_several_tickets_and_closes_them_all(services) -> 
     rig.clock.advance(minutes=15)
     await rig.tick()
     [call] = rig.dialer.calls
-    assert call.ticket_numbers == (first.number, second.number)   # TICKET_ID is the first
-    await rig.outcomes.record_callback_outcome(ticket_number=first.number, callback_id=str(call.callback_id),
-                                               outcome="satisfied", comment_recording=None, call_uniqueid="u")
+    assert call.ticket_numbers == (first.number, second.number)  # TICKET_ID is the first
+    await rig.outcomes.record_callback_outcome(
+        ticket_number=first.number,
+        callback_id=str(call.callback_id),
+        outcome="satisfied",
+        comment_recording=None,
+        call_uniqueid="u",
+    )
     assert {(await rig.tickets.get(n)).status for n in (first.number, second.number)} == {Status.CLOSED}
 
 
@@ -304,10 +356,12 @@ async def test_duplicate_reporter_answer_is_noted_original_reporter_decides(serv
     from tests.integration.test_callback_support import OPERATOR
 
     rig = build_rig(services, start=local(2026, 12, 2, 12, 0))
-    original = await rig.tickets.create(NewTicket(channel=Channel.PHONE, phone="+79780001111",
-                                                  category="water_leak", title="Течь"), OPERATOR)
-    dup = await rig.tickets.create(NewTicket(channel=Channel.WEB, phone="+79780002222", category="water_leak",
-                                             title="Течь"), OPERATOR)
+    original = await rig.tickets.create(
+        NewTicket(channel=Channel.PHONE, phone="+79780001111", category="water_leak", title="Течь"), OPERATOR
+    )
+    dup = await rig.tickets.create(
+        NewTicket(channel=Channel.WEB, phone="+79780002222", category="water_leak", title="Течь"), OPERATOR
+    )
     await rig.tickets.move(dup.number, Status.REJECTED, OPERATOR, duplicate_of=original.number)
     for status in (Status.DISPATCHED, Status.IN_PROGRESS):
         await rig.tickets.move(original.number, status, OPERATOR)
@@ -315,15 +369,23 @@ async def test_duplicate_reporter_answer_is_noted_original_reporter_decides(serv
     rig.clock.advance(minutes=15)
     await rig.tick()
     by_phone = {c.phone: c for c in rig.dialer.calls}
-    await rig.outcomes.record_callback_outcome(ticket_number=original.number,
-                                               callback_id=str(by_phone["+79780002222"].callback_id),
-                                               outcome="satisfied", comment_recording=None, call_uniqueid="u")
+    await rig.outcomes.record_callback_outcome(
+        ticket_number=original.number,
+        callback_id=str(by_phone["+79780002222"].callback_id),
+        outcome="satisfied",
+        comment_recording=None,
+        call_uniqueid="u",
+    )
     detail = await rig.tickets.detail(original.number)
-    assert detail.ticket.status is Status.DONE                      # the reporter of the original decides
+    assert detail.ticket.status is Status.DONE  # the reporter of the original decides
     assert f"заявке-дублю № {dup.number} подтвердил" in detail.events[-1].note
-    await rig.outcomes.record_callback_outcome(ticket_number=original.number,
-                                               callback_id=str(by_phone["+79780001111"].callback_id),
-                                               outcome="satisfied", comment_recording=None, call_uniqueid="u")
+    await rig.outcomes.record_callback_outcome(
+        ticket_number=original.number,
+        callback_id=str(by_phone["+79780001111"].callback_id),
+        outcome="satisfied",
+        comment_recording=None,
+        call_uniqueid="u",
+    )
     assert (await rig.tickets.get(original.number)).status is Status.CLOSED
 
 
@@ -331,7 +393,7 @@ async def test_operator_mode_list_outcomes(services) -> None:
     rig, ticket = await _due_rig(services, mode=CallbackMode.OPERATOR)
     user = await services.users.create("smirnova", "операторпароль1", Role.OPERATOR, full_name="Смирнова")
     await rig.tick()
-    assert rig.dialer.calls == []                                   # nothing is dialled automatically
+    assert rig.dialer.calls == []  # nothing is dialled automatically
     [cb] = await rig.callbacks_rows()
     with pytest.raises(MissingField):
         await rig.callbacks.record_operator_outcome(cb.id, user, "not_satisfied", "  ")
@@ -345,13 +407,16 @@ async def test_operator_mode_list_outcomes(services) -> None:
     assert detail.events[-1].actor_name == "Смирнова" and "звонок оператора Смирнова" in detail.events[-1].note
     attempts = await rig.attempts(cb.id)
     assert [(a.result, a.mode, a.operator_id) for a in attempts] == [
-        ("busy", "operator", user.id), ("satisfied", "operator", user.id)]
+        ("busy", "operator", user.id),
+        ("satisfied", "operator", user.id),
+    ]
 
 
 async def test_click_to_call_writes_the_attempt_first_and_operator_records_the_outcome(services) -> None:
     rig, ticket = await _due_rig(services, mode=CallbackMode.OPERATOR)
-    user = await services.users.create("smirnova", "операторпароль1", Role.OPERATOR, full_name="Смирнова",
-                                       device="PJSIP/op1")
+    user = await services.users.create(
+        "smirnova", "операторпароль1", Role.OPERATOR, full_name="Смирнова", device="PJSIP/op1"
+    )
     [cb] = await rig.callbacks_rows()
     start = await rig.callbacks.start_call(cb.id, user, rig.dialer)
     assert start.dialling and start.phone == "+79780001122"
@@ -388,4 +453,3 @@ async def test_operators_cannot_call_at_night(services) -> None:
     [cb] = await rig.callbacks_rows()
     with pytest.raises(Exception, match="часы обзвона 09:00-21:00"):
         await rig.callbacks.start_call(cb.id, user, rig.dialer)
-

@@ -46,8 +46,7 @@ def store_backend(services, outcomes) -> StoreIvrBackend:
 async def asterisk() -> AsyncIterator[tuple[FakeAmi, AmiLink]]:
     fake = FakeAmi()
     await fake.start()
-    link = AmiLink(AmiSettings(host=HOST, port=fake.port, username="callcenter", secret="labsecret",
-                               ping_interval=30))
+    link = AmiLink(AmiSettings(host=HOST, port=fake.port, username="callcenter", secret="labsecret", ping_interval=30))
     await link.start()
     assert await link.wait_connected(5)
     yield fake, link
@@ -61,8 +60,12 @@ async def loop(services, asterisk) -> AsyncIterator[tuple[Rig, FakeAmi, AgiServe
     dialer = AmiDialer(link, dial_template="PJSIP/{number}@city-trunk")
     rig = build_rig(services, start=local(2026, 12, 2, 12, 0), dialer=dialer)
     recordings = RecordingSettings(local_dir=Path(services.settings.data_dir) / "recordings")
-    deps = IvrDependencies(menu=load_menu(), backend=store_backend(services, rig.outcomes), recordings=recordings,
-                           settings=EngineSettings(lookup_timeout=2, submit_timeout=5))
+    deps = IvrDependencies(
+        menu=load_menu(),
+        backend=store_backend(services, rig.outcomes),
+        recordings=recordings,
+        settings=EngineSettings(lookup_timeout=2, submit_timeout=5),
+    )
     agi = AgiServer(HOST, 0, build_routes(deps))
     await agi.start()
     yield rig, fake, agi, recordings
@@ -82,10 +85,24 @@ def variables(action: dict) -> dict[str, str]:
 
 async def citizen_answers(agi: AgiServer, action: dict, *keys_and_steps) -> None:
     """Play the citizen's side of the call the Originate ``action`` placed."""
-    env = environment_lines("callback", callerid="1563", calleridname="1563", uniqueid=action["ChannelId"],
-                            context="callback", extension="s", channel=action["Channel"] + "-00000001")
-    peer = FakeAsterisk(HOST, agi.port, env=env, script=list(keys_and_steps), auto_variables=True,
-                        variables=variables(action), recording_bytes=WAV)
+    env = environment_lines(
+        "callback",
+        callerid="1563",
+        calleridname="1563",
+        uniqueid=action["ChannelId"],
+        context="callback",
+        extension="s",
+        channel=action["Channel"] + "-00000001",
+    )
+    peer = FakeAsterisk(
+        HOST,
+        agi.port,
+        env=env,
+        script=list(keys_and_steps),
+        auto_variables=True,
+        variables=variables(action),
+        recording_bytes=WAV,
+    )
     result = await peer.run()
     await agi.wait_idle(5)
     assert result.mismatches == [] and result.script_left == 0, result.commands
@@ -93,9 +110,14 @@ async def citizen_answers(agi: AgiServer, action: dict, *keys_and_steps) -> None
 
 def question(number: str, key: str) -> list:
     """The script's opening: answer, "your ticket number", the digits, "is done", the question, a key."""
-    return [step("ANSWER", "200 result=0"), step("STREAM FILE ", "200 result=0 endpos=8000"),
-            step(f"SAY DIGITS {number} ", "200 result=0"), step("STREAM FILE ", "200 result=0 endpos=8000"),
-            step("STREAM FILE ", "200 result=0 endpos=8000"), step("WAIT FOR DIGIT 6000", f"200 result={ord(key)}")]
+    return [
+        step("ANSWER", "200 result=0"),
+        step("STREAM FILE ", "200 result=0 endpos=8000"),
+        step(f"SAY DIGITS {number} ", "200 result=0"),
+        step("STREAM FILE ", "200 result=0 endpos=8000"),
+        step("STREAM FILE ", "200 result=0 endpos=8000"),
+        step("WAIT FOR DIGIT 6000", f"200 result={ord(key)}"),
+    ]
 
 
 async def test_done_originate_answered_press_1_closes(loop) -> None:
@@ -129,21 +151,30 @@ async def test_busy_retry_answered_press_2_reopens_with_the_spoken_comment(loop)
     fake.originate_reason = "5"
     await rig.tick()
     [cb] = await rig.callbacks_rows()
-    assert (cb.state, cb.last_result, cb.due_at) == (CallbackState.PLANNED, "busy", rig.clock.now + timedelta(minutes=15))
+    assert (cb.state, cb.last_result, cb.due_at) == (
+        CallbackState.PLANNED,
+        "busy",
+        rig.clock.now + timedelta(minutes=15),
+    )
     fake.originate_reason = "4"
     rig.clock.advance(minutes=15)
     await rig.tick()
     busy, answered = originates(fake)
     assert busy["ActionID"] != answered["ActionID"]
 
-    await citizen_answers(agi, answered, *question(ticket.number, "2"),
-                          step("STREAM FILE ", "200 result=0 endpos=8000"),
-                          step("RECORD FILE ", "200 result=35 (dtmf) endpos=16000"),
-                          step("STREAM FILE ", "200 result=0 endpos=8000"))
+    await citizen_answers(
+        agi,
+        answered,
+        *question(ticket.number, "2"),
+        step("STREAM FILE ", "200 result=0 endpos=8000"),
+        step("RECORD FILE ", "200 result=35 (dtmf) endpos=16000"),
+        step("STREAM FILE ", "200 result=0 endpos=8000"),
+    )
     detail = await rig.tickets.detail(ticket.number)
     assert detail.ticket.status is Status.IN_PROGRESS and detail.ticket.department == ticket.department
-    assert detail.events[-1].note == ("Заявитель не удовлетворён выполнением: "
-                                      "комментарий заявителя записан голосом (вложение)")
+    assert detail.events[-1].note == (
+        "Заявитель не удовлетворён выполнением: комментарий заявителя записан голосом (вложение)"
+    )
     [comment] = [a for a in detail.attachments if a.kind == "comment"]
     assert comment.path.startswith(f"recordings/callback-{ticket.number}-") and comment.size == len(WAV)
     assert (Path(rig.services.settings.data_dir) / comment.path).read_bytes() == WAV
@@ -168,24 +199,31 @@ async def test_no_answer_three_times_is_unreachable(loop) -> None:
 
 
 async def test_dialer_is_unavailable_without_the_link_and_sends_nothing() -> None:
-    link = AmiLink(AmiSettings(host=HOST, port=9, username="callcenter", secret="x"))   # never started
+    link = AmiLink(AmiSettings(host=HOST, port=9, username="callcenter", secret="x"))  # never started
     dialer = AmiDialer(link, dial_template="PJSIP/{number}@city-trunk")
     assert not dialer.available
-    outcome = await dialer.originate_callback(phone=CITIZEN, callback_id=1, ticket_numbers=["2600001"],
-                                              action_id="cb1a1-test")
+    outcome = await dialer.originate_callback(
+        phone=CITIZEN, callback_id=1, ticket_numbers=["2600001"], action_id="cb1a1-test"
+    )
     assert outcome.result is DialResult.NOT_SENT
-    bad = await dialer.originate_callback(phone="89780001122", callback_id=1, ticket_numbers=["2600001"],
-                                          action_id="cb1a2-test")
+    bad = await dialer.originate_callback(
+        phone="89780001122", callback_id=1, ticket_numbers=["2600001"], action_id="cb1a2-test"
+    )
     assert bad.result is DialResult.FAILED and "E.164" in bad.detail
 
 
 def test_originate_outcomes_map_to_the_port() -> None:
     expected = {
-        OriginateOutcome.ANSWERED: DialResult.ANSWERED, OriginateOutcome.BUSY: DialResult.BUSY,
-        OriginateOutcome.NO_ANSWER: DialResult.NO_ANSWER, OriginateOutcome.HUNG_UP: DialResult.NO_ANSWER,
-        OriginateOutcome.FAILED: DialResult.FAILED, OriginateOutcome.CONGESTION: DialResult.FAILED,
-        OriginateOutcome.REJECTED: DialResult.FAILED, OriginateOutcome.NOT_SENT: DialResult.NOT_SENT,
-        OriginateOutcome.TIMED_OUT: DialResult.UNKNOWN, OriginateOutcome.IN_PROGRESS: DialResult.ANSWERED,
+        OriginateOutcome.ANSWERED: DialResult.ANSWERED,
+        OriginateOutcome.BUSY: DialResult.BUSY,
+        OriginateOutcome.NO_ANSWER: DialResult.NO_ANSWER,
+        OriginateOutcome.HUNG_UP: DialResult.NO_ANSWER,
+        OriginateOutcome.FAILED: DialResult.FAILED,
+        OriginateOutcome.CONGESTION: DialResult.FAILED,
+        OriginateOutcome.REJECTED: DialResult.FAILED,
+        OriginateOutcome.NOT_SENT: DialResult.NOT_SENT,
+        OriginateOutcome.TIMED_OUT: DialResult.UNKNOWN,
+        OriginateOutcome.IN_PROGRESS: DialResult.ANSWERED,
     }
     assert set(expected) == set(OriginateOutcome)
     for outcome, result in expected.items():

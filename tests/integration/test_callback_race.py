@@ -37,20 +37,36 @@ def _dialled(fake: FakeAmi) -> Counter[str]:
 async def test_two_dispatchers_never_dial_one_callback_twice(services) -> None:
     fake = FakeAmi()
     await fake.start()
-    fake.originate_reason = "5"            # busy: each callback is retried only 15 minutes later
-    links = [AmiLink(AmiSettings(host="127.0.0.1", port=fake.port, username="callcenter", secret="labsecret",
-                                 ping_interval=30)) for _ in range(2)]
+    fake.originate_reason = "5"  # busy: each callback is retried only 15 minutes later
+    links = [
+        AmiLink(
+            AmiSettings(host="127.0.0.1", port=fake.port, username="callcenter", secret="labsecret", ping_interval=30)
+        )
+        for _ in range(2)
+    ]
     engine = create_engine(services.settings.database_url)
     try:
         for link in links:
             await link.start()
             assert await link.wait_connected(5)
         start = local(2026, 12, 2, 12, 0)
-        first = build_rig(services, start=start, batch=3, max_concurrent=100, owner="instance-a",
-                          dialer=AmiDialer(links[0], dial_template="PJSIP/{number}@city-trunk"))
-        second = build_rig(services, start=start, batch=3, max_concurrent=100, owner="instance-b",
-                           sessions=session_factory(engine),
-                           dialer=AmiDialer(links[1], dial_template="PJSIP/{number}@city-trunk"))
+        first = build_rig(
+            services,
+            start=start,
+            batch=3,
+            max_concurrent=100,
+            owner="instance-a",
+            dialer=AmiDialer(links[0], dial_template="PJSIP/{number}@city-trunk"),
+        )
+        second = build_rig(
+            services,
+            start=start,
+            batch=3,
+            max_concurrent=100,
+            owner="instance-b",
+            sessions=session_factory(engine),
+            dialer=AmiDialer(links[1], dial_template="PJSIP/{number}@city-trunk"),
+        )
         for i in range(CALLBACKS):
             await first.done_ticket(f"+7978100{i:04d}")
         for rig in (first, second):

@@ -93,11 +93,13 @@ class RecordingDialer:
         async with self.changed:
             self.changed.notify_all()
 
-    async def originate_callback(self, *, phone: str, callback_id: int, ticket_numbers: Sequence[str],
-                                 action_id: str) -> DialOutcome:
+    async def originate_callback(
+        self, *, phone: str, callback_id: int, ticket_numbers: Sequence[str], action_id: str
+    ) -> DialOutcome:
         async with self.sessions() as session:
-            row = (await session.execute(select(m.CallbackAttempt.id).where(
-                m.CallbackAttempt.action_id == action_id))).first()
+            row = (
+                await session.execute(select(m.CallbackAttempt.id).where(m.CallbackAttempt.action_id == action_id))
+            ).first()
         self.calls.append(DialCall(phone, callback_id, tuple(ticket_numbers), action_id, row is not None))
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -110,10 +112,10 @@ class RecordingDialer:
         result = self.script.pop(0) if self.script else self.default
         return DialOutcome(result, f"fake {result.value}", "cc-" + action_id if result is DialResult.ANSWERED else None)
 
-    async def click_to_call(self, *, operator_device: str, phone: str, ticket_number: str | None,
-                            action_id: str) -> DialOutcome:
-        self.clicks.append({"device": operator_device, "phone": phone, "ticket": ticket_number,
-                            "action_id": action_id})
+    async def click_to_call(
+        self, *, operator_device: str, phone: str, ticket_number: str | None, action_id: str
+    ) -> DialOutcome:
+        self.clicks.append({"device": operator_device, "phone": phone, "ticket": ticket_number, "action_id": action_id})
         result = self.script.pop(0) if self.script else self.default
         return DialOutcome(result, f"fake {result.value}")
 
@@ -126,14 +128,21 @@ class Rig:
     store: CallbackStore
     callbacks: CallbackService
     outcomes: CallbackOutcomes
-    dialer: Any   # a RecordingDialer, or the real AmiDialer in the end-to-end tests
+    dialer: Any  # a RecordingDialer, or the real AmiDialer in the end-to-end tests
     dispatcher: CallbackDispatcher
 
-    async def done_ticket(self, phone: str | None, *, category: str = "water_leak", title: str = "Течь трубы",
-                          address: str = "ул. Ленина, 1") -> TicketView:
+    async def done_ticket(
+        self,
+        phone: str | None,
+        *,
+        category: str = "water_leak",
+        title: str = "Течь трубы",
+        address: str = "ул. Ленина, 1",
+    ) -> TicketView:
         """A ticket taken by an operator, dispatched, accepted and marked done at the clock's time."""
-        view = await self.tickets.create(NewTicket(channel=Channel.PHONE, phone=phone, category=category,
-                                                   title=title, address=address), OPERATOR)
+        view = await self.tickets.create(
+            NewTicket(channel=Channel.PHONE, phone=phone, category=category, title=title, address=address), OPERATOR
+        )
         await self.tickets.move(view.number, Status.DISPATCHED, OPERATOR)
         await self.tickets.move(view.number, Status.IN_PROGRESS, OPERATOR)
         return await self.tickets.move(view.number, Status.DONE, OPERATOR, note=EXECUTOR_NOTE)
@@ -144,13 +153,27 @@ class Rig:
 
     async def links(self, callback_id: int) -> list[m.CallbackTicket]:
         async with self.services.sessions() as session:
-            return list((await session.execute(select(m.CallbackTicket).where(
-                m.CallbackTicket.callback_id == callback_id).order_by(m.CallbackTicket.ticket_id))).scalars())
+            return list(
+                (
+                    await session.execute(
+                        select(m.CallbackTicket)
+                        .where(m.CallbackTicket.callback_id == callback_id)
+                        .order_by(m.CallbackTicket.ticket_id)
+                    )
+                ).scalars()
+            )
 
     async def attempts(self, callback_id: int) -> list[m.CallbackAttempt]:
         async with self.services.sessions() as session:
-            return list((await session.execute(select(m.CallbackAttempt).where(
-                m.CallbackAttempt.callback_id == callback_id).order_by(m.CallbackAttempt.id))).scalars())
+            return list(
+                (
+                    await session.execute(
+                        select(m.CallbackAttempt)
+                        .where(m.CallbackAttempt.callback_id == callback_id)
+                        .order_by(m.CallbackAttempt.id)
+                    )
+                ).scalars()
+            )
 
     async def tick(self) -> None:
         """One dispatcher pass, then wait for the calls it started to be recorded."""
@@ -158,19 +181,34 @@ class Rig:
         await self.dispatcher.wait_idle(10)
 
 
-def build_rig(services: Any, *, start: datetime, mode: CallbackMode = CallbackMode.AUTO,
-              max_concurrent: int = 4, dialer: Any = None,
-              policy: CallbackPolicy | None = None, sessions: Any = None, owner: str | None = None,
-              batch: int = 50) -> Rig:
+def build_rig(
+    services: Any,
+    *,
+    start: datetime,
+    mode: CallbackMode = CallbackMode.AUTO,
+    max_concurrent: int = 4,
+    dialer: Any = None,
+    policy: CallbackPolicy | None = None,
+    sessions: Any = None,
+    owner: str | None = None,
+    batch: int = 50,
+) -> Rig:
     """Everything real but the dialer, sharing the test's clock; the planner listens to ticket moves."""
     settings = services.settings
     sessions = sessions or services.sessions
     clock = FakeClock(start)
     tickets = TicketService(sessions, services.hub, clock=clock, zone=settings.zone)
     store = CallbackStore(sessions, policy or CallbackPolicy.from_settings(settings))
-    service = CallbackService(store, tickets, default_mode=mode,
-                              lease=timedelta(seconds=settings.callback_lease_seconds),
-                              data_dir=settings.data_dir, users=services.users, hub=services.hub, clock=clock)
+    service = CallbackService(
+        store,
+        tickets,
+        default_mode=mode,
+        lease=timedelta(seconds=settings.callback_lease_seconds),
+        data_dir=settings.data_dir,
+        users=services.users,
+        hub=services.hub,
+        clock=clock,
+    )
     tickets.on_status_change.append(service.on_ticket_status)
     dialer = dialer or RecordingDialer(sessions)
     dispatcher = CallbackDispatcher(service, dialer, max_concurrent=max_concurrent, owner=owner, batch=batch)
@@ -180,4 +218,3 @@ def build_rig(services: Any, *, start: datetime, mode: CallbackMode = CallbackMo
 async def set_category_callback(services: Any, code: str, enabled: bool) -> None:
     async with services.sessions.begin() as session:
         (await session.get(m.Category, code)).callback = enabled
-

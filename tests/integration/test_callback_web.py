@@ -30,8 +30,9 @@ pytestmark = pytest.mark.timeout(120)
 @asynccontextmanager
 async def running_app(services: Any, **overrides: Any) -> AsyncIterator[tuple[str, Any]]:
     """The whole app with calling allowed round the clock and no delay, on a real port."""
-    values = dict(callback_hours="00:00-24:00", callback_delay_seconds=0, callback_mode="operator",
-                  callback_tick_seconds=3600.0)
+    values = dict(
+        callback_hours="00:00-24:00", callback_delay_seconds=0, callback_mode="operator", callback_tick_seconds=3600.0
+    )
     values.update(overrides)
     settings = dataclasses.replace(services.settings, **values)
     app = init_app(settings, services=dataclasses.replace(services, settings=settings))
@@ -67,8 +68,12 @@ async def only_callback(services: Any) -> m.Callback:
 
 async def test_board_is_for_supervisors_analysts_and_admins(services) -> None:
     async with running_app(services) as (url, svc):
-        for login, role in (("op", Role.OPERATOR), ("ex", Role.EXECUTOR), ("an", Role.ANALYST),
-                            ("sv", Role.SUPERVISOR)):
+        for login, role in (
+            ("op", Role.OPERATOR),
+            ("ex", Role.EXECUTOR),
+            ("an", Role.ANALYST),
+            ("sv", Role.SUPERVISOR),
+        ):
             await make_user(svc, login, role)
         async with staff_client(url) as anonymous:
             resp = await read(await anonymous.get("/staff/callbacks"))
@@ -92,12 +97,17 @@ async def test_operator_records_outcomes_from_the_list(services) -> None:
             page = await (await client.get("/staff/callbacks/mine")).text()
             assert first.number in page and "+7 978 000-11-22" in page
             cb = await only_callback(svc)
-            resp = await read(await client.post(f"/staff/callbacks/{cb.id}/outcome", {"result": "not_satisfied", "comment": " "}))
+            resp = await read(
+                await client.post(f"/staff/callbacks/{cb.id}/outcome", {"result": "not_satisfied", "comment": " "})
+            )
             assert resp.status == 422
             assert "Запишите слова заявителя" in await resp.text()
             assert (await svc.tickets.get(first.number)).status is Status.DONE
-            resp = await read(await client.post(f"/staff/callbacks/{cb.id}/outcome",
-                                                {"result": "not_satisfied", "comment": "Во дворе снова течёт"}))
+            resp = await read(
+                await client.post(
+                    f"/staff/callbacks/{cb.id}/outcome", {"result": "not_satisfied", "comment": "Во дворе снова течёт"}
+                )
+            )
             assert resp.status == 303
             detail = await svc.tickets.detail(first.number)
             assert detail.ticket.status is Status.IN_PROGRESS
@@ -106,8 +116,7 @@ async def test_operator_records_outcomes_from_the_list(services) -> None:
 
             await svc.tickets.move(first.number, Status.DONE, OPERATOR_ACTOR, note="Теперь точно устранено")
             async with svc.sessions() as session:
-                second = (await session.execute(select(m.Callback).where(
-                    m.Callback.state == "planned"))).scalar_one()
+                second = (await session.execute(select(m.Callback).where(m.Callback.state == "planned"))).scalar_one()
             resp = await read(await client.post(f"/staff/callbacks/{second.id}/outcome", {"result": "satisfied"}))
             assert resp.status == 303
             assert (await svc.tickets.get(first.number)).status is Status.CLOSED
@@ -121,7 +130,9 @@ async def test_forms_without_the_csrf_token_change_nothing(services) -> None:
         ticket = await done_ticket(svc)
         cb = await only_callback(svc)
         async with staff_client(url, "op") as client:
-            resp = await read(await client.post(f"/staff/callbacks/{cb.id}/outcome", {"result": "satisfied"}, csrf=False))
+            resp = await read(
+                await client.post(f"/staff/callbacks/{cb.id}/outcome", {"result": "satisfied"}, csrf=False)
+            )
             assert resp.status == 403
             resp = await read(await client.post(f"/staff/callbacks/{cb.id}/outcome", {"result": "happy"}))
             assert resp.status == 422 and "Неизвестный итог" in await resp.text()
@@ -148,24 +159,30 @@ async def test_click_to_call_without_telephony_shows_the_number(services) -> Non
 async def test_click_to_call_rings_the_operator_through_the_fake_asterisk(services) -> None:
     fake = FakeAmi()
     await fake.start()
-    link = AmiLink(AmiSettings(host="127.0.0.1", port=fake.port, username="callcenter", secret="labsecret",
-                               ping_interval=30))
+    link = AmiLink(
+        AmiSettings(host="127.0.0.1", port=fake.port, username="callcenter", secret="labsecret", ping_interval=30)
+    )
     try:
         await link.start()
         assert await link.wait_connected(5)
-        async with running_app(services, ami_host="127.0.0.1", ami_port=fake.port, ami_secret="labsecret",
-                               click_to_call_context="outbound") as (url, svc):
+        async with running_app(
+            services, ami_host="127.0.0.1", ami_port=fake.port, ami_secret="labsecret", click_to_call_context="outbound"
+        ) as (url, svc):
             svc.ami = link
             await make_user(svc, "op", Role.OPERATOR, device="PJSIP/op1")
             ticket = await done_ticket(svc)
             cb = await only_callback(svc)
-            assert cb.mode == "operator"          # CALLCENTER_CALLBACK_MODE=operator
+            assert cb.mode == "operator"  # CALLCENTER_CALLBACK_MODE=operator
             async with staff_client(url, "op") as client:
                 resp = await read(await client.post(f"/staff/callbacks/{cb.id}/call"))
                 assert resp.status == 303 and "dialling=1" in resp.headers["Location"]
                 await fake.wait_for(lambda: fake.count("Originate") == 1)
                 [action] = [a for a in fake.actions if a.get("Action") == "Originate"]
-                assert (action["Channel"], action["Context"], action["Exten"]) == ("PJSIP/op1", "outbound", "79780001122")
+                assert (action["Channel"], action["Context"], action["Exten"]) == (
+                    "PJSIP/op1",
+                    "outbound",
+                    "79780001122",
+                )
                 assert f"TICKET_ID={ticket.number}" in action["Variable"]
                 await svc.callbacks.service.wait_background(5)
                 async with svc.sessions() as session:
@@ -204,7 +221,10 @@ async def test_supervisor_decides_on_unreachable_callbacks(services) -> None:
             assert 'data-count="unreachable">1<' in page and "Повторить сейчас" in page
             # The only decisions offered; closing without the citizen's word is not one of them.
             assert set(re.findall(rf'action="/staff/callbacks/{cb.id}/([\w-]+)"', page)) == {
-                "retry", "to-operator", "unreachable"}
+                "retry",
+                "to-operator",
+                "unreachable",
+            }
             resp = await read(await supervisor.post(f"/staff/callbacks/{cb.id}/retry"))
             assert resp.status == 303
             assert ((await only_callback(svc)).state, (await only_callback(svc)).attempts) == ("planned", 0)
@@ -229,9 +249,9 @@ async def test_board_figures_charts_and_csv(services) -> None:
             page = await (await client.get("/staff/callbacks")).text()
             assert 'data-count="done_today">1<' in page and 'data-count="due">1<' in page
             assert "Тест op" in page and "Водоканал" in page
-            assert "100%" in page                                  # reached and satisfied
+            assert "100%" in page  # reached and satisfied
             for svg in page.split('<svg class="chart"')[1:]:
-                ET.fromstring('<svg class="chart"' + svg.split("</svg>")[0] + "</svg>")   # well-formed
+                ET.fromstring('<svg class="chart"' + svg.split("</svg>")[0] + "</svg>")  # well-formed
             assert page.count('<svg class="chart"') == 2
             bad = await read(await client.get("/staff/callbacks?date_from=вчера"))
             assert bad.status == 200 and "Дата в виде ГГГГ-ММ-ДД" in await bad.text()
@@ -245,6 +265,6 @@ async def test_board_figures_charts_and_csv(services) -> None:
         by_ticket = {r[1]: r for r in rows[1:]}
         assert len(rows) == 3
         confirmed = by_ticket[ticket.number]
-        assert confirmed[3] == svc.reference.category(ticket.category).name   # the Russian name, not the code
+        assert confirmed[3] == svc.reference.category(ticket.category).name  # the Russian name, not the code
         assert confirmed[5:8] == ["Завершён", "Доволен выполнением", "Оператор"]
         assert confirmed[13] == "Тест op"

@@ -21,27 +21,38 @@ from callcenter.tickets.schemas import NewTicket
 CLI = [sys.executable, "-m", "callcenter.cli"]
 
 
-def run_cli(args: list[str], database_url: str, tmp_path: Path, stdin: str | None = None,
-            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str],
+    database_url: str,
+    tmp_path: Path,
+    stdin: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
-    env.update(CALLCENTER_DATABASE_URL=database_url, CALLCENTER_DATA_DIR=str(tmp_path / "data"),
-               **(extra_env or {}))
-    return subprocess.run(CLI + args, input=stdin, capture_output=True, text=True, env=env, timeout=120,
-                          cwd=tmp_path)
+    env.update(CALLCENTER_DATABASE_URL=database_url, CALLCENTER_DATA_DIR=str(tmp_path / "data"), **(extra_env or {}))
+    return subprocess.run(CLI + args, input=stdin, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
 
 
 async def make_ticket(services: Services) -> str:
-    view = await services.tickets.create(NewTicket(
-        channel=Channel.PHONE, phone="+79781234567", category="no_electricity", title="Нет света",
-        description="Отключили свет во всём доме", address="ул. Пожарова, д. 20"),
-        Actor(role=Role.OPERATOR, name="Оператор"))
+    view = await services.tickets.create(
+        NewTicket(
+            channel=Channel.PHONE,
+            phone="+79781234567",
+            category="no_electricity",
+            title="Нет света",
+            description="Отключили свет во всём доме",
+            address="ул. Пожарова, д. 20",
+        ),
+        Actor(role=Role.OPERATOR, name="Оператор"),
+    )
     return view.number
 
 
 async def test_move_refuses_an_illegal_move_with_the_domain_message(services: Services, tmp_path: Path) -> None:
     number = await make_ticket(services)
-    result = run_cli(["tickets", "move", number, "--to", "closed", "--note", "ok"],
-                     services.settings.database_url, tmp_path)
+    result = run_cli(
+        ["tickets", "move", number, "--to", "closed", "--note", "ok"], services.settings.database_url, tmp_path
+    )
     assert result.returncode == 1
     with pytest.raises(IllegalTransition) as expected:
         await services.tickets.move(number, Status.CLOSED, Actor(role=Role.ADMIN, name="web"), note="ok")
@@ -66,19 +77,28 @@ async def test_move_list_and_show(services: Services, tmp_path: Path) -> None:
 
 async def test_user_add_reads_the_password_from_stdin(services: Services, tmp_path: Path) -> None:
     url = services.settings.database_url
-    ok = run_cli(["user", "add", "anna", "--role", "operator", "--device", "PJSIP/op1", "--password-stdin"],
-                 url, tmp_path, stdin="correct horse battery\n")
+    ok = run_cli(
+        ["user", "add", "anna", "--role", "operator", "--device", "PJSIP/op1", "--password-stdin"],
+        url,
+        tmp_path,
+        stdin="correct horse battery\n",
+    )
     assert ok.returncode == 0, ok.stderr
     assert await services.users.authenticate("anna", "correct horse battery") is not None
     assert await services.users.authenticate("anna", "wrong password!") is None
-    no_dept = run_cli(["user", "add", "vk", "--role", "executor", "--password-stdin"], url, tmp_path,
-                      stdin="long enough password\n")
+    no_dept = run_cli(
+        ["user", "add", "vk", "--role", "executor", "--password-stdin"], url, tmp_path, stdin="long enough password\n"
+    )
     assert no_dept.returncode == 1 and "подразделение" in no_dept.stderr
 
 
 def test_a_bad_setting_stops_with_one_line(tmp_path: Path) -> None:
-    result = run_cli(["tickets", "list"], f"sqlite+aiosqlite:///{tmp_path}/x.db", tmp_path,
-                     extra_env={"CALLCENTER_CALLBACK_HOURS": "25:00-26:00"})
+    result = run_cli(
+        ["tickets", "list"],
+        f"sqlite+aiosqlite:///{tmp_path}/x.db",
+        tmp_path,
+        extra_env={"CALLCENTER_CALLBACK_HOURS": "25:00-26:00"},
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("callcenter: CALLCENTER_CALLBACK_HOURS:")
 
@@ -101,8 +121,14 @@ def test_first_serve_creates_the_sqlite_database_and_answers_healthz(tmp_path: P
     """What a new user does: `callcenter serve` in an empty folder, nothing else started."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
-    proc = subprocess.Popen(CLI + ["serve", "--port", str(port)], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        CLI + ["serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         body = _wait_for_health(f"http://127.0.0.1:{port}/healthz", proc)
     finally:
@@ -121,7 +147,7 @@ def _wait_for_health(url: str, proc: subprocess.Popen[str]) -> dict[str, str]:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 return json.loads(resp.read())
         except OSError:
-            time.sleep(0.2)   # polling a process that is starting; not a timing assertion
+            time.sleep(0.2)  # polling a process that is starting; not a timing assertion
     raise AssertionError("serve did not answer /healthz within 60 s")
 
 

@@ -36,13 +36,11 @@ def taken_port() -> Iterator[int]:
 
 
 def _serve_fails(tmp_path: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(CLI + ["serve", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(CLI + ["serve", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_a_taken_fastagi_port_stops_serve_with_one_line(tmp_path: Path, taken_port: int) -> None:
-    result = _serve_fails(tmp_path, ["--port", str(_free_port())],
-                          _env(tmp_path, CALLCENTER_AGI_PORT=str(taken_port)))
+    result = _serve_fails(tmp_path, ["--port", str(_free_port())], _env(tmp_path, CALLCENTER_AGI_PORT=str(taken_port)))
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr
     last = result.stderr.strip().splitlines()[-1]
@@ -50,8 +48,7 @@ def test_a_taken_fastagi_port_stops_serve_with_one_line(tmp_path: Path, taken_po
 
 
 def test_a_taken_web_port_stops_serve_with_one_line(tmp_path: Path, taken_port: int) -> None:
-    result = _serve_fails(tmp_path, ["--port", str(taken_port)],
-                          _env(tmp_path, CALLCENTER_AGI_PORT=str(_free_port())))
+    result = _serve_fails(tmp_path, ["--port", str(taken_port)], _env(tmp_path, CALLCENTER_AGI_PORT=str(_free_port())))
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr
     last = result.stderr.strip().splitlines()[-1]
@@ -60,9 +57,14 @@ def test_a_taken_web_port_stops_serve_with_one_line(tmp_path: Path, taken_port: 
 
 def test_serve_port_sets_the_public_url_and_the_log_stays_quiet(tmp_path: Path) -> None:
     port = _free_port()
-    proc = subprocess.Popen(CLI + ["serve", "--port", str(port)], cwd=tmp_path,
-                            env=_env(tmp_path, CALLCENTER_AGI_PORT=str(_free_port())),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        CLI + ["serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(tmp_path, CALLCENTER_AGI_PORT=str(_free_port())),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         _wait_for_health(f"http://127.0.0.1:{port}/healthz", proc)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/open311/v2/discovery.json", timeout=10) as resp:
@@ -71,7 +73,7 @@ def test_serve_port_sets_the_public_url_and_the_log_stays_quiet(tmp_path: Path) 
         proc.terminate()
         output = proc.communicate(timeout=30)[0]
     assert discovery["endpoints"][0]["url"] == f"http://127.0.0.1:{port}/open311/v2"
-    assert "callcenter.store.migrate: migrating database" in output      # our own lines stay
+    assert "callcenter.store.migrate: migrating database" in output  # our own lines stay
     assert "FastAGI listening" in output
     for noise in ("INFO alembic", "INFO pymorphy"):
         assert noise not in output, output
@@ -92,22 +94,37 @@ async def test_departments_list_gives_codes_and_russian_names(services: Services
 
 async def test_user_add_refusal_says_where_the_codes_are(services: Services, tmp_path: Path) -> None:
     url = services.settings.database_url
-    typo = run_cli(["user", "add", "vasya", "--role", "executor", "--department", "vodokanl", "--password-stdin"],
-                   url, tmp_path, stdin="long enough password\n")
+    typo = run_cli(
+        ["user", "add", "vasya", "--role", "executor", "--department", "vodokanl", "--password-stdin"],
+        url,
+        tmp_path,
+        stdin="long enough password\n",
+    )
     assert typo.returncode == 1
     assert typo.stderr.count("\n") == 1
     assert "может быть, vodokanal?" in typo.stderr and "callcenter departments list" in typo.stderr
-    missing = run_cli(["user", "add", "vasya", "--role", "executor", "--password-stdin"], url, tmp_path,
-                      stdin="long enough password\n")
+    missing = run_cli(
+        ["user", "add", "vasya", "--role", "executor", "--password-stdin"],
+        url,
+        tmp_path,
+        stdin="long enough password\n",
+    )
     assert missing.returncode == 1 and "callcenter departments list" in missing.stderr
 
 
 async def test_user_add_without_a_terminal_says_to_use_password_stdin(services: Services, tmp_path: Path) -> None:
     env = _env(tmp_path, CALLCENTER_DATABASE_URL=services.settings.database_url)
     # A new session has no controlling terminal: what cron, systemd or an ssh command without -t give.
-    result = subprocess.run(CLI + ["user", "add", "anna", "--role", "operator"], cwd=tmp_path, env=env,
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
-                            start_new_session=True)
+    result = subprocess.run(
+        CLI + ["user", "add", "anna", "--role", "operator"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "--password-stdin" in result.stderr, result.stderr
     assert await services.users.by_login("anna") is None
@@ -117,10 +134,17 @@ async def test_a_closed_pipe_ends_tickets_list_quietly(services: Services, tmp_p
     await make_ticket(services)
     env = _env(tmp_path, CALLCENTER_DATABASE_URL=services.settings.database_url)
     read_end, write_end = os.pipe()
-    os.close(read_end)           # `| head` that has already exited: every write meets a broken pipe
+    os.close(read_end)  # `| head` that has already exited: every write meets a broken pipe
     try:
-        result = subprocess.run(CLI + ["tickets", "list"], cwd=tmp_path, env=env, stdout=write_end,
-                                stderr=subprocess.PIPE, text=True, timeout=120)
+        result = subprocess.run(
+            CLI + ["tickets", "list"],
+            cwd=tmp_path,
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
     finally:
         os.close(write_end)
     assert result.stderr == ""
@@ -130,8 +154,10 @@ async def test_a_closed_pipe_ends_tickets_list_quietly(services: Services, tmp_p
 async def test_tickets_show_speaks_russian_in_local_time(services: Services, tmp_path: Path) -> None:
     number = await make_ticket(services)
     url = services.settings.database_url
-    assert run_cli(["tickets", "move", number, "--to", "dispatched"], url, tmp_path).stdout.strip() == \
-        f"{number}: Направлена исполнителю"
+    assert (
+        run_cli(["tickets", "move", number, "--to", "dispatched"], url, tmp_path).stdout.strip()
+        == f"{number}: Направлена исполнителю"
+    )
     shown = run_cli(["tickets", "show", number], url, tmp_path).stdout
     detail = await services.tickets.detail(number)
     created = detail.ticket.created_at.astimezone(services.settings.zone)

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import select
 
 from callcenter.app import Services
+from callcenter.demo import FEMALE_FIRST, MALE_FIRST, PATRONYMICS, SURNAMES, seed_demo
 from callcenter.domain.tickets import Status
 from callcenter.store import models as m
-from callcenter.demo import FEMALE_FIRST, MALE_FIRST, PATRONYMICS, SURNAMES, seed_demo
 
 # Tuesday 1 December 2026, 00:00 in Sevastopol: the 7 days before are Tuesday to Monday, whole.
 NOW = datetime(2026, 11, 30, 21, 0, tzinfo=UTC)
@@ -31,16 +31,18 @@ async def _rows(services: Services, stmt: Any) -> list[Any]:
 async def test_seeded_tickets_have_the_shape_of_a_hotline_week(services: Services) -> None:
     assert await seed_demo(services, count=COUNT, seed=1563, now=NOW) == COUNT
     zone = services.settings.zone
-    tickets = await _rows(services, select(m.Ticket.id, m.Ticket.created_at, m.Ticket.status, m.Ticket.category_code,
-                                           m.Ticket.duplicate_of_id))
+    tickets = await _rows(
+        services,
+        select(m.Ticket.id, m.Ticket.created_at, m.Ticket.status, m.Ticket.category_code, m.Ticket.duplicate_of_id),
+    )
     assert len(tickets) == COUNT
     local = [_aware(t.created_at).astimezone(zone) for t in tickets]
     assert all(NOW - timedelta(days=7) <= _aware(t.created_at) < NOW for t in tickets)
     by_day = Counter(t.date() for t in local)
     by_weekday = Counter(t.weekday() for t in local)
     by_hour = Counter(t.hour for t in local)
-    assert len(by_day) == 7 and max(by_day.values()) < COUNT / 4          # spread, not one bar
-    assert by_weekday[6] < 0.85 * statistics.mean(by_weekday[d] for d in range(5))   # a quieter Sunday
+    assert len(by_day) == 7 and max(by_day.values()) < COUNT / 4  # spread, not one bar
+    assert by_weekday[6] < 0.85 * statistics.mean(by_weekday[d] for d in range(5))  # a quieter Sunday
     night = sum(by_hour[h] for h in range(0, 6))
     peaks = sum(by_hour[h] for h in (10, 11, 17, 18))
     assert night < COUNT * 0.08 and peaks > 3 * night and len(by_hour) >= 18
@@ -48,35 +50,54 @@ async def test_seeded_tickets_have_the_shape_of_a_hotline_week(services: Service
     statuses = Counter(Status(t.status) for t in tickets)
     assert {Status.CLOSED, Status.DONE, Status.IN_PROGRESS, Status.REJECTED} <= set(statuses), statuses
     assert statuses[Status.CLOSED] > COUNT / 3
-    assert any(t.duplicate_of_id for t in tickets)                         # rejected as a duplicate
+    assert any(t.duplicate_of_id for t in tickets)  # rejected as a duplicate
     await _assert_lifecycle_durations(services)
     await _assert_calls_and_callbacks(services)
     await _assert_names_agree(services)
 
 
 async def _assert_lifecycle_durations(services: Services) -> None:
-    events = await _rows(services, select(m.TicketEvent.ticket_id, m.TicketEvent.at, m.TicketEvent.to_status,
-                                          m.TicketEvent.data).order_by(m.TicketEvent.ticket_id, m.TicketEvent.id))
+    events = await _rows(
+        services,
+        select(m.TicketEvent.ticket_id, m.TicketEvent.at, m.TicketEvent.to_status, m.TicketEvent.data).order_by(
+            m.TicketEvent.ticket_id, m.TicketEvent.id
+        ),
+    )
     first: dict[tuple[int, str], datetime] = {}
     reopened = 0
     for e in events:
         first.setdefault((e.ticket_id, e.to_status or ""), _aware(e.at))
         reopened += bool((e.data or {}).get("reopened"))
     ids = {tid for tid, _ in first}
-    dispatch = [(first[(t, "dispatched")] - first[(t, "new")]).total_seconds() for t in ids if (t, "dispatched") in first]
-    accept = [(first[(t, "in_progress")] - first[(t, "dispatched")]).total_seconds() for t in ids
-              if (t, "in_progress") in first]
+    dispatch = [
+        (first[(t, "dispatched")] - first[(t, "new")]).total_seconds() for t in ids if (t, "dispatched") in first
+    ]
+    accept = [
+        (first[(t, "in_progress")] - first[(t, "dispatched")]).total_seconds()
+        for t in ids
+        if (t, "in_progress") in first
+    ]
     done = [(first[(t, "done")] - first[(t, "in_progress")]).total_seconds() for t in ids if (t, "done") in first]
-    assert 15 < statistics.median(dispatch) < 180               # within a minute or so, never all at once
-    assert 60 < statistics.median(accept) < 4 * 3600            # minutes to hours
-    assert 3600 < statistics.median(done) < 3 * 86400           # hours to days
-    assert max(dispatch) > 60 and max(done) > 86400             # some late: the board has breaches
+    assert 15 < statistics.median(dispatch) < 180  # within a minute or so, never all at once
+    assert 60 < statistics.median(accept) < 4 * 3600  # minutes to hours
+    assert 3600 < statistics.median(done) < 3 * 86400  # hours to days
+    assert max(dispatch) > 60 and max(done) > 86400  # some late: the board has breaches
     assert reopened >= 1
 
 
 async def _assert_calls_and_callbacks(services: Services) -> None:
-    calls = await _rows(services, select(m.Call.started_at, m.Call.queued_at, m.Call.answered_at, m.Call.ended_at,
-                                         m.Call.abandoned, m.Call.operator_id, m.Call.ticket_id))
+    calls = await _rows(
+        services,
+        select(
+            m.Call.started_at,
+            m.Call.queued_at,
+            m.Call.answered_at,
+            m.Call.ended_at,
+            m.Call.abandoned,
+            m.Call.operator_id,
+            m.Call.ticket_id,
+        ),
+    )
     answered = [c for c in calls if c.answered_at is not None]
     abandoned = [c for c in calls if c.abandoned]
     assert answered and abandoned and any(c.ticket_id is None for c in answered)
@@ -101,4 +122,6 @@ async def _assert_names_agree(services: Services) -> None:
         words = name.split()
         first = next(w for w in words if w in MALE_FIRST or w in FEMALE_FIRST)
         female = first in FEMALE_FIRST
-        assert not set(words) & (male_surnames | male_patronymics if female else female_surnames | female_patronymics), name
+        assert not set(words) & (
+            male_surnames | male_patronymics if female else female_surnames | female_patronymics
+        ), name

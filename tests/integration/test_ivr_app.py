@@ -23,15 +23,20 @@ def play(name: str, key: str | None = None) -> Step:
 def peer(server: LiveServer, script: list[Step], **kw: object) -> FakeAsterisk:
     agi = server.services.agi
     assert agi is not None, "the FastAGI server did not start with the app"
-    return FakeAsterisk("127.0.0.1", agi.port, env=environment_lines("ivr", callerid=CALLER), script=script,
-                        **kw)  # type: ignore[arg-type]
+    return FakeAsterisk("127.0.0.1", agi.port, env=environment_lines("ivr", callerid=CALLER), script=script, **kw)  # type: ignore[arg-type]
 
 
 async def test_a_voice_report_becomes_a_draft_ticket_read_back_to_the_caller(live_server: LiveServer) -> None:
-    script = [step("ANSWER", "200 result=0"), play("greeting"), play("main-menu", "1"),
-              play("report-category", "2"), play("record-after-beep"),
-              step("RECORD FILE ", "200 result=35 (dtmf) endpos=16000"),
-              play("report-accepted"), play("ticket-number")]
+    script = [
+        step("ANSWER", "200 result=0"),
+        play("greeting"),
+        play("main-menu", "1"),
+        play("report-category", "2"),
+        play("record-after-beep"),
+        step("RECORD FILE ", "200 result=35 (dtmf) endpos=16000"),
+        play("report-accepted"),
+        play("ticket-number"),
+    ]
     result = await peer(live_server, script, recording_bytes=WAV, dead_after=True, auto_variables=True).run()
     (ticket,) = await live_server.services.tickets.tickets_for_phone(CALLER)
     assert ticket.is_draft and ticket.channel is Channel.IVR and ticket.category == "no_water"
@@ -44,10 +49,17 @@ async def test_a_voice_report_becomes_a_draft_ticket_read_back_to_the_caller(liv
 async def test_caller_with_an_open_ticket_hears_it(live_server: LiveServer) -> None:
     view = await live_server.services.tickets.create(
         NewTicket(channel=Channel.WEB, phone="8 978 000-11-22", category="elevator", title="Лифт"),
-        Actor(role=Role.OPERATOR, name="op"))
+        Actor(role=Role.OPERATOR, name="op"),
+    )
     await live_server.services.tickets.move(view.number, Status.DISPATCHED, Actor(role=Role.OPERATOR, name="op"))
-    script = [step("ANSWER", "200 result=0"), play("greeting"), play("open-ticket-found"), play("ticket-number"),
-              step(f"SAY DIGITS {view.number} {ESC}", "200 result=0"), play("status-dispatched")]
+    script = [
+        step("ANSWER", "200 result=0"),
+        play("greeting"),
+        play("open-ticket-found"),
+        play("ticket-number"),
+        step(f"SAY DIGITS {view.number} {ESC}", "200 result=0"),
+        play("status-dispatched"),
+    ]
     result = await peer(live_server, script, dead_after=True, auto_variables=True).run()
     assert result.script_left == 0, result.commands
     assert result.variables[cv.IVR_TICKET] == view.number

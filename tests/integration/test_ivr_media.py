@@ -23,11 +23,12 @@ CLI = [sys.executable, "-m", "callcenter.cli"]
 
 
 def test_a_relative_data_folder_becomes_absolute_so_record_file_gets_an_absolute_path(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     settings = load_settings(environ={"CALLCENTER_DATA_DIR": "data"})
     assert settings.data_dir == tmp_path / "data" and settings.recordings_dir.is_absolute()
-    assert Settings().data_dir == tmp_path / "data"   # the default, `data`, too
+    assert Settings().data_dir == tmp_path / "data"  # the default, `data`, too
     asterisk_path, local = RecordingSettings(local_dir=settings.recordings_dir).locate("ivr-1")
     assert asterisk_path == f"{tmp_path}/data/recordings/ivr-1" and local.is_absolute()
 
@@ -39,7 +40,7 @@ def test_the_recordings_folder_as_asterisk_sees_it_must_be_absolute() -> None:
 
 
 def test_recordings_problem_names_what_is_wrong(tmp_path: Path) -> None:
-    assert recordings_problem(tmp_path / "new" / "recordings") is None   # made when missing
+    assert recordings_problem(tmp_path / "new" / "recordings") is None  # made when missing
     assert (tmp_path / "new" / "recordings").is_dir()
     (tmp_path / "file").write_text("not a folder")
     assert "not a folder" in recordings_problem(tmp_path / "file")
@@ -47,17 +48,24 @@ def test_recordings_problem_names_what_is_wrong(tmp_path: Path) -> None:
 
 
 async def test_serve_makes_the_prompts_where_asterisk_reads_them_and_healthz_reports(
-        tmp_path: Path, sqlite_template: Path) -> None:
+    tmp_path: Path, sqlite_template: Path
+) -> None:
     db = tmp_path / "test.db"
     shutil.copy(sqlite_template, db)
     prompts_dir = tmp_path / "asterisk-sounds" / "ru" / "1563"
-    settings = load_settings(environ={}, overrides={
-        "database_url": f"sqlite+aiosqlite:///{db}", "data_dir": tmp_path / "data", "secret_key": "s",
-        "agi_port": 0, "ivr_prompts_dir": prompts_dir,
-    })
+    settings = load_settings(
+        environ={},
+        overrides={
+            "database_url": f"sqlite+aiosqlite:///{db}",
+            "data_dir": tmp_path / "data",
+            "secret_key": "s",
+            "agi_port": 0,
+            "ivr_prompts_dir": prompts_dir,
+        },
+    )
     names = load_prompts()
     async with running_app(settings) as app, aiohttp.ClientSession() as http:
-        assert missing_prompts(names, prompts_dir) == []   # made at start
+        assert missing_prompts(names, prompts_dir) == []  # made at start
         body = await (await http.get(app.url + "/healthz")).json()
         assert (body["status"], body["db"], body["ami"]) == ("ok", "ok", "disabled") and body["version"]
         assert body["recordings"] == "ok" and body["prompts"] == "ok"
@@ -68,7 +76,7 @@ async def test_serve_makes_the_prompts_where_asterisk_reads_them_and_healthz_rep
         (tmp_path / "data" / "recordings").write_text("a file where the folder should be")
         resp = await http.get(app.url + "/healthz")
         body = await resp.json()
-    assert resp.status == 200 and body["status"] == "ok"   # the database is fine; the IVR fields say the rest
+    assert resp.status == 200 and body["status"] == "ok"  # the database is fine; the IVR fields say the rest
     assert body["prompts"] == f"missing 1 in {prompts_dir}: greeting"
     assert body["recordings"].startswith("unusable: ") and "not a folder" in body["recordings"]
 

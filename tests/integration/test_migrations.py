@@ -72,10 +72,17 @@ async def _assert_models_match(url: str) -> None:
     finally:
         await engine.dispose()
     # Index expressions for full-text search exist only in migrations (dialect-specific).
-    relevant = [d for d in diff if not (isinstance(d, tuple) and d[0] == "remove_index"
-                                        and d[1].name in ("ix_tickets_search_vector", "ix_tickets_address_lower"))
-                and not (isinstance(d, tuple) and d[0] == "remove_column" and d[3].name == "search_vector")
-                and not (isinstance(d, tuple) and d[0] == "remove_table" and d[1].name.startswith("tickets_fts"))]
+    relevant = [
+        d
+        for d in diff
+        if not (
+            isinstance(d, tuple)
+            and d[0] == "remove_index"
+            and d[1].name in ("ix_tickets_search_vector", "ix_tickets_address_lower")
+        )
+        and not (isinstance(d, tuple) and d[0] == "remove_column" and d[3].name == "search_vector")
+        and not (isinstance(d, tuple) and d[0] == "remove_table" and d[1].name.startswith("tickets_fts"))
+    ]
     assert relevant == [], relevant
 
 
@@ -83,10 +90,7 @@ def test_every_package_folder_is_installed() -> None:
     """pyproject lists packages explicitly (web/ and ivr/ are mapped): a forgotten one breaks installs."""
     root = Path(__file__).resolve().parents[2]
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {
-        str(p.parent.relative_to(root)).replace(os.sep, ".")
-        for p in (root / "callcenter").rglob("__init__.py")
-    }
+    found = {str(p.parent.relative_to(root)).replace(os.sep, ".") for p in (root / "callcenter").rglob("__init__.py")}
     assert found - listed == set()
 
 

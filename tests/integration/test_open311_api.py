@@ -65,8 +65,9 @@ async def post(http: aiohttp.ClientSession, url: str, fields: dict[str, str]) ->
 # ---------------------------------------------------------------------- services
 
 
-async def test_service_list_and_definitions_in_json_and_xml(live_server: LiveServer,
-                                                            http: aiohttp.ClientSession) -> None:
+async def test_service_list_and_definitions_in_json_and_xml(
+    live_server: LiveServer, http: aiohttp.ClientSession
+) -> None:
     status, ctype, body = await get(http, live_server.url + API + "/services.json")
     assert status == 200 and ctype == "application/json; charset=utf-8"
     services = json.loads(body)
@@ -88,8 +89,13 @@ async def test_service_list_and_definitions_in_json_and_xml(live_server: LiveSer
     assert scope["datatype"] == "singlevaluelist" and {"key": "building", "name": "Во всём доме"} in scope["values"]
     root = xml_root((await get(http, live_server.url + API + "/services/water_leak.xml"))[2])
     assert root.tag == "service_definition"
-    assert [v.findtext("key") for v in root.findall("attributes/attribute[code='scope']/values/value")] == \
-        ["flat", "entrance", "building", "yard", "street"]
+    assert [v.findtext("key") for v in root.findall("attributes/attribute[code='scope']/values/value")] == [
+        "flat",
+        "entrance",
+        "building",
+        "yard",
+        "street",
+    ]
 
     status, _, body = await get(http, live_server.url + API + "/services/no_such.json")
     assert status == 404 and json.loads(body)[0]["code"] == 404 and "no_such" in json.loads(body)[0]["description"]
@@ -99,13 +105,17 @@ async def test_service_list_and_definitions_in_json_and_xml(live_server: LiveSer
 
 
 async def test_discovery_and_unknown_paths_answer_in_the_specification_format(
-        live_server: LiveServer, http: aiohttp.ClientSession) -> None:
+    live_server: LiveServer, http: aiohttp.ClientSession
+) -> None:
     status, _, body = await get(http, live_server.url + API + "/discovery.json")
     endpoint = json.loads(body)["endpoints"][0]
     assert status == 200 and endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
     assert "application/json" in endpoint["formats"]
-    for path, parse in (("/requests.html", json.loads), ("/nothing.json", json.loads),
-                        ("/nothing.xml", lambda b: [{"code": int(xml_root(b).findtext("error/code"))}])):
+    for path, parse in (
+        ("/requests.html", json.loads),
+        ("/nothing.json", json.loads),
+        ("/nothing.xml", lambda b: [{"code": int(xml_root(b).findtext("error/code"))}]),
+    ):
         status, _, body = await get(http, live_server.url + API + path)
         assert status == 404 and parse(body)[0]["code"] == 404, path
 
@@ -113,14 +123,25 @@ async def test_discovery_and_unknown_paths_answer_in_the_specification_format(
 # ---------------------------------------------------------------------- POST requests
 
 
-async def test_post_creates_a_ticket_and_returns_its_id(live_server: LiveServer, http: aiohttp.ClientSession,
-                                                        api_key: str) -> None:
+async def test_post_creates_a_ticket_and_returns_its_id(
+    live_server: LiveServer, http: aiohttp.ClientSession, api_key: str
+) -> None:
     fields = {
-        "api_key": api_key, "service_code": "water_leak", "lat": "44.6085", "long": "33.5265",
-        "address_string": "ул. Ленина, д. 5", "attribute[flat]": "12", "attribute[scope]": "building",
-        "first_name": "Ольга", "last_name": "Кузнецова", "phone": "8 (978) 555-44-33",
-        "email": "olga@example.ru", "description": "Течёт вода в подъезде, звоните 8 978 555-44-33, кв. 12",
-        "device_id": "phone-1", "account_id": "acc-42", "media_url": "https://example.ru/p/1.jpg",
+        "api_key": api_key,
+        "service_code": "water_leak",
+        "lat": "44.6085",
+        "long": "33.5265",
+        "address_string": "ул. Ленина, д. 5",
+        "attribute[flat]": "12",
+        "attribute[scope]": "building",
+        "first_name": "Ольга",
+        "last_name": "Кузнецова",
+        "phone": "8 (978) 555-44-33",
+        "email": "olga@example.ru",
+        "description": "Течёт вода в подъезде, звоните 8 978 555-44-33, кв. 12",
+        "device_id": "phone-1",
+        "account_id": "acc-42",
+        "media_url": "https://example.ru/p/1.jpg",
     }
     status, body = await post(http, live_server.url + API + "/requests.json", fields)
     assert status == 200
@@ -133,21 +154,39 @@ async def test_post_creates_a_ticket_and_returns_its_id(live_server: LiveServer,
     assert ticket.street == "улица Ленина" and ticket.house == "5" and ticket.description.endswith("Где: Во всём доме")
     assert ticket.extra["open311"]["api_key"] == "Городской помощник"
 
-    status, body = await post(http, live_server.url + API + "/requests.xml", {
-        "api_key": api_key, "service_code": "road_pothole", "address_string": "Ленина 20",
-        "jurisdiction_id": "sevastopol"})
+    status, body = await post(
+        http,
+        live_server.url + API + "/requests.xml",
+        {
+            "api_key": api_key,
+            "service_code": "road_pothole",
+            "address_string": "Ленина 20",
+            "jurisdiction_id": "sevastopol",
+        },
+    )
     request = xml_root(body).find("request")
     assert status == 200 and xml_root(body).tag == "service_requests"
     assert request.findtext("service_request_id").isdigit() and request.find("account_id").text is None
 
 
-async def test_get_never_shows_personal_data(live_server: LiveServer, http: aiohttp.ClientSession,
-                                             api_key: str) -> None:
-    fields = {"api_key": api_key, "service_code": "water_leak", "lat": "44.60851", "long": "33.52649",
-              "address_string": "ул. Ленина, д. 5, кв. 12", "first_name": "Ольга", "last_name": "Кузнецова",
-              "phone": "+7 978 555-44-33", "email": "olga@example.ru",
-              "description": "Затопило кв. 12, мой телефон +7 978 555-44-33"}
-    number = json.loads((await post(http, live_server.url + API + "/requests.json", fields))[1])[0]["service_request_id"]
+async def test_get_never_shows_personal_data(
+    live_server: LiveServer, http: aiohttp.ClientSession, api_key: str
+) -> None:
+    fields = {
+        "api_key": api_key,
+        "service_code": "water_leak",
+        "lat": "44.60851",
+        "long": "33.52649",
+        "address_string": "ул. Ленина, д. 5, кв. 12",
+        "first_name": "Ольга",
+        "last_name": "Кузнецова",
+        "phone": "+7 978 555-44-33",
+        "email": "olga@example.ru",
+        "description": "Затопило кв. 12, мой телефон +7 978 555-44-33",
+    }
+    number = json.loads((await post(http, live_server.url + API + "/requests.json", fields))[1])[0][
+        "service_request_id"
+    ]
     status, _, body = await get(http, live_server.url + API + f"/requests/{number}.json")
     [found] = json.loads(body)
     text = body.decode()
@@ -157,18 +196,35 @@ async def test_get_never_shows_personal_data(live_server: LiveServer, http: aioh
     assert found["address"] == "улица Ленина, д. 5" and (found["lat"], found["long"]) == (44.6085, 33.5265)
     assert (found["status"], found["extended_status"], found["status_notes"]) == ("open", "new", "Новая")
     assert found["agency_responsible"] and found["requested_datetime"].endswith("+03:00")
-    assert set(found) >= {"service_request_id", "status", "status_notes", "service_name", "service_code",
-                          "description", "agency_responsible", "service_notice", "requested_datetime",
-                          "updated_datetime", "expected_datetime", "address", "address_id", "zipcode", "lat",
-                          "long", "media_url", "extended_status"}
+    assert set(found) >= {
+        "service_request_id",
+        "status",
+        "status_notes",
+        "service_name",
+        "service_code",
+        "description",
+        "agency_responsible",
+        "service_notice",
+        "requested_datetime",
+        "updated_datetime",
+        "expected_datetime",
+        "address",
+        "address_id",
+        "zipcode",
+        "lat",
+        "long",
+        "media_url",
+        "extended_status",
+    }
     root = xml_root((await get(http, live_server.url + API + f"/requests/{number}.xml"))[2])
     assert root.findtext("request/service_request_id") == number and root.findtext("request/status") == "open"
     status, _, body = await get(http, live_server.url + API + "/requests/2699999.json")
     assert status == 404 and json.loads(body)[0]["code"] == 404
 
 
-async def test_keys_missing_wrong_or_revoked_are_refused(live_server: LiveServer, http: aiohttp.ClientSession,
-                                                         api_key: str, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_keys_missing_wrong_or_revoked_are_refused(
+    live_server: LiveServer, http: aiohttp.ClientSession, api_key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = {"service_code": "garbage", "address_string": "Ленина 3"}
     status, body = await post(http, live_server.url + API + "/requests.json", base)
     assert status == 400 and "api_key" in json.loads(body)[0]["description"]
@@ -182,39 +238,64 @@ async def test_keys_missing_wrong_or_revoked_are_refused(live_server: LiveServer
     assert status == 403 and "отозван" in json.loads(body)[0]["description"]
 
 
-@pytest.mark.parametrize(("fields", "status", "fragment"), [
-    ({"address_string": "Ленина 3"}, 400, "service_code"),
-    ({"service_code": "no_such", "address_string": "Ленина 3"}, 404, "no_such"),
-    ({"service_code": "garbage"}, 400, "lat и long или address_string"),
-    ({"service_code": "garbage", "address_id": "17"}, 400, "address_id не поддерживается"),
-    ({"service_code": "garbage", "lat": "55.75", "long": "37.61"}, 400, "вне Севастополя"),
-    ({"service_code": "garbage", "lat": "44.6"}, 400, "вместе"),
-    ({"service_code": "garbage", "lat": "north", "long": "33.5"}, 400, "числами"),
-    ({"service_code": "garbage", "address_string": "Ленина 3", "attribute[color]": "red"}, 400, "attribute[color]"),
-    ({"service_code": "garbage", "address_string": "Ленина 3", "attribute[scope]": "moon"}, 400, "attribute[scope]"),
-    ({"service_code": "garbage", "address_string": "Ленина 3", "phone": "123"}, 400, "phone"),
-    ({"service_code": "garbage", "address_string": "Ленина 3", "email": "not-mail"}, 400, "email"),
-    ({"service_code": "garbage", "address_string": "Ленина 3", "media_url": "ftp://x"}, 400, "media_url"),
-    ({"service_code": "garbage", "address_string": "Ленина 3", "description": "я" * 4001}, 400, "description"),
-    ({"service_code": "garbage", "address_string": "Ленина 3", "jurisdiction_id": "moscow"}, 404, "jurisdiction_id"),
-])
-async def test_bad_fields_are_refused_naming_the_field(live_server: LiveServer, http: aiohttp.ClientSession,
-                                                       api_key: str, fields: dict[str, str], status: int,
-                                                       fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("fields", "status", "fragment"),
+    [
+        ({"address_string": "Ленина 3"}, 400, "service_code"),
+        ({"service_code": "no_such", "address_string": "Ленина 3"}, 404, "no_such"),
+        ({"service_code": "garbage"}, 400, "lat и long или address_string"),
+        ({"service_code": "garbage", "address_id": "17"}, 400, "address_id не поддерживается"),
+        ({"service_code": "garbage", "lat": "55.75", "long": "37.61"}, 400, "вне Севастополя"),
+        ({"service_code": "garbage", "lat": "44.6"}, 400, "вместе"),
+        ({"service_code": "garbage", "lat": "north", "long": "33.5"}, 400, "числами"),
+        ({"service_code": "garbage", "address_string": "Ленина 3", "attribute[color]": "red"}, 400, "attribute[color]"),
+        (
+            {"service_code": "garbage", "address_string": "Ленина 3", "attribute[scope]": "moon"},
+            400,
+            "attribute[scope]",
+        ),
+        ({"service_code": "garbage", "address_string": "Ленина 3", "phone": "123"}, 400, "phone"),
+        ({"service_code": "garbage", "address_string": "Ленина 3", "email": "not-mail"}, 400, "email"),
+        ({"service_code": "garbage", "address_string": "Ленина 3", "media_url": "ftp://x"}, 400, "media_url"),
+        ({"service_code": "garbage", "address_string": "Ленина 3", "description": "я" * 4001}, 400, "description"),
+        (
+            {"service_code": "garbage", "address_string": "Ленина 3", "jurisdiction_id": "moscow"},
+            404,
+            "jurisdiction_id",
+        ),
+    ],
+)
+async def test_bad_fields_are_refused_naming_the_field(
+    live_server: LiveServer,
+    http: aiohttp.ClientSession,
+    api_key: str,
+    fields: dict[str, str],
+    status: int,
+    fragment: str,
+) -> None:
     got, body = await post(http, live_server.url + API + "/requests.json", {**fields, "api_key": api_key})
     [error] = json.loads(body)
     assert got == status and error["code"] == status and fragment in error["description"]
-    assert (await live_server.services.tickets.list(TicketFilter())).rows == []   # nothing half-created
+    assert (await live_server.services.tickets.list(TicketFilter())).rows == []  # nothing half-created
 
 
 # ---------------------------------------------------------------------- GET requests and filters
 
 
 async def make(live_server: LiveServer, category: str, **extra: object) -> TicketView:
-    values: dict[str, object] = {"channel": Channel.PHONE, "phone": "+79780001122", "category": category,
-                                 "description": "Проблема", "address": "ул. Ленина, д. 9", "street": "улица Ленина",
-                                 "house": "9", "lat": 44.61, "lon": 33.52, **extra}
-    data = NewTicket(**values)   # type: ignore[arg-type]
+    values: dict[str, object] = {
+        "channel": Channel.PHONE,
+        "phone": "+79780001122",
+        "category": category,
+        "description": "Проблема",
+        "address": "ул. Ленина, д. 9",
+        "street": "улица Ленина",
+        "house": "9",
+        "lat": 44.61,
+        "lon": 33.52,
+        **extra,
+    }
+    data = NewTicket(**values)  # type: ignore[arg-type]
     return await live_server.services.tickets.create(data, OPERATOR)
 
 
@@ -232,7 +313,7 @@ async def test_every_filter_of_get_requests(live_server: LiveServer, http: aioht
     leak = await make(live_server, "water_leak")
     pothole = await make(live_server, "road_pothole")
     closed = await make(live_server, "water_leak")
-    await make(live_server, "water_leak", is_draft=True, channel=Channel.IVR)   # a draft is never public
+    await make(live_server, "water_leak", is_draft=True, channel=Channel.IVR)  # a draft is never public
     await tickets.move(pothole.number, Status.DISPATCHED, OPERATOR)
     await tickets.move(pothole.number, Status.IN_PROGRESS, OPERATOR)
     await tickets.move(closed.number, Status.REJECTED, OPERATOR, duplicate_of=leak.number, note="Дубль")
@@ -240,26 +321,33 @@ async def test_every_filter_of_get_requests(live_server: LiveServer, http: aioht
     async with live_server.services.sessions.begin() as session:
         await session.execute(update(m.Ticket).where(m.Ticket.id == old.id).values(created_at=hundred_days_ago))
 
-    assert await ids(http, live_server) == [closed.number, pothole.number, leak.number]   # last 90 days, newest first
+    assert await ids(http, live_server) == [closed.number, pothole.number, leak.number]  # last 90 days, newest first
     assert await ids(http, live_server, service_code="water_leak") == [closed.number, leak.number]
-    assert await ids(http, live_server, service_code="water_leak,road_pothole") == \
-        [closed.number, pothole.number, leak.number]
+    assert await ids(http, live_server, service_code="water_leak,road_pothole") == [
+        closed.number,
+        pothole.number,
+        leak.number,
+    ]
     assert await ids(http, live_server, status="open") == [pothole.number, leak.number]
     assert await ids(http, live_server, status="closed") == [closed.number]
     assert await ids(http, live_server, extended_status="in_progress") == [pothole.number]
     assert await ids(http, live_server, status="closed", extended_status="in_progress") == []
-    window = {"start_date": (hundred_days_ago - timedelta(days=1)).isoformat(),
-              "end_date": (hundred_days_ago + timedelta(days=1)).isoformat()}
+    window = {
+        "start_date": (hundred_days_ago - timedelta(days=1)).isoformat(),
+        "end_date": (hundred_days_ago + timedelta(days=1)).isoformat(),
+    }
     assert await ids(http, live_server, **window) == [old.number]
     assert await ids(http, live_server, end_date=(hundred_days_ago + timedelta(days=5)).isoformat()) == [old.number]
-    assert await ids(http, live_server, start_date=(hundred_days_ago - timedelta(days=5)).date().isoformat()) == \
-        [old.number]
+    assert await ids(http, live_server, start_date=(hundred_days_ago - timedelta(days=5)).date().isoformat()) == [
+        old.number
+    ]
     # An unencoded "+03:00" offset arrives as " 03:00"; it still means +03:00.
     local = (hundred_days_ago - timedelta(days=1)).astimezone(live_server.services.settings.zone)
     raw = f"start_date={local.strftime('%Y-%m-%dT%H:%M:%S')}+03:00&end_date=" + quote(window["end_date"])
     assert await ids(http, live_server, raw_query=raw) == [old.number]
-    assert sorted(await ids(http, live_server, service_request_id=f"{old.number},{leak.number}", status="closed")) == \
-        sorted([old.number, leak.number])
+    assert sorted(
+        await ids(http, live_server, service_request_id=f"{old.number},{leak.number}", status="closed")
+    ) == sorted([old.number, leak.number])
     assert await ids(http, live_server, page_size="1", page="2") == [pothole.number]
 
     status, _, body = await get(http, live_server.url + API + "/requests.json")
@@ -272,21 +360,25 @@ async def test_every_filter_of_get_requests(live_server: LiveServer, http: aioht
     assert [r.findtext("service_request_id") for r in root.findall("request")] == [pothole.number, leak.number]
 
 
-@pytest.mark.parametrize(("params", "status", "fragment"), [
-    ({"start_date": "yesterday"}, 400, "start_date"),
-    ({"end_date": "2026-13-45T00:00:00Z"}, 400, "end_date"),
-    ({"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-06-01T00:00:00Z"}, 400, "90 дней"),
-    ({"start_date": "2026-06-01T00:00:00Z", "end_date": "2026-05-01T00:00:00Z"}, 400, "позже"),
-    ({"status": "pending"}, 400, "status"),
-    ({"extended_status": "lost"}, 400, "extended_status"),
-    ({"service_code": "no_such"}, 400, "no_such"),
-    ({"service_request_id": "12ab"}, 400, "service_request_id"),
-    ({"page_size": "0"}, 400, "page_size"),
-    ({"page": "-1"}, 400, "page"),
-    ({"jurisdiction_id": "moscow"}, 404, "jurisdiction_id"),
-])
-async def test_bad_filters_are_refused_naming_the_filter(live_server: LiveServer, http: aiohttp.ClientSession,
-                                                         params: dict[str, str], status: int, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "status", "fragment"),
+    [
+        ({"start_date": "yesterday"}, 400, "start_date"),
+        ({"end_date": "2026-13-45T00:00:00Z"}, 400, "end_date"),
+        ({"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-06-01T00:00:00Z"}, 400, "90 дней"),
+        ({"start_date": "2026-06-01T00:00:00Z", "end_date": "2026-05-01T00:00:00Z"}, 400, "позже"),
+        ({"status": "pending"}, 400, "status"),
+        ({"extended_status": "lost"}, 400, "extended_status"),
+        ({"service_code": "no_such"}, 400, "no_such"),
+        ({"service_request_id": "12ab"}, 400, "service_request_id"),
+        ({"page_size": "0"}, 400, "page_size"),
+        ({"page": "-1"}, 400, "page"),
+        ({"jurisdiction_id": "moscow"}, 404, "jurisdiction_id"),
+    ],
+)
+async def test_bad_filters_are_refused_naming_the_filter(
+    live_server: LiveServer, http: aiohttp.ClientSession, params: dict[str, str], status: int, fragment: str
+) -> None:
     for fmt in ("json", "xml"):
         got, _, body = await get(http, live_server.url + API + f"/requests.{fmt}", **params)
         assert got == status
@@ -309,8 +401,13 @@ async def test_media_url_is_the_first_public_photo(live_server: LiveServer, http
     photo = io.BytesIO()
     Image.new("RGB", (320, 240), (200, 50, 50)).save(photo, "JPEG")
     data = aiohttp.FormData()
-    for key, value in {"category": "garbage", "address": "ул. Ленина, д. 3", "phone": "+7 978 111-22-33",
-                       "description": "Контейнеры переполнены", "consent": "on"}.items():
+    for key, value in {
+        "category": "garbage",
+        "address": "ул. Ленина, д. 3",
+        "phone": "+7 978 111-22-33",
+        "description": "Контейнеры переполнены",
+        "consent": "on",
+    }.items():
         data.add_field(key, value)
     data.add_field("photos", io.BytesIO(photo.getvalue()), filename="bins.jpg", content_type="image/jpeg")
     async with http.post(live_server.url + "/", data=data, allow_redirects=False) as resp:
@@ -318,5 +415,5 @@ async def test_media_url_is_the_first_public_photo(live_server: LiveServer, http
     [found] = json.loads((await get(http, live_server.url + API + f"/requests/{number}.json"))[2])
     public_url = live_server.services.settings.public_url
     assert found["media_url"].startswith(public_url + "/photos/") and found["media_url"].endswith(".jpg")
-    async with http.get(live_server.url + found["media_url"][len(public_url):]) as resp:
+    async with http.get(live_server.url + found["media_url"][len(public_url) :]) as resp:
         assert resp.status == 200 and resp.content_type == "image/jpeg"

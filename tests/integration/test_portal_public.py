@@ -38,19 +38,29 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def create(live_server: LiveServer, **fields: object) -> TicketView:
-    values: dict[str, object] = {"channel": Channel.WEB, "phone": "+79781112233", "category": "water_leak",
-                                 "description": "Течёт вода из люка", "address": "ул. Ленина, д. 5, кв. 12",
-                                 "street": "улица Ленина", "house": "5", "flat": "12",
-                                 "lat": 44.61, "lon": 33.52, "citizen_name": "Сидорова Анна"}
+    values: dict[str, object] = {
+        "channel": Channel.WEB,
+        "phone": "+79781112233",
+        "category": "water_leak",
+        "description": "Течёт вода из люка",
+        "address": "ул. Ленина, д. 5, кв. 12",
+        "street": "улица Ленина",
+        "house": "5",
+        "flat": "12",
+        "lat": 44.61,
+        "lon": 33.52,
+        "citizen_name": "Сидорова Анна",
+    }
     values.update(fields)
-    return await live_server.services.tickets.create(NewTicket(**values), OPERATOR)   # type: ignore[arg-type]
+    return await live_server.services.tickets.create(NewTicket(**values), OPERATOR)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------- tracking
 
 
 async def test_tracking_shows_status_and_public_timeline_without_personal_data(
-        live_server: LiveServer, http: aiohttp.ClientSession) -> None:
+    live_server: LiveServer, http: aiohttp.ClientSession
+) -> None:
     tickets = live_server.services.tickets
     ticket = await create(live_server)
     await tickets.move(ticket.number, Status.DISPATCHED, OPERATOR, department="vodokanal")
@@ -68,7 +78,8 @@ async def test_tracking_shows_status_and_public_timeline_without_personal_data(
 
 
 async def test_wrong_digits_and_unknown_numbers_get_the_same_answer_and_guessing_is_limited(
-        live_server: LiveServer, http: aiohttp.ClientSession) -> None:
+    live_server: LiveServer, http: aiohttp.ClientSession
+) -> None:
     ticket = await create(live_server)
     answers = []
     for digits in ("0000", "1111"):
@@ -77,7 +88,7 @@ async def test_wrong_digits_and_unknown_numbers_get_the_same_answer_and_guessing
     async with http.post(live_server.url + "/track", data={"number": "2699999", "digits": "2233"}) as resp:
         answers.append((resp.status, "не найдена" in await resp.text()))
     assert answers == [(404, True)] * 3
-    for digits in range(8):   # 10 wrong answers per number per hour, from any address
+    for digits in range(8):  # 10 wrong answers per number per hour, from any address
         async with http.post(live_server.url + "/track", data={"number": ticket.number, "digits": f"{digits:04d}"}):
             pass
     async with http.post(live_server.url + "/track", data={"number": ticket.number, "digits": "2233"}) as resp:
@@ -100,8 +111,9 @@ async def points(http: aiohttp.ClientSession, live_server: LiveServer, **params:
         return await resp.json(content_type=None)
 
 
-async def test_map_shows_open_located_problems_with_public_fields_only(live_server: LiveServer,
-                                                                        http: aiohttp.ClientSession) -> None:
+async def test_map_shows_open_located_problems_with_public_fields_only(
+    live_server: LiveServer, http: aiohttp.ClientSession
+) -> None:
     tickets = live_server.services.tickets
     shown = await create(live_server, lat=44.612345678, lon=33.523456789)
     pothole = await create(live_server, category="road_pothole", lat=44.59, lon=33.48)
@@ -140,32 +152,47 @@ async def test_map_refuses_bad_parameters(live_server: LiveServer, http: aiohttp
 # ---------------------------------------------------------------------- duplicates
 
 
-async def test_duplicates_within_100_m_or_at_the_same_address(live_server: LiveServer,
-                                                               http: aiohttp.ClientSession) -> None:
+async def test_duplicates_within_100_m_or_at_the_same_address(
+    live_server: LiveServer, http: aiohttp.ClientSession
+) -> None:
     tickets = live_server.services.tickets
     near = await create(live_server, lat=44.6100, lon=33.5200, street="улица Ленина", house="7")
-    await create(live_server, category="road_pothole", lat=44.6100, lon=33.5200)        # other category
+    await create(live_server, category="road_pothole", lat=44.6100, lon=33.5200)  # other category
     closed = await create(live_server, lat=44.6100, lon=33.5200)
     await tickets.move(closed.number, Status.REJECTED, OPERATOR, note="Дубль")
-    await create(live_server, lat=44.6114, lon=33.5200, house="9")                     # about 156 m north
+    await create(live_server, lat=44.6114, lon=33.5200, house="9")  # about 156 m north
     same_house = await create(live_server, lat=None, lon=None, street="улица Ленина", house="5")
 
-    async with http.get(live_server.url + "/api/duplicates",
-                        params={"category": "water_leak", "lat": "44.6101", "lon": "33.5201"}) as resp:
+    async with http.get(
+        live_server.url + "/api/duplicates", params={"category": "water_leak", "lat": "44.6101", "lon": "33.5201"}
+    ) as resp:
         body = await resp.json()
     assert [d["number"] for d in body["duplicates"]] == [near.number]
     assert body["duplicates"][0]["distance_m"] == 14 and body["duplicates"][0]["status_label"] == "Новая"
-    assert set(body["duplicates"][0]) == {"number", "category", "category_name", "status", "status_label",
-                                          "created_at", "distance_m", "same_address"}
+    assert set(body["duplicates"][0]) == {
+        "number",
+        "category",
+        "category_name",
+        "status",
+        "status_label",
+        "created_at",
+        "distance_m",
+        "same_address",
+    }
 
-    async with http.get(live_server.url + "/api/duplicates",
-                        params={"category": "water_leak", "address": "Ленина 5"}) as resp:
+    async with http.get(
+        live_server.url + "/api/duplicates", params={"category": "water_leak", "address": "Ленина 5"}
+    ) as resp:
         body = await resp.json()
     assert [d["number"] for d in body["duplicates"]] == [same_house.number]
     assert body["duplicates"][0]["same_address"] is True and body["address"]["house"] == "5"
 
-    for params in ({"category": "nope", "lat": "44.6", "lon": "33.5"}, {"category": "water_leak"},
-                   {"category": "water_leak", "lat": "x", "lon": "33.5"}, {"category": "water_leak", "lat": "44.6"}):
+    for params in (
+        {"category": "nope", "lat": "44.6", "lon": "33.5"},
+        {"category": "water_leak"},
+        {"category": "water_leak", "lat": "x", "lon": "33.5"},
+        {"category": "water_leak", "lat": "44.6"},
+    ):
         async with http.get(live_server.url + "/api/duplicates", params=params) as resp:
             assert resp.status == 400, params
 
@@ -183,18 +210,19 @@ async def test_a_linked_duplicate_is_listed_with_its_reporters_phone(live_server
 # ---------------------------------------------------------------------- photos
 
 
-async def upload(http: aiohttp.ClientSession, live_server: LiveServer, content: bytes, name: str,
-                 token: str = "") -> tuple[int, dict]:
+async def upload(
+    http: aiohttp.ClientSession, live_server: LiveServer, content: bytes, name: str, token: str = ""
+) -> tuple[int, dict]:
     data = aiohttp.FormData()
     data.add_field("upload_token", token)
     data.add_field("photo", io.BytesIO(content), filename=name, content_type="image/jpeg")
-    async with http.post(live_server.url + "/portal/photos", data=data,
-                         headers={"Accept": "application/json"}) as resp:
+    async with http.post(live_server.url + "/portal/photos", data=data, headers={"Accept": "application/json"}) as resp:
         return resp.status, await resp.json()
 
 
-async def test_photo_upload_endpoint_checks_keeps_and_removes(live_server: LiveServer,
-                                                              http: aiohttp.ClientSession) -> None:
+async def test_photo_upload_endpoint_checks_keeps_and_removes(
+    live_server: LiveServer, http: aiohttp.ClientSession
+) -> None:
     status, body = await upload(http, live_server, jpeg_with_gps(), "фото.jpg")
     assert status == 200 and body["count"] == 1 and body["max"] == 5
     token = body["token"]
@@ -213,16 +241,23 @@ async def test_photo_upload_endpoint_checks_keeps_and_removes(live_server: LiveS
 
     async with http.get(live_server.url + f"/portal/photos/pending/{token}/0000000000000000.jpg") as resp:
         assert resp.status == 404
-    first = (await upload(http, live_server, b"", "empty.jpg", token))
+    first = await upload(http, live_server, b"", "empty.jpg", token)
     assert first[0] == 422 and "пустой" in first[1]["message"]
 
 
-async def test_stored_photos_are_served_only_by_their_exact_public_name(live_server: LiveServer,
-                                                                        http: aiohttp.ClientSession) -> None:
+async def test_stored_photos_are_served_only_by_their_exact_public_name(
+    live_server: LiveServer, http: aiohttp.ClientSession
+) -> None:
     status, body = await upload(http, live_server, jpeg_with_gps(), "a.jpg")
-    fields = {"category": "garbage", "address": "ул. Ленина, 3", "description": "Мусор не вывозят неделю",
-              "phone": "+7 978 111-22-33", "consent": "on", "upload_token": body["token"],
-              "kept_photo": body["photo"]["id"]}
+    fields = {
+        "category": "garbage",
+        "address": "ул. Ленина, 3",
+        "description": "Мусор не вывозят неделю",
+        "phone": "+7 978 111-22-33",
+        "consent": "on",
+        "upload_token": body["token"],
+        "kept_photo": body["photo"]["id"],
+    }
     async with http.post(live_server.url + "/", data=fields, allow_redirects=False) as resp:
         number = resp.headers["Location"].rsplit("/", 1)[1]
     async with http.post(live_server.url + "/track", data={"number": number, "digits": "2233"}) as resp:
@@ -232,8 +267,11 @@ async def test_stored_photos_are_served_only_by_their_exact_public_name(live_ser
         async with http.get(live_server.url + url) as resp:
             assert resp.status == 200 and resp.content_type == "image/jpeg"
     attachment_id = int(full.split("/")[2])
-    for url in (f"/photos/{attachment_id}/{'0' * 32}.jpg", f"/photos/{attachment_id + 1}/{full.split('/')[3]}",
-                f"/photos/{attachment_id}/..%2F..%2Fsecret.key"):
+    for url in (
+        f"/photos/{attachment_id}/{'0' * 32}.jpg",
+        f"/photos/{attachment_id + 1}/{full.split('/')[3]}",
+        f"/photos/{attachment_id}/..%2F..%2Fsecret.key",
+    ):
         async with http.get(live_server.url + url) as resp:
             assert resp.status == 404, url
     async with live_server.services.sessions.begin() as session:
@@ -246,7 +284,9 @@ async def test_street_suggestions_and_geocoding(live_server: LiveServer, http: a
     async with http.get(live_server.url + "/api/streets/suggest", params={"q": "лен"}) as resp:
         names = [s["name"] for s in await resp.json()]
     assert "улица Ленина" in names
-    async with http.get(live_server.url + "/api/streets/geocode", params={"address": "ул. Ленина, д. 5, кв. 3"}) as resp:
+    async with http.get(
+        live_server.url + "/api/streets/geocode", params={"address": "ул. Ленина, д. 5, кв. 3"}
+    ) as resp:
         found = await resp.json()
     assert found["found"] is True and found["street"] == "улица Ленина" and found["house"] == "5"
     assert "flat" not in found

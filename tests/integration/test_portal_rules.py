@@ -30,41 +30,44 @@ def test_token_bucket_allows_a_burst_then_refills_at_its_rate() -> None:
     clock = FakeClock()
     limiter = RateLimiter(10, 600, clock=clock)
     assert [limiter.allow("1.2.3.4") for _ in range(11)] == [True] * 10 + [False]
-    assert limiter.allow("5.6.7.8")                       # another address has its own bucket
-    assert limiter.retry_after("1.2.3.4") == 60           # one token per 60 s
+    assert limiter.allow("5.6.7.8")  # another address has its own bucket
+    assert limiter.retry_after("1.2.3.4") == 60  # one token per 60 s
     clock.now += 59
     assert not limiter.allow("1.2.3.4")
     clock.now += 1
     assert limiter.allow("1.2.3.4") and not limiter.allow("1.2.3.4")
     clock.now += 10_000
-    assert [limiter.allow("1.2.3.4") for _ in range(11)].count(True) == 10   # never above capacity
+    assert [limiter.allow("1.2.3.4") for _ in range(11)].count(True) == 10  # never above capacity
 
 
 def test_token_bucket_memory_is_bounded() -> None:
     limiter = RateLimiter(1, 60, max_keys=3, clock=FakeClock())
     for key in "abcd":
         assert limiter.allow(key)
-    assert limiter.allow("a")   # "a" was the oldest and was forgotten: it starts full again
+    assert limiter.allow("a")  # "a" was the oldest and was forgotten: it starts full again
     assert not limiter.allow("d")
 
 
-@pytest.mark.parametrize(("street", "house", "address", "public"), [
-    ("улица Ленина", "5", "ул. Ленина, д. 5, кв. 12", "улица Ленина, д. 5"),
-    ("улица Ленина", None, "ул. Ленина", "улица Ленина"),
-    (None, None, "Острякова 160, кв. 33", "Острякова 160"),
-    (None, None, "Ленина 5-12", "Ленина 5"),
-    (None, None, "пр. Победы, д. 3, квартира 7, подъезд 2", "пр. Победы, д. 3, подъезд 2"),
-    (None, None, "", ""),
-])
-def test_public_address_never_has_the_flat(street: str | None, house: str | None, address: str,
-                                           public: str) -> None:
+@pytest.mark.parametrize(
+    ("street", "house", "address", "public"),
+    [
+        ("улица Ленина", "5", "ул. Ленина, д. 5, кв. 12", "улица Ленина, д. 5"),
+        ("улица Ленина", None, "ул. Ленина", "улица Ленина"),
+        (None, None, "Острякова 160, кв. 33", "Острякова 160"),
+        (None, None, "Ленина 5-12", "Ленина 5"),
+        (None, None, "пр. Победы, д. 3, квартира 7, подъезд 2", "пр. Победы, д. 3, подъезд 2"),
+        (None, None, "", ""),
+    ],
+)
+def test_public_address_never_has_the_flat(street: str | None, house: str | None, address: str, public: str) -> None:
     assert public_address(street, house, address) == public
 
 
 def test_descriptions_lose_phone_numbers_and_flats() -> None:
     text = "Звоните 8 978 123-45-67 или +7(978)1234567, затопило кв. 12 и квартира 14"
-    assert mask_private(text) == ("Звоните [телефон скрыт] или [телефон скрыт], затопило кв. [скрыто] "
-                                  "и квартира [скрыто]")
+    assert mask_private(text) == (
+        "Звоните [телефон скрыт] или [телефон скрыт], затопило кв. [скрыто] и квартира [скрыто]"
+    )
     assert mask_private("Яма глубиной 15 см, 3 машины пробили колёса") == "Яма глубиной 15 см, 3 машины пробили колёса"
 
 
@@ -119,7 +122,7 @@ def test_upload_store_keeps_by_token_commits_and_purges(tmp_path: Path) -> None:
     assert stored.path.startswith("photos/2026/11/") and (tmp_path / stored.path).is_file()
     assert store.stored_file(stored.path, thumb=True) is not None
     assert store.stored_file("../secret.key", thumb=False) is None
-    assert store.pending(token) == []                       # the token's folder is gone
+    assert store.pending(token) == []  # the token's folder is gone
 
     old = store.new_token()
     store.add_pending(old, "old.png", clean)

@@ -25,9 +25,9 @@ SUPERVISION = (SU, AN, AD)
 @dataclass(frozen=True)
 class Case:
     method: str
-    route: str                         # the route as registered (canonical form)
+    route: str  # the route as registered (canonical form)
     path: Callable[[dict[str, str]], str]
-    allowed: dict[Role, int]           # role -> expected status; every other role gets 403
+    allowed: dict[Role, int]  # role -> expected status; every other role gets 403
     data: dict[str, str] = field(default_factory=dict)
 
 
@@ -44,15 +44,31 @@ CASES = [
     Case("POST", "/staff/tickets/new", lambda c: "/staff/tickets/new", ok(EDITORS, 422)),
     Case("GET", "/staff/tickets/{number}", lambda c: f"/staff/tickets/{c['number']}", ok(ALL)),
     Case("GET", "/staff/tickets/{number}/row", lambda c: f"/staff/tickets/{c['number']}/row?view=board", ok(CITY)),
-    Case("GET", "/staff/tickets/{number}/row", lambda c: f"/staff/tickets/{c['number']}/row?view=queue",
-         ok((EX, SU, AD))),
+    Case(
+        "GET", "/staff/tickets/{number}/row", lambda c: f"/staff/tickets/{c['number']}/row?view=queue", ok((EX, SU, AD))
+    ),
     Case("GET", "/staff/tickets/{number}/edit", lambda c: f"/staff/tickets/{c['number']}/edit", ok(EDITORS)),
-    Case("POST", "/staff/tickets/{number}/edit", lambda c: f"/staff/tickets/{c['number']}/edit", ok(EDITORS, 422),
-         {"description": ""}),
-    Case("POST", "/staff/tickets/{number}/move", lambda c: f"/staff/tickets/{c['number']}/move", ok(ACTORS, 422),
-         {"to": "no-such-status"}),
-    Case("POST", "/staff/tickets/{number}/note", lambda c: f"/staff/tickets/{c['number']}/note", ok(ACTORS, 422),
-         {"note": ""}),
+    Case(
+        "POST",
+        "/staff/tickets/{number}/edit",
+        lambda c: f"/staff/tickets/{c['number']}/edit",
+        ok(EDITORS, 422),
+        {"description": ""},
+    ),
+    Case(
+        "POST",
+        "/staff/tickets/{number}/move",
+        lambda c: f"/staff/tickets/{c['number']}/move",
+        ok(ACTORS, 422),
+        {"to": "no-such-status"},
+    ),
+    Case(
+        "POST",
+        "/staff/tickets/{number}/note",
+        lambda c: f"/staff/tickets/{c['number']}/note",
+        ok(ACTORS, 422),
+        {"note": ""},
+    ),
     Case("GET", "/staff/attachments/{attachment_id}", lambda c: f"/staff/attachments/{c['attachment']}", ok(ALL)),
     Case("GET", "/staff/queue", lambda c: "/staff/queue?department=vodokanal", ok((EX, SU, AD))),
     Case("GET", "/staff/archive", lambda c: "/staff/archive", ok(CITY)),
@@ -63,13 +79,27 @@ CASES = [
     Case("GET", "/staff/admin/users/new", lambda c: "/staff/admin/users/new", ok((AD,))),
     Case("POST", "/staff/admin/users/new", lambda c: "/staff/admin/users/new", ok((AD,), 422)),
     Case("GET", "/staff/admin/users/{user_id}", lambda c: f"/staff/admin/users/{c['user']}", ok((AD,))),
-    Case("POST", "/staff/admin/users/{user_id}", lambda c: f"/staff/admin/users/{c['user']}", ok((AD,), 422),
-         {"role": "king"}),
-    Case("POST", "/staff/admin/users/{user_id}/revoke", lambda c: f"/staff/admin/users/{c['user']}/revoke",
-         ok((AD,), 303)),
+    Case(
+        "POST",
+        "/staff/admin/users/{user_id}",
+        lambda c: f"/staff/admin/users/{c['user']}",
+        ok((AD,), 422),
+        {"role": "king"},
+    ),
+    Case(
+        "POST",
+        "/staff/admin/users/{user_id}/revoke",
+        lambda c: f"/staff/admin/users/{c['user']}/revoke",
+        ok((AD,), 303),
+    ),
     Case("GET", "/staff/admin/departments", lambda c: "/staff/admin/departments", ok((AD,))),
-    Case("POST", "/staff/admin/departments/{code}", lambda c: "/staff/admin/departments/no_such_department",
-         ok((AD,), 404), {"active": "1"}),
+    Case(
+        "POST",
+        "/staff/admin/departments/{code}",
+        lambda c: "/staff/admin/departments/no_such_department",
+        ok((AD,), 404),
+        {"active": "1"},
+    ),
 ]
 # Routes outside the table, tested on their own below and in test_staff_auth/test_staff_live.
 SEPARATE = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/ws")}
@@ -86,8 +116,15 @@ async def _world(live_server: LiveServer) -> dict[str, str]:
     photo.parent.mkdir(parents=True, exist_ok=True)
     photo.write_bytes(b"\xff\xd8\xff\xe0fake-jpeg")
     attachment = await services.tickets.add_attachment(
-        ticket.number, kind="photo", path="photos/p1.jpg", mime="image/jpeg", size=13, sha256=None,
-        public=True, actor=OPERATOR_ACTOR)
+        ticket.number,
+        kind="photo",
+        path="photos/p1.jpg",
+        mime="image/jpeg",
+        size=13,
+        sha256=None,
+        public=True,
+        actor=OPERATOR_ACTOR,
+    )
     return {"number": ticket.number, "attachment": str(attachment), "user": str(victim.id)}
 
 
@@ -97,7 +134,7 @@ async def test_every_route_as_every_role_and_as_nobody(live_server: LiveServer) 
     for role in [None, *ALL]:
         async with staff_client(live_server.url, role.value if role else None) as client:
             if role is None:
-                await client.get("/login")    # a pre-login CSRF cookie, like any browser has
+                await client.get("/login")  # a pre-login CSRF cookie, like any browser has
             for case in CASES:
                 path = case.path(world)
                 if case.method == "GET":
@@ -106,8 +143,10 @@ async def test_every_route_as_every_role_and_as_nobody(live_server: LiveServer) 
                     resp = await client.post(path, case.data)
                 expected = _expected(case, role)
                 if resp.status != expected:
-                    wrong.append(f"{role.value if role else 'anonymous'} {case.method} {path}: "
-                                 f"{resp.status}, expected {expected}")
+                    wrong.append(
+                        f"{role.value if role else 'anonymous'} {case.method} {path}: "
+                        f"{resp.status}, expected {expected}"
+                    )
                 if role is None and case.method == "GET":
                     assert resp.headers["Location"].startswith("/login?next="), path
                 resp.release()
@@ -131,7 +170,7 @@ def test_the_table_covers_every_staff_route_and_every_staff_route_checks_roles(l
         if path.startswith("/staff") or path == "/ws":
             # Every staff route, this slice's or another's (e.g. the callbacks board), checks roles.
             assert getattr(handler, "staff_roles", None), f"{route.method} {path} has no require_roles"
-        if handler.__module__.startswith(("callcenter.staff", "callcenter.web")):   # the staff pages and the web layer
+        if handler.__module__.startswith(("callcenter.staff", "callcenter.web")):  # the staff pages and the web layer
             mine.add((route.method, path))
     assert mine <= covered, f"routes missing from the access table: {sorted(mine - covered)}"
     assert {(c.method, c.route) for c in CASES} <= mine
@@ -159,11 +198,21 @@ async def test_an_executor_reaches_nothing_of_another_department(live_server: Li
     photo.parent.mkdir(parents=True, exist_ok=True)
     photo.write_bytes(b"\xff\xd8\xff\xe0")
     attachment = await services.tickets.add_attachment(
-        other.number, kind="photo", path="photos/p2.jpg", mime="image/jpeg", size=4, sha256=None, public=True,
-        actor=OPERATOR_ACTOR)
+        other.number,
+        kind="photo",
+        path="photos/p2.jpg",
+        mime="image/jpeg",
+        size=4,
+        sha256=None,
+        public=True,
+        actor=OPERATOR_ACTOR,
+    )
     async with staff_client(live_server.url, "vera") as vera:
-        for path in (f"/staff/tickets/{other.number}", f"/staff/tickets/{other.number}/row?view=queue",
-                     f"/staff/attachments/{attachment}"):
+        for path in (
+            f"/staff/tickets/{other.number}",
+            f"/staff/tickets/{other.number}/row?view=queue",
+            f"/staff/attachments/{attachment}",
+        ):
             assert (await vera.get(path)).status == 403, path
         move = await vera.post(f"/staff/tickets/{other.number}/move", {"to": "in_progress"})
         note = await vera.post(f"/staff/tickets/{other.number}/note", {"note": "не моё"})

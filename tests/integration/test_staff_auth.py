@@ -113,11 +113,11 @@ async def test_sessions_end_when_idle_too_long_or_too_old(services: Services) ->
     store = SessionStore(services.sessions, clock=lambda: clock[0])
     token = await store.open(user.id)
     clock[0] = start + timedelta(hours=13)
-    assert (await store.resolve(token)) is not None          # within a shift, and touched now
+    assert (await store.resolve(token)) is not None  # within a shift, and touched now
     clock[0] = start + timedelta(hours=13 + 15)
-    assert await store.resolve(token) is None                 # idle longer than a shift
+    assert await store.resolve(token) is None  # idle longer than a shift
     token = await store.open(user.id)
-    for hours in range(12, 24 * 8, 12):                       # used every 12 hours, but a week is the limit
+    for hours in range(12, 24 * 8, 12):  # used every 12 hours, but a week is the limit
         clock[0] = start + timedelta(hours=13 + 15 + hours)
         alive = await store.resolve(token)
     assert alive is None
@@ -142,8 +142,9 @@ async def test_forms_without_the_csrf_token_are_refused_and_change_nothing(live_
     async with staff_client(live_server.url, "anna") as anna, staff_client(live_server.url, "boris") as boris:
         missing = await anna.post(f"/staff/tickets/{ticket.number}/note", {"note": "без токена"}, csrf=False)
         assert missing.status == 403 and "Форма устарела" in await missing.text()
-        foreign = await anna.post(f"/staff/tickets/{ticket.number}/note",
-                                  {"note": "чужой токен", "csrf_token": boris.csrf})
+        foreign = await anna.post(
+            f"/staff/tickets/{ticket.number}/note", {"note": "чужой токен", "csrf_token": boris.csrf}
+        )
         assert foreign.status == 403
         ok = await anna.post(f"/staff/tickets/{ticket.number}/note", {"note": "с токеном"})
         assert ok.status == 303
@@ -169,8 +170,9 @@ async def test_anonymous_visitors_are_sent_to_login_and_back(live_server: LiveSe
         assert location.path == "/login" and location.query["next"] == f"/staff/tickets/{ticket.number}?x=1"
         page = await client.get(resp.headers["Location"])
         assert f'value="/staff/tickets/{ticket.number}?x=1"' in await page.text()
-        login = await client.post("/login", {"login": "anna", "password": PASSWORD,
-                                             "next": f"/staff/tickets/{ticket.number}?x=1"})
+        login = await client.post(
+            "/login", {"login": "anna", "password": PASSWORD, "next": f"/staff/tickets/{ticket.number}?x=1"}
+        )
         assert login.headers["Location"] == f"/staff/tickets/{ticket.number}?x=1"
 
 

@@ -39,15 +39,29 @@ async def test_filters_each_narrow_the_list(live_server: LiveServer) -> None:
     services = live_server.services
     await make_user(services, "anna", Role.OPERATOR)
     leak1 = await new_ticket(services, channel=Channel.PHONE, district="Ленинский")
-    pothole = await new_ticket(services, category="road_pothole", description="Огромная яма на проезжей части",
-                               channel=Channel.WEB, phone="+79780000001", district="Гагаринский")
+    pothole = await new_ticket(
+        services,
+        category="road_pothole",
+        description="Огромная яма на проезжей части",
+        channel=Channel.WEB,
+        phone="+79780000001",
+        district="Гагаринский",
+    )
     await services.tickets.move(pothole.number, Status.DISPATCHED, OPERATOR_ACTOR)
     checks = {
-        "status=dispatched": [pothole], "status=new": [leak1], "category=water_leak": [leak1],
-        f"department={pothole.department}": [pothole], "channel=web": [pothole], "district=Гагаринский": [pothole],
-        "phone=8+978+000-00-01": [pothole], "q=ямы": [pothole], "q=протечки+трубы": [],
-        "q=затопило+подвал": [leak1], f"q={leak1.number}": [leak1],
-        f"date_from={datetime.now(UTC).date():%d.%m.%Y}": [pothole, leak1], "date_to=2001-01-01": [],
+        "status=dispatched": [pothole],
+        "status=new": [leak1],
+        "category=water_leak": [leak1],
+        f"department={pothole.department}": [pothole],
+        "channel=web": [pothole],
+        "district=Гагаринский": [pothole],
+        "phone=8+978+000-00-01": [pothole],
+        "q=ямы": [pothole],
+        "q=протечки+трубы": [],
+        "q=затопило+подвал": [leak1],
+        f"q={leak1.number}": [leak1],
+        f"date_from={datetime.now(UTC).date():%d.%m.%Y}": [pothole, leak1],
+        "date_to=2001-01-01": [],
     }
     async with staff_client(live_server.url, "anna") as client:
         for query, expected in checks.items():
@@ -86,12 +100,13 @@ async def test_done_is_green_and_past_target_is_red(live_server: LiveServer) -> 
     await make_user(services, "anna", Role.OPERATOR)
     past = datetime.now(UTC) - timedelta(minutes=5)
     old_service = TicketService(services.sessions, services.hub, clock=lambda: past)
-    late = await old_service.create(leak(), OPERATOR_ACTOR)            # new for 5 minutes: dispatch target is 1
+    late = await old_service.create(leak(), OPERATOR_ACTOR)  # new for 5 minutes: dispatch target is 1
     fresh = await new_ticket(services)
     done = await new_ticket(services)
     for to, note in ((Status.DISPATCHED, None), (Status.IN_PROGRESS, None), (Status.DONE, "Сделано")):
-        await services.tickets.move(done.number, to, EXECUTOR if to is not Status.DISPATCHED else OPERATOR_ACTOR,
-                                    note=note)
+        await services.tickets.move(
+            done.number, to, EXECUTOR if to is not Status.DISPATCHED else OPERATOR_ACTOR, note=note
+        )
     async with staff_client(live_server.url, "anna") as client:
         body = await (await client.get("/staff/")).text()
     assert "overdue" in row_of(body, late.number) and 'data-limit="60"' in row_of(body, late.number)
@@ -121,7 +136,7 @@ async def test_the_queue_holds_only_dispatched_work_of_the_department(live_serve
     await make_user(services, "sveta", Role.SUPERVISOR)
     waiting = await new_ticket(services)
     await services.tickets.move(waiting.number, Status.DISPATCHED, OPERATOR_ACTOR)
-    not_yet = await new_ticket(services)                          # new: the operator has not dispatched it
+    not_yet = await new_ticket(services)  # new: the operator has not dispatched it
     other = await new_ticket(services, category="road_pothole", description="яма")
     await services.tickets.move(other.number, Status.DISPATCHED, OPERATOR_ACTOR)
     async with staff_client(live_server.url, "vera") as vera:
@@ -145,7 +160,7 @@ async def test_the_archive_lists_finished_tickets_read_only(live_server: LiveSer
     async with staff_client(live_server.url, "anna") as client:
         body = await (await client.get("/staff/archive")).text()
         assert numbers_in(body) == [rejected.number] and open_one.number not in body
-        assert "<form method=\"post\"" not in body.split("<table", 1)[1]
+        assert '<form method="post"' not in body.split("<table", 1)[1]
         assert numbers_in(await (await client.get("/staff/archive?q=соседи")).text()) == [rejected.number]
         assert numbers_in(await (await client.get("/staff/archive?q=яма")).text()) == []
 
@@ -153,7 +168,7 @@ async def test_the_archive_lists_finished_tickets_read_only(live_server: LiveSer
 async def test_csv_export_streams_the_filtered_list(live_server: LiveServer) -> None:
     services = live_server.services
     await make_user(services, "sveta", Role.SUPERVISOR)
-    tricky = await new_ticket(services, description="=HYPERLINK(\"http://x\")", citizen_name="Ольга; «Кавычки»")
+    tricky = await new_ticket(services, description='=HYPERLINK("http://x")', citizen_name="Ольга; «Кавычки»")
     pothole = await new_ticket(services, category="road_pothole", description="Яма")
     async with staff_client(live_server.url, "sveta") as client:
         resp = await client.get("/staff/export.csv?category=water_leak")
@@ -167,7 +182,7 @@ async def test_csv_export_streams_the_filtered_list(live_server: LiveServer) -> 
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
     assert rows[0][:4] == ["Номер", "Создана", "Канал", "Статус"]
     assert [r[0] for r in rows[1:]] == [tricky.number]
-    assert rows[1][9] == "Ольга; «Кавычки»" and rows[1][10] == "'=HYPERLINK(\"http://x\")"
+    assert rows[1][9] == "Ольга; «Кавычки»" and rows[1][10] == '\'=HYPERLINK("http://x")'
     assert pothole.number not in raw.decode("utf-8-sig")
 
 

@@ -99,8 +99,9 @@ async def test_another_sites_page_cannot_open_the_socket(live_server: LiveServer
     await make_user(live_server.services, "anna", Role.OPERATOR)
     async with staff_client(live_server.url, "anna") as client:
         try:
-            await client.http.ws_connect(live_server.url.replace("http", "ws") + "/ws",
-                                         headers={"Origin": "https://evil.example"})
+            await client.http.ws_connect(
+                live_server.url.replace("http", "ws") + "/ws", headers={"Origin": "https://evil.example"}
+            )
         except aiohttp.WSServerHandshakeError as err:
             assert err.status == 403
         else:
@@ -116,10 +117,13 @@ async def _stalled_socket(live_server: LiveServer, token: str) -> socket.socket:
     loop = asyncio.get_running_loop()
     await loop.sock_connect(raw, (host, int(port)))
     key = base64.b64encode(os.urandom(16)).decode()
-    await loop.sock_sendall(raw, (
-        f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nCookie: cc_session={token}\r\n\r\n"
-    ).encode())
+    await loop.sock_sendall(
+        raw,
+        (
+            f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nCookie: cc_session={token}\r\n\r\n"
+        ).encode(),
+    )
     head = await asyncio.wait_for(loop.sock_recv(raw, 1024), TIMEOUT)
     assert head.startswith(b"HTTP/1.1 101"), head
     return raw
@@ -133,7 +137,7 @@ async def test_a_stalled_browser_neither_blocks_the_hub_nor_other_browsers(live_
         stalled = await _stalled_socket(live_server, session_cookie(slow_client))
         try:
             async with live_socket(live_server, "anna") as ws:
-                payload = "ж" * 20_000     # 40 KB a message: the stalled socket's buffers fill at once
+                payload = "ж" * 20_000  # 40 KB a message: the stalled socket's buffers fill at once
                 for n in range(200):
                     services.hub.publish({"type": "ticket", "number": str(n), "department": None, "pad": payload})
                 received = [json.loads((await ws.receive(timeout=TIMEOUT)).data)["number"] for _ in range(200)]

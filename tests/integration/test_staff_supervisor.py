@@ -47,18 +47,18 @@ async def test_breaches_list_what_waits_past_its_target(live_server: LiveServer)
     await make_user(services, "sveta", Role.SUPERVISOR)
     clock = [datetime.now(UTC) - timedelta(minutes=30)]
     past = TicketService(services.sessions, services.hub, clock=lambda: clock[0])
-    waiting_dispatch = await past.create(leak(), OPERATOR_ACTOR)            # new for 30 min (target 1 min)
+    waiting_dispatch = await past.create(leak(), OPERATOR_ACTOR)  # new for 30 min (target 1 min)
     slow_accept = await past.create(leak(), OPERATOR_ACTOR)
     clock[0] += timedelta(minutes=5)
     await past.move(slow_accept.number, Status.DISPATCHED, OPERATOR_ACTOR)  # dispatched 25 min ago (target 10)
     patient = await past.create(leak(category="low_water_pressure"), OPERATOR_ACTOR)
-    await past.move(patient.number, Status.DISPATCHED, OPERATOR_ACTOR)      # 25 min, target 60: fine
+    await past.move(patient.number, Status.DISPATCHED, OPERATOR_ACTOR)  # 25 min, target 60: fine
     fresh = await new_ticket(services)
     async with staff_client(live_server.url, "sveta") as client:
         body = html.unescape(await (await client.get("/staff/board")).text())
     breaches = body.split("Нарушены сроки", 1)[1].split("</section>", 1)[0]
     listed = re.findall(r'href="/staff/tickets/(\d+)"', breaches)
-    assert listed == [waiting_dispatch.number, slow_accept.number]           # the longest overdue first
+    assert listed == [waiting_dispatch.number, slow_accept.number]  # the longest overdue first
     assert patient.number not in listed and fresh.number not in listed
     assert '<span class="count-pill bad">2</span>' in breaches and "10 мин" in breaches
 
@@ -71,7 +71,7 @@ async def test_charts_are_server_side_svg_with_exact_figures(live_server: LiveSe
     today = datetime.now(services.settings.zone)
     async with staff_client(live_server.url, "ada") as client:
         body = html.unescape(await (await client.get("/staff/board")).text())
-    assert body.count("<svg") >= 6 and "<script src=\"http" not in body
+    assert body.count("<svg") >= 6 and '<script src="http' not in body
     assert f"{today:%d.%m}: Телефон — 2" in body and f"{today:%d.%m}: Портал — 1" in body
     assert f"{today:%d.%m}: Водоснабжение и канализация — 3" in body
     assert "Порыв водопровода: 3" in body
@@ -106,10 +106,14 @@ async def test_the_period_is_bounded_and_bad_dates_are_named(live_server: LiveSe
 
 def test_chart_helpers_scale_escape_and_speak_russian() -> None:
     assert [nice_max(v) for v in (0, 3, 7, 12, 55, 99, 101)] == [1.0, 3, 8, 15, 60, 100, 150]
-    svg = stacked_days([date(2026, 3, 1), date(2026, 3, 2)], {"a": [1, 3], "b": [0, 1]},
-                       {"a": "<Телефон>", "b": "Портал"}, title="Заявки & каналы")
+    svg = stacked_days(
+        [date(2026, 3, 1), date(2026, 3, 2)],
+        {"a": [1, 3], "b": [0, 1]},
+        {"a": "<Телефон>", "b": "Портал"},
+        title="Заявки & каналы",
+    )
     assert "&lt;Телефон&gt;" in svg and "<Телефон>" not in svg and "Заявки &amp; каналы" in svg
-    assert svg.count("<rect") == 3 + 2                          # three bars, two legend swatches
+    assert svg.count("<rect") == 3 + 2  # three bars, two legend swatches
     bars = horizontal_bars([("ГУПС «Водоканал»", 90.0, "1 мин")], title="t")
     assert "ГУПС «Водоканал»: 1 мин" in bars
     assert [human_duration(s) for s in (42, 600, 7500, 200000)] == ["42 с", "10 мин", "2 ч 5 мин", "2 дн 7 ч"]

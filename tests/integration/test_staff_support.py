@@ -24,16 +24,28 @@ OPERATOR_ACTOR = Actor(role=Role.OPERATOR, name="Оператор из тест�
 ROLE_DEPARTMENT = {Role.EXECUTOR: "vodokanal"}
 
 
-async def make_user(services: Services, login: str, role: Role, *, department: str | None = None,
-                    device: str | None = None) -> UserView:
-    return await services.users.create(login, PASSWORD, role, department=department or ROLE_DEPARTMENT.get(role),
-                                       full_name=f"Тест {login}", device=device)
+async def make_user(
+    services: Services, login: str, role: Role, *, department: str | None = None, device: str | None = None
+) -> UserView:
+    return await services.users.create(
+        login,
+        PASSWORD,
+        role,
+        department=department or ROLE_DEPARTMENT.get(role),
+        full_name=f"Тест {login}",
+        device=device,
+    )
 
 
 def leak(phone: str = "8 978 123-45-67", **kw: Any) -> NewTicket:
-    values: dict[str, Any] = dict(channel=Channel.WEB, phone=phone, category="water_leak", title="Порыв водопровода",
-                                  description="Во дворе бьёт вода из-под асфальта, затопило подвал",
-                                  address="ул. Ленина, д. 5")
+    values: dict[str, Any] = dict(
+        channel=Channel.WEB,
+        phone=phone,
+        category="water_leak",
+        title="Порыв водопровода",
+        description="Во дворе бьёт вода из-под асфальта, затопило подвал",
+        address="ул. Ленина, д. 5",
+    )
     values.update(kw)
     return NewTicket(**values)
 
@@ -60,8 +72,9 @@ class StaffClient:
         await self._remember_csrf(resp)
         return resp
 
-    async def post(self, path: str, data: dict[str, Any] | None = None, *, csrf: bool = True,
-                   **kw: Any) -> aiohttp.ClientResponse:
+    async def post(
+        self, path: str, data: dict[str, Any] | None = None, *, csrf: bool = True, **kw: Any
+    ) -> aiohttp.ClientResponse:
         form = dict(data or {})
         if csrf:
             form.setdefault("csrf_token", self.csrf)

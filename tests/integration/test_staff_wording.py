@@ -15,7 +15,7 @@ async def test_ticket_page_words_the_portal_facts(live_server: LiveServer) -> No
     async with staff_client(live_server.url, "op") as client:
         page = await (await client.get(f"/staff/tickets/{ticket.number}")).text()
     assert "Место определено" in page and "отмечено заявителем на карте" in page
-    assert "дано 06.12.2026 00:30" in page          # 21:30 UTC is 00:30 in Sevastopol
+    assert "дано 06.12.2026 00:30" in page  # 21:30 UTC is 00:30 in Sevastopol
     for raw in ("location_source", "consent_152fz", "{&#39;at&#39;", "'at'", "2026-12-05T21:30"):
         assert raw not in page
 
@@ -37,4 +37,4 @@ async def test_favicon_is_linked_and_served(live_server: LiveServer) -> None:
         ico = await client.get("/favicon.ico")
         body = await ico.read()
     assert ico.status == 200 and ico.headers["Content-Type"] == "image/x-icon"
-    assert body[:4] == b"\x00\x00\x01\x00"        # an ICO header, which every browser reads
+    assert body[:4] == b"\x00\x00\x01\x00"  # an ICO header, which every browser reads

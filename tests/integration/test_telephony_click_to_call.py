@@ -43,9 +43,17 @@ async def server(live_server: LiveServer, fake: FakeAmi) -> LiveServer:
 
 
 async def a_ticket(services, phone: str | None = CITIZEN):
-    return await services.tickets.create(NewTicket(
-        channel=Channel.WEB, phone=phone, category="water_leak", title="Порыв", description="Течёт",
-        address="ул. Ленина, 5"), ACTOR)
+    return await services.tickets.create(
+        NewTicket(
+            channel=Channel.WEB,
+            phone=phone,
+            category="water_leak",
+            title="Порыв",
+            description="Течёт",
+            address="ул. Ленина, 5",
+        ),
+        ACTOR,
+    )
 
 
 def as_ours(frames: list[Frame], theirs: str, ours: str) -> list[Frame]:
@@ -56,21 +64,26 @@ async def call_events(services, number: str) -> list:
     return [e for e in (await services.tickets.detail(number)).events if e.kind == "call"]
 
 
-@pytest.mark.parametrize(("lab_action", "outcome", "words"), [
-    ("cb-satisfied", "answered", "вызов принят"),
-    ("cb-busy", "busy", "занято"),
-    ("cb-noanswer", "no_answer", "нет ответа"),
-    ("cb-nosuch", "failed", "вызов не удался"),
-])
-async def test_outcome_is_recorded_on_the_ticket_and_shown(server: LiveServer, fake: FakeAmi,
-                                                           lab_action, outcome, words):
+@pytest.mark.parametrize(
+    ("lab_action", "outcome", "words"),
+    [
+        ("cb-satisfied", "answered", "вызов принят"),
+        ("cb-busy", "busy", "занято"),
+        ("cb-noanswer", "no_answer", "нет ответа"),
+        ("cb-nosuch", "failed", "вызов не удался"),
+    ],
+)
+async def test_outcome_is_recorded_on_the_ticket_and_shown(
+    server: LiveServer, fake: FakeAmi, lab_action, outcome, words
+):
     ticket = await a_ticket(server.services)
     trace = load_trace("ami-originate-callbacks.txt")
     async with signed_in(server.url, "op1") as op1:
         key = CALL_KEY_INPUT.search(await op1.page(f"/staff/tickets/{ticket.number}")).group(1)
         reply = trace.reply_to(lab_action)
-        assert any(frame_get(f, "Event") == "OriginateResponse" and frame_get(f, "ActionID") == lab_action
-                   for f in reply)
+        assert any(
+            frame_get(f, "Event") == "OriginateResponse" and frame_get(f, "ActionID") == lab_action for f in reply
+        )
         fake.scripted_replies[key] = as_ours(reply, lab_action, key)
         resp = await op1.post(f"/staff/tickets/{ticket.number}/call", {"call_key": key}, headers=JSON)
         body = await resp.json()
@@ -96,8 +109,9 @@ async def test_a_double_submit_dials_once(server: LiveServer, fake: FakeAmi):
     async with signed_in(server.url, "op1") as op1:
         key = CALL_KEY_INPUT.search(await op1.page(f"/staff/tickets/{ticket.number}")).group(1)
         path = f"/staff/tickets/{ticket.number}/call"
-        first, second = await asyncio.gather(op1.post(path, {"call_key": key}, headers=JSON),
-                                             op1.post(path, {"call_key": key}, headers=JSON))
+        first, second = await asyncio.gather(
+            op1.post(path, {"call_key": key}, headers=JSON), op1.post(path, {"call_key": key}, headers=JSON)
+        )
         bodies = [await first.json(), await second.json()]
         third = await (await op1.post(path, {"call_key": key}, headers=JSON)).json()
         html = await op1.post(path, {"call_key": key})  # a browser resending the plain form
@@ -136,19 +150,22 @@ async def test_bad_requests_are_refused_with_a_reason(server: LiveServer, fake: 
     async with signed_in(server.url, "op1") as op1:
         page = await op1.page(f"/staff/tickets/{ticket.number}")
         key = CALL_KEY_INPUT.search(page).group(1)
-        forged = await op1.post(f"/staff/tickets/{ticket.number}/call", {"call_key": "c2c-1\r\nAction: Originate"},
-                                headers=JSON)
+        forged = await op1.post(
+            f"/staff/tickets/{ticket.number}/call", {"call_key": "c2c-1\r\nAction: Originate"}, headers=JSON
+        )
         no_phone = await op1.post(f"/staff/tickets/{silent.number}/call", {"call_key": key}, headers=JSON)
-        no_csrf = await op1.http.post(f"{server.url}/staff/tickets/{ticket.number}/call", data={"call_key": key},
-                                      headers=JSON)
+        no_csrf = await op1.http.post(
+            f"{server.url}/staff/tickets/{ticket.number}/call", data={"call_key": key}, headers=JSON
+        )
         assert CALL_KEY_INPUT.search(await op1.page(f"/staff/tickets/{silent.number}")) is None
         assert (forged.status, no_phone.status, no_csrf.status) == (422, 422, 403)
         assert "обновите страницу" in (await forged.json())["message"]
         assert "нет телефона" in (await no_phone.json())["message"]
     async with signed_in(server.url, "nodevice") as nodevice:
         page = await nodevice.page(f"/staff/tickets/{ticket.number}")
-        resp = await nodevice.post(f"/staff/tickets/{ticket.number}/call",
-                                   {"call_key": CALL_KEY_INPUT.search(page).group(1)}, headers=JSON)
+        resp = await nodevice.post(
+            f"/staff/tickets/{ticket.number}/call", {"call_key": CALL_KEY_INPUT.search(page).group(1)}, headers=JSON
+        )
         assert resp.status == 422 and "не указан телефон" in (await resp.json())["message"]
     async with signed_in(server.url, "analyst") as analyst:
         page = await analyst.page(f"/staff/tickets/{ticket.number}")

@@ -21,8 +21,14 @@ SYSTEM = Actor.system("обратный звонок")
 
 
 def leak(phone: str = "8 978 123-45-67", **kw: object) -> NewTicket:
-    values = dict(channel=Channel.PHONE, phone=phone, category="water_leak", title="Порыв водопровода",
-                  description="Во дворе бьёт вода из-под асфальта, затопило подвал", address="ул. Ленина, д. 5")
+    values = dict(
+        channel=Channel.PHONE,
+        phone=phone,
+        category="water_leak",
+        title="Порыв водопровода",
+        description="Во дворе бьёт вода из-под асфальта, затопило подвал",
+        address="ул. Ленина, д. 5",
+    )
     values.update(kw)
     return NewTicket(**values)  # type: ignore[arg-type]
 
@@ -51,8 +57,15 @@ async def test_full_lifecycle_writes_one_event_per_move(services: Services) -> N
     assert final.status is Status.ARCHIVED and final.version == 8
     detail = await t.detail(view.number)
     moves = [(e.from_status, e.to_status) for e in detail.events if e.kind == "status"]
-    assert moves == [("new", "dispatched"), ("dispatched", "in_progress"), ("in_progress", "done"),
-                     ("done", "in_progress"), ("in_progress", "done"), ("done", "closed"), ("closed", "archived")]
+    assert moves == [
+        ("new", "dispatched"),
+        ("dispatched", "in_progress"),
+        ("in_progress", "done"),
+        ("done", "in_progress"),
+        ("in_progress", "done"),
+        ("done", "closed"),
+        ("closed", "archived"),
+    ]
     assert detail.timers.reopen_count == 1 and detail.timers.to_close is not None
     reopen = [e for e in detail.events if e.data.get("reopened")]
     assert reopen and reopen[0].note == "Вода всё ещё течёт"
@@ -99,8 +112,9 @@ async def test_concurrent_edits_from_the_same_version_one_wins(services: Service
 
 
 async def test_numbers_are_unique_under_concurrent_creation(services: Services) -> None:
-    views = await asyncio.gather(*(services.tickets.create(leak(phone=f"+7978555{i:04d}"), OPERATOR)
-                                   for i in range(40)))
+    views = await asyncio.gather(
+        *(services.tickets.create(leak(phone=f"+7978555{i:04d}"), OPERATOR) for i in range(40))
+    )
     numbers = [v.number for v in views]
     assert len(set(numbers)) == 40
     async with services.sessions() as session:
@@ -114,8 +128,11 @@ async def test_concurrent_creation_from_separate_engines(services: Services, set
     other = build_services(services.settings)
     try:
         batches = await asyncio.gather(
-            *(svc.tickets.create(leak(phone=f"+7978444{i:04d}"), OPERATOR)
-              for i in range(25) for svc in (services, other))
+            *(
+                svc.tickets.create(leak(phone=f"+7978444{i:04d}"), OPERATOR)
+                for i in range(25)
+                for svc in (services, other)
+            )
         )
     finally:
         await other.engine.dispose()
@@ -126,8 +143,7 @@ async def test_draft_must_be_confirmed_before_dispatch(services: Services) -> No
     draft = await services.tickets.create(leak(channel=Channel.IVR, is_draft=True), SYSTEM)
     with pytest.raises(IllegalTransition, match="черновик"):
         await services.tickets.move(draft.number, Status.DISPATCHED, OPERATOR)
-    confirmed = await services.tickets.edit(draft.number, {"address": "ул. Ленина, д. 7"}, OPERATOR,
-                                            confirm_draft=True)
+    confirmed = await services.tickets.edit(draft.number, {"address": "ул. Ленина, д. 7"}, OPERATOR, confirm_draft=True)
     assert not confirmed.is_draft
     assert (await services.tickets.move(draft.number, Status.DISPATCHED, OPERATOR)).status is Status.DISPATCHED
 
@@ -166,8 +182,10 @@ async def test_phone_lookup_merges_channels(services: Services) -> None:
 
 async def test_russian_full_text_search_finds_word_forms(services: Services) -> None:
     await services.tickets.create(leak(description="Затопило подвал, течёт труба"), OPERATOR)
-    await services.tickets.create(leak(category="street_lighting", title="Не горят фонари",
-                                       description="На улице темно, не горит освещение"), OPERATOR)
+    await services.tickets.create(
+        leak(category="street_lighting", title="Не горят фонари", description="На улице темно, не горит освещение"),
+        OPERATOR,
+    )
     found = await services.tickets.list(TicketFilter(query="трубы"))
     assert [v.title for v in found.rows] == ["Порыв водопровода"]
     assert len((await services.tickets.list(TicketFilter(query="фонарь"))).rows) == 1

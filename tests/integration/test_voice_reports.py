@@ -45,12 +45,17 @@ def recording(tmp_path: Path, services: Services) -> str:
     return str(folder / "rec-1795979628342")
 
 
-async def test_recording_becomes_a_draft_with_transcript(services: Services, speech: SpeechService,
-                                                         tmp_path: Path) -> None:
+async def test_recording_becomes_a_draft_with_transcript(
+    services: Services, speech: SpeechService, tmp_path: Path
+) -> None:
     ivr, voice = backend(services, speech)
-    brief = await ivr.submit_voice_report(phone="+79780001122", category_code="water_leak",
-                                          recording_path=recording(tmp_path, services),
-                                          call_uniqueid="1795979627.17", ivr_path="1>water_leak>record")
+    brief = await ivr.submit_voice_report(
+        phone="+79780001122",
+        category_code="water_leak",
+        recording_path=recording(tmp_path, services),
+        call_uniqueid="1795979627.17",
+        ivr_path="1>water_leak>record",
+    )
     assert brief.status == "new" and brief.category_code == "water_leak"
     await voice.drain()
     detail = await services.tickets.detail(brief.number)
@@ -60,7 +65,7 @@ async def test_recording_becomes_a_draft_with_transcript(services: Services, spe
     assert rec.transcript["text"] and rec.transcript["words"][0]["end"] > rec.transcript["words"][0]["start"]
     assert rec.transcript["draft"]["needs_confirmation"] is True
     assert detail.ticket.extra["ivr_path"] == "1>water_leak>record"
-    assert detail.ticket.category == "water_leak"          # the caller's own choice is kept
+    assert detail.ticket.category == "water_leak"  # the caller's own choice is kept
     assert [e.kind for e in detail.events].count("transcript") == 1
     # never dispatched unchecked
     with pytest.raises(IllegalTransition):
@@ -73,9 +78,13 @@ async def test_without_a_model_the_recording_is_kept_and_marked(services: Servic
     await speech.start()
     try:
         ivr, voice = backend(services, speech)
-        brief = await ivr.submit_voice_report(phone="+79780001122", category_code=None,
-                                              recording_path=recording(tmp_path, services),
-                                              call_uniqueid="1.1", ivr_path="1>record")
+        brief = await ivr.submit_voice_report(
+            phone="+79780001122",
+            category_code=None,
+            recording_path=recording(tmp_path, services),
+            call_uniqueid="1.1",
+            ivr_path="1>record",
+        )
     finally:
         await speech.close()
     detail = await services.tickets.detail(brief.number)
@@ -89,8 +98,13 @@ async def test_corrupt_recording_is_kept_with_a_clear_note(services: Services, s
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "bad.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage that is no audio" * 20)
     ivr, voice = backend(services, speech)
-    brief = await ivr.submit_voice_report(phone="+79780001122", category_code="no_water",
-                                          recording_path=str(folder / "bad"), call_uniqueid="1.2", ivr_path="1")
+    brief = await ivr.submit_voice_report(
+        phone="+79780001122",
+        category_code="no_water",
+        recording_path=str(folder / "bad"),
+        call_uniqueid="1.2",
+        ivr_path="1",
+    )
     await voice.drain()
     detail = await services.tickets.detail(brief.number)
     assert detail.attachments[0].transcript_status == "failed"
@@ -99,8 +113,13 @@ async def test_corrupt_recording_is_kept_with_a_clear_note(services: Services, s
 
 async def test_a_hang_up_before_asterisk_wrote_the_file_still_makes_a_ticket(services: Services) -> None:
     ivr, _ = backend(services, None)
-    brief = await ivr.submit_voice_report(phone="anonymous", category_code="teleport",
-                                          recording_path="/nonexistent/rec-1", call_uniqueid="1.3", ivr_path="1")
+    brief = await ivr.submit_voice_report(
+        phone="anonymous",
+        category_code="teleport",
+        recording_path="/nonexistent/rec-1",
+        call_uniqueid="1.3",
+        ivr_path="1",
+    )
     detail = await services.tickets.detail(brief.number)
     assert detail.ticket.is_draft and detail.ticket.phone is None and detail.ticket.category is None
     assert detail.attachments[0].transcript_status == "unavailable"
@@ -108,19 +127,26 @@ async def test_a_hang_up_before_asterisk_wrote_the_file_still_makes_a_ticket(ser
 
 async def test_status_lookup_by_number(services: Services) -> None:
     ivr, _ = backend(services, None)
-    brief = await ivr.submit_voice_report(phone="+79780001122", category_code="elevator",
-                                          recording_path="/nonexistent/x", call_uniqueid="1.4", ivr_path="2")
+    brief = await ivr.submit_voice_report(
+        phone="+79780001122",
+        category_code="elevator",
+        recording_path="/nonexistent/x",
+        call_uniqueid="1.4",
+        ivr_path="2",
+    )
     assert (await ivr.ticket_status(brief.number)) == brief
     assert await ivr.ticket_status("2699999") is None
     assert await ivr.ticket_status("12") is None
 
 
-async def test_pending_transcripts_resume_after_a_restart(services: Services, speech: SpeechService,
-                                                          tmp_path: Path) -> None:
-    first, _ = backend(services, None)   # "before the restart": no speech service yet
+async def test_pending_transcripts_resume_after_a_restart(
+    services: Services, speech: SpeechService, tmp_path: Path
+) -> None:
+    first, _ = backend(services, None)  # "before the restart": no speech service yet
     path = recording(tmp_path, services)
-    brief = await first.submit_voice_report(phone="+79780001122", category_code="garbage", recording_path=path,
-                                            call_uniqueid="1.5", ivr_path="1")
+    brief = await first.submit_voice_report(
+        phone="+79780001122", category_code="garbage", recording_path=path, call_uniqueid="1.5", ivr_path="1"
+    )
     # mark it pending as a crash mid-transcription would leave it
     detail = await services.tickets.detail(brief.number)
     await services.tickets.set_transcript(detail.attachments[0].id, "pending", None)

@@ -24,8 +24,11 @@ async def test_healthz_says_when_the_database_is_gone(live_server: LiveServer, t
     # Point the pool at a server that is not there: the check must answer, not hang or crash.
     from callcenter.store.db import create_engine
 
-    dead = "postgresql+asyncpg://nobody@127.0.0.1:9/none" if original_url.get_backend_name() == "postgresql" \
-        else f"sqlite+aiosqlite:///{tmp_path}"   # a folder is no database file
+    dead = (
+        "postgresql+asyncpg://nobody@127.0.0.1:9/none"
+        if original_url.get_backend_name() == "postgresql"
+        else f"sqlite+aiosqlite:///{tmp_path}"
+    )  # a folder is no database file
     live_server.services.engine = create_engine(dead)
     async with aiohttp.ClientSession() as http:
         async with http.get(live_server.url + "/healthz") as resp:

@@ -33,8 +33,19 @@ STREAM_FILE_USAGE = (
 
 # Commands Asterisk still runs on a dead channel (res_agi marks them so); the others answer 511.
 DEAD_OK = ("SET VARIABLE", "GET VARIABLE", "GET FULL VARIABLE", "DATABASE", "EXEC", "VERBOSE", "NOOP", "HANGUP")
-KNOWN = DEAD_OK + ("ANSWER", "STREAM FILE", "GET DATA", "SAY DIGITS", "SAY NUMBER", "RECORD FILE",
-                   "WAIT FOR DIGIT", "CHANNEL STATUS", "CONTROL STREAM FILE", "GET OPTION", "SAY ALPHA")
+KNOWN = DEAD_OK + (
+    "ANSWER",
+    "STREAM FILE",
+    "GET DATA",
+    "SAY DIGITS",
+    "SAY NUMBER",
+    "RECORD FILE",
+    "WAIT FOR DIGIT",
+    "CHANNEL STATUS",
+    "CONTROL STREAM FILE",
+    "GET OPTION",
+    "SAY ALPHA",
+)
 
 TRACES_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk-traces"
 
@@ -44,9 +55,16 @@ _RECORD_RE = re.compile(r"^RECORD FILE (\S+) (\S+) ")
 _ENDPOS_RE = re.compile(r"endpos=(\d+)$")
 
 
-def environment_lines(script: str = "ivr", *, callerid: str = "+79780001122", uniqueid: str = "1795979627.17",
-                      calleridname: str = "Citizen", context: str = "hotline", extension: str = "1563",
-                      channel: str = "Local/1563@hotline-00000008;2") -> list[str]:
+def environment_lines(
+    script: str = "ivr",
+    *,
+    callerid: str = "+79780001122",
+    uniqueid: str = "1795979627.17",
+    calleridname: str = "Citizen",
+    context: str = "hotline",
+    extension: str = "1563",
+    channel: str = "Local/1563@hotline-00000008;2",
+) -> list[str]:
     """The environment block as Asterisk 22.10.1 sends it (agi-ivr-report.log), ready to send."""
     return [
         "agi_network: yes",
@@ -114,10 +132,20 @@ class FakeAsterisk:
     mismatch. With ``auto_variables`` SET/GET VARIABLE not named by the next step are answered
     from ``variables`` without using a step."""
 
-    def __init__(self, host: str, port: int, *, env: Sequence[str], script: Iterable[Step] = (),
-                 exact: bool = False, dead_after: bool = False, auto_variables: bool = False,
-                 variables: Mapping[str, str] | None = None, timeout: float = 10.0,
-                 recording_bytes: bytes | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        env: Sequence[str],
+        script: Iterable[Step] = (),
+        exact: bool = False,
+        dead_after: bool = False,
+        auto_variables: bool = False,
+        variables: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+        recording_bytes: bytes | None = None,
+    ) -> None:
         self.host, self.port = host, port
         self.env = list(env)
         self.script = list(script)
@@ -222,6 +250,7 @@ class FakeAsterisk:
 
 
 # --- recorded traces -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TraceSession:

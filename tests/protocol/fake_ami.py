@@ -185,8 +185,17 @@ class FakeState:
     def _update(self, fields: dict[str, str], uniqueid: str) -> None:
         channel = self.channels.get(uniqueid)
         if channel is not None:
-            for key in ("ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName",
-                        "ConnectedLineNum", "ConnectedLineName", "Context", "Exten", "Priority"):
+            for key in (
+                "ChannelState",
+                "ChannelStateDesc",
+                "CallerIDNum",
+                "CallerIDName",
+                "ConnectedLineNum",
+                "ConnectedLineName",
+                "Context",
+                "Exten",
+                "Priority",
+            ):
                 if key in fields:
                     channel.fields[key] = fields[key]
 
@@ -213,9 +222,16 @@ class FakeState:
 
     def _on_QueueCallerJoin(self, fields: dict[str, str], uniqueid: str) -> None:
         self.queues.add(fields.get("Queue", "hotline"))
-        self.entries.append(_Entry(fields.get("Queue", ""), fields.get("Channel", ""), uniqueid,
-                                   fields.get("CallerIDNum", ""), fields.get("CallerIDName", ""),
-                                   time.time()))
+        self.entries.append(
+            _Entry(
+                fields.get("Queue", ""),
+                fields.get("Channel", ""),
+                uniqueid,
+                fields.get("CallerIDNum", ""),
+                fields.get("CallerIDName", ""),
+                time.time(),
+            )
+        )
 
     def _on_QueueCallerLeave(self, fields: dict[str, str], uniqueid: str) -> None:
         self.entries = [e for e in self.entries if e.uniqueid != uniqueid]
@@ -230,57 +246,110 @@ class FakeState:
         for uniqueid, ch in self.channels.items():
             f = ch.fields
             duration = int(time.time() - ch.created)
-            items.append([
-                ("Event", "CoreShowChannel"), ("ActionID", action_id),
-                ("Channel", f.get("Channel", "")), ("ChannelState", f.get("ChannelState", "0")),
-                ("ChannelStateDesc", f.get("ChannelStateDesc", "Down")),
-                ("CallerIDNum", f.get("CallerIDNum", "")), ("CallerIDName", f.get("CallerIDName", "")),
-                ("ConnectedLineNum", f.get("ConnectedLineNum", "")),
-                ("ConnectedLineName", f.get("ConnectedLineName", "")),
-                ("Language", f.get("Language", "ru")), ("AccountCode", ""),
-                ("Context", f.get("Context", "")), ("Exten", f.get("Exten", "")),
-                ("Priority", f.get("Priority", "1")), ("Uniqueid", uniqueid),
-                ("Linkedid", f.get("Linkedid", uniqueid)), ("Application", ch.application),
-                ("ApplicationData", ch.app_data),
-                ("Duration", f"{duration // 3600:02d}:{duration // 60 % 60:02d}:{duration % 60:02d}"),
-                ("BridgeId", ch.bridge),
-            ])
+            items.append(
+                [
+                    ("Event", "CoreShowChannel"),
+                    ("ActionID", action_id),
+                    ("Channel", f.get("Channel", "")),
+                    ("ChannelState", f.get("ChannelState", "0")),
+                    ("ChannelStateDesc", f.get("ChannelStateDesc", "Down")),
+                    ("CallerIDNum", f.get("CallerIDNum", "")),
+                    ("CallerIDName", f.get("CallerIDName", "")),
+                    ("ConnectedLineNum", f.get("ConnectedLineNum", "")),
+                    ("ConnectedLineName", f.get("ConnectedLineName", "")),
+                    ("Language", f.get("Language", "ru")),
+                    ("AccountCode", ""),
+                    ("Context", f.get("Context", "")),
+                    ("Exten", f.get("Exten", "")),
+                    ("Priority", f.get("Priority", "1")),
+                    ("Uniqueid", uniqueid),
+                    ("Linkedid", f.get("Linkedid", uniqueid)),
+                    ("Application", ch.application),
+                    ("ApplicationData", ch.app_data),
+                    ("Duration", f"{duration // 3600:02d}:{duration // 60 % 60:02d}:{duration % 60:02d}"),
+                    ("BridgeId", ch.bridge),
+                ]
+            )
         return items
 
     def queue_items(self, action_id: str) -> list[Frame]:
         items: list[Frame] = []
         for queue in sorted(self.queues):
             waiting = [e for e in self.entries if e.queue == queue]
-            items.append([("Event", "QueueParams"), ("Queue", queue), ("Max", "0"),
-                          ("Strategy", "ringall"), ("Calls", str(len(waiting))), ("Holdtime", "0"),
-                          ("TalkTime", "0"), ("Completed", "0"), ("Abandoned", "0"),
-                          ("ServiceLevel", "0"), ("ServicelevelPerf", "0.0"),
-                          ("ServicelevelPerf2", "0.0"), ("Weight", "0"), ("ActionID", action_id)])
+            items.append(
+                [
+                    ("Event", "QueueParams"),
+                    ("Queue", queue),
+                    ("Max", "0"),
+                    ("Strategy", "ringall"),
+                    ("Calls", str(len(waiting))),
+                    ("Holdtime", "0"),
+                    ("TalkTime", "0"),
+                    ("Completed", "0"),
+                    ("Abandoned", "0"),
+                    ("ServiceLevel", "0"),
+                    ("ServicelevelPerf", "0.0"),
+                    ("ServicelevelPerf2", "0.0"),
+                    ("Weight", "0"),
+                    ("ActionID", action_id),
+                ]
+            )
             for m in self.members.values():
                 if m.get("Queue", queue) != queue:
                     continue
-                items.append([("Event", "QueueMember"), ("Queue", queue),
-                              ("Name", m.get("MemberName", "")), ("Location", m.get("Interface", "")),
-                              ("StateInterface", m.get("StateInterface", "")),
-                              ("Membership", "static"), ("Penalty", "0"), ("CallsTaken", "0"),
-                              ("LastCall", "0"), ("LastPause", "0"), ("LoginTime", "0"),
-                              ("InCall", m.get("InCall", "0")), ("Status", m.get("Status", "1")),
-                              ("Paused", m.get("Paused", "0")), ("PausedReason", ""),
-                              ("Wrapuptime", "0"), ("ActionID", action_id)])
+                items.append(
+                    [
+                        ("Event", "QueueMember"),
+                        ("Queue", queue),
+                        ("Name", m.get("MemberName", "")),
+                        ("Location", m.get("Interface", "")),
+                        ("StateInterface", m.get("StateInterface", "")),
+                        ("Membership", "static"),
+                        ("Penalty", "0"),
+                        ("CallsTaken", "0"),
+                        ("LastCall", "0"),
+                        ("LastPause", "0"),
+                        ("LoginTime", "0"),
+                        ("InCall", m.get("InCall", "0")),
+                        ("Status", m.get("Status", "1")),
+                        ("Paused", m.get("Paused", "0")),
+                        ("PausedReason", ""),
+                        ("Wrapuptime", "0"),
+                        ("ActionID", action_id),
+                    ]
+                )
             for position, e in enumerate(waiting, start=1):
-                items.append([("Event", "QueueEntry"), ("Queue", queue), ("Position", str(position)),
-                              ("Channel", e.channel), ("Uniqueid", e.uniqueid),
-                              ("CallerIDNum", e.caller_num), ("CallerIDName", e.caller_name),
-                              ("ConnectedLineNum", "<unknown>"), ("ConnectedLineName", "<unknown>"),
-                              ("Wait", str(int(time.time() - e.joined))), ("Priority", "0"),
-                              ("ActionID", action_id)])
+                items.append(
+                    [
+                        ("Event", "QueueEntry"),
+                        ("Queue", queue),
+                        ("Position", str(position)),
+                        ("Channel", e.channel),
+                        ("Uniqueid", e.uniqueid),
+                        ("CallerIDNum", e.caller_num),
+                        ("CallerIDName", e.caller_name),
+                        ("ConnectedLineNum", "<unknown>"),
+                        ("ConnectedLineName", "<unknown>"),
+                        ("Wait", str(int(time.time() - e.joined))),
+                        ("Priority", "0"),
+                        ("ActionID", action_id),
+                    ]
+                )
         return items
 
 
 def default_members() -> dict[str, dict[str, str]]:
-    return {"Local/op1@operators/n": {
-        "Queue": "hotline", "MemberName": "Operator One", "Interface": "Local/op1@operators/n",
-        "StateInterface": "Local/op1@operators", "Status": "1", "Paused": "0", "InCall": "0"}}
+    return {
+        "Local/op1@operators/n": {
+            "Queue": "hotline",
+            "MemberName": "Operator One",
+            "Interface": "Local/op1@operators/n",
+            "StateInterface": "Local/op1@operators",
+            "Status": "1",
+            "Paused": "0",
+            "InCall": "0",
+        }
+    }
 
 
 # --- the server ------------------------------------------------------------------------
@@ -329,8 +398,11 @@ class FakeAmi:
 
     def count(self, action: str, action_id: str | None = None) -> int:
         """How many ``action`` actions (with this ActionID, if given) arrived."""
-        return sum(1 for a in self.actions if a.get("Action") == action
-                   and (action_id is None or a.get("ActionID") == action_id))
+        return sum(
+            1
+            for a in self.actions
+            if a.get("Action") == action and (action_id is None or a.get("ActionID") == action_id)
+        )
 
     async def wait_for(self, predicate, timeout: float = 5.0) -> None:
         """Wait until ``predicate()`` holds (re-checked on every fake-side change)."""
@@ -349,8 +421,9 @@ class FakeAmi:
 
     async def restart(self) -> None:
         """Asterisk restarts: Shutdown event, connections closed, every call gone."""
-        await self.send_frames([[("Event", "Shutdown"), ("Privilege", "system,all"),
-                                 ("Shutdown", "Cleanly"), ("Restart", "True")]])
+        await self.send_frames(
+            [[("Event", "Shutdown"), ("Privilege", "system,all"), ("Shutdown", "Cleanly"), ("Restart", "True")]]
+        )
         for writer in self._writers:
             writer.close()
         self._writers.clear()
@@ -387,10 +460,19 @@ class FakeAmi:
         if channel is None:
             return
         f = channel.fields
-        await self.send_frames([[("Event", "Hangup"), ("Privilege", "call,all"),
-                                 ("Channel", f.get("Channel", "")), ("Uniqueid", uniqueid),
-                                 ("Linkedid", f.get("Linkedid", uniqueid)),
-                                 ("Cause", "16"), ("Cause-txt", "Normal Clearing")]])
+        await self.send_frames(
+            [
+                [
+                    ("Event", "Hangup"),
+                    ("Privilege", "call,all"),
+                    ("Channel", f.get("Channel", "")),
+                    ("Uniqueid", uniqueid),
+                    ("Linkedid", f.get("Linkedid", uniqueid)),
+                    ("Cause", "16"),
+                    ("Cause-txt", "Normal Clearing"),
+                ]
+            ]
+        )
 
     # --- protocol -------------------------------------------------------------------
 
@@ -434,8 +516,7 @@ class FakeAmi:
         if name.lower() == "login":
             return await self._login(writer, action, action_id)
         if not authed:
-            await _write(writer, [[("Response", "Error"), ("ActionID", action_id),
-                                   ("Message", "Permission denied")]])
+            await _write(writer, [[("Response", "Error"), ("ActionID", action_id), ("Message", "Permission denied")]])
             return False
         handler = {
             "ping": self._ping,
@@ -449,51 +530,96 @@ class FakeAmi:
 
     async def _login(self, writer, action: dict, action_id: str) -> bool:
         if action.get("Username") != self.username or action.get("Secret") != self.secret:
-            await _write(writer, [[("Response", "Error"), ("ActionID", action_id),
-                                   ("Message", "Authentication failed")]])
+            await _write(
+                writer, [[("Response", "Error"), ("ActionID", action_id), ("Message", "Authentication failed")]]
+            )
             return False
         self.logins += 1
-        await _write(writer, [
-            [("Response", "Success"), ("ActionID", action_id), ("Message", "Authentication accepted")],
-            [("Event", "FullyBooted"), ("Privilege", "system,all"), ("Uptime", "43"),
-             ("LastReload", "43"), ("Status", "Fully Booted")],
-        ])
+        await _write(
+            writer,
+            [
+                [("Response", "Success"), ("ActionID", action_id), ("Message", "Authentication accepted")],
+                [
+                    ("Event", "FullyBooted"),
+                    ("Privilege", "system,all"),
+                    ("Uptime", "43"),
+                    ("LastReload", "43"),
+                    ("Status", "Fully Booted"),
+                ],
+            ],
+        )
         return True
 
     async def _ping(self, writer, action: dict, action_id: str) -> None:
         if not self.answer_pings:
             return  # half-open: the socket stays, answers never come
-        await _write(writer, [[("Response", "Success"), ("ActionID", action_id), ("Ping", "Pong"),
-                               ("Timestamp", f"{time.time():.6f}")]])
+        await _write(
+            writer,
+            [[("Response", "Success"), ("ActionID", action_id), ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}")]],
+        )
 
     async def _core_show_channels(self, writer, action: dict, action_id: str) -> None:
         items = self.state.channel_items(action_id)
-        await _write(writer, [
-            [("Response", "Success"), ("ActionID", action_id), ("EventList", "start"),
-             ("Message", "Channels will follow")],
-            *items,
-            [("Event", "CoreShowChannelsComplete"), ("ActionID", action_id),
-             ("EventList", "Complete"), ("ListItems", str(len(items)))],
-        ])
+        await _write(
+            writer,
+            [
+                [
+                    ("Response", "Success"),
+                    ("ActionID", action_id),
+                    ("EventList", "start"),
+                    ("Message", "Channels will follow"),
+                ],
+                *items,
+                [
+                    ("Event", "CoreShowChannelsComplete"),
+                    ("ActionID", action_id),
+                    ("EventList", "Complete"),
+                    ("ListItems", str(len(items))),
+                ],
+            ],
+        )
 
     async def _queue_status(self, writer, action: dict, action_id: str) -> None:
         items = self.state.queue_items(action_id)
-        await _write(writer, [
-            [("Response", "Success"), ("ActionID", action_id), ("EventList", "start"),
-             ("Message", "Queue status will follow")],
-            *items,
-            [("Event", "QueueStatusComplete"), ("ActionID", action_id),
-             ("EventList", "Complete"), ("ListItems", str(len(items)))],
-        ])
+        await _write(
+            writer,
+            [
+                [
+                    ("Response", "Success"),
+                    ("ActionID", action_id),
+                    ("EventList", "start"),
+                    ("Message", "Queue status will follow"),
+                ],
+                *items,
+                [
+                    ("Event", "QueueStatusComplete"),
+                    ("ActionID", action_id),
+                    ("EventList", "Complete"),
+                    ("ListItems", str(len(items))),
+                ],
+            ],
+        )
 
     async def _logoff(self, writer, action: dict, action_id: str) -> None:
-        await _write(writer, [[("Response", "Goodbye"), ("ActionID", action_id),
-                               ("Message", "Thanks for all the fish.")]])
+        await _write(
+            writer, [[("Response", "Goodbye"), ("ActionID", action_id), ("Message", "Thanks for all the fish.")]]
+        )
 
     async def _unknown(self, writer, action: dict, action_id: str) -> None:
-        await _write(writer, [[("Response", "Error"), ("ActionID", action_id),
-                               ("Message", f"Invalid/unknown command: {action.get('Action')}. "
-                                           "Use Action: ListCommands to show available commands.")]])
+        await _write(
+            writer,
+            [
+                [
+                    ("Response", "Error"),
+                    ("ActionID", action_id),
+                    (
+                        "Message",
+                        f"Invalid/unknown command: {action.get('Action')}. "
+                        "Use Action: ListCommands to show available commands.",
+                    ),
+                ]
+            ],
+        )
 
     async def _originate(self, writer, action: dict, action_id: str) -> None:
         if self.drop_after_originate:
@@ -503,12 +629,14 @@ class FakeAmi:
             await self._send_to(writer, self.scripted_replies[action_id])
             return
         if self.reject_originates:
-            await _write(writer, [[("Response", "Error"), ("ActionID", action_id),
-                                   ("Message", self.reject_originates)]])
+            await _write(
+                writer, [[("Response", "Error"), ("ActionID", action_id), ("Message", self.reject_originates)]]
+            )
             return
         channel_id = str(action.get("ChannelId") or f"1795990000.{next(self._uniqueids)}")
-        await _write(writer, [[("Response", "Success"), ("ActionID", action_id),
-                               ("Message", "Originate successfully queued")]])
+        await _write(
+            writer, [[("Response", "Success"), ("ActionID", action_id), ("Message", "Originate successfully queued")]]
+        )
         frames = self._originate_frames(action, action_id, channel_id)
         if self.lose_originate_responses:
             frames = [f for f in frames if frame_get(f, "Event") != "OriginateResponse"]
@@ -521,19 +649,37 @@ class FakeAmi:
         name = channel
         if answered:
             name = f"{channel}-{next(self._uniqueids):08x}"
-            frames.append([("Event", "Newchannel"), ("Privilege", "call,all"), ("Channel", name),
-                           ("ChannelState", "6"), ("ChannelStateDesc", "Up"),
-                           ("CallerIDNum", "1563"), ("CallerIDName", "1563"),
-                           ("Context", str(action.get("Context", ""))),
-                           ("Exten", str(action.get("Exten", ""))), ("Priority", "1"),
-                           ("Uniqueid", channel_id), ("Linkedid", channel_id)])
-        frames.append([("Event", "OriginateResponse"), ("Privilege", "call,all"), ("ActionID", action_id),
-                       ("Response", "Success" if answered else "Failure"),
-                       ("Channel", name if answered else channel),
-                       ("Context", str(action.get("Context", ""))), ("Exten", str(action.get("Exten", ""))),
-                       ("Reason", self.originate_reason),
-                       ("Uniqueid", channel_id if answered else "<unknown>"),
-                       ("CallerIDNum", "1563"), ("CallerIDName", "1563")])
+            frames.append(
+                [
+                    ("Event", "Newchannel"),
+                    ("Privilege", "call,all"),
+                    ("Channel", name),
+                    ("ChannelState", "6"),
+                    ("ChannelStateDesc", "Up"),
+                    ("CallerIDNum", "1563"),
+                    ("CallerIDName", "1563"),
+                    ("Context", str(action.get("Context", ""))),
+                    ("Exten", str(action.get("Exten", ""))),
+                    ("Priority", "1"),
+                    ("Uniqueid", channel_id),
+                    ("Linkedid", channel_id),
+                ]
+            )
+        frames.append(
+            [
+                ("Event", "OriginateResponse"),
+                ("Privilege", "call,all"),
+                ("ActionID", action_id),
+                ("Response", "Success" if answered else "Failure"),
+                ("Channel", name if answered else channel),
+                ("Context", str(action.get("Context", ""))),
+                ("Exten", str(action.get("Exten", ""))),
+                ("Reason", self.originate_reason),
+                ("Uniqueid", channel_id if answered else "<unknown>"),
+                ("CallerIDNum", "1563"),
+                ("CallerIDName", "1563"),
+            ]
+        )
         return frames
 
     async def _send_to(self, writer: asyncio.StreamWriter, frames: list[Frame]) -> None:

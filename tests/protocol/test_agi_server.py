@@ -88,6 +88,7 @@ async def assert_serves_next_session(server: AgiServer) -> None:
 
 # --- replaying the recorded traces -----------------------------------------------------
 
+
 def _expected_kind(reply_lines: tuple[str, ...]) -> str:
     final = reply_lines[-1]
     if final.startswith("511"):
@@ -99,8 +100,12 @@ def _expected_kind(reply_lines: tuple[str, ...]) -> str:
 
 def test_traces_are_present() -> None:
     files = trace_files()
-    assert {f.name for f in files} >= {"agi-callback.log", "agi-hangup-early.log", "agi-ivr-report.log",
-                                       "agi-operator.log"}
+    assert {f.name for f in files} >= {
+        "agi-callback.log",
+        "agi-hangup-early.log",
+        "agi-ivr-report.log",
+        "agi-operator.log",
+    }
     assert all(load_trace(f) for f in files)
 
 
@@ -137,24 +142,32 @@ async def test_replay_trace(make_server: Callable[..., Any], session: TraceSessi
     await assert_serves_next_session(server)
 
 
-@pytest.mark.parametrize(("line", "code", "result", "data", "endpos"), [
-    ("200 result=0", 200, "0", None, None),
-    ("200 result=1 (1042)", 200, "1", "1042", None),
-    ("200 result=1 (+79780001122)", 200, "1", "+79780001122", None),
-    ("200 result=0 endpos=44640", 200, "0", None, 44640),
-    ("200 result=-1 endpos=39520", 200, "-1", None, 39520),
-    ("200 result=-1", 200, "-1", None, None),
-    ("200 result= (timeout)", 200, "", "timeout", None),
-    ("200 result=12 (timeout)", 200, "12", "timeout", None),
-    ("200 result=35 (dtmf) endpos=10501", 200, "35", "dtmf", 10501),
-    ("200 result=-1 (hangup) endpos=8000", 200, "-1", "hangup", 8000),
-    ("200 result=0 (timeout) endpos=24000", 200, "0", "timeout", 24000),
-    ("200 result=1 (a (nested) value endpos=3)", 200, "1", "a (nested) value endpos=3", None),
-    ("200 result=6", 200, "6", None, None),
-    ("511 Command Not Permitted on a dead channel or intercept routine", 511, None,
-     "Command Not Permitted on a dead channel or intercept routine", None),
-    ("510 Invalid or unknown command", 510, None, "Invalid or unknown command", None),
-])
+@pytest.mark.parametrize(
+    ("line", "code", "result", "data", "endpos"),
+    [
+        ("200 result=0", 200, "0", None, None),
+        ("200 result=1 (1042)", 200, "1", "1042", None),
+        ("200 result=1 (+79780001122)", 200, "1", "+79780001122", None),
+        ("200 result=0 endpos=44640", 200, "0", None, 44640),
+        ("200 result=-1 endpos=39520", 200, "-1", None, 39520),
+        ("200 result=-1", 200, "-1", None, None),
+        ("200 result= (timeout)", 200, "", "timeout", None),
+        ("200 result=12 (timeout)", 200, "12", "timeout", None),
+        ("200 result=35 (dtmf) endpos=10501", 200, "35", "dtmf", 10501),
+        ("200 result=-1 (hangup) endpos=8000", 200, "-1", "hangup", 8000),
+        ("200 result=0 (timeout) endpos=24000", 200, "0", "timeout", 24000),
+        ("200 result=1 (a (nested) value endpos=3)", 200, "1", "a (nested) value endpos=3", None),
+        ("200 result=6", 200, "6", None, None),
+        (
+            "511 Command Not Permitted on a dead channel or intercept routine",
+            511,
+            None,
+            "Command Not Permitted on a dead channel or intercept routine",
+            None,
+        ),
+        ("510 Invalid or unknown command", 510, None, "Invalid or unknown command", None),
+    ],
+)
 def test_reply_parsing(line: str, code: int, result: str | None, data: str | None, endpos: int | None) -> None:
     reply = AgiReply.parse([line])
     assert (reply.code, reply.result, reply.data, reply.endpos) == (code, result, data, endpos)
@@ -264,6 +277,7 @@ async def test_typed_commands_on_the_callback_trace(make_server: Callable[..., A
 
 # --- the four panoramisk traps ---------------------------------------------------------
 
+
 async def test_peer_closing_mid_header_costs_one_session(make_server: Callable[..., Any]) -> None:
     server = await make_server({})
     reader, writer = await asyncio.open_connection(HOST, server.port)
@@ -299,8 +313,11 @@ async def test_multiline_520_is_read_to_its_end(make_server: Callable[..., Any])
         seen.outcomes.append(await channel.channel_status())
 
     server = await make_server({"usage": usage_then_more})
-    script = [step("STREAM FILE", *STREAM_FILE_USAGE), step("WAIT FOR DIGIT 100", "200 result=49"),
-              step("CHANNEL STATUS", "200 result=6")]
+    script = [
+        step("STREAM FILE", *STREAM_FILE_USAGE),
+        step("WAIT FOR DIGIT 100", "200 result=49"),
+        step("CHANNEL STATUS", "200 result=6"),
+    ]
     result = await FakeAsterisk(HOST, server.port, env=environment_lines("usage"), script=script, exact=True).run()
 
     assert result.mismatches == [] and result.script_left == 0
@@ -322,9 +339,11 @@ async def test_inline_hangup_before_the_reply(make_server: Callable[..., Any]) -
             await channel.wait_for_digit(5000)
 
     server = await make_server({"inline": hangup_midway})
-    script = [step('STREAM FILE 1563/greeting "0123456789*#"', HANGUP, "200 result=-1 endpos=1200"),
-              step("GET VARIABLE TICKET_ID", "200 result=1 (2611042)"),
-              step("WAIT FOR DIGIT 5000", DEAD)]
+    script = [
+        step('STREAM FILE 1563/greeting "0123456789*#"', HANGUP, "200 result=-1 endpos=1200"),
+        step("GET VARIABLE TICKET_ID", "200 result=1 (2611042)"),
+        step("WAIT FOR DIGIT 5000", DEAD),
+    ]
     result = await FakeAsterisk(HOST, server.port, env=environment_lines("inline"), script=script, exact=True).run()
 
     assert result.mismatches == [] and result.script_left == 0
@@ -335,14 +354,18 @@ async def test_inline_hangup_before_the_reply(make_server: Callable[..., Any]) -
     await assert_serves_next_session(server)
 
 
-@pytest.mark.parametrize("garbage", [
-    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n",
-    b"agi_network yes\n",
-    b"\xff\xfe\xfd",
-    b"agi_x: " + b"a" * 20000 + b"\n",
-    b"".join(b"agi_arg_%d: x\n" % i for i in range(500)),
-], ids=["http", "tls", "no-colon", "binary-then-close", "overlong-line", "endless-header"])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n",
+        b"agi_network yes\n",
+        b"\xff\xfe\xfd",
+        b"agi_x: " + b"a" * 20000 + b"\n",
+        b"".join(b"agi_arg_%d: x\n" % i for i in range(500)),
+    ],
+    ids=["http", "tls", "no-colon", "binary-then-close", "overlong-line", "endless-header"],
+)
 async def test_garbage_header_is_refused(make_server: Callable[..., Any], garbage: bytes) -> None:
     server = await make_server({}, timeouts=FAST)
     reader, writer = await asyncio.open_connection(HOST, server.port)
@@ -371,8 +394,9 @@ async def test_garbage_reply_ends_the_session(make_server: Callable[..., Any]) -
             raise
 
     server = await make_server({"asks": asks})
-    result = await FakeAsterisk(HOST, server.port, env=environment_lines("asks"),
-                                script=[step("ANSWER", "I am not Asterisk")]).run()
+    result = await FakeAsterisk(
+        HOST, server.port, env=environment_lines("asks"), script=[step("ANSWER", "I am not Asterisk")]
+    ).run()
     assert result.server_closed
     assert isinstance(seen.outcomes[0], AgiProtocolError) and seen.outcomes[1] is False
     assert result.commands == ["ANSWER"]  # an unusable channel sends nothing more
@@ -390,13 +414,18 @@ async def test_overlong_reply_line_ends_the_session(make_server: Callable[..., A
         seen.outcomes.append(channel.usable)
 
     server = await make_server({"asks": asks}, limits=AgiLimits(max_line_bytes=1024))
-    result = await FakeAsterisk(HOST, server.port, env=environment_lines("asks"),
-                                script=[step("GET VARIABLE X", "200 result=1 (" + "x" * 5000 + ")")]).run()
+    result = await FakeAsterisk(
+        HOST,
+        server.port,
+        env=environment_lines("asks"),
+        script=[step("GET VARIABLE X", "200 result=1 (" + "x" * 5000 + ")")],
+    ).run()
     assert result.server_closed and seen.outcomes == [False]
     await assert_serves_next_session(server)
 
 
 # --- stalls, refusals, unknown scripts, faults -----------------------------------------
+
 
 async def test_stalled_peer_in_header_times_out(make_server: Callable[..., Any]) -> None:
     server = await make_server({}, timeouts=FAST)
@@ -449,8 +478,9 @@ async def test_peer_not_allowed_is_refused(make_server: Callable[..., Any]) -> N
     assert seen.channels == []
 
 
-async def test_unknown_script_sends_caller_to_operator(make_server: Callable[..., Any],
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+async def test_unknown_script_sends_caller_to_operator(
+    make_server: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
     server = await make_server({})
     with caplog.at_level(logging.ERROR, logger="callcenter.ivr.agi"):
         result = await FakeAsterisk(HOST, server.port, env=environment_lines("nosuch"), auto_variables=True).run()
@@ -466,8 +496,9 @@ async def test_failing_handler_sends_caller_to_operator(make_server: Callable[..
         raise RuntimeError("bug in a handler")
 
     server = await make_server({"broken": broken})
-    result = await FakeAsterisk(HOST, server.port, env=environment_lines("broken"),
-                                script=[step("ANSWER", "200 result=0")], auto_variables=True).run()
+    result = await FakeAsterisk(
+        HOST, server.port, env=environment_lines("broken"), script=[step("ANSWER", "200 result=0")], auto_variables=True
+    ).run()
     assert result.mismatches == []
     assert result.commands == ["ANSWER", 'SET VARIABLE IVR_ROUTE "operator"']
     await server.wait_idle(5)
@@ -483,15 +514,24 @@ async def test_unknown_command_after_hangup_still_answered_510(make_server: Call
         seen.outcomes.append(err.value.reply.code)
 
     server = await make_server({"probes": probes})
-    result = await FakeAsterisk(HOST, server.port, env=environment_lines("probes"),
-                                script=[step("NOSUCHCOMMAND foo", HANGUP, INVALID)], exact=True).run()
+    result = await FakeAsterisk(
+        HOST,
+        server.port,
+        env=environment_lines("probes"),
+        script=[step("NOSUCHCOMMAND foo", HANGUP, INVALID)],
+        exact=True,
+    ).run()
     assert result.mismatches == [] and seen.outcomes == [510]
 
 
 async def test_many_sessions_at_once(make_server: Callable[..., Any]) -> None:
     server = await make_server({})
-    peers = [FakeAsterisk(HOST, server.port, env=environment_lines("ping", uniqueid=f"1.{i}"), script=PING_SCRIPT,
-                          exact=True) for i in range(100)]
+    peers = [
+        FakeAsterisk(
+            HOST, server.port, env=environment_lines("ping", uniqueid=f"1.{i}"), script=PING_SCRIPT, exact=True
+        )
+        for i in range(100)
+    ]
     results = await asyncio.gather(*(peer.run() for peer in peers))
     assert all(r.mismatches == [] and r.server_closed for r in results)
     await server.wait_idle(5)

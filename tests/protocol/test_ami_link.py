@@ -43,8 +43,15 @@ async def fake():
 
 
 def settings_for(fake: FakeAmi, **overrides) -> AmiSettings:
-    values = dict(host="127.0.0.1", port=fake.port, username="callcenter", secret="labsecret",
-                  backoff_initial=0.05, backoff_max=0.2, ping_interval=30.0)
+    values = dict(
+        host="127.0.0.1",
+        port=fake.port,
+        username="callcenter",
+        secret="labsecret",
+        backoff_initial=0.05,
+        backoff_max=0.2,
+        ping_interval=30.0,
+    )
     values.update(overrides)
     return AmiSettings(**values)
 
@@ -87,8 +94,9 @@ async def test_disabled_link_sends_nothing_and_says_so():
     assert link.state is LinkState.DISABLED
     with pytest.raises(AmiNotConnected):
         await link.send_action({"Action": "Ping"})
-    request = callback("cb-1", citizen_number="+79780001122", dial_template="PJSIP/{number}@city-trunk",
-                       ticket_id="1", callback_id="1")
+    request = callback(
+        "cb-1", citizen_number="+79780001122", dial_template="PJSIP/{number}@city-trunk", ticket_id="1", callback_id="1"
+    )
     assert (await link.originate(request)).outcome is OriginateOutcome.NOT_SENT
     await link.close()
 
@@ -166,9 +174,15 @@ async def test_garbage_and_half_frames_are_skipped_without_losing_the_link(fake)
         await next_item(sub, lambda i: isinstance(i, QueueSnapshot))
         await fake.send_raw(b"\x00\xff\xfe garbage without a colon\r\n\r\n")
         await fake.send_raw(b"Foo: bar\r\nBaz: qux\r\n\r\n")  # no Event, no Response
-        hangup = [("Event", "Hangup"), ("Channel", "PJSIP/city-trunk-00000001"),
-                  ("CallerIDName", "Иван Петров"), ("Uniqueid", "1.1"), ("Linkedid", "1.1"),
-                  ("Cause", "16"), ("Cause-txt", "Normal Clearing")]
+        hangup = [
+            ("Event", "Hangup"),
+            ("Channel", "PJSIP/city-trunk-00000001"),
+            ("CallerIDName", "Иван Петров"),
+            ("Uniqueid", "1.1"),
+            ("Linkedid", "1.1"),
+            ("Cause", "16"),
+            ("Cause-txt", "Normal Clearing"),
+        ]
         wire = encode_frame(hangup)
         cut = wire.index("Петров".encode()) + 1  # inside a two-byte Cyrillic letter
         await fake.send_raw(wire[:cut])
@@ -248,8 +262,13 @@ async def test_a_slow_notifier_gets_a_resync_after_its_gap(fake):
         resyncs_before = fake.count("CoreShowChannels")
         release.set()
         await fake.wait_for(lambda: fake.count("CoreShowChannels") > resyncs_before)
-        await sink.wait_for(lambda n: isinstance(n, BoardResynced) and tracker.call(QUEUE_CALL)
-                            and len(tracker.call(QUEUE_CALL).channels) == 4)
+        await sink.wait_for(
+            lambda n: (
+                isinstance(n, BoardResynced)
+                and tracker.call(QUEUE_CALL)
+                and len(tracker.call(QUEUE_CALL).channels) == 4
+            )
+        )
         call = tracker.call(QUEUE_CALL)
         assert call.caller == "+79780003330" and call.queue == "hotline"
     finally:
@@ -260,8 +279,9 @@ async def test_a_slow_notifier_gets_a_resync_after_its_gap(fake):
 async def test_originate_whose_response_is_lost_times_out_and_is_never_redialled(fake):
     fake.lose_originate_responses = True
     async with Wired(fake) as w:
-        request = click_to_call("c2c-1", operator_interface="PJSIP/op1",
-                                citizen_number="+79780001122", dial_context="dial-citizen")
+        request = click_to_call(
+            "c2c-1", operator_interface="PJSIP/op1", citizen_number="+79780001122", dial_context="dial-citizen"
+        )
         result = await w.link.originate(request, timeout=0.5)
         assert result.outcome is OriginateOutcome.TIMED_OUT and result.outcome.may_have_dialled
         again = await w.link.originate(request, timeout=0.2)
@@ -276,8 +296,13 @@ async def test_originate_whose_response_is_lost_times_out_and_is_never_redialled
 async def test_reconnect_never_sends_an_originate_twice(fake):
     fake.drop_after_originate = True
     async with Wired(fake) as w:
-        request = callback("cb-77", citizen_number="+79780001122",
-                           dial_template="PJSIP/{number}@city-trunk", ticket_id="77", callback_id="5")
+        request = callback(
+            "cb-77",
+            citizen_number="+79780001122",
+            dial_template="PJSIP/{number}@city-trunk",
+            ticket_id="77",
+            callback_id="5",
+        )
         first = await w.link.originate(request, timeout=1.0)
         assert first.outcome is OriginateOutcome.TIMED_OUT
         await fake.wait_for_logins(2)
@@ -290,8 +315,13 @@ async def test_reconnect_never_sends_an_originate_twice(fake):
 
 async def test_not_sent_originate_goes_out_once_the_link_is_back(fake):
     link = AmiLink(settings_for(fake))
-    request = callback("cb-78", citizen_number="+79780001122", dial_template="PJSIP/{number}@city-trunk",
-                       ticket_id="78", callback_id="6")
+    request = callback(
+        "cb-78",
+        citizen_number="+79780001122",
+        dial_template="PJSIP/{number}@city-trunk",
+        ticket_id="78",
+        callback_id="6",
+    )
     assert (await link.originate(request)).outcome is OriginateOutcome.NOT_SENT
     await link.start()
     try:
@@ -305,18 +335,29 @@ async def test_not_sent_originate_goes_out_once_the_link_is_back(fake):
         assert sent["Channel"] == "PJSIP/+79780001122@city-trunk"
         assert sent["Variable"] == ["TICKET_ID=78", "CALLBACK_ID=6", "CITIZEN_NUMBER=+79780001122"]
         assert (sent["Context"], sent["Exten"], sent["Async"], sent["ChannelId"]) == (
-            "callback", "s", "true", "cc-cb-78")
+            "callback",
+            "s",
+            "true",
+            "cc-cb-78",
+        )
     finally:
         await link.close()
 
 
-@pytest.mark.parametrize(("reason", "outcome"), [
-    ("8", OriginateOutcome.CONGESTION), ("1", OriginateOutcome.HUNG_UP), ("2", OriginateOutcome.FAILED)])
+@pytest.mark.parametrize(
+    ("reason", "outcome"),
+    [("8", OriginateOutcome.CONGESTION), ("1", OriginateOutcome.HUNG_UP), ("2", OriginateOutcome.FAILED)],
+)
 async def test_other_originate_reasons(fake, reason, outcome):
     fake.originate_reason = reason
     async with Wired(fake) as w:
-        request = callback(f"cb-r{reason}", citizen_number="+79780001122",
-                           dial_template="PJSIP/{number}@city-trunk", ticket_id="1", callback_id="1")
+        request = callback(
+            f"cb-r{reason}",
+            citizen_number="+79780001122",
+            dial_template="PJSIP/{number}@city-trunk",
+            ticket_id="1",
+            callback_id="1",
+        )
         result = await w.link.originate(request, timeout=2)
         assert result.outcome is outcome and result.uniqueid is None
 
@@ -324,8 +365,9 @@ async def test_other_originate_reasons(fake, reason, outcome):
 async def test_refused_originate_is_rejected_not_timed_out(fake):
     fake.reject_originates = "Permission denied"
     async with Wired(fake) as w:
-        request = click_to_call("c2c-2", operator_interface="PJSIP/op1",
-                                citizen_number="+79780001122", dial_context="dial-citizen")
+        request = click_to_call(
+            "c2c-2", operator_interface="PJSIP/op1", citizen_number="+79780001122", dial_context="dial-citizen"
+        )
         result = await w.link.originate(request, timeout=2)
         assert result.outcome is OriginateOutcome.REJECTED and not result.outcome.may_have_dialled
         assert result.detail == "Permission denied"
@@ -334,17 +376,28 @@ async def test_refused_originate_is_rejected_not_timed_out(fake):
 async def test_injection_in_an_originate_is_refused_before_sending(fake):
     async with Wired(fake) as w:
         with pytest.raises(InvalidOriginate):
-            click_to_call("c2c-3", operator_interface="PJSIP/op1\r\nAction: Hangup",
-                          citizen_number="+79780001122", dial_context="dial-citizen")
+            click_to_call(
+                "c2c-3",
+                operator_interface="PJSIP/op1\r\nAction: Hangup",
+                citizen_number="+79780001122",
+                dial_context="dial-citizen",
+            )
         with pytest.raises(InvalidOriginate):
-            callback("bad id", citizen_number="+79780001122", dial_template="PJSIP/{number}@t",
-                     ticket_id="1", callback_id="1")
+            callback(
+                "bad id",
+                citizen_number="+79780001122",
+                dial_template="PJSIP/{number}@t",
+                ticket_id="1",
+                callback_id="1",
+            )
         with pytest.raises(InvalidOriginate):
-            callback("cb-9", citizen_number="89780001122", dial_template="PJSIP/{number}@t",
-                     ticket_id="1", callback_id="1")
+            callback(
+                "cb-9", citizen_number="89780001122", dial_template="PJSIP/{number}@t", ticket_id="1", callback_id="1"
+            )
         with pytest.raises(InvalidOriginate):
-            callback("cb-9", citizen_number="+79780001122", dial_template="PJSIP/{nomber}@t",
-                     ticket_id="1", callback_id="1")
+            callback(
+                "cb-9", citizen_number="+79780001122", dial_template="PJSIP/{nomber}@t", ticket_id="1", callback_id="1"
+            )
         with pytest.raises(ValueError):
             await w.link.send_action({"Action": "Command", "Command": "core show uptime\r\n\r\nAction: X"})
         assert fake.count("Originate") == 0 and fake.count("Command") == 0
@@ -390,14 +443,30 @@ async def test_answer_after_the_drop_is_still_tracked(fake):
 async def test_panoramisk_manager_would_dial_twice_after_a_reconnect(fake):
     """Why AmiLink replaces panoramisk's Manager: the same drop makes it re-send the Originate."""
     fake.drop_after_originate = True
-    manager = Manager(host="127.0.0.1", port=fake.port, username="callcenter", secret="labsecret",
-                      ping_delay=1000, ping_interval=1000, reconnect_timeout=0.05,
-                      loop=asyncio.get_running_loop())
+    manager = Manager(
+        host="127.0.0.1",
+        port=fake.port,
+        username="callcenter",
+        secret="labsecret",
+        ping_delay=1000,
+        ping_interval=1000,
+        reconnect_timeout=0.05,
+        loop=asyncio.get_running_loop(),
+    )
     await manager.connect()
     try:
         await fake.wait_for_logins(1)
-        manager.send_action({"Action": "Originate", "ActionID": "cb-1", "Channel": "PJSIP/x",
-                             "Context": "callback", "Exten": "s", "Priority": "1", "Async": "true"})
+        manager.send_action(
+            {
+                "Action": "Originate",
+                "ActionID": "cb-1",
+                "Channel": "PJSIP/x",
+                "Context": "callback",
+                "Exten": "s",
+                "Priority": "1",
+                "Async": "true",
+            }
+        )
         await fake.wait_for(lambda: fake.count("Originate", "cb-1") == 1)
         fake.drop_after_originate = False
         await fake.wait_for(lambda: fake.count("Originate", "cb-1") == 2)

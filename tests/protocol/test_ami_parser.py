@@ -75,7 +75,7 @@ def test_every_byte_split_of_a_trace_gives_the_same_frames():
         parser = AmiFrameParser()
         frames = []
         for start in range(0, len(raw), size):
-            frames.extend(parser.feed(raw[start:start + size]))
+            frames.extend(parser.feed(raw[start : start + size]))
         assert frames == whole, size
 
 

@@ -31,8 +31,15 @@ async def fake():
 
 
 def settings_for(fake: FakeAmi, **overrides) -> AmiSettings:
-    values = dict(host="127.0.0.1", port=fake.port, username="callcenter", secret="labsecret",
-                  backoff_initial=0.05, backoff_max=0.2, ping_interval=30.0)
+    values = dict(
+        host="127.0.0.1",
+        port=fake.port,
+        username="callcenter",
+        secret="labsecret",
+        backoff_initial=0.05,
+        backoff_max=0.2,
+        ping_interval=30.0,
+    )
     values.update(overrides)
     return AmiSettings(**values)
 
@@ -101,8 +108,7 @@ async def test_queue_call_pops_on_ringing_then_answer_and_end(fake, wired):
     kinds = [type(n) for n in sink.notes if hasattr(n, "call")]
     assert kinds.index(CallQueued) < kinds.index(OperatorRinging) < kinds.index(CallAnswered)
     ring = sink.of_type(OperatorRinging)[0]
-    assert (ring.interface, ring.member_name, ring.caller) == (
-        "Local/op1@operators/n", "Operator One", "+79780003330")
+    assert (ring.interface, ring.member_name, ring.caller) == ("Local/op1@operators/n", "Operator One", "+79780003330")
     assert ring.call.ringing[0].channel == "Local/op1@operators-00000002;1"
     stopped = sink.of_type(OperatorRingingStopped)
     assert [(s.interface, s.reason) for s in stopped] == [("Local/op1@operators/n", "answered")]
@@ -155,8 +161,14 @@ async def test_early_hangup_ends_the_call_only_when_every_leg_is_gone(fake, wire
 async def test_callback_originates_map_asterisks_reasons(fake, wired, action_id, outcome, reason, uniqueid):
     link, _, sink = wired
     fake.script_originates(load_trace("ami-originate-callbacks.txt"))
-    request = OriginateRequest(request_id=action_id, channel="Local/x@callee", context="callback",
-                               exten="s", variables=(("TICKET_ID", "1042"),), ring_timeout=20)
+    request = OriginateRequest(
+        request_id=action_id,
+        channel="Local/x@callee",
+        context="callback",
+        exten="s",
+        variables=(("TICKET_ID", "1042"),),
+        ring_timeout=20,
+    )
     result = await link.originate(request, timeout=5)
     assert (result.outcome, result.reason, result.uniqueid) == (outcome, reason, uniqueid)
     assert result.request_id == action_id and not result.repeated

@@ -53,9 +53,18 @@ def upto(events, name: str, inclusive: bool = True) -> list[dict[str, str]]:
 
 def hangups(events) -> list[dict[str, str]]:
     """A Hangup for every channel the events created, in creation order."""
-    return [{"Event": "Hangup", "Channel": e["Channel"], "Uniqueid": e["Uniqueid"],
-             "Linkedid": e["Linkedid"], "Cause": "16", "Cause-txt": "Normal Clearing"}
-            for e in events if e["Event"] == "Newchannel"]
+    return [
+        {
+            "Event": "Hangup",
+            "Channel": e["Channel"],
+            "Uniqueid": e["Uniqueid"],
+            "Linkedid": e["Linkedid"],
+            "Cause": "16",
+            "Cause-txt": "Normal Clearing",
+        }
+        for e in events
+        if e["Event"] == "Newchannel"
+    ]
 
 
 def test_caller_who_hangs_up_while_ringing_is_abandoned_and_flagged_for_callback():
@@ -78,8 +87,14 @@ def test_queue_timeout_without_agent_connect_counts_as_abandoned_at_the_end():
     events = queue_events()
     head = upto(events, "AgentCalled")
     leave = next(e for e in events if e["Event"] == "QueueCallerLeave")
-    no_answer = {"Event": "AgentRingNoAnswer", "Linkedid": QUEUE_CALL, "Uniqueid": "1795979524.3",
-                 "Interface": "Local/op1@operators/n", "MemberName": "Operator One", "RingTime": "15"}
+    no_answer = {
+        "Event": "AgentRingNoAnswer",
+        "Linkedid": QUEUE_CALL,
+        "Uniqueid": "1795979524.3",
+        "Interface": "Local/op1@operators/n",
+        "MemberName": "Operator One",
+        "RingTime": "15",
+    }
     tracker = CallTracker()
     feed_all(tracker, stamped([*head, no_answer]))
     assert tracker.call(QUEUE_CALL).ringing == ()
@@ -112,15 +127,15 @@ def test_board_shows_queue_wait_ringing_and_talking_operator():
     assert board.taken_at == datetime.fromtimestamp(joined + 42, UTC)
     assert [c.linkedid for c in board.queued] == [QUEUE_CALL] and board.in_ivr == ()
     assert board.queued[0].queue_wait_seconds == 42
-    feed_all(tracker, upto(events, "AgentCalled")[len(upto(events, "QueueCallerJoin")):])
+    feed_all(tracker, upto(events, "AgentCalled")[len(upto(events, "QueueCallerJoin")) :])
     operators = {o.interface: o for o in tracker.snapshot().operators}
     assert operators["Local/op1@operators/n"].state is OperatorState.RINGING
     assert operators["Local/op1@operators/n"].linkedid == QUEUE_CALL
-    feed_all(tracker, upto(events, "BridgeEnter")[len(upto(events, "AgentCalled")):])
+    feed_all(tracker, upto(events, "BridgeEnter")[len(upto(events, "AgentCalled")) :])
     board = tracker.snapshot()
     assert [c.linkedid for c in board.talking] == [QUEUE_CALL] and board.queued == ()
     assert board.operators[0].state is OperatorState.TALKING
-    feed_all(tracker, events[len(upto(events, "BridgeEnter")):])
+    feed_all(tracker, events[len(upto(events, "BridgeEnter")) :])
     board = tracker.snapshot()
     assert board.talking == () and board.operators[0].state is OperatorState.IDLE
 
@@ -152,9 +167,13 @@ def test_ivr_call_sits_in_the_ivr_column_with_its_choices():
 
 
 def test_caller_ids_are_normalised_and_the_raw_form_kept():
-    for raw, expected in [("89780003330", "+79780003330"), ("9780003330", "+79780003330"),
-                          ("+7 (978) 000-33-30", "+79780003330"), ("Anonymous", None),
-                          ("1563", None)]:
+    for raw, expected in [
+        ("89780003330", "+79780003330"),
+        ("9780003330", "+79780003330"),
+        ("+7 (978) 000-33-30", "+79780003330"),
+        ("Anonymous", None),
+        ("1563", None),
+    ]:
         events = [{**e, "CallerIDNum": raw} if "CallerIDNum" in e else e for e in queue_events()]
         ringing = [n for n in feed_all(CallTracker(), events) if isinstance(n, OperatorRinging)][0]
         assert ringing.caller == expected, raw
@@ -202,27 +221,55 @@ def test_a_repeated_hangup_is_harmless():
 
 def test_click_to_call_is_outbound_with_its_request_and_operator_talking():
     tracker = CallTracker()
-    tracker.feed({"Event": "QueueMemberStatus", "Queue": "hotline", "Interface": "PJSIP/op1",
-                  "MemberName": "Operator One", "Status": "1", "Paused": "0"})
-    op = {"Channel": "PJSIP/op1-00000007", "Uniqueid": "cc-c2c-9", "Linkedid": "cc-c2c-9",
-          "Context": "dial-citizen", "CallerIDNum": "+79780001122"}
-    out = {"Channel": "PJSIP/city-trunk-00000008", "Uniqueid": "1.8", "Linkedid": "cc-c2c-9",
-           "Context": "dial-citizen", "CallerIDNum": "1563"}
-    notes = feed_all(tracker, [
-        {"Event": "Newchannel", **op, "ChannelState": "5"},
-        {"Event": "VarSet", **op, "Variable": "CITIZEN_NUMBER", "Value": "+79780001122"},
-    ])
+    tracker.feed(
+        {
+            "Event": "QueueMemberStatus",
+            "Queue": "hotline",
+            "Interface": "PJSIP/op1",
+            "MemberName": "Operator One",
+            "Status": "1",
+            "Paused": "0",
+        }
+    )
+    op = {
+        "Channel": "PJSIP/op1-00000007",
+        "Uniqueid": "cc-c2c-9",
+        "Linkedid": "cc-c2c-9",
+        "Context": "dial-citizen",
+        "CallerIDNum": "+79780001122",
+    }
+    out = {
+        "Channel": "PJSIP/city-trunk-00000008",
+        "Uniqueid": "1.8",
+        "Linkedid": "cc-c2c-9",
+        "Context": "dial-citizen",
+        "CallerIDNum": "1563",
+    }
+    notes = feed_all(
+        tracker,
+        [
+            {"Event": "Newchannel", **op, "ChannelState": "5"},
+            {"Event": "VarSet", **op, "Variable": "CITIZEN_NUMBER", "Value": "+79780001122"},
+        ],
+    )
     call = notes[-1].call
     assert (call.direction, call.phase, call.request_id, call.caller) == (
-        CallDirection.OUTBOUND, CallPhase.DIALING, "c2c-9", "+79780001122")
+        CallDirection.OUTBOUND,
+        CallPhase.DIALING,
+        "c2c-9",
+        "+79780001122",
+    )
     assert tracker.snapshot().operators[0].state is OperatorState.RINGING
-    feed_all(tracker, [
-        {"Event": "Newstate", **op, "ChannelState": "6"},
-        {"Event": "Newchannel", **out, "ChannelState": "0"},
-        {"Event": "Newstate", **out, "ChannelState": "6"},
-        {"Event": "BridgeEnter", **op, "BridgeUniqueid": "b1"},
-        {"Event": "BridgeEnter", **out, "BridgeUniqueid": "b1"},
-    ])
+    feed_all(
+        tracker,
+        [
+            {"Event": "Newstate", **op, "ChannelState": "6"},
+            {"Event": "Newchannel", **out, "ChannelState": "0"},
+            {"Event": "Newstate", **out, "ChannelState": "6"},
+            {"Event": "BridgeEnter", **op, "BridgeUniqueid": "b1"},
+            {"Event": "BridgeEnter", **out, "BridgeUniqueid": "b1"},
+        ],
+    )
     board = tracker.snapshot()
     assert [c.request_id for c in board.talking] == ["c2c-9"]
     assert board.operators[0].state is OperatorState.TALKING
@@ -251,10 +298,21 @@ def test_a_stale_channel_list_does_not_revive_a_call_that_hung_up():
     events = queue_events()
     tracker = CallTracker()
     feed_all(tracker, upto(events, "QueueCallerJoin"))
-    stale = [{"Event": "CoreShowChannel", "Channel": e["Channel"], "Uniqueid": e["Uniqueid"],
-              "Linkedid": e["Linkedid"], "Context": e["Context"], "ChannelState": "6",
-              "Application": "Queue", "ApplicationData": "hotline,,,,30", "Duration": "00:00:09"}
-             for e in events if e["Event"] == "Newchannel"][:2]
+    stale = [
+        {
+            "Event": "CoreShowChannel",
+            "Channel": e["Channel"],
+            "Uniqueid": e["Uniqueid"],
+            "Linkedid": e["Linkedid"],
+            "Context": e["Context"],
+            "ChannelState": "6",
+            "Application": "Queue",
+            "ApplicationData": "hotline,,,,30",
+            "Duration": "00:00:09",
+        }
+        for e in events
+        if e["Event"] == "Newchannel"
+    ][:2]
     tracker.begin_resync()
     notes = feed_all(tracker, hangups(upto(events, "QueueCallerJoin")))
     assert len([n for n in notes if isinstance(n, CallEnded)]) == 1
@@ -277,8 +335,13 @@ def test_ivr_path_and_ticket_variables_reach_the_call():
     choice = next(e for e in events if e.get("Variable") == "IVR_CHOICE")
     tracker = CallTracker()
     feed_all(tracker, upto(events, "NewCallerid"))
-    notes = feed_all(tracker, [{**choice, "Variable": "IVR_PATH", "Value": "1>water_leak>record"},
-                               {**choice, "Variable": "IVR_TICKET", "Value": "2026-001042"}])
+    notes = feed_all(
+        tracker,
+        [
+            {**choice, "Variable": "IVR_PATH", "Value": "1>water_leak>record"},
+            {**choice, "Variable": "IVR_TICKET", "Value": "2026-001042"},
+        ],
+    )
     call = notes[-1].call
     assert (call.ivr_path, call.ticket_id) == ("1>water_leak>record", "2026-001042")
     assert len(notes) == 2

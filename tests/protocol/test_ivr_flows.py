@@ -155,20 +155,42 @@ class InMemoryBackend:
         self._maybe_fail("ticket_status")
         return self.tickets.get(number)
 
-    async def submit_voice_report(self, *, phone: str, category_code: str | None, recording_path: str,
-                                  call_uniqueid: str, ivr_path: str) -> TicketBrief:
-        self.submits.append(dict(phone=phone, category_code=category_code, recording_path=recording_path,
-                                 call_uniqueid=call_uniqueid, ivr_path=ivr_path))
+    async def submit_voice_report(
+        self, *, phone: str, category_code: str | None, recording_path: str, call_uniqueid: str, ivr_path: str
+    ) -> TicketBrief:
+        self.submits.append(
+            dict(
+                phone=phone,
+                category_code=category_code,
+                recording_path=recording_path,
+                call_uniqueid=call_uniqueid,
+                ivr_path=ivr_path,
+            )
+        )
         self._maybe_fail("submit_voice_report")
         brief = TicketBrief(str(self.next_number), "new", category_code or "other", "Другое")
         self.next_number += 1
         self.tickets[brief.number] = brief
         return brief
 
-    async def record_callback_outcome(self, *, ticket_number: str, callback_id: str | None, outcome: str,
-                                      comment_recording: str | None, call_uniqueid: str) -> None:
-        self.outcomes.append(dict(ticket_number=ticket_number, callback_id=callback_id, outcome=outcome,
-                                  comment_recording=comment_recording, call_uniqueid=call_uniqueid))
+    async def record_callback_outcome(
+        self,
+        *,
+        ticket_number: str,
+        callback_id: str | None,
+        outcome: str,
+        comment_recording: str | None,
+        call_uniqueid: str,
+    ) -> None:
+        self.outcomes.append(
+            dict(
+                ticket_number=ticket_number,
+                callback_id=callback_id,
+                outcome=outcome,
+                comment_recording=comment_recording,
+                call_uniqueid=call_uniqueid,
+            )
+        )
         self._maybe_fail("record_callback_outcome")
 
 
@@ -201,10 +223,16 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def server(menu: Menu, backend: InMemoryBackend, recordings: RecordingSettings,
-                 clock: Clock) -> AsyncIterator[AgiServer]:
-    deps = IvrDependencies(menu=menu, backend=backend, recordings=recordings,
-                           settings=EngineSettings(lookup_timeout=2, submit_timeout=2), clock=clock)
+async def server(
+    menu: Menu, backend: InMemoryBackend, recordings: RecordingSettings, clock: Clock
+) -> AsyncIterator[AgiServer]:
+    deps = IvrDependencies(
+        menu=menu,
+        backend=backend,
+        recordings=recordings,
+        settings=EngineSettings(lookup_timeout=2, submit_timeout=2),
+        clock=clock,
+    )
     agi = AgiServer(HOST, 0, build_routes(deps))
     await agi.start()
     yield agi
@@ -216,12 +244,27 @@ Call = Callable[..., Any]
 
 @pytest.fixture
 def call(server: AgiServer) -> Call:
-    async def run(script: list[Step], *, name: str = "ivr", dead_after: bool = False, callerid: str = CALLER,
-                  variables: dict[str, str] | None = None, recording: bytes | None = WAV,
-                  strict: bool = True) -> PeerResult:
+    async def run(
+        script: list[Step],
+        *,
+        name: str = "ivr",
+        dead_after: bool = False,
+        callerid: str = CALLER,
+        variables: dict[str, str] | None = None,
+        recording: bytes | None = WAV,
+        strict: bool = True,
+    ) -> PeerResult:
         env = environment_lines(name, callerid=callerid, uniqueid=UNIQUEID)
-        peer = FakeAsterisk(HOST, server.port, env=env, script=script, auto_variables=True, dead_after=dead_after,
-                            variables=variables, recording_bytes=recording)
+        peer = FakeAsterisk(
+            HOST,
+            server.port,
+            env=env,
+            script=script,
+            auto_variables=True,
+            dead_after=dead_after,
+            variables=variables,
+            recording_bytes=recording,
+        )
         result = await peer.run()
         await server.wait_idle(5)
         if strict:
@@ -229,6 +272,7 @@ def call(server: AgiServer) -> Call:
             assert result.script_left == 0, result.commands
             assert result.server_closed
         return result
+
     return run
 
 
@@ -259,15 +303,25 @@ def get_data(typed: str | None, ms: int = 10000, max_digits: int = 8) -> Step:
 ANSWER = step("ANSWER", "200 result=0")
 
 REPORT_SCRIPT = [
-    ANSWER, play("hello"), play("main", "1"), play("cats", "1"), play("beep-after"), record(),
-    play("accepted"), play("number"), say("2600001"), play("bye"),
+    ANSWER,
+    play("hello"),
+    play("main", "1"),
+    play("cats", "1"),
+    play("beep-after"),
+    record(),
+    play("accepted"),
+    play("number"),
+    say("2600001"),
+    play("bye"),
 ]
 
 
 # --- 1: report a problem ---------------------------------------------------------------
 
-async def test_report_flow_creates_a_draft_and_reads_its_number(call: Call, backend: InMemoryBackend,
-                                                               recordings: RecordingSettings) -> None:
+
+async def test_report_flow_creates_a_draft_and_reads_its_number(
+    call: Call, backend: InMemoryBackend, recordings: RecordingSettings
+) -> None:
     result = await call(REPORT_SCRIPT)
 
     [submit] = backend.submits
@@ -275,8 +329,13 @@ async def test_report_flow_creates_a_draft_and_reads_its_number(call: Call, back
     path = record_command.split()[2]
     assert record_command == f'RECORD FILE {path} wav "#" 60000 0 BEEP s=4'
     assert path.startswith(str(recordings.local_dir) + "/ivr-") and "1795979627-17" in path
-    assert submit == dict(phone=CALLER, category_code="water_leak", recording_path=path + ".wav",
-                          call_uniqueid=UNIQUEID, ivr_path="1>water_leak>record")
+    assert submit == dict(
+        phone=CALLER,
+        category_code="water_leak",
+        recording_path=path + ".wav",
+        call_uniqueid=UNIQUEID,
+        ivr_path="1>water_leak>record",
+    )
     assert Path(submit["recording_path"]).read_bytes() == WAV
     assert result.variables[cv.IVR_PATH] == "1>water_leak>record"
     assert result.variables[cv.IVR_TICKET] == "2600001"
@@ -286,15 +345,25 @@ async def test_report_flow_creates_a_draft_and_reads_its_number(call: Call, back
 
 async def test_key_pressed_during_greeting_answers_the_menu(call: Call, backend: InMemoryBackend) -> None:
     backend.open_by_phone[CALLER] = [TicketBrief("2611042", "in_progress", "no_water", "Нет воды")]
-    script = [ANSWER, play("hello", "1"), play("cats", "2"), play("beep-after"), record(),
-              play("accepted"), play("number"), say("2600001"), play("bye")]
+    script = [
+        ANSWER,
+        play("hello", "1"),
+        play("cats", "2"),
+        play("beep-after"),
+        record(),
+        play("accepted"),
+        play("number"),
+        say("2600001"),
+        play("bye"),
+    ]
     result = await call(script)
     assert backend.submits[0]["category_code"] == "no_water"
     assert result.variables[cv.IVR_PATH] == "1>no_water>record"
 
 
-async def test_report_recording_missing_locally_is_still_submitted(call: Call, backend: InMemoryBackend,
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
+async def test_report_recording_missing_locally_is_still_submitted(
+    call: Call, backend: InMemoryBackend, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="callcenter.ivr.engine"):
         result = await call(REPORT_SCRIPT, recording=None)
     [submit] = backend.submits
@@ -310,9 +379,18 @@ async def test_report_ended_by_silence_counts(call: Call, backend: InMemoryBacke
 
 
 async def test_empty_recording_is_retried_then_operator(call: Call, backend: InMemoryBackend) -> None:
-    script = [ANSWER, play("hello"), play("main", "1"), play("cats", "1"),
-              play("beep-after"), record(endpos=0), play("empty"),
-              play("beep-after"), record(endpos=0), play("op")]
+    script = [
+        ANSWER,
+        play("hello"),
+        play("main", "1"),
+        play("cats", "1"),
+        play("beep-after"),
+        record(endpos=0),
+        play("empty"),
+        play("beep-after"),
+        record(endpos=0),
+        play("op"),
+    ]
     result = await call(script)
     assert backend.submits == []
     assert result.variables[cv.IVR_ROUTE] == cv.ROUTE_OPERATOR
@@ -327,7 +405,8 @@ async def test_caller_chooses_to_wait_for_an_operator(call: Call, backend: InMem
 
 
 async def test_backend_refusing_the_report_keeps_the_file_and_routes_to_operator(
-        call: Call, backend: InMemoryBackend, caplog: pytest.LogCaptureFixture) -> None:
+    call: Call, backend: InMemoryBackend, caplog: pytest.LogCaptureFixture
+) -> None:
     backend.failing.add("submit_voice_report")
     with caplog.at_level(logging.ERROR):
         result = await call([*REPORT_SCRIPT[:6], play("sorry")])
@@ -355,8 +434,12 @@ def _hangup_variant(exchange: Step, late: bool) -> Step:
 RECORD_INDEX = next(i for i, s in enumerate(REPORT_SCRIPT) if s.expect.startswith("RECORD FILE"))
 
 
-HANGUP_POINTS = [(at, late) for at, exchange in enumerate(REPORT_SCRIPT)
-                 for late in (False, True) if not late or exchange.expect.startswith(("STREAM FILE", "SAY DIGITS"))]
+HANGUP_POINTS = [
+    (at, late)
+    for at, exchange in enumerate(REPORT_SCRIPT)
+    for late in (False, True)
+    if not late or exchange.expect.startswith(("STREAM FILE", "SAY DIGITS"))
+]
 
 
 def _point_id(at: int, late: bool) -> str:
@@ -365,8 +448,9 @@ def _point_id(at: int, late: bool) -> str:
 
 
 @pytest.mark.parametrize(("at", "late"), HANGUP_POINTS, ids=[_point_id(at, late) for at, late in HANGUP_POINTS])
-async def test_hangup_at_every_step_of_the_report_loses_nothing(call: Call, backend: InMemoryBackend, server: AgiServer,
-                                                                at: int, late: bool) -> None:
+async def test_hangup_at_every_step_of_the_report_loses_nothing(
+    call: Call, backend: InMemoryBackend, server: AgiServer, at: int, late: bool
+) -> None:
     script = [*REPORT_SCRIPT[:at], _hangup_variant(REPORT_SCRIPT[at], late)]
     result = await call(script, dead_after=True)
 
@@ -382,15 +466,26 @@ async def test_hangup_at_every_step_of_the_report_loses_nothing(call: Call, back
     # the server stops at the first 511: at most one channel command after the hang-up
     scripted = [c for c in result.commands if not c.startswith(("SET VARIABLE", "GET VARIABLE"))]
     assert scripted[at].startswith(REPORT_SCRIPT[at].expect)
-    assert len(scripted[at + 1:]) <= 1, scripted[at + 1:]
+    assert len(scripted[at + 1 :]) <= 1, scripted[at + 1 :]
 
 
 # --- 2: status by number ---------------------------------------------------------------
 
+
 async def test_status_by_number(call: Call, backend: InMemoryBackend) -> None:
     backend.tickets["2611042"] = TicketBrief("2611042", "in_progress", "no_water", "Нет воды")
-    script = [ANSWER, play("hello"), play("main", "2"), get_data("2611042"),
-              play("number"), say("2611042"), play("s-in_progress"), play("ticketmenu"), wait("9"), play("bye")]
+    script = [
+        ANSWER,
+        play("hello"),
+        play("main", "2"),
+        get_data("2611042"),
+        play("number"),
+        say("2611042"),
+        play("s-in_progress"),
+        play("ticketmenu"),
+        wait("9"),
+        play("bye"),
+    ]
     result = await call(script)
     assert backend.lookups == ["2611042"]
     assert result.variables[cv.IVR_TICKET] == "2611042"
@@ -400,16 +495,35 @@ async def test_status_by_number(call: Call, backend: InMemoryBackend) -> None:
 
 async def test_unknown_ticket_number_then_retry(call: Call, backend: InMemoryBackend) -> None:
     backend.tickets["2611042"] = TicketBrief("2611042", "done", "no_water", "Нет воды")
-    script = [ANSWER, play("hello"), play("main", "2"), get_data("999"), play("notfound"),
-              get_data("2611042"), play("number"), say("2611042"), play("s-done"), play("ticketmenu", "0"), play("op")]
+    script = [
+        ANSWER,
+        play("hello"),
+        play("main", "2"),
+        get_data("999"),
+        play("notfound"),
+        get_data("2611042"),
+        play("number"),
+        say("2611042"),
+        play("s-done"),
+        play("ticketmenu", "0"),
+        play("op"),
+    ]
     result = await call(script)
     assert backend.lookups == ["999", "2611042"]
     assert result.variables[cv.IVR_ROUTE] == cv.ROUTE_OPERATOR
 
 
 async def test_status_no_input_and_bad_input_go_to_operator(call: Call, backend: InMemoryBackend) -> None:
-    script = [ANSWER, play("hello"), play("main", "2"), get_data(None), play("silence"),
-              get_data("12*4"), play("digits-only"), play("op")]
+    script = [
+        ANSWER,
+        play("hello"),
+        play("main", "2"),
+        get_data(None),
+        play("silence"),
+        get_data("12*4"),
+        play("digits-only"),
+        play("op"),
+    ]
     result = await call(script)
     assert backend.lookups == []
     assert result.variables[cv.IVR_PATH] == "status>invalid>operator"
@@ -423,10 +537,20 @@ async def test_status_backend_down_apologises_and_routes_to_operator(call: Call,
 
 
 async def test_known_caller_hears_open_ticket_then_status_menu(call: Call, backend: InMemoryBackend) -> None:
-    backend.open_by_phone[CALLER] = [TicketBrief("2611042", "dispatched", "water_leak", "Протечка"),
-                                     TicketBrief("2500001", "new", "garbage", "Вывоз мусора")]
-    script = [ANSWER, play("hello"), play("yours"), play("number"), say("2611042"), play("s-dispatched"),
-              play("ticketmenu", "0"), play("op")]
+    backend.open_by_phone[CALLER] = [
+        TicketBrief("2611042", "dispatched", "water_leak", "Протечка"),
+        TicketBrief("2500001", "new", "garbage", "Вывоз мусора"),
+    ]
+    script = [
+        ANSWER,
+        play("hello"),
+        play("yours"),
+        play("number"),
+        say("2611042"),
+        play("s-dispatched"),
+        play("ticketmenu", "0"),
+        play("op"),
+    ]
     result = await call(script)
     assert result.variables[cv.IVR_TICKET] == "2611042"
     assert result.variables[cv.IVR_ROUTE] == cv.ROUTE_OPERATOR
@@ -447,6 +571,7 @@ async def test_open_ticket_lookup_failure_does_not_stop_the_call(call: Call, bac
 
 # --- 0: operator, no input, invalid input, night -----------------------------------------
 
+
 async def test_operator(call: Call) -> None:
     result = await call([ANSWER, play("hello"), play("main"), wait("0"), play("op")])
     assert result.variables[cv.IVR_ROUTE] == cv.ROUTE_OPERATOR
@@ -455,8 +580,17 @@ async def test_operator(call: Call) -> None:
 
 
 async def test_no_input_retries_then_operator(call: Call) -> None:
-    script = [ANSWER, play("hello"), play("main"), wait(), play("silence"), play("main"), wait(),
-              play("silence"), play("op")]
+    script = [
+        ANSWER,
+        play("hello"),
+        play("main"),
+        wait(),
+        play("silence"),
+        play("main"),
+        wait(),
+        play("silence"),
+        play("op"),
+    ]
     result = await call(script)
     assert result.variables[cv.IVR_PATH] == "no_input>operator"
     assert result.variables[cv.IVR_ROUTE] == cv.ROUTE_OPERATOR
@@ -475,10 +609,12 @@ async def test_star_goes_back_to_the_main_menu(call: Call) -> None:
     assert result.variables[cv.IVR_PATH] == "1>*>operator"
 
 
-async def test_caller_going_round_in_circles_reaches_an_operator(menu: Menu, backend: InMemoryBackend,
-                                                                 recordings: RecordingSettings, clock: Clock) -> None:
-    deps = IvrDependencies(menu=menu, backend=backend, recordings=recordings,
-                           settings=EngineSettings(max_steps=3), clock=clock)
+async def test_caller_going_round_in_circles_reaches_an_operator(
+    menu: Menu, backend: InMemoryBackend, recordings: RecordingSettings, clock: Clock
+) -> None:
+    deps = IvrDependencies(
+        menu=menu, backend=backend, recordings=recordings, settings=EngineSettings(max_steps=3), clock=clock
+    )
     async with AgiServer(HOST, 0, build_routes(deps)) as agi:
         script = [ANSWER, play("hello"), play("main", "1"), play("cats", "*"), play("main", "1")]
         peer = FakeAsterisk(HOST, agi.port, env=environment_lines("ivr"), script=script, auto_variables=True)
@@ -490,8 +626,19 @@ async def test_caller_going_round_in_circles_reaches_an_operator(menu: Menu, bac
 
 async def test_night_message_and_night_menu(call: Call, clock: Clock, backend: InMemoryBackend) -> None:
     clock.now = NIGHT
-    script = [ANSWER, play("hello"), play("night"), play("nightmenu", "1"), play("cats", "2"), play("beep-after"),
-              record(), play("accepted"), play("number"), say("2600001"), play("bye")]
+    script = [
+        ANSWER,
+        play("hello"),
+        play("night"),
+        play("nightmenu", "1"),
+        play("cats", "2"),
+        play("beep-after"),
+        record(),
+        play("accepted"),
+        play("number"),
+        say("2600001"),
+        play("bye"),
+    ]
     result = await call(script)
     assert backend.submits[0]["ivr_path"] == "night>1>no_water>record"
     assert result.variables[cv.IVR_ROUTE] == cv.ROUTE_DONE
@@ -499,8 +646,21 @@ async def test_night_message_and_night_menu(call: Call, clock: Clock, backend: I
 
 async def test_night_operator_choice_plays_night_message(call: Call, clock: Clock) -> None:
     clock.now = NIGHT
-    script = [ANSWER, play("hello"), play("night"), play("nightmenu", "1"), play("cats", "0"), play("night"),
-              play("nightmenu"), wait(), play("silence"), play("nightmenu"), wait(), play("silence"), play("bye")]
+    script = [
+        ANSWER,
+        play("hello"),
+        play("night"),
+        play("nightmenu", "1"),
+        play("cats", "0"),
+        play("night"),
+        play("nightmenu"),
+        wait(),
+        play("silence"),
+        play("nightmenu"),
+        wait(),
+        play("silence"),
+        play("bye"),
+    ]
     result = await call(script)
     assert result.variables[cv.IVR_ROUTE] == cv.ROUTE_HANGUP  # a silent caller at night is not looped
     assert result.variables[cv.IVR_PATH] == "night>1>night>no_input>hangup"
@@ -520,14 +680,22 @@ CB_START = [ANSWER, play("cb-intro"), say("2611042"), play("cb-done"), play("cb-
 
 async def test_callback_satisfied(call: Call, backend: InMemoryBackend) -> None:
     result = await call([*CB_START, wait("1", 6000), play("cb-yes")], name="callback", variables=CB_VARS)
-    assert backend.outcomes == [dict(ticket_number="2611042", callback_id="77", outcome="satisfied",
-                                     comment_recording=None, call_uniqueid=UNIQUEID)]
+    assert backend.outcomes == [
+        dict(
+            ticket_number="2611042",
+            callback_id="77",
+            outcome="satisfied",
+            comment_recording=None,
+            call_uniqueid=UNIQUEID,
+        )
+    ]
     assert result.variables[cv.CALLBACK_RESULT] == "satisfied"
     assert result.commands[:2] == ["GET VARIABLE TICKET_ID", "GET VARIABLE CALLBACK_ID"]
 
 
-async def test_callback_not_satisfied_records_a_comment(call: Call, backend: InMemoryBackend,
-                                                        recordings: RecordingSettings) -> None:
+async def test_callback_not_satisfied_records_a_comment(
+    call: Call, backend: InMemoryBackend, recordings: RecordingSettings
+) -> None:
     script = [*CB_START, wait("2", 6000), play("cb-comment"), record(), play("cb-no")]
     result = await call(script, name="callback", variables=CB_VARS)
     [outcome] = backend.outcomes
@@ -547,8 +715,15 @@ async def test_callback_operator(call: Call, backend: InMemoryBackend) -> None:
 
 
 async def test_callback_no_input_retries_once(call: Call, backend: InMemoryBackend) -> None:
-    script = [*CB_START, wait(None, 6000), play("silence"), play("cb-question"), wait(None, 6000),
-              play("silence"), play("bye")]
+    script = [
+        *CB_START,
+        wait(None, 6000),
+        play("silence"),
+        play("cb-question"),
+        wait(None, 6000),
+        play("silence"),
+        play("bye"),
+    ]
     result = await call(script, name="callback", variables=CB_VARS)
     assert backend.outcomes[0]["outcome"] == "no_input"
     assert result.variables[cv.CALLBACK_RESULT] == "no_input"
@@ -561,15 +736,20 @@ async def test_callback_wrong_key_then_right_one(call: Call, backend: InMemoryBa
 
 
 async def test_callback_hangup_before_choosing(call: Call, backend: InMemoryBackend) -> None:
-    result = await call([*CB_START, step("WAIT FOR DIGIT 6000", HANGUP, DEAD)], name="callback",
-                        variables=CB_VARS, dead_after=True)
+    result = await call(
+        [*CB_START, step("WAIT FOR DIGIT 6000", HANGUP, DEAD)], name="callback", variables=CB_VARS, dead_after=True
+    )
     assert backend.outcomes[0]["outcome"] == "hangup"
     assert result.variables[cv.CALLBACK_RESULT] == "hangup"
 
 
 async def test_callback_choice_before_hangup_still_counts(call: Call, backend: InMemoryBackend) -> None:
-    result = await call([*CB_START, wait("1", 6000), step(f"STREAM FILE t/cb-yes {ESC}", HANGUP, DEAD)],
-                        name="callback", variables=CB_VARS, dead_after=True)
+    result = await call(
+        [*CB_START, wait("1", 6000), step(f"STREAM FILE t/cb-yes {ESC}", HANGUP, DEAD)],
+        name="callback",
+        variables=CB_VARS,
+        dead_after=True,
+    )
     assert backend.outcomes[0]["outcome"] == "satisfied"
     assert result.variables[cv.CALLBACK_RESULT] == "satisfied"
 
@@ -596,8 +776,9 @@ async def test_callback_without_ticket_goes_to_operator(call: Call, backend: InM
     assert result.variables[cv.CALLBACK_RESULT] == "operator"
 
 
-async def test_callback_backend_failure_is_logged_with_the_outcome(call: Call, backend: InMemoryBackend,
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
+async def test_callback_backend_failure_is_logged_with_the_outcome(
+    call: Call, backend: InMemoryBackend, caplog: pytest.LogCaptureFixture
+) -> None:
     backend.failing.add("record_callback_outcome")
     with caplog.at_level(logging.ERROR):
         result = await call([*CB_START, wait("1", 6000), play("cb-yes")], name="callback", variables=CB_VARS)
@@ -607,34 +788,55 @@ async def test_callback_backend_failure_is_logged_with_the_outcome(call: Call, b
 
 # --- the shipped menu ------------------------------------------------------------------
 
+
 def _open_moment(menu: Menu) -> datetime:
     """Some moment in the shipped working hours (they may be edited)."""
     start = datetime(2026, 3, 2, 0, 0, tzinfo=ZONE)
-    return next(t for t in (start.replace(hour=h, day=2 + d) for d in range(7) for h in range(24))
-                if menu.hours.is_open(t))
+    return next(
+        t for t in (start.replace(hour=h, day=2 + d) for d in range(7) for h in range(24)) if menu.hours.is_open(t)
+    )
 
 
 async def test_shipped_menu_reaches_the_operator_and_a_report(backend: InMemoryBackend, tmp_path: Path) -> None:
     from callcenter.ivr.menu import load_menu
 
     menu = load_menu()
-    deps = IvrDependencies(menu=menu, backend=backend, recordings=RecordingSettings(tmp_path / "rec"),
-                           clock=Clock(_open_moment(menu)))
+    deps = IvrDependencies(
+        menu=menu, backend=backend, recordings=RecordingSettings(tmp_path / "rec"), clock=Clock(_open_moment(menu))
+    )
     main = menu.menus[menu.start]
-    to_report = next(k for k, c in main.choices.items() if c.action == "menu" and
-                     any(x.action == "record" for x in menu.menus[c.menu].choices.values()))
+    to_report = next(
+        k
+        for k, c in main.choices.items()
+        if c.action == "menu" and any(x.action == "record" for x in menu.menus[c.menu].choices.values())
+    )
     report = menu.menus[main.choices[to_report].menu]
     water = next(k for k, c in report.choices.items() if c.category == "water_leak")
 
     def sound(prompt: str, key: str | None = None) -> Step:
         return step(f"STREAM FILE {menu.sound(prompt)} {ESC}", f"200 result={ord(key) if key else 0} endpos=10")
 
-    script = [ANSWER, *(sound(p) for p in menu.greeting[:-1]), sound(menu.greeting[-1], to_report),
-              sound(report.prompts[0], water), sound(menu.recording.prompt), record(),
-              sound(menu.recording.accepted_prompt), sound(menu.recording.number_prompt), say("2600001")]
+    script = [
+        ANSWER,
+        *(sound(p) for p in menu.greeting[:-1]),
+        sound(menu.greeting[-1], to_report),
+        sound(report.prompts[0], water),
+        sound(menu.recording.prompt),
+        record(),
+        sound(menu.recording.accepted_prompt),
+        sound(menu.recording.number_prompt),
+        say("2600001"),
+    ]
     async with AgiServer(HOST, 0, build_routes(deps)) as agi:
-        peer = FakeAsterisk(HOST, agi.port, env=environment_lines("ivr"), script=script, auto_variables=True,
-                            dead_after=True, recording_bytes=WAV)
+        peer = FakeAsterisk(
+            HOST,
+            agi.port,
+            env=environment_lines("ivr"),
+            script=script,
+            auto_variables=True,
+            dead_after=True,
+            recording_bytes=WAV,
+        )
         result = await peer.run()
         await agi.wait_idle(5)
     assert result.mismatches == [] and result.script_left == 0

@@ -36,7 +36,7 @@ async def _read_answer(reader: asyncio.StreamReader, read_to_end: bool = False) 
         if ":" in line:
             name, value = line.split(":", 1)
             headers[name.strip().lower()] = value.strip()
-    if read_to_end:   # Connection: close; a chunked body must end with its last-chunk marker
+    if read_to_end:  # Connection: close; a chunked body must end with its last-chunk marker
         body = await reader.read()
         if headers.get("transfer-encoding") == "chunked" and not body.endswith(b"0\r\n\r\n"):
             raise AssertionError(f"the chunked answer stopped without its end marker: ...{body[-80:]!r}")
@@ -46,8 +46,9 @@ async def _read_answer(reader: asyncio.StreamReader, read_to_end: bool = False) 
     return RawAnswer(status, headers, body)
 
 
-async def exchange(url: str, head: str, chunks: list[bytes], *, hold_open: bool = True,
-                   read_to_end: bool = False) -> RawAnswer:
+async def exchange(
+    url: str, head: str, chunks: list[bytes], *, hold_open: bool = True, read_to_end: bool = False
+) -> RawAnswer:
     """Send ``head`` (request line and headers, no blank line) and ``chunks``; return the answer.
 
     With ``hold_open`` the connection stays open after the chunks (the declared body is longer).
@@ -74,8 +75,9 @@ async def exchange(url: str, head: str, chunks: list[bytes], *, hold_open: bool 
 def multipart_parts(boundary: str, fields: list[tuple[str, str]], *, extra_headers: str = "") -> bytes:
     out = bytearray()
     for name, value in fields:
-        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n{extra_headers}\r\n"
-                f"{value}\r\n").encode()
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n{extra_headers}\r\n{value}\r\n'
+        ).encode()
     return bytes(out)
 
 

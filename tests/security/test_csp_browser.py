@@ -25,6 +25,7 @@ def record(page: Page) -> list[str]:
     def on_console(message: ConsoleMessage) -> None:
         if message.type in ("error", "warning"):
             messages.append(message.text)
+
     page.on("console", on_console)
     page.on("pageerror", lambda err: messages.append(f"pageerror: {err}"))
     return messages
@@ -43,10 +44,9 @@ async def open_page(page: Page, url: str) -> None:
 
 async def test_an_injected_inline_script_does_not_run(browser: Browser, live_server: LiveServer) -> None:
     page = await browser.new_page(bypass_csp=False)
-    messages = record(page)
+    record(page)  # keeps the console on record, as in every page of these tests
     await open_page(page, live_server.url + "/")
-    async with page.expect_event("console", predicate=lambda m: "Content Security Policy" in m.text,
-                                 timeout=WAIT):
+    async with page.expect_event("console", predicate=lambda m: "Content Security Policy" in m.text, timeout=WAIT):
         await page.evaluate("""() => {
             const s = document.createElement('script'); s.textContent = 'window.__injected = 1';
             document.body.appendChild(s);
@@ -67,13 +67,13 @@ async def test_public_pages_work_without_violations(browser: Browser, live_serve
     messages = record(page)
     await page.route("https://tile.openstreetmap.org/**", lambda route: route.fulfill(status=204))
     await open_page(page, live_server.url + "/")
-    await page.wait_for_selector(".leaflet-container", timeout=WAIT)          # map.js ran
+    await page.wait_for_selector(".leaflet-container", timeout=WAIT)  # map.js ran
     await page.fill("#address", "Ленина")
-    await page.wait_for_selector("#street-suggestions option", timeout=WAIT, state="attached")   # form.js ran
+    await page.wait_for_selector("#street-suggestions option", timeout=WAIT, state="attached")  # form.js ran
     await open_page(page, live_server.url + "/track")
     await open_page(page, live_server.url + "/login")
     await page.goto(live_server.url + "/no-such-page")
-    await page.click("a[data-history-back]")                                   # back.js bound: goes back
+    await page.click("a[data-history-back]")  # back.js bound: goes back
     await page.wait_for_url(live_server.url + "/login")
     assert violations(messages) == []
 
@@ -90,15 +90,29 @@ async def sign_in(browser: Browser, live_server: LiveServer, login: str) -> tupl
     return page, messages
 
 
-@pytest.mark.parametrize("role, paths", [
-    (Role.SUPERVISOR, ["/staff/", "/staff/board", "/staff/calls", "/staff/callbacks", "/staff/archive",
-                       "/staff/tickets/{number}", "/staff/tickets/new"]),
-    (Role.OPERATOR, ["/staff/callbacks/mine", "/staff/tickets/{number}/edit"]),
-    (Role.EXECUTOR, ["/staff/queue"]),
-    (Role.ADMIN, ["/staff/admin/users", "/staff/admin/users/new", "/staff/admin/departments"]),
-])
-async def test_staff_pages_work_without_violations(browser: Browser, live_server: LiveServer, role: Role,
-                                                   paths: list[str]) -> None:
+@pytest.mark.parametrize(
+    "role, paths",
+    [
+        (
+            Role.SUPERVISOR,
+            [
+                "/staff/",
+                "/staff/board",
+                "/staff/calls",
+                "/staff/callbacks",
+                "/staff/archive",
+                "/staff/tickets/{number}",
+                "/staff/tickets/new",
+            ],
+        ),
+        (Role.OPERATOR, ["/staff/callbacks/mine", "/staff/tickets/{number}/edit"]),
+        (Role.EXECUTOR, ["/staff/queue"]),
+        (Role.ADMIN, ["/staff/admin/users", "/staff/admin/users/new", "/staff/admin/departments"]),
+    ],
+)
+async def test_staff_pages_work_without_violations(
+    browser: Browser, live_server: LiveServer, role: Role, paths: list[str]
+) -> None:
     await make_user(live_server.services, "user", role)
     ticket = await new_ticket(live_server.services)
     page, messages = await sign_in(browser, live_server, "user")

@@ -10,8 +10,8 @@ Figures (``/healthz`` latency during the attack) are printed by ``bench/security
 from __future__ import annotations
 
 import asyncio
-import io
 import dataclasses
+import io
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -19,19 +19,22 @@ import pytest
 from sqlalchemy import func, select
 
 from callcenter.config import Settings
-
-from callcenter.web.ratelimit import RateLimiter
 from callcenter.portal.web import LIMITS
 from callcenter.store import models as m
+from callcenter.web.ratelimit import RateLimiter
 from tests.conftest import LiveServer
 from tests.security.rawhttp import exchange, multipart_end, multipart_parts
 
 BOUNDARY = "hostile0boundary"
-MAX_PARTS = 64   # callcenter.portal.multipart.MAX_PARTS (not imported: the test must run on the old code too)
-EMPTY_PART = f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\r\n".encode()
-FIELDS = [("category", "road_pothole"), ("address", "ул. Ленина, д. 7"),
-          ("description", "Глубокая яма на проезжей части у остановки"), ("phone", "+7 978 765-43-21"),
-          ("consent", "on")]
+MAX_PARTS = 64  # callcenter.portal.multipart.MAX_PARTS (not imported: the test must run on the old code too)
+EMPTY_PART = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\n\r\n\r\n'.encode()
+FIELDS = [
+    ("category", "road_pothole"),
+    ("address", "ул. Ленина, д. 7"),
+    ("description", "Глубокая яма на проезжей части у остановки"),
+    ("phone", "+7 978 765-43-21"),
+    ("consent", "on"),
+]
 
 
 @pytest.fixture
@@ -46,8 +49,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def head(path: str, length: int, content_type: str = f"multipart/form-data; boundary={BOUNDARY}") -> str:
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {length}")
+    return f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {length}"
 
 
 async def ticket_count(live_server: LiveServer) -> int:
@@ -71,10 +73,16 @@ async def test_many_empty_parts_are_refused_at_the_cap_without_reading_the_rest(
 
 
 async def test_the_whole_many_parts_attack_is_refused_while_health_checks_answer(
-        live_server: LiveServer, http: aiohttp.ClientSession) -> None:
+    live_server: LiveServer, http: aiohttp.ClientSession
+) -> None:
     body = EMPTY_PART * 100_000 + multipart_end(BOUNDARY)
-    attack = asyncio.ensure_future(http.post(live_server.url + "/", data=io.BytesIO(body), headers={
-        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}))
+    attack = asyncio.ensure_future(
+        http.post(
+            live_server.url + "/",
+            data=io.BytesIO(body),
+            headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+        )
+    )
     async with http.get(live_server.url + "/healthz") as resp:
         assert resp.status == 200
     async with await attack as resp:
@@ -82,18 +90,24 @@ async def test_the_whole_many_parts_attack_is_refused_while_health_checks_answer
         assert "Слишком много полей в форме" in await resp.text()
 
 
-async def test_part_headers_are_spent_from_the_request_budget(live_server: LiveServer,
-                                                             http: aiohttp.ClientSession) -> None:
+async def test_part_headers_are_spent_from_the_request_budget(
+    live_server: LiveServer, http: aiohttp.ClientSession
+) -> None:
     """Headers are up to 128 x 8 KB per part: 1 MB each that the old budget never counted."""
     padding = "".join(f"X-Pad-{i}: {'p' * 8000}\r\n" for i in range(120))
     body = multipart_parts(BOUNDARY, FIELDS + [("name", "")] * 6, extra_headers=padding) + multipart_end(BOUNDARY)
     assert len(body) > 8 * 2**20 and sum(len(v.encode()) for _, v in FIELDS) < 1000
-    async def chunked() -> AsyncIterator[bytes]:   # no Content-Length: only counting can refuse it
-        for start in range(0, len(body), 65536):
-            yield body[start:start + 65536]
 
-    async with http.post(live_server.url + "/", data=chunked(), allow_redirects=False,
-                         headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}) as resp:
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: only counting can refuse it
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536]
+
+    async with http.post(
+        live_server.url + "/",
+        data=chunked(),
+        allow_redirects=False,
+        headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+    ) as resp:
         assert resp.status == 413
         assert "Слишком большой запрос" in await resp.text()
     assert await ticket_count(live_server) == 0
@@ -103,20 +117,27 @@ async def test_a_chunked_body_is_held_to_the_same_budget(live_server: LiveServer
     """No Content-Length: the limit must be counted on the bytes read, not taken from a header."""
     chunk = multipart_parts(BOUNDARY, [("description", "я" * 300_000)])
     framed = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
-    answer = await exchange(live_server.url, (
-        f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
-        "Transfer-Encoding: chunked"), [framed * 16])   # 9.6 MB of a body that never ends
+    answer = await exchange(
+        live_server.url,
+        (
+            f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+            "Transfer-Encoding: chunked"
+        ),
+        [framed * 16],
+    )  # 9.6 MB of a body that never ends
     assert answer.status == 413
 
 
 async def test_a_rate_limited_citizen_is_refused_before_the_body_is_read(live_server: LiveServer) -> None:
     limits = live_server.app[LIMITS]
     limits.attempts = RateLimiter(1, 3600)
-    assert limits.attempts.allow("127.0.0.1")   # the one allowed attempt is used up
+    assert limits.attempts.allow("127.0.0.1")  # the one allowed attempt is used up
     text = multipart_parts(BOUNDARY, FIELDS)
-    photo = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"photos\"; filename=\"a.jpg\"\r\n"
-             "Content-Type: image/jpeg\r\n\r\n").encode() + b"\xff" * (512 * 1024)
-    declared = len(text) + len(photo) + 3 * 2**20   # a 3 MB photo follows, but is never sent
+    photo = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="photos"; filename="a.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode() + b"\xff" * (512 * 1024)
+    declared = len(text) + len(photo) + 3 * 2**20  # a 3 MB photo follows, but is never sent
     answer = await exchange(live_server.url, head("/", declared), [text, photo])
     assert answer.status == 429
     # What the citizen typed comes back; the photo was neither read to its end nor kept.
@@ -129,8 +150,9 @@ async def test_tracking_is_rate_limited_before_the_body_is_read(live_server: Liv
     limits = live_server.app[LIMITS]
     limits.track = RateLimiter(1, 3600)
     assert limits.track.allow("127.0.0.1")
-    answer = await exchange(live_server.url, head("/track", 900_000, "application/x-www-form-urlencoded"),
-                            [b"number=" + b"1" * 1000])
+    answer = await exchange(
+        live_server.url, head("/track", 900_000, "application/x-www-form-urlencoded"), [b"number=" + b"1" * 1000]
+    )
     assert answer.status == 429
 
 
@@ -139,15 +161,20 @@ async def test_small_forms_refuse_a_large_chunked_body(live_server: LiveServer, 
     """Staff and tracking forms are read with request.post(): 1 MB, counted on the bytes read."""
     chunk = b"a=" + b"b" * 65536 + b"&"
     framed = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
-    answer = await exchange(live_server.url, (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-        "Transfer-Encoding: chunked"), [framed * 40])   # 2.6 MB of a body that never ends
+    answer = await exchange(
+        live_server.url,
+        (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            "Transfer-Encoding: chunked"
+        ),
+        [framed * 40],
+    )  # 2.6 MB of a body that never ends
     assert answer.status == 413
 
 
 @pytest.mark.parametrize("path", ["/track", "/login"])
-async def test_small_forms_refuse_many_fields(live_server: LiveServer, http: aiohttp.ClientSession,
-                                              path: str) -> None:
-    async with http.post(live_server.url + path, data=b"a=&" * 100_000,
-                         headers={"Content-Type": "application/x-www-form-urlencoded"}) as resp:
+async def test_small_forms_refuse_many_fields(live_server: LiveServer, http: aiohttp.ClientSession, path: str) -> None:
+    async with http.post(
+        live_server.url + path, data=b"a=&" * 100_000, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    ) as resp:
         assert resp.status in (400, 413)

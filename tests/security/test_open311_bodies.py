@@ -35,34 +35,47 @@ async def ticket_count(live_server: LiveServer) -> int:
 
 
 def fields(api_key: str, description: str) -> bytes:
-    return "&".join(f"{k}={quote(v)}" for k, v in {
-        "api_key": api_key, "service_code": "water_leak", "lat": "44.6085", "long": "33.5265",
-        "description": description}.items()).encode()
+    return "&".join(
+        f"{k}={quote(v)}"
+        for k, v in {
+            "api_key": api_key,
+            "service_code": "water_leak",
+            "lat": "44.6085",
+            "long": "33.5265",
+            "description": description,
+        }.items()
+    ).encode()
 
 
-async def test_a_chunked_post_over_256_kb_is_refused_and_makes_no_ticket(live_server: LiveServer,
-                                                                       api_key: str) -> None:
+async def test_a_chunked_post_over_256_kb_is_refused_and_makes_no_ticket(live_server: LiveServer, api_key: str) -> None:
     async def chunked() -> AsyncIterator[bytes]:
-        body = fields(api_key, "Течь " + "в" * 3_000_000)   # about 6 MB once percent-encoded
+        body = fields(api_key, "Течь " + "в" * 3_000_000)  # about 6 MB once percent-encoded
         for start in range(0, len(body), 65536):
-            yield body[start:start + 65536]
+            yield body[start : start + 65536]
 
-    async with aiohttp.ClientSession() as http, http.post(
-            live_server.url + URL, data=chunked(),
-            headers={"Content-Type": "application/x-www-form-urlencoded"}) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            live_server.url + URL, data=chunked(), headers={"Content-Type": "application/x-www-form-urlencoded"}
+        ) as resp,
+    ):
         assert resp.status == 413
         assert "256 КБ" in json.loads(await resp.read())[0]["description"]
     assert await ticket_count(live_server) == 0
 
 
-async def test_the_refusal_comes_after_256_kb_not_after_the_whole_body(live_server: LiveServer,
-                                                                       api_key: str) -> None:
+async def test_the_refusal_comes_after_256_kb_not_after_the_whole_body(live_server: LiveServer, api_key: str) -> None:
     def framed(chunk: bytes) -> bytes:
         return f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
 
-    answer = await exchange(live_server.url, (
-        f"POST {URL} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-        "Transfer-Encoding: chunked"), [framed(fields(api_key, "a") + b"&pad="), framed(b"x" * 65536) * 6])   # 400 KB, never ending
+    answer = await exchange(
+        live_server.url,
+        (
+            f"POST {URL} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            "Transfer-Encoding: chunked"
+        ),
+        [framed(fields(api_key, "a") + b"&pad="), framed(b"x" * 65536) * 6],
+    )  # 400 KB, never ending
     assert answer.status == 413
 
 
@@ -70,8 +83,11 @@ async def test_a_small_chunked_post_still_makes_a_ticket(live_server: LiveServer
     async def chunked() -> AsyncIterator[bytes]:
         yield fields(api_key, "Течь воды из люка у дома 5")
 
-    async with aiohttp.ClientSession() as http, http.post(
-            live_server.url + URL, data=chunked(),
-            headers={"Content-Type": "application/x-www-form-urlencoded"}) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            live_server.url + URL, data=chunked(), headers={"Content-Type": "application/x-www-form-urlencoded"}
+        ) as resp,
+    ):
         assert resp.status == 200, await resp.text()
     assert await ticket_count(live_server) == 1

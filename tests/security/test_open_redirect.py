@@ -15,10 +15,24 @@ from tests.conftest import LiveServer
 from tests.integration.test_staff_support import PASSWORD, make_user, new_ticket, staff_client
 
 ATTACKS = [
-    "/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "/ /evil.example", "/\x0b/evil.example",
-    "/\x00/evil.example", "//evil.example", "///evil.example", "/\\evil.example", "\\\\evil.example",
-    "https://evil.example/", "http:/evil.example", "javascript:alert(1)", "evil.example", "/\t\t//evil.example",
-    " //evil.example", "/\u3000/evil.example", "/\x7f/evil.example",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "/\r\n/evil.example",
+    "/ /evil.example",
+    "/\x0b/evil.example",
+    "/\x00/evil.example",
+    "//evil.example",
+    "///evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "https://evil.example/",
+    "http:/evil.example",
+    "javascript:alert(1)",
+    "evil.example",
+    "/\t\t//evil.example",
+    " //evil.example",
+    "/\u3000/evil.example",
+    "/\x7f/evil.example",
 ]
 
 
@@ -53,7 +67,8 @@ async def test_ticket_move_back_never_leaves_the_site(live_server: LiveServer, a
     ticket = await new_ticket(live_server.services)
     async with staff_client(live_server.url, "olga") as client:
         await client.refresh_csrf()
-        resp = await client.post(f"/staff/tickets/{ticket.number}/move", {"to": "rejected", "note": "Не наше",
-                                                                          "back": attack})
+        resp = await client.post(
+            f"/staff/tickets/{ticket.number}/move", {"to": "rejected", "note": "Не наше", "back": attack}
+        )
         assert resp.status == 303, await resp.text()
         assert resp.headers["Location"] == f"/staff/tickets/{ticket.number}?done=moved"

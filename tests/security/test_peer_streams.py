@@ -20,8 +20,8 @@ def test_a_varset_with_a_repeated_variable_header_is_applied_not_lost() -> None:
     raw = "".join(f"{k}: {v}\r\n" for k, v in choice.items() if k != "Variable")
     raw += "Variable: SOMETHING_ELSE\r\nVariable: IVR_CHOICE\r\n\r\n"
     [frame] = AmiFrameParser().feed(raw.encode())
-    assert frame["Variable"] == ["SOMETHING_ELSE", "IVR_CHOICE"]   # what the parser hands on
-    tracker.feed(frame)                                             # raised TypeError before
+    assert frame["Variable"] == ["SOMETHING_ELSE", "IVR_CHOICE"]  # what the parser hands on
+    tracker.feed(frame)  # raised TypeError before
     assert [c.ivr_choices for c in tracker.snapshot().in_ivr] == [(choice["Value"],)]
 
 
@@ -48,4 +48,3 @@ async def test_an_agi_environment_over_its_byte_cap_is_cut() -> None:
     line = b"agi_x: " + b"y" * 8000 + b"\n"
     agi = await _refused_after(line * (limits.max_header_bytes // len(line) + 3))
     assert agi.stats.bad_header == 1
-

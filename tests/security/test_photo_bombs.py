@@ -25,19 +25,21 @@ BOMB_MESSAGE = "слишком большое по числу точек"
 
 def solid_rgba_png(side: int) -> bytes:
     """A real, valid side x side RGBA PNG of one colour, compressed row by row (never held whole)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     compressor = zlib.compressobj(9)
     row = b"\0" + b"\x80\x40\x20\xff" * side
     idat = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
-    header = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)   # 8-bit RGBA
+    header = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)  # 8-bit RGBA
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 @pytest.fixture(scope="module")
 def review_png() -> bytes:
     data = solid_rgba_png(6320)
-    assert len(data) < 200 * 1024 and 6320 * 6320 < LIMITS.max_pixels   # the review's file: small, "legal"
+    assert len(data) < 200 * 1024 and 6320 * 6320 < LIMITS.max_pixels  # the review's file: small, "legal"
     return data
 
 
@@ -46,17 +48,17 @@ def allocated_blocks() -> int:
 
 
 def test_the_review_png_is_refused_before_any_pixel_is_allocated(review_png: bytes) -> None:
-    allowed_formats()   # Image.init() makes one tiny image of its own: not part of the count
+    allowed_formats()  # Image.init() makes one tiny image of its own: not part of the count
     before = allocated_blocks()
     with pytest.raises(PhotoRejected) as refused:
         clean_photo("screen.png", review_png, LIMITS)
     assert BOMB_MESSAGE in refused.value.message
-    assert allocated_blocks() == before   # no 160 MB decode started
+    assert allocated_blocks() == before  # no 160 MB decode started
 
 
 def test_a_big_phone_jpeg_decodes_at_reduced_scale() -> None:
     out = io.BytesIO()
-    Image.new("RGB", (7200, 5400), (90, 120, 60)).save(out, "JPEG", quality=80)   # 38.9 Mpx
+    Image.new("RGB", (7200, 5400), (90, 120, 60)).save(out, "JPEG", quality=80)  # 38.9 Mpx
     photo = clean_photo("camera.jpg", out.getvalue(), LIMITS)
     assert max(photo.width, photo.height) == LIMITS.max_side
     # Decoded with draft at 1/2 scale: 3600x2700x3 = 29 MB, under the bound; the full decode would be 117 MB.
@@ -66,8 +68,8 @@ def test_a_big_phone_jpeg_decodes_at_reduced_scale() -> None:
 def jpeg_with_comment_and_exif() -> bytes:
     image = Image.new("RGB", (800, 600), (200, 30, 30))
     exif = Image.Exif()
-    exif[0x010F] = "SecretPhoneMaker"          # Make
-    exif[0x9286] = "SECRET-USER-COMMENT"       # UserComment
+    exif[0x010F] = "SecretPhoneMaker"  # Make
+    exif[0x9286] = "SECRET-USER-COMMENT"  # UserComment
     out = io.BytesIO()
     image.save(out, "JPEG", comment=b"Petrov Ivan, kv 12, +79781234567", exif=exif)
     raw = out.getvalue()
@@ -79,7 +81,7 @@ def test_comments_and_metadata_never_reach_the_public_photo_or_thumbnail() -> No
     photo = clean_photo("dvor.jpg", jpeg_with_comment_and_exif(), LIMITS)
     for published in (photo.jpeg, photo.thumb):
         assert b"Petrov" not in published and b"SecretPhoneMaker" not in published
-        assert b"\xff\xfe" not in published.split(b"\xff\xda", 1)[0]   # no COM marker before the scan
+        assert b"\xff\xfe" not in published.split(b"\xff\xda", 1)[0]  # no COM marker before the scan
         reopened = Image.open(io.BytesIO(published))
         assert "comment" not in reopened.info and not reopened.getexif()
 
@@ -90,8 +92,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def test_the_portal_refuses_the_review_png_with_a_clear_message(live_server: LiveServer, review_png: bytes,
-                                                                      http: aiohttp.ClientSession) -> None:
+async def test_the_portal_refuses_the_review_png_with_a_clear_message(
+    live_server: LiveServer, review_png: bytes, http: aiohttp.ClientSession
+) -> None:
     form = aiohttp.FormData()
     form.add_field("photo", io.BytesIO(review_png), filename="screen.png", content_type="image/png")
     async with http.post(live_server.url + "/portal/photos", data=form) as resp:

@@ -32,7 +32,9 @@ def local(y: int, mo: int, d: int, h: int, mi: int = 0, zone: ZoneInfo = SIMFERO
 
 
 def policy(**kwargs) -> CallbackPolicy:
-    base = dict(zone=SIMFEROPOL, delay=timedelta(minutes=15), window=DAY, days=parse_days("mon,tue,wed,thu,fri,sat,sun"))
+    base = dict(
+        zone=SIMFEROPOL, delay=timedelta(minutes=15), window=DAY, days=parse_days("mon,tue,wed,thu,fri,sat,sun")
+    )
     base.update(kwargs)
     return CallbackPolicy(**base)
 
@@ -65,9 +67,9 @@ def test_done_after_midnight_utc_counts_in_local_time() -> None:
 
 def test_weekend_is_skipped_when_only_working_days_are_allowed() -> None:
     weekdays = policy(days=parse_days("mon,tue,wed,thu,fri"))
-    friday_evening = local(2026, 12, 4, 20, 55)     # 4 Dec 2026 is a Friday
+    friday_evening = local(2026, 12, 4, 20, 55)  # 4 Dec 2026 is a Friday
     assert friday_evening.weekday() == 4
-    assert weekdays.first_due(friday_evening, DAY) == local(2026, 12, 7, 9, 0)   # Monday
+    assert weekdays.first_due(friday_evening, DAY) == local(2026, 12, 7, 9, 0)  # Monday
     saturday_noon = local(2026, 12, 5, 12, 0)
     assert weekdays.first_due(saturday_noon, DAY) == local(2026, 12, 7, 9, 0)
     assert not weekdays.may_call(saturday_noon, DAY)
@@ -75,7 +77,7 @@ def test_weekend_is_skipped_when_only_working_days_are_allowed() -> None:
 
 
 def test_the_zone_of_the_service_decides_not_utc() -> None:
-    done = datetime(2026, 12, 2, 19, 0, tzinfo=UTC)   # 22:00 in Simferopol, 19:00 in UTC
+    done = datetime(2026, 12, 2, 19, 0, tzinfo=UTC)  # 22:00 in Simferopol, 19:00 in UTC
     assert policy().first_due(done, DAY) == local(2026, 12, 3, 9, 0)
     assert policy(zone=ZoneInfo("UTC")).first_due(done, DAY) == datetime(2026, 12, 2, 19, 15, tzinfo=UTC)
 
@@ -116,7 +118,7 @@ def test_other_results() -> None:
     to_operator = p.after_attempt(AttemptResult.OPERATOR, 1, now, DAY)
     assert (to_operator.decision, to_operator.due_at) == (Decision.TO_OPERATOR, now)
     lost = p.after_attempt(AttemptResult.LOST, 1, now, DAY)
-    assert (lost.decision, lost.due_at) == (Decision.RETRY, now)   # a crash is not the citizen's doing
+    assert (lost.decision, lost.due_at) == (Decision.RETRY, now)  # a crash is not the citizen's doing
     assert p.after_attempt(AttemptResult.LOST, 3, now, DAY).decision is Decision.UNREACHABLE
 
 
@@ -124,7 +126,7 @@ def test_call_windows_parse_merge_and_reject_bad_text() -> None:
     assert str(CallWindow.parse("8:30 - 24:00")) == "08:30-24:00"
     assert CallWindow.parse("10:00-18:00").intersect(CallWindow.parse("09:00-12:00")) == CallWindow.parse("10:00-12:00")
     assert CallWindow.parse("10:00-12:00").intersect(CallWindow.parse("13:00-18:00")) is None
-    assert policy().merged_window(DAY, CallWindow.parse("22:00-23:00")) == DAY   # no overlap: keep calling hours
+    assert policy().merged_window(DAY, CallWindow.parse("22:00-23:00")) == DAY  # no overlap: keep calling hours
     for bad in ("21:00-09:00", "9-21", "25:00-26:00", "09:00-24:30", ""):
         with pytest.raises(ValueError):
             CallWindow.parse(bad)
@@ -133,11 +135,15 @@ def test_call_windows_parse_merge_and_reject_bad_text() -> None:
 
 
 def test_category_hours_override_and_settings() -> None:
-    settings = load_settings(environ={
-        "CALLCENTER_CALLBACK_HOURS": "10:00-20:00", "CALLCENTER_CALLBACK_DAYS": "mon,tue",
-        "CALLCENTER_CALLBACK_DELAY_SECONDS": "600", "CALLCENTER_CALLBACK_RETRY_MINUTES": "5,60",
-        "CALLCENTER_CALLBACK_CATEGORY_HOURS": "water_leak=08:00-22:00",
-    })
+    settings = load_settings(
+        environ={
+            "CALLCENTER_CALLBACK_HOURS": "10:00-20:00",
+            "CALLCENTER_CALLBACK_DAYS": "mon,tue",
+            "CALLCENTER_CALLBACK_DELAY_SECONDS": "600",
+            "CALLCENTER_CALLBACK_RETRY_MINUTES": "5,60",
+            "CALLCENTER_CALLBACK_CATEGORY_HOURS": "water_leak=08:00-22:00",
+        }
+    )
     p = CallbackPolicy.from_settings(settings)
     assert p.window == CallWindow.parse("10:00-20:00")
     assert p.window_for("water_leak") == CallWindow.parse("08:00-22:00")
@@ -146,7 +152,9 @@ def test_category_hours_override_and_settings() -> None:
     assert p.delay == timedelta(minutes=10)
     assert p.retry_delays == (timedelta(minutes=5), timedelta(hours=1))
     assert parse_category_hours(["a=09:00-10:00", " b = 11:00-12:00"]) == {
-        "a": CallWindow.parse("09:00-10:00"), "b": CallWindow.parse("11:00-12:00")}
+        "a": CallWindow.parse("09:00-10:00"),
+        "b": CallWindow.parse("11:00-12:00"),
+    }
     with pytest.raises(ConfigError, match="CALLCENTER_CALLBACK_CATEGORY_HOURS"):
         load_settings(environ={"CALLCENTER_CALLBACK_CATEGORY_HOURS": "water_leak=22:00-08:00"})
     with pytest.raises(ConfigError, match="CALLCENTER_CALLBACK_CATEGORY_HOURS"):

@@ -27,7 +27,7 @@ def variable_names(lines: list[str]) -> set[str]:
 
 
 def test_the_parser_sees_names() -> None:
-    names = variable_names(['exten => s,1,Set(FOO(x)=${BAR})', ' same => n,GotoIf($["${BAZ(y)}" = "1"]?q)'])
+    names = variable_names(["exten => s,1,Set(FOO(x)=${BAR})", ' same => n,GotoIf($["${BAZ(y)}" = "1"]?q)'])
     assert names == {"FOO", "BAR", "BAZ"}
 
 
@@ -42,8 +42,9 @@ def test_every_agi_script_is_known() -> None:
     assert sorted(set(scripts)) == sorted(cv.SCRIPTS)
 
 
-@pytest.mark.parametrize(("context", "exten"), [(cv.CONTEXT_HOTLINE, cv.HOTLINE_EXTEN),
-                                                (cv.CONTEXT_CALLBACK, cv.CALLBACK_EXTEN)])
+@pytest.mark.parametrize(
+    ("context", "exten"), [(cv.CONTEXT_HOTLINE, cv.HOTLINE_EXTEN), (cv.CONTEXT_CALLBACK, cv.CALLBACK_EXTEN)]
+)
 def test_contexts_route_operator_to_the_queue(context: str, exten: str) -> None:
     text = "\n".join(dialplan_lines())
     body = re.search(rf"^\[{context}\]\n(.*?)(?=^\[|\Z)", text, re.S | re.M)

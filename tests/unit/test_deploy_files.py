@@ -17,8 +17,11 @@ def test_example_config_loads_with_every_key_known(tmp_path: Path) -> None:
     assert set(flat) <= set(Settings.__dataclass_fields__), set(flat) - set(Settings.__dataclass_fields__)
     model = tmp_path / "model"
     model.mkdir()
-    text = (ROOT / "deploy" / "callcenter.example.toml").read_text().replace(
-        "/opt/vosk/vosk-model-small-ru-0.22", str(model))
+    text = (
+        (ROOT / "deploy" / "callcenter.example.toml")
+        .read_text()
+        .replace("/opt/vosk/vosk-model-small-ru-0.22", str(model))
+    )
     config = tmp_path / "cc.toml"
     config.write_text(text)
     settings = load_settings(config, environ={"CALLCENTER_AMI_SECRET": "from-the-environment"})
@@ -28,5 +31,7 @@ def test_example_config_loads_with_every_key_known(tmp_path: Path) -> None:
 def test_no_secrets_in_shipped_config() -> None:
     for path in list((ROOT / "deploy").iterdir()) + list((ROOT / "asterisk-config").glob("*")):
         text = path.read_text(errors="replace")
-        for match in re.finditer(r"(?im)^[ \t]*(secret|password|CALLCENTER_AMI_SECRET|CALLCENTER_SECRET_KEY)[ \t]*[=:][ \t]*(\S*)", text):
+        for match in re.finditer(
+            r"(?im)^[ \t]*(secret|password|CALLCENTER_AMI_SECRET|CALLCENTER_SECRET_KEY)[ \t]*[=:][ \t]*(\S*)", text
+        ):
             assert match.group(2) in ("", "CHANGE-ME"), f"{path.name}: {match.group(0)}"

@@ -41,9 +41,7 @@ def geocoded(gazetteer: Gazetteer, address: str) -> GeocodeResult:
         ("Острякова 160 а", "проспект Генерала Острякова", "160а", None),
     ],
 )
-def test_geocode_real_spellings(
-    gazetteer: Gazetteer, address: str, street: str, house: str, flat: str | None
-) -> None:
+def test_geocode_real_spellings(gazetteer: Gazetteer, address: str, street: str, house: str, flat: str | None) -> None:
     result = geocoded(gazetteer, address)
     assert (result.street.name, result.house, result.flat) == (street, house, flat)
 
@@ -118,9 +116,7 @@ def test_suggest_limit_and_nothing(gazetteer: Gazetteer) -> None:
         ("на героев сталинграда шестьдесят четыре", ["проспект Героев Сталинграда"]),
     ],
 )
-def test_street_mentions_in_oblique_cases(
-    gazetteer: Gazetteer, transcript: str, streets: list[str]
-) -> None:
+def test_street_mentions_in_oblique_cases(gazetteer: Gazetteer, transcript: str, streets: list[str]) -> None:
     assert [s.name for s in gazetteer.find_street_mentions(transcript)] == streets
 
 

@@ -27,11 +27,35 @@ from callcenter.ivr.menu import (
 from callcenter.ivr.ports import TICKET_STATUSES
 from callcenter.ivr.prompts import generate_prompts
 
-PROMPTS = {name: f"Текст {name}" for name in (
-    "hello", "main", "cats", "op", "bye", "sorry", "silence", "wrong", "night", "yours", "ticketmenu", "rec",
-    "empty", "ok", "number", "enter", "notfound", "cb-intro", "cb-done", "cb-q", "cb-comment", "cb-yes", "cb-no",
-    *(f"s-{status}" for status in TICKET_STATUSES),
-)}
+PROMPTS = {
+    name: f"Текст {name}"
+    for name in (
+        "hello",
+        "main",
+        "cats",
+        "op",
+        "bye",
+        "sorry",
+        "silence",
+        "wrong",
+        "night",
+        "yours",
+        "ticketmenu",
+        "rec",
+        "empty",
+        "ok",
+        "number",
+        "enter",
+        "notfound",
+        "cb-intro",
+        "cb-done",
+        "cb-q",
+        "cb-comment",
+        "cb-yes",
+        "cb-no",
+        *(f"s-{status}" for status in TICKET_STATUSES),
+    )
+}
 
 BASE: dict[str, Any] = {
     "version": 1,
@@ -45,18 +69,31 @@ BASE: dict[str, Any] = {
     "hours": {"timezone": "Europe/Simferopol", "open": "08:00", "close": "20:00", "night_prompt": "night"},
     "known_caller": {"prompt": "yours", "menu": "ticket"},
     "menus": {
-        "main": {"prompts": ["main"], "choices": {"1": {"action": "menu", "menu": "report"},
-                                                  "0": {"action": "queue"}}},
-        "report": {"prompts": ["cats"], "choices": {"1": {"action": "record", "category": "water_leak"},
-                                                    "*": {"action": "menu", "menu": "main"}}},
+        "main": {"prompts": ["main"], "choices": {"1": {"action": "menu", "menu": "report"}, "0": {"action": "queue"}}},
+        "report": {
+            "prompts": ["cats"],
+            "choices": {"1": {"action": "record", "category": "water_leak"}, "*": {"action": "menu", "menu": "main"}},
+        },
         "ticket": {"prompts": ["ticketmenu"], "choices": {"2": {"action": "status"}, "9": {"action": "hangup"}}},
     },
     "recording": {"prompt": "rec", "empty_prompt": "empty", "accepted_prompt": "ok", "number_prompt": "number"},
-    "status": {"prompt": "enter", "not_found_prompt": "notfound", "number_prompt": "number",
-               "status_prompts": {status: f"s-{status}" for status in TICKET_STATUSES}, "next": "ticket"},
-    "callback": {"intro_prompt": "cb-intro", "done_prompt": "cb-done", "question_prompt": "cb-q",
-                 "comment_prompt": "cb-comment", "satisfied_prompt": "cb-yes", "not_satisfied_prompt": "cb-no",
-                 "operator_prompt": "op", "goodbye_prompt": "bye"},
+    "status": {
+        "prompt": "enter",
+        "not_found_prompt": "notfound",
+        "number_prompt": "number",
+        "status_prompts": {status: f"s-{status}" for status in TICKET_STATUSES},
+        "next": "ticket",
+    },
+    "callback": {
+        "intro_prompt": "cb-intro",
+        "done_prompt": "cb-done",
+        "question_prompt": "cb-q",
+        "comment_prompt": "cb-comment",
+        "satisfied_prompt": "cb-yes",
+        "not_satisfied_prompt": "cb-no",
+        "operator_prompt": "op",
+        "goodbye_prompt": "bye",
+    },
 }
 
 
@@ -97,8 +134,17 @@ def test_shipped_menu_and_prompts_load() -> None:
     assert set(menu.prompts) == set(prompts)
     report = menu.menus["report"]
     codes = {key: choice.category for key, choice in report.choices.items() if choice.action == ACTION_RECORD}
-    assert codes == {"1": "water_leak", "2": "no_water", "3": "no_electricity", "4": "no_heating",
-                     "5": "road_pothole", "6": "street_lighting", "7": "garbage", "8": "elevator", "9": "other"}
+    assert codes == {
+        "1": "water_leak",
+        "2": "no_water",
+        "3": "no_electricity",
+        "4": "no_heating",
+        "5": "road_pothole",
+        "6": "street_lighting",
+        "7": "garbage",
+        "8": "elevator",
+        "9": "other",
+    }
     assert set(menu.status.status_prompts) == set(TICKET_STATUSES)
     assert all(re.search("[а-яё]", text, re.IGNORECASE) for text in prompts.values())
 
@@ -114,44 +160,53 @@ def test_every_shipped_prompt_is_used() -> None:
     assert unused == []
 
 
-@pytest.mark.parametrize(("changes", "expected"), [
-    ({"menus__main__prompts": ["nope"]}, "menus.main.prompts[0]: prompt 'nope' is not listed in prompts.yaml"),
-    ({"menus__main__choices__1__menu": "reprot"}, 'menus.main.choices."1".menu: no menu named \'reprot\''),
-    ({"menus__main__choices__1": {"action": "jump"}}, 'menus.main.choices."1".action: \'jump\' is not one of'),
-    ({"menus__main__choices__1": {"action": "menu"}}, 'menus.main.choices."1".menu: is required for action: menu'),
-    ({"menus__main__choices__11": {"action": "queue"}}, "menus.main.choices.\"11\": '11' is not a phone key"),
-    ({"menus__main__choices__x": {"action": "queue"}}, "menus.main.choices.x: 'x' is not a phone key"),
-    ({"menus__main__choices__0": {"action": "queue", "menu": "main"}}, 'menus.main.choices."0".menu: unknown setting'),
-    ({"menus__main__choices": {}}, "menus.main.choices: a menu needs at least one key"),
-    ({"menus__main__timeout_secnds": 4}, "menus.main.timeout_secnds: unknown setting"),
-    ({"menus__main__retries": 9}, "menus.main.retries: 9 is out of range 0..5"),
-    ({"menus__main__retries": "two"}, "menus.main.retries: must be a whole number, not text"),
-    ({"menus__main__on_exhausted": "voicemail"}, "menus.main.on_exhausted: 'voicemail' is not one of: queue, hangup"),
-    ({"menus__hangup": {"prompts": ["main"], "choices": {"0": {"action": "queue"}}}}, "menus.hangup: menu name"),
-    ({"menus__report__choices__1__category": "Water Leak"}, 'menus.report.choices."1".category: \'Water Leak\''),
-    ({"start": "welcome"}, "start: no menu named 'welcome'"),
-    ({"start": None}, "start: is required"),
-    ({"known_caller__menu": "nowhere"}, "known_caller.menu: no menu named 'nowhere'"),
-    ({"hours__night_menu": "nowhere"}, "hours.night_menu: no menu named 'nowhere'"),
-    ({"status__next": "nowhere"}, "status.next: no menu named 'nowhere'"),
-    ({"hours__timezone": "Europe/Sevastopol"}, "hours.timezone: unknown time zone 'Europe/Sevastopol'"),
-    ({"hours__open": "8am"}, "hours.open: '8am' is not allowed here (expected a time \"HH:MM\" in quotes)"),
-    ({"hours__days": ["monday"]}, "hours.days: must be a list of days from: mon"),
-    ({"status__status_prompts__rejected": None}, "status.status_prompts.rejected: is required"),
-    ({"status__status_prompts__lost": "s-new"}, "status.status_prompts.lost: unknown setting"),
-    ({"recording__max_seconds": 3600}, "recording.max_seconds: 3600 is out of range 5..600"),
-    ({"callback__question_prompt": "ask"}, "callback.question_prompt: prompt 'ask' is not listed in prompts.yaml"),
-    ({"greting": ["hello"]}, "greting: unknown setting"),
-    ({"version": 2}, "version: unsupported version 2"),
-    ({"sound_prefix": "my sounds/"}, "sound_prefix: 'my sounds/' is not allowed here"),
-])
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"menus__main__prompts": ["nope"]}, "menus.main.prompts[0]: prompt 'nope' is not listed in prompts.yaml"),
+        ({"menus__main__choices__1__menu": "reprot"}, "menus.main.choices.\"1\".menu: no menu named 'reprot'"),
+        ({"menus__main__choices__1": {"action": "jump"}}, "menus.main.choices.\"1\".action: 'jump' is not one of"),
+        ({"menus__main__choices__1": {"action": "menu"}}, 'menus.main.choices."1".menu: is required for action: menu'),
+        ({"menus__main__choices__11": {"action": "queue"}}, "menus.main.choices.\"11\": '11' is not a phone key"),
+        ({"menus__main__choices__x": {"action": "queue"}}, "menus.main.choices.x: 'x' is not a phone key"),
+        (
+            {"menus__main__choices__0": {"action": "queue", "menu": "main"}},
+            'menus.main.choices."0".menu: unknown setting',
+        ),
+        ({"menus__main__choices": {}}, "menus.main.choices: a menu needs at least one key"),
+        ({"menus__main__timeout_secnds": 4}, "menus.main.timeout_secnds: unknown setting"),
+        ({"menus__main__retries": 9}, "menus.main.retries: 9 is out of range 0..5"),
+        ({"menus__main__retries": "two"}, "menus.main.retries: must be a whole number, not text"),
+        (
+            {"menus__main__on_exhausted": "voicemail"},
+            "menus.main.on_exhausted: 'voicemail' is not one of: queue, hangup",
+        ),
+        ({"menus__hangup": {"prompts": ["main"], "choices": {"0": {"action": "queue"}}}}, "menus.hangup: menu name"),
+        ({"menus__report__choices__1__category": "Water Leak"}, "menus.report.choices.\"1\".category: 'Water Leak'"),
+        ({"start": "welcome"}, "start: no menu named 'welcome'"),
+        ({"start": None}, "start: is required"),
+        ({"known_caller__menu": "nowhere"}, "known_caller.menu: no menu named 'nowhere'"),
+        ({"hours__night_menu": "nowhere"}, "hours.night_menu: no menu named 'nowhere'"),
+        ({"status__next": "nowhere"}, "status.next: no menu named 'nowhere'"),
+        ({"hours__timezone": "Europe/Sevastopol"}, "hours.timezone: unknown time zone 'Europe/Sevastopol'"),
+        ({"hours__open": "8am"}, "hours.open: '8am' is not allowed here (expected a time \"HH:MM\" in quotes)"),
+        ({"hours__days": ["monday"]}, "hours.days: must be a list of days from: mon"),
+        ({"status__status_prompts__rejected": None}, "status.status_prompts.rejected: is required"),
+        ({"status__status_prompts__lost": "s-new"}, "status.status_prompts.lost: unknown setting"),
+        ({"recording__max_seconds": 3600}, "recording.max_seconds: 3600 is out of range 5..600"),
+        ({"callback__question_prompt": "ask"}, "callback.question_prompt: prompt 'ask' is not listed in prompts.yaml"),
+        ({"greting": ["hello"]}, "greting: unknown setting"),
+        ({"version": 2}, "version: unsupported version 2"),
+        ({"sound_prefix": "my sounds/"}, "sound_prefix: 'my sounds/' is not allowed here"),
+    ],
+)
 def test_mistakes_are_named_by_place(changes: dict[str, Any], expected: str) -> None:
     problems = problems_of(build(**changes))
     assert any(p.startswith(expected) for p in problems), problems
 
 
 def test_unquoted_time_gets_a_hint() -> None:
-    text = build().replace('close: \'20:00\'', "close: 20:00")
+    text = build().replace("close: '20:00'", "close: 20:00")
     assert "close: 20:00" in text
     assert problems_of(text) == ['hours.close: write the time in quotes, e.g. "20:00"']
 
@@ -166,30 +221,37 @@ def test_all_problems_are_listed_at_once() -> None:
     problems = problems_of(build(start="welcome", menus__main__retries=9, hours__timezone="Mars/Base"))
     assert len(problems) == 3
     with pytest.raises(MenuError, match=r"menu.yaml: 3 problems:\n  - "):
-        parse_menu(build(start="welcome", menus__main__retries=9, hours__timezone="Mars/Base"), PROMPTS,
-                   source="menu.yaml")
+        parse_menu(
+            build(start="welcome", menus__main__retries=9, hours__timezone="Mars/Base"), PROMPTS, source="menu.yaml"
+        )
 
 
 def test_unknown_category_when_codes_are_known() -> None:
     problems = problems_of(build(), known_categories={"no_water"})
-    assert problems == ['menus.report.choices."1".category: unknown category code \'water_leak\'']
+    assert problems == ["menus.report.choices.\"1\".category: unknown category code 'water_leak'"]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("menus: [\n", "line 2, column 1: not valid YAML"),
-    ("- a\n- b\n", "the file: must be a mapping of keys to values, not a list"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("menus: [\n", "line 2, column 1: not valid YAML"),
+        ("- a\n- b\n", "the file: must be a mapping of keys to values, not a list"),
+    ],
+)
 def test_broken_yaml(text: str, expected: str) -> None:
     problems = problems_of(text)
     assert any(p.startswith(expected) for p in problems), problems
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Greeting: Здравствуйте\n", "'Greeting': a prompt name uses lower-case latin letters"),
-    ("greeting: ''\n", "greeting: the text to record is missing"),
-    ("greeting: [a, b]\n", "greeting: the text to record is missing"),
-    ("[]\n", "the file must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Greeting: Здравствуйте\n", "'Greeting': a prompt name uses lower-case latin letters"),
+        ("greeting: ''\n", "greeting: the text to record is missing"),
+        ("greeting: [a, b]\n", "greeting: the text to record is missing"),
+        ("[]\n", "the file must be a mapping"),
+    ],
+)
 def test_prompt_file_mistakes(text: str, expected: str) -> None:
     with pytest.raises(MenuError) as err:
         parse_prompts(text, source="prompts.yaml")
@@ -200,17 +262,26 @@ ZONE = ZoneInfo("Europe/Simferopol")
 
 
 def hours(open_minute: int, close_minute: int, days: frozenset[int] = frozenset(range(7))) -> WorkingHours:
-    return WorkingHours(timezone=ZONE, days=days, open_minute=open_minute, close_minute=close_minute,
-                        night_prompt="night", night_menu=None)
+    return WorkingHours(
+        timezone=ZONE,
+        days=days,
+        open_minute=open_minute,
+        close_minute=close_minute,
+        night_prompt="night",
+        night_menu=None,
+    )
 
 
-@pytest.mark.parametrize(("when", "expected"), [
-    (datetime(2026, 3, 4, 7, 59, tzinfo=ZONE), False),
-    (datetime(2026, 3, 4, 8, 0, tzinfo=ZONE), True),
-    (datetime(2026, 3, 4, 19, 59, tzinfo=ZONE), True),
-    (datetime(2026, 3, 4, 20, 0, tzinfo=ZONE), False),
-    (datetime(2026, 3, 4, 5, 30, tzinfo=ZoneInfo("UTC")), True),  # 08:30 in Simferopol (UTC+3)
-])
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        (datetime(2026, 3, 4, 7, 59, tzinfo=ZONE), False),
+        (datetime(2026, 3, 4, 8, 0, tzinfo=ZONE), True),
+        (datetime(2026, 3, 4, 19, 59, tzinfo=ZONE), True),
+        (datetime(2026, 3, 4, 20, 0, tzinfo=ZONE), False),
+        (datetime(2026, 3, 4, 5, 30, tzinfo=ZoneInfo("UTC")), True),  # 08:30 in Simferopol (UTC+3)
+    ],
+)
 def test_day_hours(when: datetime, expected: bool) -> None:
     assert hours(8 * 60, 20 * 60).is_open(when) is expected
 
@@ -226,6 +297,7 @@ def test_weekend_closed_and_overnight_shift() -> None:
 
 
 # --- placeholder prompts (real espeak-ng and sox) -----------------------------------------
+
 
 async def test_generated_prompts_are_8khz_mono_16bit(tmp_path: Path) -> None:
     texts = {"greeting": "Здравствуйте! Вы позвонили в службу один пять шесть три.", "ticket-number": "Номер заявки:"}

@@ -12,18 +12,31 @@ from callcenter.domain.phones import InvalidPhone, last_digits, normalize_phone
 from callcenter.domain.ticket_numbers import clean_ticket_number, format_ticket_number
 
 
-@pytest.mark.parametrize("raw", [
-    "8 978 123-45-67", "89781234567", "+7(978)1234567", "+7 (978) 123-45-67", "978 123 45 67", "9781234567",
-    "+79781234567", "8(978)123 45 67", " 8-978-123-45-67 ",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "8 978 123-45-67",
+        "89781234567",
+        "+7(978)1234567",
+        "+7 (978) 123-45-67",
+        "978 123 45 67",
+        "9781234567",
+        "+79781234567",
+        "8(978)123 45 67",
+        " 8-978-123-45-67 ",
+    ],
+)
 def test_real_spellings_of_one_crimean_mobile(raw: str) -> None:
     assert normalize_phone(raw) == "+79781234567"
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("8 (8692) 55-12-34", "+78692551234"),   # a Sevastopol landline
-    ("+7 495 123-45-67", "+74951234567"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("8 (8692) 55-12-34", "+78692551234"),  # a Sevastopol landline
+        ("+7 495 123-45-67", "+74951234567"),
+    ],
+)
 def test_landlines(raw: str, expected: str) -> None:
     assert normalize_phone(raw) == expected
 
@@ -61,16 +74,19 @@ def test_order_defaults_file_environment_flags(tmp_path: Path) -> None:
     assert load_settings(config, environ={"CALLCENTER_PORT": "9100"}).port == 9100
 
 
-@pytest.mark.parametrize(("env", "named"), [
-    ({"CALLCENTER_PORT": "abc"}, "CALLCENTER_PORT"),
-    ({"CALLCENTER_PORT": "70000"}, "CALLCENTER_PORT"),
-    ({"CALLCENTER_CALLBACK_HOURS": "21:00-09:00"}, "CALLCENTER_CALLBACK_HOURS"),
-    ({"CALLCENTER_CALLBACK_MODE": "robot"}, "CALLCENTER_CALLBACK_MODE"),
-    ({"CALLCENTER_DATABASE_URL": "mysql://x"}, "CALLCENTER_DATABASE_URL"),
-    ({"CALLCENTER_DIAL_TEMPLATE": "PJSIP/trunk"}, "CALLCENTER_DIAL_TEMPLATE"),
-    ({"CALLCENTER_AMI_HOST": "127.0.0.1"}, "CALLCENTER_AMI_SECRET"),
-    ({"CALLCENTER_TIMEZONE": "Mars/Olympus"}, "CALLCENTER_TIMEZONE"),
-])
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"CALLCENTER_PORT": "abc"}, "CALLCENTER_PORT"),
+        ({"CALLCENTER_PORT": "70000"}, "CALLCENTER_PORT"),
+        ({"CALLCENTER_CALLBACK_HOURS": "21:00-09:00"}, "CALLCENTER_CALLBACK_HOURS"),
+        ({"CALLCENTER_CALLBACK_MODE": "robot"}, "CALLCENTER_CALLBACK_MODE"),
+        ({"CALLCENTER_DATABASE_URL": "mysql://x"}, "CALLCENTER_DATABASE_URL"),
+        ({"CALLCENTER_DIAL_TEMPLATE": "PJSIP/trunk"}, "CALLCENTER_DIAL_TEMPLATE"),
+        ({"CALLCENTER_AMI_HOST": "127.0.0.1"}, "CALLCENTER_AMI_SECRET"),
+        ({"CALLCENTER_TIMEZONE": "Mars/Olympus"}, "CALLCENTER_TIMEZONE"),
+    ],
+)
 def test_a_bad_value_names_the_setting(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(environ=env)

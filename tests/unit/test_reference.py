@@ -21,8 +21,15 @@ from callcenter.reference import (
 )
 
 IVR_CODES = (
-    "water_leak", "no_water", "no_electricity", "no_heating", "road_pothole",
-    "street_lighting", "garbage", "elevator", "other",
+    "water_leak",
+    "no_water",
+    "no_electricity",
+    "no_heating",
+    "road_pothole",
+    "street_lighting",
+    "garbage",
+    "elevator",
+    "other",
 )
 
 
@@ -89,9 +96,7 @@ def test_category_count_and_targets(shipped: ReferenceData) -> None:
     assert all(c.callback for c in shipped.categories)
 
 
-def test_keywords_are_pymorphy3_normal_forms(
-    shipped: ReferenceData, morph: pymorphy3.MorphAnalyzer
-) -> None:
+def test_keywords_are_pymorphy3_normal_forms(shipped: ReferenceData, morph: pymorphy3.MorphAnalyzer) -> None:
     for category in shipped.categories:
         assert 8 <= len(category.keywords) <= 20, category.code
         for keyword in category.keywords:
@@ -117,10 +122,20 @@ def test_lookups_reject_unknown_codes(shipped: ReferenceData) -> None:
 def test_streets_include_the_well_known_ones(shipped: ReferenceData) -> None:
     names = {s.name for s in shipped.streets}
     for name in (
-        "проспект Генерала Острякова", "проспект Октябрьской Революции", "проспект Победы",
-        "проспект Гагарина", "проспект Героев Сталинграда", "улица Большая Морская",
-        "улица Ленина", "проспект Нахимова", "площадь Нахимова", "улица Хрусталёва",
-        "Камышовое шоссе", "Балаклавское шоссе", "улица Горпищенко", "Античный проспект",
+        "проспект Генерала Острякова",
+        "проспект Октябрьской Революции",
+        "проспект Победы",
+        "проспект Гагарина",
+        "проспект Героев Сталинграда",
+        "улица Большая Морская",
+        "улица Ленина",
+        "проспект Нахимова",
+        "площадь Нахимова",
+        "улица Хрусталёва",
+        "Камышовое шоссе",
+        "Балаклавское шоссе",
+        "улица Горпищенко",
+        "Античный проспект",
     ):
         assert name in names
     assert len(shipped.streets) >= 150
@@ -216,8 +231,11 @@ def test_fallback_category_required(copies: Path) -> None:
 
 
 def test_street_outside_sevastopol_names_the_line(copies: Path) -> None:
-    edit(copies / STREETS_FILE, "улица Ленина,улица,Ленина,Ленинский,44.6085,33.5265",
-         "улица Ленина,улица,Ленина,Ленинский,33.5265,44.6085")
+    edit(
+        copies / STREETS_FILE,
+        "улица Ленина,улица,Ленина,Ленинский,44.6085,33.5265",
+        "улица Ленина,улица,Ленина,Ленинский,33.5265,44.6085",
+    )
     with pytest.raises(ReferenceError) as caught:
         load_reference(copies)
     message = str(caught.value)

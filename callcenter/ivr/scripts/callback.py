@@ -18,7 +18,14 @@ from types import MappingProxyType
 from callcenter.ivr import channel_vars as cv
 from callcenter.ivr.agi import AgiChannel, AgiError, AgiHangup, send_to_operator
 from callcenter.ivr.engine import (
-    CallIO, CallState, Clock, EngineSettings, RecordingSettings, check_recording, record_message, utc_now,
+    CallIO,
+    CallState,
+    Clock,
+    EngineSettings,
+    RecordingSettings,
+    check_recording,
+    record_message,
+    utc_now,
 )
 from callcenter.ivr.menu import Menu
 from callcenter.ivr.ports import IvrBackend
@@ -40,8 +47,15 @@ class CallbackOutcome:
 class CallbackFlow:
     """Runs the satisfaction call and reports its outcome through the backend port."""
 
-    def __init__(self, menu: Menu, backend: IvrBackend, recordings: RecordingSettings, *,
-                 settings: EngineSettings = EngineSettings(), clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        menu: Menu,
+        backend: IvrBackend,
+        recordings: RecordingSettings,
+        *,
+        settings: EngineSettings = EngineSettings(),
+        clock: Clock = utc_now,
+    ) -> None:
         self._menu = menu
         self._backend = backend
         self._recordings = recordings
@@ -54,8 +68,12 @@ class CallbackFlow:
         ticket = (await channel.get_variable(cv.TICKET_ID) or "").strip()
         callback_id = (await channel.get_variable(cv.CALLBACK_ID) or "").strip() or None
         if not ticket.isdigit():
-            logger.error("callback call %s has no valid %s (%r); sent to the operator",
-                         channel.env.uniqueid, cv.TICKET_ID, ticket)
+            logger.error(
+                "callback call %s has no valid %s (%r); sent to the operator",
+                channel.env.uniqueid,
+                cv.TICKET_ID,
+                ticket,
+            )
             await channel.set_variable(cv.CALLBACK_RESULT, cv.OUTCOME_OPERATOR)
             await send_to_operator(channel)
             return
@@ -70,8 +88,9 @@ class CallbackFlow:
             if outcome.value == cv.OUTCOME_HANGUP:  # nothing chosen yet: the citizen goes to an operator
                 outcome.value = cv.OUTCOME_OPERATOR
         # The closing words play while the outcome is stored: no silence on the line meanwhile.
-        report = asyncio.get_running_loop().create_task(self._report(channel, ticket, callback_id, outcome),
-                                                        name=f"callback-outcome-{ticket}")
+        report = asyncio.get_running_loop().create_task(
+            self._report(channel, ticket, callback_id, outcome), name=f"callback-outcome-{ticket}"
+        )
         try:
             await self._close(io, outcome)
         finally:
@@ -111,25 +130,42 @@ class CallbackFlow:
         io.pending = None
         await io.play(spec.comment_prompt)
         call = CallState(phone=io.channel.env.callerid, uniqueid=io.channel.env.uniqueid)
-        recording = await record_message(io, self._recordings, kind=f"callback-{ticket}", call=call,
-                                         max_seconds=spec.comment_max_seconds,
-                                         silence_seconds=spec.comment_silence_seconds, now=self._clock())
+        recording = await record_message(
+            io,
+            self._recordings,
+            kind=f"callback-{ticket}",
+            call=call,
+            max_seconds=spec.comment_max_seconds,
+            silence_seconds=spec.comment_silence_seconds,
+            now=self._clock(),
+        )
         if recording.recorded:
             outcome.comment = str(recording.local_path)
             await check_recording(self._recordings, recording.local_path)
         if recording.hung_up:
             raise AgiHangup("caller hung up during the comment")
 
-    async def _report(self, channel: AgiChannel, ticket: str, callback_id: str | None,
-                      outcome: CallbackOutcome) -> None:
+    async def _report(
+        self, channel: AgiChannel, ticket: str, callback_id: str | None, outcome: CallbackOutcome
+    ) -> None:
         try:
             async with asyncio.timeout(self._settings.submit_timeout):
                 await self._backend.record_callback_outcome(
-                    ticket_number=ticket, callback_id=callback_id, outcome=outcome.value,
-                    comment_recording=outcome.comment, call_uniqueid=channel.env.uniqueid)
+                    ticket_number=ticket,
+                    callback_id=callback_id,
+                    outcome=outcome.value,
+                    comment_recording=outcome.comment,
+                    call_uniqueid=channel.env.uniqueid,
+                )
         except Exception:
-            logger.exception("callback outcome NOT saved: ticket %s, callback %s, outcome %s, comment %s, call %s",
-                             ticket, callback_id, outcome.value, outcome.comment, channel.env.uniqueid)
+            logger.exception(
+                "callback outcome NOT saved: ticket %s, callback %s, outcome %s, comment %s, call %s",
+                ticket,
+                callback_id,
+                outcome.value,
+                outcome.comment,
+                channel.env.uniqueid,
+            )
 
     async def _close(self, io: CallIO, outcome: CallbackOutcome) -> None:
         channel = io.channel
@@ -146,8 +182,11 @@ class CallbackFlow:
                 await io.play(self._menu.error_prompt if outcome.failed else spec.operator_prompt)
                 return
             await io.set(cv.IVR_ROUTE, cv.ROUTE_DONE)
-            await io.play({cv.OUTCOME_SATISFIED: spec.satisfied_prompt,
-                           cv.OUTCOME_NOT_SATISFIED: spec.not_satisfied_prompt}.get(outcome.value, spec.goodbye_prompt))
+            await io.play(
+                {cv.OUTCOME_SATISFIED: spec.satisfied_prompt, cv.OUTCOME_NOT_SATISFIED: spec.not_satisfied_prompt}.get(
+                    outcome.value, spec.goodbye_prompt
+                )
+            )
         except AgiError as err:
             logger.info("callback closing words not played on %s: %s", channel.env.uniqueid, err)
 

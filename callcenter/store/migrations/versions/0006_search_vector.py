@@ -9,6 +9,7 @@ planner rightly walks the primary key newest-first and filters, but then recompu
 tsvector of every row it passes (~300 ms at a million tickets). A stored generated column
 costs a little disk and makes both that filter and the GIN recheck cheap. SQLite keeps FTS5.
 """
+
 from alembic import op
 
 revision = "0006"
@@ -16,8 +17,9 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-DOCUMENT = ("to_tsvector('russian', coalesce(title, '') || ' ' || coalesce(description, '') || ' ' "
-            "|| coalesce(address, ''))")
+DOCUMENT = (
+    "to_tsvector('russian', coalesce(title, '') || ' ' || coalesce(description, '') || ' ' || coalesce(address, ''))"
+)
 
 
 def upgrade() -> None:

@@ -6,6 +6,7 @@ Create Date: 2026-11-29
 
 See callcenter/store/maintenance.py. FTS5's crisismerge (16 segments) still applies.
 """
+
 from alembic import op
 
 revision = "0007"
