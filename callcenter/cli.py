@@ -270,7 +270,7 @@ def _department_hint(services: Any, typed: str | None) -> str:
     """Close codes for a typo, and always the command that lists them all."""
     from difflib import get_close_matches
 
-    from callcenter.reference.cli import HOW_TO_LIST
+    from callcenter.accounts.departments_cli import HOW_TO_LIST
 
     close = get_close_matches(typed or "", [d.code for d in services.reference.departments], n=3, cutoff=0.6)
     return (f"может быть, {', '.join(close)}? " if close else "") + HOW_TO_LIST

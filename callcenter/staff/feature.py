@@ -6,8 +6,8 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from callcenter.accounts.departments import DepartmentService
+from callcenter.accounts.departments_cli import DepartmentsCommand
 from callcenter.features import Command, Feature
-from callcenter.reference.cli import DepartmentsCommand
 from callcenter.services import Services
 from callcenter.staff import admin, archive_page, editing, export, lists, queue, supervisor, ticket_board, views
 from callcenter.staff.pages import TARGETS
