@@ -282,8 +282,11 @@ def validate(settings: Settings) -> None:
         fail("callback_days", f"expected days like mon,tue,...,sun, got {settings.callback_days!r}")
     if settings.callback_mode not in ("auto", "operator"):
         fail("callback_mode", f"expected auto or operator, got {settings.callback_mode!r}")
-    if "{number}" not in settings.dial_template:
-        fail("dial_template", f"must contain {{number}}, got {settings.dial_template!r}")
+    if not any(field in settings.dial_template for field in ("{number}", "{digits}", "{national}")):
+        fail(
+            "dial_template",
+            f"must contain {{number}}, {{digits}} or {{national}} (docs/asterisk.md), got {settings.dial_template!r}",
+        )
     _validate_positive(settings, fail)
     _validate_category_hours(settings, fail)
     for proxy in settings.trusted_proxies:

@@ -104,3 +104,9 @@ def test_unknown_key_in_file(tmp_path: Path) -> None:
 def test_a_missing_speech_model_does_not_stop_the_service() -> None:
     # the hotline must keep taking calls; speech-to-text reports itself unavailable instead
     assert load_settings(environ={"CALLCENTER_STT_MODEL": "/nonexistent/model"}).stt_model is not None
+
+
+@pytest.mark.parametrize("template", ["PJSIP/{digits}@city-trunk", "SIP/city/{national}", "PJSIP/{number}@t"])
+def test_every_documented_dial_template_field_is_accepted(template: str) -> None:
+    """docs/asterisk.md offers {number}, {digits} and {national}; a template with any one of them starts."""
+    assert load_settings(environ={"CALLCENTER_DIAL_TEMPLATE": template}).dial_template == template
