@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from aiohttp import web_app as aiohttp_web_app
 from sqlalchemy import text
 
 from callcenter.app import build_services
@@ -21,6 +22,24 @@ from callcenter.config import Settings, load_settings
 from callcenter.services import Services
 from callcenter.store.migrate import upgrade
 from callcenter.store.reference_sync import sync_reference
+
+
+@pytest.fixture(autouse=True)
+def _release_finished_apps() -> Iterator[None]:
+    """Let each test's application go when the test ends.
+
+    aiohttp caches every (handler, applications) middleware chain in a module-level
+    ``lru_cache(maxsize=1024)`` (``aiohttp.web_app._cached_build_middleware``). In production
+    there is one application, so the cache is bounded by its routes; in this suite every test
+    builds its own, and the cache kept up to 1,024 of them alive, each with its services
+    (about 40 MB: the gazetteer's morphology, the reference data): one pytest process grew to
+    10-11 GB over the suite. Clearing it after each test keeps the suite at a few hundred MB.
+    """
+    yield
+    cached = getattr(aiohttp_web_app, "_cached_build_middleware", None)
+    if cached is not None:
+        cached.cache_clear()
+
 
 PG_ENV = "CALLCENTER_TEST_DATABASE_URL"
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])
