@@ -162,7 +162,11 @@ async def citizen_tracks_to_closed(citizen: Person, number: str) -> None:
     await expect(timeline).to_contain_text("Выполнено")
     photo = page.locator(".public-photos img")
     await expect(photo).to_have_count(1)
-    assert await photo.evaluate("img => img.complete && img.naturalWidth > 0")
+    # Wait for the image itself (the staff page's photo is loading="lazy": below the fold at
+    # 1366x768 it loads only once scrolled to), then check it decoded.
+    await photo.scroll_into_view_if_needed()
+    await expect(photo).to_have_js_property("complete", True)
+    assert await photo.evaluate("img => img.naturalWidth > 0")
     await assert_no_sideways_scrolling(page, "tracking")
     await citizen.shot("track-closed", full_page=True)
 
@@ -185,7 +189,11 @@ async def operator_dispatches(operator: Person, number: str) -> None:
     await page.wait_for_url(f"**/staff/tickets/{number}")
     photo = page.locator(".photos img")
     await expect(photo).to_have_count(1)
-    assert await photo.evaluate("img => img.complete && img.naturalWidth > 0")
+    # Wait for the image itself (the staff page's photo is loading="lazy": below the fold at
+    # 1366x768 it loads only once scrolled to), then check it decoded.
+    await photo.scroll_into_view_if_needed()
+    await expect(photo).to_have_js_property("complete", True)
+    assert await photo.evaluate("img => img.naturalWidth > 0")
     await expect(page.locator("#ticket-page")).to_contain_text("Новая")
     action = page.locator("#action-dispatched")
     await action.locator("select[name=department]").select_option("vodokanal")

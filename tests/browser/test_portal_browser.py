@@ -84,7 +84,11 @@ async def test_citizen_files_tracks_and_finds_the_problem_on_the_map(
     await expect(page.locator("#ticket-status")).to_have_text("Новая")
     photo = page.locator(".public-photos img")
     await expect(photo).to_have_count(1)
-    assert await photo.evaluate("img => img.complete && img.naturalWidth > 0")
+    # Wait for the image itself (the staff page's photo is loading="lazy": below the fold at
+    # 1366x768 it loads only once scrolled to), then check it decoded.
+    await photo.scroll_into_view_if_needed()
+    await expect(photo).to_have_js_property("complete", True)
+    assert await photo.evaluate("img => img.naturalWidth > 0")
     await expect(page.locator("#timeline")).to_contain_text("Обращение зарегистрировано (Портал)")
     assert "Алексей" not in await page.content()
     await page.screenshot(path=str(SHOTS / "portal-track.png"), full_page=True)
