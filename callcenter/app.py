@@ -29,6 +29,7 @@ from callcenter.events import EventHub
 from callcenter.features import HEALTH_CHECKS, Feature
 from callcenter.ivr.api import build_agi_server
 from callcenter.ivr.feature import FEATURE as IVR
+from callcenter.notifications.feature import FEATURE as NOTIFICATIONS
 from callcenter.open311.feature import FEATURE as OPEN311
 from callcenter.portal.feature import FEATURE as PORTAL
 from callcenter.reference import Gazetteer, load_reference
@@ -53,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 # The order features are set up in (and their commands listed in): speech first (the IVR hands it
 # recordings), then the IVR; the rest side by side.
-FEATURES: tuple[Feature, ...] = (STT, IVR, PORTAL, OPEN311, STAFF, TELEPHONY, CALLBACKS)
+FEATURES: tuple[Feature, ...] = (STT, IVR, PORTAL, OPEN311, STAFF, TELEPHONY, CALLBACKS, NOTIFICATIONS)
 HUB_BRIDGE = web.AppKey("hub_bridge", PgHubBridge)
 
 # Staff forms, login, tracking and Open311 are small: 1 MB and 200 fields leave a wide margin

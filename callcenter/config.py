@@ -101,6 +101,35 @@ class Settings:
     trusted_proxies: list[str] = field(default_factory=list)
     open311_jurisdiction: str = "sevastopol"  # the GeoReport v2 jurisdiction_id this server answers for
 
+    # Citizens' notifications (docs/notifications.md): each channel is off until configured.
+    notify_link_secret: str = ""  # HMAC key of the answer/unsubscribe links; secret_key (or data_dir) if empty
+    notify_link_days: int = 14  # how long a "выполнено" answer link stays valid
+    notify_tick_seconds: float = 5.0
+    notify_batch: int = 20
+    notify_lease_seconds: int = 120  # a claimed notification returns to the queue after this
+    notify_retry_minutes: list[int] = field(default_factory=lambda: [1, 5, 30, 120])
+    notify_max_attempts: int = 6
+    notify_quiet_channels: list[str] = field(default_factory=lambda: ["sms"])  # sent only in callback hours
+    notify_no_answer_days: int = 7
+    notify_no_answer_action: str = "supervisors"  # or "close": closed as «нет ответа»
+    smtp_host: str = ""  # e-mail is off while no host is set
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True  # STARTTLS after connecting (port 587)
+    smtp_tls: bool = False  # implicit TLS from the first byte (port 465)
+    smtp_from: str = "1563 <noreply@localhost>"
+    smtp_timeout: float = 30.0
+    smtp_ca_file: str = ""  # extra CA bundle for the relay's certificate (a private CA); the system's if empty
+    sms_url: str = ""  # SMS is off while no gateway URL is set
+    sms_method: str = "POST"
+    sms_auth_header: str = ""  # e.g. "Authorization: Bearer <token>"
+    sms_body_template: str = '{"to": "{phone}", "text": "{text}"}'  # {phone}, {text} (JSON-escaped)
+    sms_content_type: str = "application/json"
+    sms_result_field: str = "status"  # dotted path in the JSON answer; empty: any 2xx is delivered
+    sms_ok_values: list[str] = field(default_factory=lambda: ["ok", "sent", "accepted", "queued"])
+    sms_timeout: float = 15.0
+
     def __post_init__(self) -> None:
         # Absolute from the start: Asterisk is told these paths (RECORD FILE) and resolves a
         # relative one under its own sounds folder, where it cannot write.
@@ -280,6 +309,12 @@ def validate(settings: Settings) -> None:
     days = [d.strip().lower() for d in settings.callback_days.split(",") if d.strip()]
     if not days or any(d not in _WEEKDAYS for d in days):
         fail("callback_days", f"expected days like mon,tue,...,sun, got {settings.callback_days!r}")
+    if settings.notify_no_answer_action not in ("supervisors", "close"):
+        fail("notify_no_answer_action", f"expected supervisors or close, got {settings.notify_no_answer_action!r}")
+    if settings.sms_method.upper() not in ("POST", "PUT", "GET"):
+        fail("sms_method", f"expected POST, PUT or GET, got {settings.sms_method!r}")
+    if settings.sms_auth_header and ":" not in settings.sms_auth_header:
+        fail("sms_auth_header", "expected 'Header-Name: value'")
     if settings.callback_mode not in ("auto", "operator"):
         fail("callback_mode", f"expected auto or operator, got {settings.callback_mode!r}")
     if not any(field in settings.dial_template for field in ("{number}", "{digits}", "{national}")):
@@ -343,7 +378,7 @@ def settings_table(settings: Settings) -> list[tuple[str, str]]:
     rows = []
     for f in dataclasses.fields(settings):
         value = getattr(settings, f.name)
-        if f.name in ("ami_secret", "secret_key") and value:
+        if f.name in ("ami_secret", "secret_key", "smtp_password", "sms_auth_header", "notify_link_secret") and value:
             value = "********"
         rows.append((ENV_PREFIX + f.name.upper(), str(value)))
     return rows

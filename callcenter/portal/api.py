@@ -1,7 +1,22 @@
 """The portal feature's public module: what other features may import (Open311 shares the
-city's bounds, distances, the public coordinate and the public address with the portal)."""
+city's bounds, distances, the public coordinate and the public address with the portal; the
+notifications feature's answer page reuses the photo checks, the photo store and the form reader)."""
 
 from callcenter.portal.geo import haversine_m, in_city, public_coordinate
+from callcenter.portal.multipart import read_form
+from callcenter.portal.photos import PhotoLimits, check_size, clean_photo_and_trim
 from callcenter.portal.public import public_address
+from callcenter.portal.uploads import PhotoStore, StoredPhoto
 
-__all__ = ["haversine_m", "in_city", "public_address", "public_coordinate"]
+__all__ = [
+    "PhotoLimits",
+    "PhotoStore",
+    "StoredPhoto",
+    "check_size",
+    "clean_photo_and_trim",
+    "haversine_m",
+    "in_city",
+    "public_address",
+    "public_coordinate",
+    "read_form",
+]

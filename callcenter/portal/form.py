@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callcenter.domain.errors import DomainError
+from callcenter.domain.notifications import check_email
 from callcenter.domain.phones import normalize_phone
 from callcenter.portal.geo import in_city
 from callcenter.reference import ReferenceData
@@ -35,6 +36,8 @@ class PortalForm:
     name: str = ""
     phone: str = ""
     consent: bool = False
+    email: str = ""
+    notify: bool = False  # consent to messages about the request (e-mail if given, SMS to the phone)
     upload_token: str = ""
     kept_photos: list[str] = field(default_factory=list)
     honeypot: str = ""
@@ -59,6 +62,8 @@ class PortalForm:
             name=text("name", 1000),
             phone=text("phone", 100),
             consent=text("consent", 10) in ("on", "1", "yes", "true"),
+            email=text("email", 300),
+            notify=text("notify", 10) in ("on", "1", "yes", "true"),
             upload_token=text("upload_token", 100),
             kept_photos=kept[:20],
             honeypot=text(HONEYPOT_FIELD, 500),
@@ -75,6 +80,8 @@ class CheckedForm:
     description: str
     name: str | None
     phone: str
+    email: str | None = None
+    notify: bool = False
 
 
 def check_form(
@@ -99,13 +106,27 @@ def check_form(
     if len(form.name) > MAX_NAME:
         errors["name"] = f"Имя слишком длинное: не более {MAX_NAME} знаков"
     phone = _check_phone(form.phone, errors)
+    email = _check_email(form.email, errors)
     if not form.consent:
         errors["consent"] = (
             "Без согласия на обработку персональных данных (152-ФЗ) обращение не может быть принято: отметьте согласие"
         )
     if errors or phone is None:
         return None, errors
-    return CheckedForm(form.category, form.address, point, form.description, form.name or None, phone), errors
+    checked = CheckedForm(
+        form.category, form.address, point, form.description, form.name or None, phone, email, form.notify
+    )
+    return checked, errors
+
+
+def _check_email(raw: str, errors: dict[str, str]) -> str | None:
+    if not raw:
+        return None
+    try:
+        return check_email(raw)
+    except DomainError as err:
+        errors["email"] = err.message
+        return None
 
 
 def _check_point(form: PortalForm, errors: dict[str, str]) -> tuple[float, float] | None:

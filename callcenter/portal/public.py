@@ -25,6 +25,7 @@ KIND_TITLES = {
     "attachment": "Добавлено фото",
     "call": "Звонок",
     "callback": "Обратный звонок заявителю",
+    "notice": "Сообщение заявителю",  # the text sent by e-mail / SMS (callcenter/notifications)
 }
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.config import Settings
 from callcenter.domain.errors import DomainError
+from callcenter.domain.notifications import CONSENT_KEY, consent_record
 from callcenter.domain.privacy import PUBLIC_SUMMARY, mask_personal
 from callcenter.domain.tickets import Actor, Channel, Role
 from callcenter.portal.duplicates import DuplicateFinder
@@ -237,7 +238,13 @@ class PortalService:
                 PUBLIC_SUMMARY: mask_personal(checked.description) or None,
                 "location_source": location.source,
                 "consent_152fz": {"at": datetime.now(UTC).isoformat(), "text": CONSENT_TEXT_VERSION},
+                **(
+                    {CONSENT_KEY: consent_record(email=checked.email, sms=True, via="portal", at=datetime.now(UTC))}
+                    if checked.notify
+                    else {}
+                ),
             },
+            citizen_email=checked.email,
         )
 
     async def _attach(self, view: TicketView, token: str, photos: list[PendingPhoto]) -> list[StoredPhoto]:

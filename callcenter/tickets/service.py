@@ -8,7 +8,7 @@ Each public method is one transaction. Status moves go through the pure rules in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,6 +53,11 @@ from callcenter.tickets.schemas import (
 
 logger = logging.getLogger(__name__)
 
+# Runs inside the transaction that writes a "created" or "status" event, after the event row is
+# flushed (it has its id): what it adds commits or rolls back with the event (the notifications
+# outbox). It must do no I/O but through ``session``.
+InTransactionHook = Callable[[AsyncSession, m.Ticket, m.TicketEvent], Awaitable[None]]
+
 ID_SLACK = 1000  # see TicketService._date_filter
 
 
@@ -73,6 +78,7 @@ class TicketService:
         self._names: dict[str, dict[str, str]] | None = None
         self._categories: dict[str, tuple[str, str | None]] | None = None
         self.on_status_change: list[Callable[[TicketView, Status, Actor], Any]] = []
+        self.in_transaction: list[InTransactionHook] = []
 
     # ------------------------------------------------------------------ create
 
@@ -110,16 +116,16 @@ class TicketService:
             )
             session.add(ticket)
             await session.flush()
-            session.add(
-                self._event(
-                    ticket,
-                    actor,
-                    "created",
-                    now,
-                    to_status=Status.NEW,
-                    data={"channel": ticket.channel, "draft": data.is_draft},
-                )
+            event = self._event(
+                ticket,
+                actor,
+                "created",
+                now,
+                to_status=Status.NEW,
+                data={"channel": ticket.channel, "draft": data.is_draft},
             )
+            session.add(event)
+            await self._run_hooks(session, ticket, event)
             await self._index(session, ticket, new=True)
             view = await self._view(session, ticket, citizen, now)
         self._publish("created", view)
@@ -226,19 +232,19 @@ class TicketService:
                 data["duplicate_of"] = original.number
             if plan.reopened:
                 data["reopened"] = True
-            session.add(
-                self._event(
-                    ticket,
-                    actor,
-                    "status",
-                    now,
-                    from_status=plan.from_status,
-                    to_status=plan.to_status,
-                    note=plan.note,
-                    data=data,
-                    public=public,
-                )
+            event = self._event(
+                ticket,
+                actor,
+                "status",
+                now,
+                from_status=plan.from_status,
+                to_status=plan.to_status,
+                note=plan.note,
+                data=data,
+                public=public,
             )
+            session.add(event)
+            await self._run_hooks(session, ticket, event)
             view = await self._view(session, ticket, last_change_at=now)
         self._publish("status", view, previous=plan.from_status.value)
         for listener in self.on_status_change:
@@ -594,6 +600,13 @@ class TicketService:
             public=public,
             data=data or {},
         )
+
+    async def _run_hooks(self, session: AsyncSession, ticket: m.Ticket, event: m.TicketEvent) -> None:
+        if not self.in_transaction:
+            return
+        await session.flush()
+        for hook in self.in_transaction:
+            await hook(session, ticket, event)
 
     async def _index(self, session: AsyncSession, ticket: m.Ticket, *, new: bool = False) -> None:
         if session.bind.dialect.name == "sqlite":
