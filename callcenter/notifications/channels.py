@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.text import MIMEText
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -48,13 +49,14 @@ class EmailChannel:
 
     async def send(self, address: str, subject: str, text: str, key: str) -> str | None:
         s = self._s
-        message = EmailMessage()
+        # compat32 MIMEText with an encoded Header: the modern EmailMessage folds a long Cyrillic
+        # subject into encoded words and drops the space at the fold ("принята вработу").
+        message = MIMEText(text, "plain", "utf-8")
         message["From"] = s.smtp_from
         message["To"] = address
-        message["Subject"] = subject
+        message["Subject"] = Header(subject, "utf-8")
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(idstring=key, domain="1563.local")
-        message.set_content(text)
         try:
             await aiosmtplib.send(
                 message,

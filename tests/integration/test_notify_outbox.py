@@ -1,0 +1,249 @@
+"""The outbox over the real databases: rows written with their events, sent exactly once across a
+graceful stop, a crash and two racing workers; failures retried with backoff, then shown."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from callcenter.config import Settings
+from callcenter.domain.errors import DomainError
+from callcenter.domain.notifications import NotifyChannel
+from callcenter.domain.tickets import Status
+from callcenter.notifications.api import build_notifications
+from callcenter.notifications.channels import DeliveryError, EmailChannel
+from callcenter.notifications.models import Notification
+from callcenter.notifications.worker import NotificationWorker
+from callcenter.services import Services
+from callcenter.store import models as m
+from tests.integration.notify_support import (
+    OPERATOR,
+    MailServer,
+    mail_server,  # noqa: F401 - fixture
+    new_ticket,
+    to_done,
+)
+from tests.integration.test_callback_support import FakeClock
+
+
+def _mail_settings(settings: Settings, server: MailServer) -> Settings:
+    return dataclasses.replace(
+        settings, smtp_host="127.0.0.1", smtp_port=server.port, smtp_starttls=False, notify_quiet_channels=["sms"]
+    )
+
+
+def _wire(services: Services, settings: Settings, **kwargs: object):
+    feature = build_notifications(settings, sessions=services.sessions, tickets=services.tickets, **kwargs)
+    services.tickets.in_transaction.append(feature.writer)
+    return feature
+
+
+async def _rows(services: Services) -> list[Notification]:
+    async with services.sessions() as session:
+        return list((await session.execute(select(Notification).order_by(Notification.id))).scalars().all())
+
+
+async def test_rows_written_with_each_event_and_sent_once(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+    feature = _wire(services, _mail_settings(settings, mail_server))
+    view = await new_ticket(services.tickets, "citizen@example.ru")
+    await to_done(services.tickets, view.number)
+    rows = await _rows(services)
+    assert [r.trigger for r in rows] == ["registered", "accepted", "done"]  # dispatch tells nothing
+    assert {r.state for r in rows} == {"pending"}
+    assert await feature.worker.tick() == 3
+    assert await feature.worker.tick() == 0
+    subjects = mail_server.handler.subjects()
+    assert sorted(subjects) == sorted(r.subject for r in rows) and len(set(subjects)) == 3
+    bodies = "\n".join(mail_server.handler.bodies())
+    assert f"/track?number={view.number}" in bodies and "/n/answer/" in bodies and "/n/unsubscribe/" in bodies
+    assert "Смирнова" not in bodies  # no staff names
+    assert {r.state for r in await _rows(services)} == {"sent"}
+    # The tracking page's history has the same texts.
+    detail = await services.tickets.detail(view.number, include_internal=False)
+    notices = [e.note for e in detail.events if e.kind == "notice"]
+    assert notices == [
+        f"Заявка № {view.number} зарегистрирована.",
+        f"Заявка № {view.number} принята в работу.",
+        f"Заявка № {view.number}: выполнено. Подтвердите, пожалуйста, что проблема устранена.",
+    ]
+
+
+async def test_event_rollback_takes_its_notification_with_it(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+    _wire(services, _mail_settings(settings, mail_server))
+    view = await new_ticket(services.tickets, "citizen@example.ru")
+    before = len(await _rows(services))
+
+    async def failing_hook(session, ticket, event) -> None:
+        raise DomainError("boom")
+
+    services.tickets.in_transaction.append(failing_hook)
+    with pytest.raises(DomainError):
+        await services.tickets.move(view.number, Status.DISPATCHED, OPERATOR)
+    services.tickets.in_transaction.remove(failing_hook)
+    assert len(await _rows(services)) == before
+    assert (await services.tickets.detail(view.number)).ticket.status is Status.NEW
+
+
+async def test_no_consent_no_row_and_unique_key(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+    _wire(services, _mail_settings(settings, mail_server))
+    await new_ticket(services.tickets, None)  # ticked nothing
+    assert await _rows(services) == []
+    view = await new_ticket(services.tickets, "x@example.ru")
+    (row,) = await _rows(services)
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        async with services.sessions.begin() as session:
+            session.add(
+                Notification(
+                    ticket_id=row.ticket_id, event_id=row.event_id, trigger="registered", channel="email",
+                    address="x@example.ru", subject="s", body="b", state="pending", attempts=0, due_at=row.due_at,
+                )
+            )  # fmt: skip
+    assert view.number
+
+
+async def test_restart_sends_each_exactly_once(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+    """A graceful stop mid-way, and a crash with rows claimed but unsent: after restarts every
+    message has arrived exactly once."""
+    mail = _mail_settings(dataclasses.replace(settings, notify_batch=2), mail_server)
+    clock = FakeClock(services.tickets._clock() + timedelta(seconds=5))
+    first = _wire(services, mail, clock=clock, owner="instance-1")
+    numbers = [(await new_ticket(services.tickets, f"c{i}@example.ru")).number for i in range(7)]
+    # Instance 1 sends one batch, then is stopped gracefully (mid-way through the queue).
+    assert await first.worker.tick() == 2
+    await first.worker.close()
+    # Instance 2 claims a batch and crashes before sending it.
+    crashed = build_notifications(mail, sessions=services.sessions, tickets=services.tickets, clock=clock, owner="instance-2")
+    claimed = await crashed.outbox.claim("instance-2", clock(), timedelta(seconds=120), 2, frozenset({NotifyChannel.EMAIL}))
+    assert len(claimed) == 2
+    # Instance 3 starts: sends the rest; the crashed claims come back when their lease runs out.
+    third = build_notifications(mail, sessions=services.sessions, tickets=services.tickets, clock=clock, owner="instance-3")
+    while await third.worker.tick():
+        pass
+    assert len(mail_server.handler.received) == 5
+    clock.advance(seconds=121)
+    while await third.worker.tick():
+        pass
+    await third.worker.close()
+    got = Counter(r.recipients[0] for r in mail_server.handler.received)
+    assert got == Counter({f"c{i}@example.ru": 1 for i in range(7)})
+    assert {r.state for r in await _rows(services)} == {"sent"}
+    assert len(numbers) == 7
+
+
+class FlakyChannel:
+    """Fails as scripted, then delivers (a channel at the port, for the retry schedule)."""
+
+    def __init__(self, failures: list[bool]) -> None:
+        self.failures = failures  # True: permanent
+        self.sent: list[str] = []
+
+    async def send(self, address: str, subject: str, text: str, key: str) -> str | None:
+        if self.failures:
+            raise DeliveryError("шлюз недоступен", permanent=self.failures.pop(0))
+        self.sent.append(key)
+        return "ok"
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_retries_with_backoff_then_failed_and_retry_button(services: Services, settings: Settings) -> None:
+    clock = FakeClock(services.tickets._clock() + timedelta(seconds=5))
+    flaky = FlakyChannel([False, False, False])
+    tuned = dataclasses.replace(settings, notify_retry_minutes=[1, 5], notify_max_attempts=3)
+    feature = _wire(services, tuned, channels={"email": flaky}, clock=clock)
+    await new_ticket(services.tickets, "c@example.ru")
+    assert await feature.worker.tick() == 1
+    (row,) = await _rows(services)
+    assert row.state == "pending" and row.attempts == 1 and row.due_at == clock() + timedelta(minutes=1)
+    assert "шлюз недоступен" in row.last_error
+    assert await feature.worker.tick() == 0  # not due yet
+    clock.advance(minutes=1)
+    assert await feature.worker.tick() == 1
+    (row,) = await _rows(services)
+    assert row.due_at == clock() + timedelta(minutes=5)
+    clock.advance(minutes=5)
+    assert await feature.worker.tick() == 1
+    (row,) = await _rows(services)
+    assert row.state == "failed" and row.attempts == 3 and "шлюз недоступен" in row.last_error
+    problems = await feature.outbox.problems()
+    assert [p["state"] for p in problems] == ["failed"]
+    assert await feature.outbox.retry(row.id, clock())
+    assert await feature.worker.tick() == 1
+    assert flaky.sent == [f"n{row.id}"]
+
+
+async def test_permanent_failure_is_not_retried(services: Services, settings: Settings) -> None:
+    flaky = FlakyChannel([True])
+    feature = _wire(services, settings, channels={"email": flaky})
+    await new_ticket(services.tickets, "c@example.ru")
+    assert await feature.worker.tick() == 1
+    (row,) = await _rows(services)
+    assert row.state == "failed" and row.attempts == 1
+
+
+async def test_sms_waits_for_quiet_hours(services: Services, settings: Settings) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    night = datetime(2026, 12, 7, 23, 30, tzinfo=ZoneInfo("Europe/Simferopol"))
+    clock = FakeClock(night)
+    tickets = services.tickets
+    tickets._clock = clock  # the event's time is the ticket service's clock
+    sms = FlakyChannel([])
+    feature = _wire(services, settings, channels={"sms": sms, "email": FlakyChannel([])}, clock=clock)
+    await new_ticket(tickets, "c@example.ru", sms=True)
+    rows = {r.channel: r for r in await _rows(services)}
+    assert rows["email"].due_at == clock()
+    assert rows["sms"].due_at.astimezone(ZoneInfo("Europe/Simferopol")).hour == 9
+    assert await feature.worker.tick() == 1  # e-mail only
+    clock.set(datetime(2026, 12, 8, 9, 0, tzinfo=ZoneInfo("Europe/Simferopol")))
+    assert await feature.worker.tick() == 1
+    assert len(sms.sent) == 1
+
+
+async def test_two_workers_racing_never_double_send(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+    """Two instances (two workers, one database) drain one queue at once: each message once."""
+    mail = _mail_settings(dataclasses.replace(settings, notify_batch=3), mail_server)
+    a = _wire(services, mail, owner="instance-a")
+    b = build_notifications(mail, sessions=services.sessions, tickets=services.tickets, owner="instance-b")
+    count = 24
+    for i in range(count):
+        await new_ticket(services.tickets, f"r{i}@example.ru")
+
+    async def drain(worker: NotificationWorker) -> int:
+        total = 0
+        while n := await worker.tick():
+            total += n
+            await asyncio.sleep(0)
+        return total
+
+    sent_a, sent_b = await asyncio.gather(drain(a.worker), drain(b.worker))
+    assert sent_a + sent_b == count
+    got = Counter(r.recipients[0] for r in mail_server.handler.received)
+    assert got == Counter({f"r{i}@example.ru": 1 for i in range(count)})
+    async with services.sessions() as session:
+        owners = dict(
+            (await session.execute(select(Notification.claimed_by, func.count()).group_by(Notification.claimed_by))).all()
+        )
+    assert sum(owners.values()) == count
+    if services.engine.dialect.name == "postgresql":
+        assert sent_a > 0 and sent_b > 0, owners  # both really worked the queue at once
+
+
+async def test_email_channel_is_real_in_outbox(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+    feature = _wire(services, _mail_settings(settings, mail_server))
+    assert isinstance(feature.worker.channels["email"], EmailChannel)
+    assert "sms" not in feature.worker.channels
+    view = await new_ticket(services.tickets, "c@example.ru", sms=True)  # SMS consent, SMS not configured
+    assert [r.channel for r in await _rows(services)] == ["email"]
+    async with services.sessions() as session:
+        ticket = (await session.execute(select(m.Ticket).where(m.Ticket.number == view.number))).scalar_one()
+    assert ticket.extra["notify"]["sms"] is True
