@@ -1,0 +1,101 @@
+"""The issue's "done when", in Chromium at 1366x768 against a real SMTP server (aiosmtpd):
+a portal request with an e-mail, moved to done, delivers an e-mail whose link closes the
+ticket and cancels its callback; the tracking page shows the same texts."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, expect
+from sqlalchemy import select
+
+from callcenter.config import Settings
+from callcenter.domain.tickets import Actor, Role, Status
+from callcenter.store import models as m
+from tests.browser.journey_support import STAFF_SIZES, open_person
+from tests.conftest import LiveServer
+from tests.integration.notify_support import MailServer, start_mail_server
+
+EXECUTOR = Actor(role=Role.OPERATOR, name="Диспетчер Иванова")
+ANSWER_LINK = re.compile(r"http://127\.0\.0\.1:\d+(/n/answer/[A-Za-z0-9_\-.]+)")
+
+
+@pytest.fixture
+async def mail() -> AsyncIterator[MailServer]:
+    server, info = await start_mail_server()
+    try:
+        yield info
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.fixture
+def settings(settings: Settings, mail: MailServer) -> Settings:
+    return dataclasses.replace(
+        settings, smtp_host="127.0.0.1", smtp_port=mail.port, smtp_starttls=False, notify_tick_seconds=0.2
+    )
+
+
+async def test_email_link_closes_the_ticket_and_cancels_the_callback(
+    browser: Browser, live_server: LiveServer, mail: MailServer
+) -> None:
+    citizen = await open_person(browser, live_server.url, "citizen", STAFF_SIZES["1366x768"])
+    page = citizen.page
+    await citizen.goto("/")
+    await page.select_option("#category", "road_pothole")
+    await page.fill("#address", "ул. Ленина, д. 5")
+    await page.fill("#description", "Глубокая яма на проезжей части у остановки")
+    await page.fill("#phone", "8 978 123-45-67")
+    await page.fill("#email", "citizen@example.ru")
+    await page.check("#notify")
+    await page.check("#consent")
+    await page.click("#submit-button")
+    await page.wait_for_url("**/submitted/*")
+    number = await page.get_attribute("#ticket-number", "data-number")
+    assert number
+
+    await mail.handler.wait_for(1)  # «зарегистрирована» with the tracking link
+    assert f"/track?number={number}" in mail.handler.bodies()[0]
+
+    tickets = live_server.services.tickets
+    await tickets.move(number, Status.DISPATCHED, EXECUTOR)
+    await tickets.move(number, Status.IN_PROGRESS, EXECUTOR)
+    await tickets.move(number, Status.DONE, EXECUTOR, note="Яма заделана")
+    await mail.handler.wait_for(3)
+    done_mail = [r for r in mail.handler.received if "выполнено" in str(r.message["Subject"])]
+    assert len(done_mail) == 1 and done_mail[0].recipients == ["citizen@example.ru"]
+    body = done_mail[0].message.get_payload(decode=True).decode()
+    assert "Иванова" not in body
+    link = ANSWER_LINK.search(body)
+    assert link, body
+    async with live_server.services.sessions() as session:
+        assert (await session.execute(select(m.Callback.state))).scalars().all() == ["planned"]
+
+    await citizen.goto(link.group(1))
+    await expect(page.locator("h1")).to_contain_text(f"Заявка № {number}: выполнено")
+    await page.check("#fixed-yes")
+    await page.fill("#comment", "Спасибо, яму заделали")
+    await page.click("#answer-submit")
+    await expect(page.locator("#answered-text")).to_contain_text("закрыта")
+    await citizen.shot("notify-answered")
+
+    assert (await tickets.detail(number)).ticket.status is Status.CLOSED
+    async with live_server.services.sessions() as session:
+        assert (await session.execute(select(m.Callback.state))).scalars().all() == ["cancelled"]
+    await mail.handler.wait_for(4)  # «закрыта»
+    assert sum("закрыта" in str(r.message["Subject"]) for r in mail.handler.received) == 1
+
+    # The tracking page's history carries the same texts.
+    await citizen.goto(f"/track?number={number}")
+    await page.fill("#digits", "4567")
+    await page.click(".track-form button[type=submit]")
+    await expect(page.locator("#ticket-status")).to_have_text("Закрыта")
+    timeline = page.locator("#timeline")
+    await expect(timeline).to_contain_text(f"Заявка № {number} принята в работу.")
+    await expect(timeline).to_contain_text(f"Заявка № {number} закрыта. Спасибо!")
+    await citizen.shot("notify-track", full_page=True)
+    citizen.check_clean()
