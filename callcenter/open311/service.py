@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased
 
 from callcenter.config import Settings
 from callcenter.domain.errors import DomainError
+from callcenter.domain.notifications import CONSENT_KEY, consent_record
 from callcenter.domain.phones import normalize_phone
 from callcenter.domain.privacy import PUBLIC_SUMMARY, mask_personal
 from callcenter.domain.tickets import OPEN_STATUSES, STATUS_LABELS, Actor, Channel, Role, Status
@@ -45,6 +46,12 @@ SCOPES = [
     ("yard", "Во дворе"),
     ("street", "На улице или дороге"),
 ]
+NOTIFY_CHOICES = [
+    ("email", "По e-mail"),
+    ("sms", "По SMS"),
+    ("both", "По e-mail и SMS"),
+    ("none", "Не сообщать"),
+]
 ATTRIBUTES = [
     {
         "variable": True,
@@ -65,6 +72,19 @@ ATTRIBUTES = [
         "order": 2,
         "description": "Где проблема",
         "values": [{"key": key, "name": name} for key, name in SCOPES],
+    },
+    {
+        "variable": True,
+        "code": "notify",
+        "datatype": "singlevaluelist",
+        "required": False,
+        "datatype_description": "Один из ключей списка",
+        "order": 3,
+        "description": (
+            "Сообщать заявителю о ходе работ на email и/или phone этого запроса "
+            "(согласие заявителя получено приложением, 152-ФЗ)"
+        ),
+        "values": [{"key": key, "name": name} for key, name in NOTIFY_CHOICES],
     },
 ]
 MIN_YEAR, MAX_YEAR = 2000, 2100
@@ -215,6 +235,7 @@ class Open311Service:
             citizen_name=_name(fields),
             citizen_email=_email(fields),
             extra={
+                **_notify_consent(attributes.get("notify"), fields),
                 PUBLIC_SUMMARY: mask_personal(description) or None,
                 "open311": {
                     "api_key": key.name,
@@ -483,9 +504,26 @@ def _attributes(fields: Mapping[str, str]) -> dict[str, str]:
             if value not in dict(SCOPES):
                 raise Open311Error(400, "attribute[scope]: допустимо " + ", ".join(k for k, _ in SCOPES))
             values["scope"] = value
+        elif code == "notify":
+            if value not in dict(NOTIFY_CHOICES):
+                raise Open311Error(400, "attribute[notify]: допустимо " + ", ".join(k for k, _ in NOTIFY_CHOICES))
+            values["notify"] = value
         else:
             raise Open311Error(400, f"attribute[{code[:40]}]: такого атрибута нет в описании услуги")
     return {k: v for k, v in values.items() if v}
+
+
+def _notify_consent(choice: str | None, fields: Mapping[str, str]) -> dict[str, Any]:
+    """``attribute[notify]``: the request's own email / phone get the citizens' notifications."""
+    if not choice or choice == "none":
+        return {}
+    email = _email(fields) if choice in ("email", "both") else None
+    sms = choice in ("sms", "both")
+    if choice in ("email", "both") and not email:
+        raise Open311Error(400, f"attribute[notify]={choice}: укажите email заявителя")
+    if sms and not _phone(fields):
+        raise Open311Error(400, f"attribute[notify]={choice}: укажите phone заявителя")
+    return {CONSENT_KEY: consent_record(email=email, sms=sms, via="open311", at=datetime.now(UTC))}
 
 
 def _phone(fields: Mapping[str, str]) -> str | None:
