@@ -7,11 +7,13 @@ street, house, district and the map point; an unknown one is kept as typed.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from callcenter.domain.errors import ConflictError, DomainError
+from callcenter.domain.notifications import CONSENT_KEY, check_email, consent_record
 from callcenter.domain.phones import normalize_phone
 from callcenter.domain.ticket_numbers import clean_ticket_number
 from callcenter.domain.tickets import Channel
@@ -23,7 +25,10 @@ from callcenter.web.error_pages import status_for
 
 logger = logging.getLogger(__name__)
 
-NEW_FIELDS = ("phone", "citizen_name", "category", "title", "description", "address", "flat", "district", "call")
+NEW_FIELDS = (
+    "phone", "citizen_name", "category", "title", "description", "address", "flat", "district", "call",
+    "email", "notify",
+)  # fmt: skip
 EDIT_FIELDS = ("category", "title", "description", "address", "flat", "district", "version", "confirm")
 MAX_TEXT = {"title": 300, "address": 300, "citizen_name": 200, "flat": 20, "description": 5000, "call": 64}
 
@@ -63,6 +68,13 @@ def _check_new(typed: dict[str, str], request: web.Request) -> dict[str, str]:
             normalize_phone(typed["phone"])
         except DomainError as err:
             errors["phone"] = err.message
+    if typed["email"]:
+        try:
+            check_email(typed["email"])
+        except DomainError as err:
+            errors["email"] = err.message
+    if typed["notify"] and not (typed["phone"] or typed["email"]):
+        errors["notify"] = "Для сообщений нужен телефон или e-mail заявителя"
     if not typed["category"]:
         errors["category"] = "Выберите категорию обращения"
     elif not services(request).reference.has_category(typed["category"]):
@@ -88,9 +100,21 @@ def _new_ticket(request: web.Request, typed: dict[str, str]) -> NewTicket:
         description=typed["description"],
         address=typed["address"],
         citizen_name=typed["citizen_name"] or None,
-        extra={"linkedid": typed["call"]} if typed["call"] else {},
+        citizen_email=typed["email"] or None,
+        extra={**({"linkedid": typed["call"]} if typed["call"] else {}), **_notify_consent(typed)},
         **place,
     )
+
+
+def _notify_consent(typed: dict[str, str]) -> dict[str, Any]:
+    """The operator asked on the phone and the citizen agreed to messages (152-ФЗ): SMS to the
+    phone, e-mail if given."""
+    if not typed["notify"]:
+        return {}
+    record = consent_record(
+        email=typed["email"] or None, sms=bool(typed["phone"]), via="operator", at=datetime.now(UTC)
+    )
+    return {CONSENT_KEY: record}
 
 
 def _place(request: web.Request, address: str, flat: str, district: str) -> dict[str, Any]:
