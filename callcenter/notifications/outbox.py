@@ -31,18 +31,13 @@ from callcenter.domain.notifications import (
     OutboxState,
     Trigger,
     compose,
-    history_text,
     trigger_for,
 )
-from callcenter.domain.tickets import Role
 from callcenter.notifications.links import ANSWER, UNSUBSCRIBE, LinkClaims, LinkSigner
 from callcenter.notifications.models import Notification, NotificationOptOut
 from callcenter.store import models as m
 
 logger = logging.getLogger(__name__)
-
-NOTICE_ACTOR = "система оповещения"
-
 
 def _is_pg(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
@@ -84,8 +79,7 @@ class Links:
 
 
 class OutboxWriter:
-    """The in-transaction hook: a public «notice» event for the tracking page, and one outbox row
-    per consented, configured, not unsubscribed channel."""
+    """The in-transaction hook: one outbox row per consented, configured, not unsubscribed channel."""
 
     def __init__(
         self, links: Links, channels_on: frozenset[NotifyChannel], policy: CallbackPolicy, quiet: frozenset[str]
@@ -100,18 +94,6 @@ class OutboxWriter:
         if trigger is None or (trigger is Trigger.REGISTERED and ticket.is_draft):
             return
         now = event.at
-        session.add(
-            m.TicketEvent(
-                ticket_id=ticket.id,
-                at=now,
-                kind="notice",
-                actor_name=NOTICE_ACTOR,
-                actor_role=Role.SYSTEM.value,
-                note=history_text(trigger, ticket.number),
-                public=True,
-                data={"trigger": trigger.value, "event": event.id},
-            )
-        )
         targets = await self._targets(session, ticket)
         for channel, address in targets:
             message = compose(

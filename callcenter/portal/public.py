@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from callcenter.domain.notifications import history_text, trigger_for
 from callcenter.domain.tickets import CHANNEL_LABELS, ROLE_LABELS, STATUS_LABELS, Channel, Role, Status
 from callcenter.tickets.schemas import EventView, TicketDetail
 
@@ -25,7 +26,6 @@ KIND_TITLES = {
     "attachment": "Добавлено фото",
     "call": "Звонок",
     "callback": "Обратный звонок заявителю",
-    "notice": "Сообщение заявителю",  # the text sent by e-mail / SMS (callcenter/notifications)
 }
 
 
@@ -76,7 +76,24 @@ def _event_line(event: EventView) -> PublicEvent | None:
     return None  # kinds we do not know are not shown: safer than guessing what they hold
 
 
+NOTICE_TITLE = "Сообщение заявителю"
+
+
 def public_timeline(detail: TicketDetail) -> list[PublicEvent]:
-    """The public events of a ticket, oldest first (``detail`` from ``include_internal=False``)."""
-    lines = (_event_line(e) for e in detail.events if e.public)
-    return [line for line in lines if line is not None]
+    """The public events of a ticket, oldest first (``detail`` from ``include_internal=False``).
+
+    After each event that sends the citizen a message (callcenter/notifications), the same text
+    is shown as «Сообщение заявителю»: derived from the event, never stored twice.
+    """
+    lines: list[PublicEvent] = []
+    for event in detail.events:
+        if not event.public:
+            continue
+        line = _event_line(event)
+        if line is not None:
+            lines.append(line)
+        trigger = trigger_for(event.kind, event.from_status, event.to_status)
+        if trigger is not None and line is not None:
+            text = history_text(trigger, detail.ticket.number)
+            lines.append(PublicEvent(event.at, NOTICE_TITLE, role_label("system"), text, None))
+    return lines

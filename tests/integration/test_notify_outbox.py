@@ -64,8 +64,10 @@ async def test_rows_written_with_each_event_and_sent_once(services: Services, se
     assert "Смирнова" not in bodies  # no staff names
     assert {r.state for r in await _rows(services)} == {"sent"}
     # The tracking page's history has the same texts.
+    from callcenter.portal.public import NOTICE_TITLE, public_timeline
+
     detail = await services.tickets.detail(view.number, include_internal=False)
-    notices = [e.note for e in detail.events if e.kind == "notice"]
+    notices = [e.note for e in public_timeline(detail) if e.title == NOTICE_TITLE]
     assert notices == [
         f"Заявка № {view.number} зарегистрирована.",
         f"Заявка № {view.number} принята в работу.",
