@@ -121,9 +121,7 @@ def history_text(trigger: Trigger, number: str) -> str:
     }[trigger]
 
 
-def compose(
-    trigger: Trigger, number: str, *, track_url: str, answer_url: str | None, unsubscribe_url: str
-) -> Message:
+def compose(trigger: Trigger, number: str, *, track_url: str, answer_url: str | None, unsubscribe_url: str) -> Message:
     """The short text of one notification: the history text plus the link that belongs to it."""
     lines = [history_text(trigger, number)]
     if trigger is Trigger.REGISTERED:
@@ -154,4 +152,6 @@ class NoAnswerRule(enum.StrEnum):
     CLOSE = "close"  # closed as «нет ответа»
 
 
-NO_ANSWER_NOTE = "Заявитель не ответил ни по ссылке, ни на обратный звонок за {days} дн.: заявка закрыта как «нет ответа»"
+NO_ANSWER_NOTE = (
+    "Заявитель не ответил ни по ссылке, ни на обратный звонок за {days} дн.: заявка закрыта как «нет ответа»"
+)

@@ -54,7 +54,7 @@ class EmailChannel:
         message = MIMEText(text, "plain", "utf-8")
         message["From"] = s.smtp_from
         message["To"] = address
-        message["Subject"] = Header(subject, "utf-8")
+        message["Subject"] = Header(subject, "utf-8")  # type: ignore[assignment]
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(idstring=key, domain="1563.local")
         try:

@@ -14,7 +14,6 @@ the lease runs out, so a restart loses none. Every public method is one transact
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +37,7 @@ from callcenter.notifications.models import Notification, NotificationOptOut
 from callcenter.store import models as m
 
 logger = logging.getLogger(__name__)
+
 
 def _is_pg(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
@@ -209,7 +209,7 @@ class Outbox:
                 .values(state=OutboxState.PENDING.value, claimed_by=None, lease_until=None, due_at=now)
                 .execution_options(synchronize_session=False)
             )
-            count = result.rowcount or 0
+            count = _rowcount(result)
         if count:
             logger.warning("%d notification claim(s) expired: queued again", count)
         return count
@@ -233,7 +233,7 @@ class Outbox:
                 )
                 .execution_options(synchronize_session=False)
             )
-            return result.rowcount == 1
+            return _rowcount(result) == 1
 
     async def mark_failed(
         self, notification_id: int, owner: str, now: datetime, error: str, retry_at: datetime | None, channel: str
@@ -267,7 +267,7 @@ class Outbox:
                 .values(state=OutboxState.PENDING.value, due_at=now, attempts=0)
                 .execution_options(synchronize_session=False)
             )
-            return result.rowcount == 1
+            return _rowcount(result) == 1
 
     async def opt_out(self, channel: str, address: str, now: datetime) -> int:
         """Remember the opt-out and cancel what is still waiting for that address; how many were cancelled."""
@@ -288,13 +288,11 @@ class Outbox:
                 .values(state=OutboxState.CANCELLED.value, last_error="отписка")
                 .execution_options(synchronize_session=False)
             )
-            return result.rowcount or 0
+            return _rowcount(result)
 
     async def counts(self) -> dict[str, int]:
         async with self._sessions() as session:
-            rows = await session.execute(
-                select(Notification.state, func.count()).group_by(Notification.state)
-            )
+            rows = await session.execute(select(Notification.state, func.count()).group_by(Notification.state))
             return {state: n for state, n in rows.all()}
 
     async def problems(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -323,6 +321,11 @@ class Outbox:
             return list(rows.scalars().all())
 
 
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE touched (execute() is typed as Result; an UPDATE's is a CursorResult)."""
+    return int(result.rowcount or 0)
+
+
 def _problem(n: Notification, number: str) -> dict[str, Any]:
     return {
         "id": n.id,
@@ -335,6 +338,3 @@ def _problem(n: Notification, number: str) -> dict[str, Any]:
         "due_at": n.due_at,
         "error": n.last_error or "",
     }
-
-
-ClockFn = Callable[[], datetime]

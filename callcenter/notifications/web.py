@@ -72,7 +72,9 @@ async def answer_submit(request: web.Request) -> web.Response:
     typed = {"fixed": fixed, "comment": comment}
     if upload is not None and (upload.error or upload.data is None):
         errors = {"photo": upload.error or "Фото не получено"}
-        return _page(request, "notifications/answer.html", {"page": page, "message": None, "errors": errors, "typed": typed}, 422)
+        return _page(
+            request, "notifications/answer.html", {"page": page, "message": None, "errors": errors, "typed": typed}, 422
+        )
     try:
         view = await feature.answers.answer(
             token, fixed, comment, (upload.name, upload.data) if upload is not None and upload.data else None

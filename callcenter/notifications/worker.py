@@ -82,7 +82,11 @@ class NotificationWorker:
         except Exception as err:  # noqa: BLE001 - an adapter bug must not stop the worker; retried later
             logger.exception("notification %s: %s adapter failed", item.id, item.channel.value)
             await self.outbox.mark_failed(
-                item.id, self.owner, self._clock(), f"{type(err).__name__}: {err}", self._clock() + timedelta(minutes=5),
+                item.id,
+                self.owner,
+                self._clock(),
+                f"{type(err).__name__}: {err}",
+                self._clock() + timedelta(minutes=5),
                 item.channel.value,
             )
             return

@@ -166,7 +166,9 @@ async def start_gateway() -> tuple[web.AppRunner, Gateway]:
         gateway.requests.append(
             {"method": request.method, "headers": dict(request.headers), "body": raw, "query": dict(request.query)}
         )
-        status, body = gateway.script.pop(0) if gateway.script else (200, {"status": "ok", "id": f"sms-{len(gateway.requests)}"})
+        status, body = (
+            gateway.script.pop(0) if gateway.script else (200, {"status": "ok", "id": f"sms-{len(gateway.requests)}"})
+        )
         if isinstance(body, (dict, list)):
             return web.json_response(body, status=status)
         return web.Response(text=str(body), status=status)

@@ -75,7 +75,9 @@ async def test_rows_written_with_each_event_and_sent_once(services: Services, se
     ]
 
 
-async def test_event_rollback_takes_its_notification_with_it(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+async def test_event_rollback_takes_its_notification_with_it(
+    services: Services, settings: Settings, mail_server
+) -> None:  # noqa: F811
     _wire(services, _mail_settings(settings, mail_server))
     view = await new_ticket(services.tickets, "citizen@example.ru")
     before = len(await _rows(services))
@@ -121,11 +123,17 @@ async def test_restart_sends_each_exactly_once(services: Services, settings: Set
     assert await first.worker.tick() == 2
     await first.worker.close()
     # Instance 2 claims a batch and crashes before sending it.
-    crashed = build_notifications(mail, sessions=services.sessions, tickets=services.tickets, clock=clock, owner="instance-2")
-    claimed = await crashed.outbox.claim("instance-2", clock(), timedelta(seconds=120), 2, frozenset({NotifyChannel.EMAIL}))
+    crashed = build_notifications(
+        mail, sessions=services.sessions, tickets=services.tickets, clock=clock, owner="instance-2"
+    )
+    claimed = await crashed.outbox.claim(
+        "instance-2", clock(), timedelta(seconds=120), 2, frozenset({NotifyChannel.EMAIL})
+    )
     assert len(claimed) == 2
     # Instance 3 starts: sends the rest; the crashed claims come back when their lease runs out.
-    third = build_notifications(mail, sessions=services.sessions, tickets=services.tickets, clock=clock, owner="instance-3")
+    third = build_notifications(
+        mail, sessions=services.sessions, tickets=services.tickets, clock=clock, owner="instance-3"
+    )
     while await third.worker.tick():
         pass
     assert len(mail_server.handler.received) == 5
@@ -233,7 +241,9 @@ async def test_two_workers_racing_never_double_send(services: Services, settings
     assert got == Counter({f"r{i}@example.ru": 1 for i in range(count)})
     async with services.sessions() as session:
         owners = dict(
-            (await session.execute(select(Notification.claimed_by, func.count()).group_by(Notification.claimed_by))).all()
+            (
+                await session.execute(select(Notification.claimed_by, func.count()).group_by(Notification.claimed_by))
+            ).all()
         )
     assert sum(owners.values()) == count
     if services.engine.dialect.name == "postgresql":
