@@ -100,11 +100,6 @@ class AnswerService:
                 details={"status": page.status.value},
             )
         stored = await self._keep_photo(photo, number) if photo is not None else None
-        if fixed == "yes":
-            note = "Заявитель подтвердил выполнение по ссылке из сообщения"
-            if comment:
-                note += f": {comment}"
-            return await self.tickets.move(number, Status.CLOSED, LINK_ACTOR, note=note)
         if stored is not None:
             await self.tickets.add_attachment(
                 number,
@@ -116,6 +111,11 @@ class AnswerService:
                 public=False,
                 actor=LINK_ACTOR,
             )
+        if fixed == "yes":
+            note = "Заявитель подтвердил выполнение по ссылке из сообщения"
+            if comment:
+                note += f": {comment}"
+            return await self.tickets.move(number, Status.CLOSED, LINK_ACTOR, note=note)
         words = comment or "комментарий не оставлен"
         return await self.tickets.move(
             number,

@@ -64,6 +64,8 @@ async def answer_submit(request: web.Request) -> web.Response:
         page = await feature.answers.page(token)
     except DomainError as err:
         return _link_error(request, err)
+    if not page.can_answer:  # answered already (or moved on): the body is not even read
+        return _page(request, "notifications/answer.html", {"page": page, "message": None, "errors": {}}, 409)
     limit = feature.settings.max_photo_bytes
     read = await read_form(request, max_file_bytes=limit, max_files=1, max_request_bytes=limit + 256 * 1024)
     fixed = str(read.fields.get("fixed", ""))[:10]

@@ -93,6 +93,8 @@ async def test_confirm_by_link_closes_and_cancels_callback(live_server: LiveServ
         assert await _status(live_server, number) is Status.CLOSED
         again = await http.get(live_server.url + link)
         assert "уже не требуется" in await again.text()
+        twice = await http.post(live_server.url + link, data={"fixed": "no", "comment": "передумал"})
+        assert twice.status == 409 and "уже не требуется" in await twice.text()
     async with live_server.services.sessions() as session:
         assert (await session.execute(select(m.Callback.state))).scalars().all() == ["cancelled"]
     detail = await live_server.services.tickets.detail(number)
