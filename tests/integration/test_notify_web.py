@@ -213,3 +213,21 @@ async def test_no_answer_rule(services, settings: Settings) -> None:  # type: ig
     detail = await services.tickets.detail(view.number)
     assert detail.ticket.status is Status.CLOSED and "нет ответа" in (detail.events[-1].note or "")
     assert await close.answers.unanswered() == []
+
+
+async def test_oversized_photo_is_refused_and_nothing_changes(live_server: LiveServer) -> None:
+    number, link = await _done_with_link(live_server)
+    limit = live_server.services.settings.max_photo_bytes
+    async with aiohttp.ClientSession() as http:
+        form = aiohttp.FormData()
+        form.add_field("fixed", "no")
+        form.add_field("comment", "фото большое")
+        form.add_field("photo", io.BytesIO(b"\xff" * (limit + 1)), filename="big.jpg", content_type="image/jpeg")
+        resp = await http.post(live_server.url + link, data=form)
+        text = await resp.text()
+        assert resp.status == 422 and 'id="err-photo"' in text and "фото большое" in text  # typed text kept
+        junk = await http.post(
+            live_server.url + link, data=b"--x\r\nbroken", headers={"Content-Type": "multipart/form-data; boundary=x"}
+        )
+        assert junk.status in (400, 422)
+    assert await _status(live_server, number) is Status.DONE
