@@ -259,3 +259,79 @@ async def test_email_channel_is_real_in_outbox(services: Services, settings: Set
     async with services.sessions() as session:
         ticket = (await session.execute(select(m.Ticket).where(m.Ticket.number == view.number))).scalar_one()
     assert ticket.extra["notify"]["sms"] is True
+
+
+class HoldingChannel:
+    """Delivers only when the test says so: a send in flight can be caught mid-way."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.in_flight = 0
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send(self, address: str, subject: str, text: str, key: str) -> str | None:
+        self.in_flight += 1
+        self.started.set()
+        await self.release.wait()
+        self.in_flight -= 1
+        self.sent.append(address)
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_running_worker_stopped_mid_batch_then_restarted(services: Services, settings: Settings) -> None:
+    """The worker's own loop: a graceful stop lets the batch in flight finish; a hard stop
+    (timeout) abandons it, and those rows come back after their lease; each delivered once."""
+    clock = FakeClock(services.tickets._clock() + timedelta(seconds=5))
+    tuned = dataclasses.replace(settings, notify_batch=2, notify_tick_seconds=0.05)
+    held = HoldingChannel()
+    first = _wire(services, tuned, channels={"email": held}, clock=clock, owner="loop-1")
+    for i in range(6):
+        await new_ticket(services.tickets, f"h{i}@example.ru")
+    first.worker.start()
+    await held.started.wait()
+    stopping = asyncio.create_task(first.worker.close(timeout=30))
+    await asyncio.sleep(0)
+    held.release.set()  # the batch in flight completes; the loop does not take another
+    await stopping
+    assert len(held.sent) == 2
+    assert Counter(r.state for r in await _rows(services)) == Counter({"sent": 2, "pending": 4})
+
+    hard = HoldingChannel()
+    second = build_notifications(
+        tuned,
+        sessions=services.sessions,
+        tickets=services.tickets,
+        channels={"email": hard},
+        clock=clock,
+        owner="loop-2",
+    )
+    second.worker.start()
+    await hard.started.wait()
+    await second.worker.close(timeout=0.05)  # a crash-like stop: the two sends never finished
+    assert hard.sent == [] and Counter(r.state for r in await _rows(services)) == Counter(
+        {"sent": 2, "sending": 2, "pending": 2}
+    )
+
+    final = FlakyChannel([])
+    third = build_notifications(
+        tuned,
+        sessions=services.sessions,
+        tickets=services.tickets,
+        channels={"email": final},
+        clock=clock,
+        owner="loop-3",
+    )
+    while await third.worker.tick():
+        pass
+    assert len(final.sent) == 2  # the two never claimed; the abandoned ones wait for their lease
+    clock.advance(seconds=tuned.notify_lease_seconds + 1)
+    while await third.worker.tick():
+        pass
+    delivered = held.sent + [r.address for r in await _rows(services) if r.claimed_by == "loop-3"]
+    assert sorted(delivered) == sorted(f"h{i}@example.ru" for i in range(6))
+    assert len(held.sent) + len(final.sent) == 6
+    assert {r.state for r in await _rows(services)} == {"sent"}
