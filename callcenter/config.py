@@ -311,6 +311,10 @@ def validate(settings: Settings) -> None:
         fail("callback_days", f"expected days like mon,tue,...,sun, got {settings.callback_days!r}")
     if settings.notify_no_answer_action not in ("supervisors", "close"):
         fail("notify_no_answer_action", f"expected supervisors or close, got {settings.notify_no_answer_action!r}")
+    if settings.notify_lease_seconds <= max(settings.smtp_timeout, settings.sms_timeout):
+        fail("notify_lease_seconds", "must be longer than the SMTP and SMS timeouts (a live send must keep its claim)")
+    if settings.notify_link_days < 1 or settings.notify_no_answer_days < 1 or settings.notify_max_attempts < 1:
+        fail("notify_link_days", "notify_link_days, notify_no_answer_days and notify_max_attempts must be at least 1")
     if settings.sms_method.upper() not in ("POST", "PUT", "GET"):
         fail("sms_method", f"expected POST, PUT or GET, got {settings.sms_method!r}")
     if settings.sms_auth_header and ":" not in settings.sms_auth_header:

@@ -132,3 +132,21 @@ def test_sms_settings_are_checked() -> None:
     with pytest.raises(ConfigError):
         _settings(sms_auth_header="no-colon")
     assert dataclasses.replace(_settings(), smtp_host="x").smtp_host == "x"
+
+
+def test_notify_settings_are_checked_and_secrets_masked() -> None:
+    from callcenter.config import ConfigError, settings_table
+
+    with pytest.raises(ConfigError, match="NOTIFY_LEASE_SECONDS"):
+        _settings(notify_lease_seconds=10)
+    with pytest.raises(ConfigError, match="NOTIFY_NO_ANSWER_ACTION"):
+        _settings(notify_no_answer_action="delete")
+    shown = dict(
+        settings_table(
+            _settings(smtp_password="p4ss", sms_auth_header="Authorization: Bearer t0k", notify_link_secret="s3cret")
+        )
+    )
+    assert shown["CALLCENTER_SMTP_PASSWORD"] == shown["CALLCENTER_SMS_AUTH_HEADER"] == "********"
+    assert shown["CALLCENTER_NOTIFY_LINK_SECRET"] == "********"
+    env = load_settings(environ={"CALLCENTER_SMTP_HOST": "mail.local", "CALLCENTER_NOTIFY_QUIET_CHANNELS": "sms,email"})
+    assert env.smtp_host == "mail.local" and env.notify_quiet_channels == ["sms", "email"]
