@@ -79,6 +79,7 @@ async def test_email_link_closes_the_ticket_and_cancels_the_callback(
     await expect(page.locator("h1")).to_contain_text(f"Заявка № {number}: выполнено")
     await page.check("#fixed-yes")
     await page.fill("#comment", "Спасибо, яму заделали")
+    await citizen.shot("notify-answer")
     await page.click("#answer-submit")
     await expect(page.locator("#answered-text")).to_contain_text("закрыта")
     await citizen.shot("notify-answered")
