@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.domain.tickets import Actor, Status
-from callcenter.features import Feature
+from callcenter.features import HEALTH_CHECKS, Feature
 from callcenter.notifications.web import (
     TOKEN,
     answer_page,
@@ -42,6 +42,12 @@ def setup(app: web.Application, services: Services) -> None:
     services.tickets.on_status_change.append(wake)
     add_routes(app.router)
     app.cleanup_ctx.append(_worker_ctx)
+
+    async def health() -> dict[str, Any]:
+        channels = {name: "on" if name in feature.worker.channels else "off" for name in ("email", "sms")}
+        return {"notifications": {**channels, **await feature.outbox.health(feature.answers.now())}}
+
+    app[HEALTH_CHECKS]["notifications"] = health
 
 
 async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -295,6 +295,26 @@ class Outbox:
             rows = await session.execute(select(Notification.state, func.count()).group_by(Notification.state))
             return {state: n for state, n in rows.all()}
 
+    async def health(self, now: datetime) -> dict[str, int]:
+        """Failed messages, and waiting ones overdue by more than 10 minutes (index range counts)."""
+        async with self._sessions() as session:
+            failed = (
+                await session.execute(
+                    select(func.count()).select_from(Notification).where(Notification.state == OutboxState.FAILED.value)
+                )
+            ).scalar_one()
+            late = (
+                await session.execute(
+                    select(func.count())
+                    .select_from(Notification)
+                    .where(
+                        Notification.state == OutboxState.PENDING.value,
+                        Notification.due_at < now - timedelta(minutes=10),
+                    )
+                )
+            ).scalar_one()
+        return {"failed": failed, "overdue": late}
+
     async def problems(self, limit: int = 100) -> list[dict[str, Any]]:
         """Failed rows and rows that are being retried, newest first, with their ticket numbers."""
         async with self._sessions() as session:

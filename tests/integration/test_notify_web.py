@@ -187,6 +187,8 @@ async def test_supervisor_sees_failures_and_retries(live_server: LiveServer) -> 
         page = await sup.get("/staff/notifications")
         text = await page.text()
         assert page.status == 200 and view.number in text and "no such mailbox" in text and "Не доставлено" in text
+        health = await (await sup.get("/healthz")).json()
+        assert health["notifications"] == {"email": "on", "sms": "off", "failed": 1, "overdue": 0}
         resp = await sup.post(f"/staff/notifications/{row.id}/retry")
         assert resp.status == 303
     async with live_server.services.sessions() as session:
