@@ -90,6 +90,8 @@ class OutboxWriter:
         self._quiet = quiet
 
     async def __call__(self, session: AsyncSession, ticket: m.Ticket, event: m.TicketEvent) -> None:
+        if not self._channels_on:
+            return  # no channel configured: nothing to write
         trigger = trigger_for(event.kind, event.from_status, event.to_status)
         if trigger is None or (trigger is Trigger.REGISTERED and ticket.is_draft):
             return
