@@ -89,6 +89,12 @@ class Settings:
     # Per-category calling hours overriding callback_hours, e.g. water_leak=08:00-22:00,garbage=10:00-18:00
     callback_category_hours: list[str] = field(default_factory=list)
     click_to_call_context: str = "outbound"  # dialplan context that dials the citizen once the operator answers
+    # The wallboard (docs/wallboard.md): a queue's service level when Asterisk did not report one
+    # (asterisk-config/queues.conf: servicelevel = 20), its wrap-up time (wrapuptime = 10), and
+    # how short a wait makes an abandoned call a "short abandon" (left out of the shares).
+    wallboard_service_level_seconds: int = 20
+    wallboard_wrapup_seconds: int = 10
+    wallboard_short_abandon_seconds: float = 5.0
 
     dispatch_target_seconds: int = 60
     archive_after_days: int = 30
