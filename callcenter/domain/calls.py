@@ -248,3 +248,12 @@ class BoardResynced(Notification):
 
     live_calls: int
     ended_calls: tuple[str, ...] = field(default_factory=tuple)  # linkedids closed by resync
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorChanged(Notification):
+    """A queue member's pause, availability or membership changed (QueueMember* events)."""
+
+    interface: str
+    paused: bool = False
+    pause_reason: str = ""

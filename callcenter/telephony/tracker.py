@@ -50,6 +50,7 @@ from callcenter.domain.calls import (
     OperatorRinging,
     OperatorRingingStopped,
     OperatorSnapshot,
+    OperatorChanged,
     OperatorState,
     QueueInfo,
 )
@@ -714,8 +715,15 @@ class CallTracker:
             member.calls_taken = taken
 
     def _on_member(self, event: Event) -> list[Notification]:
-        self._upsert_member(event.get("Interface", ""), event.get("MemberName", ""), event)
-        return []
+        interface = event.get("Interface", "")
+        self._upsert_member(interface, event.get("MemberName", ""), event)
+        return self._member_changed(interface)
+
+    def _member_changed(self, interface: str) -> list[Notification]:
+        member = self._members.get(interface)
+        if member is None:
+            return [OperatorChanged(interface)]
+        return [OperatorChanged(interface, member.paused, member.pause_reason)]
 
     def _on_member_removed(self, event: Event) -> list[Notification]:
         interface = event.get("Interface", "")
@@ -724,20 +732,20 @@ class CallTracker:
             member.queues.discard(event.get("Queue", ""))
             if not member.queues:  # gone from its last queue
                 del self._members[interface]
-        return []
+        return self._member_changed(interface)
 
     def _on_member_pause(self, event: Event) -> list[Notification]:
         """A pause or unpause (from QueuePause, the phone's feature code, or the CLI), with its reason."""
         interface = event.get("Interface", "")
         if interface not in self._members:
             self._upsert_member(interface, event.get("MemberName", ""), event)
-            return []
+            return self._member_changed(interface)
         member = self._members[interface]
         member.paused = event.get("Paused", "0") == "1"
         if event.get("Status"):
             member.available = event.get("Status", "1") not in _UNAVAILABLE_STATUSES
         self._member_details(member, event)
-        return []
+        return self._member_changed(interface)
 
     def _member_devices(self, member: _Member) -> set[str]:
         devices = {device_of_interface(member.interface)}

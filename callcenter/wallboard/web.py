@@ -84,7 +84,11 @@ def _pause_view(request: web.Request) -> dict[str, Any]:
 
 
 @require_roles(*PAUSE_ROLES)
-async def pause_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
+async def pause_page(request: web.Request) -> web.Response:
+    return await _pause_page(request)
+
+
+async def _pause_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     reasons = await _slice(request).reasons.all(active_only=True)
     response = aiohttp_jinja2.render_template(
         "wallboard/pause.html", request, {"pause": _pause_view(request), "reasons": reasons, "error": error}
@@ -113,7 +117,7 @@ async def pause_submit(request: web.Request) -> web.Response:
         status = 503 if isinstance(err, PauseFailed) else 400
         if wants_json(request):
             return web.json_response({"ok": False, "error": err.code, "message": err.message}, status=status)
-        return await pause_page(request, error=err.message, status=status)
+        return await _pause_page(request, error=err.message, status=status)
     body = {"ok": True, "paused": label is not None, "reason": label or "", "user_id": user.id}
     if wants_json(request):
         return web.json_response(body)
@@ -158,7 +162,11 @@ async def _queue_pause(request: web.Request, interface: str, reason: str | None)
 
 
 @require_roles(Role.ADMIN)
-async def reasons_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
+async def reasons_page(request: web.Request) -> web.Response:
+    return await _reasons_page(request)
+
+
+async def _reasons_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     reasons = await _slice(request).reasons.all()
     response = aiohttp_jinja2.render_template(
         "wallboard/pause_reasons.html", request, {"reasons": reasons, "error": error}
@@ -181,7 +189,7 @@ async def reasons_submit(request: web.Request) -> web.Response:
         else:
             await reasons.add(form.get("label"))
     except BadReason as err:
-        return await reasons_page(request, error=err.message, status=400)
+        return await _reasons_page(request, error=err.message, status=400)
     raise web.HTTPSeeOther("/staff/admin/pause-reasons")
 
 
