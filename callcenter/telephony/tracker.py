@@ -46,11 +46,11 @@ from callcenter.domain.calls import (
     CallUpdated,
     LiveBoard,
     Notification,
+    OperatorChanged,
     OperatorRing,
     OperatorRinging,
     OperatorRingingStopped,
     OperatorSnapshot,
-    OperatorChanged,
     OperatorState,
     QueueInfo,
 )
