@@ -11,6 +11,7 @@ import io
 import pytest
 
 from callcenter.domain.tickets import Role
+from callcenter.wallboard.wiring import WALLBOARD
 from tests.asterisk.pbx import Driver, Event, Pbx
 from tests.telephony_fixtures import RunningApp, make_user, signed_in
 
@@ -44,6 +45,7 @@ async def test_queued_call_shows_with_its_wait_and_the_answer_moves_the_service_
     try:
         async with signed_in(hotline.url, "boss") as boss, boss.socket() as wall:
             await wall.wait_for(lambda m: m["type"] == "hello")
+            await hotline.app[WALLBOARD].board.refresh_figures()  # the tables were emptied under the app
             before = await (await boss.get("/staff/wallboard/state")).json()
             citizen = await driver.call_citizen("operator", PHONE, variables={"TALK": "60"})
             queued = await wall.wait_for(lambda m: m["type"] == "wallboard" and m["waiting"] == 1, 40)
