@@ -6,7 +6,7 @@ from callcenter.telephony.ami_link import AmiLink, AmiSettings, LinkState
 from callcenter.telephony.ami_protocol import AmiError
 from callcenter.telephony.board_messages import ivr_steps
 from callcenter.telephony.calls_store import CallStore
-from callcenter.telephony.originate import InvalidOriginate, OriginateRequest, callback, click_to_call
+from callcenter.telephony.originate import InvalidOriginate, OriginateRequest, callback, click_to_call, escalation
 from callcenter.telephony.wiring import ami_settings
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     "ami_settings",
     "callback",
     "click_to_call",
+    "escalation",
     "ivr_steps",
 ]

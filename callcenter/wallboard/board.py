@@ -114,6 +114,10 @@ class Wallboard:
         self._tasks: list[asyncio.Task[None]] = []
         self.published = 0
 
+    def changed(self) -> None:
+        """Something shown changed (a panel's lines): publish soon. Never waits."""
+        self._dirty.set()
+
     @property
     def short_abandon_seconds(self) -> float:
         return self._short

@@ -1,5 +1,6 @@
 """The wallboard feature in the app: the supervisors' large-screen board (``/staff/wallboard``),
-operators' pauses with a reason, the pause reasons admins edit, and queue statistics."""
+operators' pauses with a reason, the pause reasons admins edit, queue statistics, and the
+escalation of late tickets (duty contacts per department, calls, the board's panel)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from callcenter.features import Feature
 from callcenter.services import Services
 from callcenter.telephony.api import CallStore
 from callcenter.wallboard import web as views
-from callcenter.wallboard.board import Wallboard
+from callcenter.wallboard.board import Panel, Wallboard
+from callcenter.wallboard.escalation import DutyContacts, Escalator
 from callcenter.wallboard.reasons import PauseReasons
 from callcenter.wallboard.wiring import WALLBOARD, WallboardSlice
 from callcenter.web.live import Audience, add_message_type
@@ -30,7 +32,21 @@ def setup(app: web.Application, services: Services) -> None:
         short_abandon_seconds=settings.wallboard_short_abandon_seconds,
         publish=services.ami is not None,  # the instance with the AMI link publishes; others follow
     )
-    app[WALLBOARD] = WallboardSlice(board, PauseReasons(services.sessions), calls.queue_calls)
+    escalator = Escalator(
+        services.sessions,
+        services.tickets,
+        services.reference,
+        DutyContacts(services.sessions, services.reference),
+        services.ami,
+        dial_template=settings.dial_template,
+        chain=settings.escalation_chain,
+        step_minutes=settings.escalation_step_minutes,
+        tick_seconds=settings.escalation_tick_seconds,
+        dispatch_target_seconds=settings.dispatch_target_seconds,
+        on_change=board.changed,
+    )
+    board.panels.append(Panel("escalations", "Просроченные заявки", escalator.panel_lines))
+    app[WALLBOARD] = WallboardSlice(board, PauseReasons(services.sessions), calls.queue_calls, escalator)
     add_message_type(app, "wallboard", Audience.SUPERVISORS)
     add_message_type(app, "pause", Audience.ADDRESSEE)
     views.add_routes(app)
@@ -38,12 +54,14 @@ def setup(app: web.Application, services: Services) -> None:
 
 
 async def _wallboard_ctx(app: web.Application) -> AsyncIterator[None]:
-    board = app[WALLBOARD].board
-    await board.start()
+    slice_ = app[WALLBOARD]
+    await slice_.board.start()
+    await slice_.escalator.start()
     try:
         yield
     finally:
-        await board.close()
+        await slice_.escalator.close()
+        await slice_.board.close()
 
 
 FEATURE = Feature("wallboard", setup)

@@ -8,6 +8,8 @@
   ``Reason``; the state shown comes back from Asterisk's QueueMemberPause event;
 * ``GET /staff/pause/state``: the operator's pause as the live board knows it (JSON);
 * ``GET/POST /staff/admin/pause-reasons``: the list of reasons (admins);
+* ``GET /staff/admin/duty-contacts``, ``POST /staff/admin/duty-contacts/{department}``: each
+  department's duty phone and e-mail and its head, called by the escalation chain (admins);
 * ``GET /staff/wallboard/stats``: queue statistics per hour, day, queue or operator, with
   a chart; ``?format=csv`` for a spreadsheet.
 """
@@ -26,6 +28,7 @@ from callcenter.domain.queue_stats import Grouping, grouped
 from callcenter.domain.tickets import Role
 from callcenter.services import SERVICES
 from callcenter.telephony.api import AmiError
+from callcenter.wallboard.escalation import BadContact
 from callcenter.wallboard.reasons import BadReason
 from callcenter.wallboard.wiring import WALLBOARD, WallboardSlice
 from callcenter.web.auth import SUPERVISION_ROLES, current_user, require_roles
@@ -46,6 +49,10 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/staff/pause/state", pause_state, name="staff_pause_state")
     router.add_get("/staff/admin/pause-reasons", reasons_page, name="staff_admin_pause_reasons")
     router.add_post("/staff/admin/pause-reasons", reasons_submit, name="staff_admin_pause_reasons_submit")
+    router.add_get("/staff/admin/duty-contacts", contacts_page, name="staff_admin_duty_contacts")
+    router.add_post(
+        r"/staff/admin/duty-contacts/{code:[a-z0-9_-]{1,64}}", contacts_submit, name="staff_admin_duty_save"
+    )
 
 
 def _slice(request: web.Request) -> WallboardSlice:
@@ -191,6 +198,45 @@ async def reasons_submit(request: web.Request) -> web.Response:
     except BadReason as err:
         return await _reasons_page(request, error=err.message, status=400)
     raise web.HTTPSeeOther("/staff/admin/pause-reasons")
+
+
+# --- duty contacts (admins) ------------------------------------------------------------------
+
+
+@require_roles(Role.ADMIN)
+async def contacts_page(request: web.Request) -> web.Response:
+    return await _contacts_page(request)
+
+
+async def _contacts_page(
+    request: web.Request, *, error: str = "", failed: str = "", typed: dict[str, str] | None = None, status: int = 200
+) -> web.Response:
+    escalator = _slice(request).escalator
+    response = aiohttp_jinja2.render_template(
+        "wallboard/duty_contacts.html",
+        request,
+        {
+            "contacts": await escalator.contacts.all(),
+            "chain": escalator.chain,
+            "error": error,
+            "failed": failed,
+            "typed": typed or {},
+        },
+    )
+    response.set_status(status)
+    return response
+
+
+@require_roles(Role.ADMIN)
+async def contacts_submit(request: web.Request) -> web.Response:
+    code = request.match_info["code"]
+    form = await request.post()
+    fields = {k: str(form.get(k, ""))[:300] for k in ("duty_phone", "duty_email", "head_name", "head_phone")}
+    try:
+        await _slice(request).escalator.contacts.save(code, fields)
+    except BadContact as err:
+        return await _contacts_page(request, error=err.message, failed=code, typed=fields, status=400)
+    raise web.HTTPSeeOther("/staff/admin/duty-contacts")
 
 
 # --- statistics ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from callcenter.domain.queue_stats import QueueCall
 from callcenter.wallboard.board import Wallboard
+from callcenter.wallboard.escalation import Escalator
 from callcenter.wallboard.reasons import PauseReasons
 
 
@@ -18,6 +19,7 @@ class WallboardSlice:
     board: Wallboard
     reasons: PauseReasons
     queue_calls: Callable[[datetime, datetime], Awaitable[list[QueueCall]]]
+    escalator: Escalator
 
 
 WALLBOARD = web.AppKey("wallboard", WallboardSlice)
