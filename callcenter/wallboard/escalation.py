@@ -162,6 +162,11 @@ class Escalator:
     async def close(self) -> None:
         await cancel_and_wait(self._task, *self._calls)
 
+    async def wait_calls(self, timeout: float = 60.0) -> None:
+        """Wait until the calls placed so far have their outcome (tests, shutdown scripts)."""
+        if self._calls:
+            await asyncio.wait(list(self._calls), timeout=timeout)
+
     async def _loop(self) -> None:
         while True:
             try:
