@@ -26,4 +26,10 @@ def add_panel(app: web.Application, panel: Panel) -> bool:
     return True
 
 
-__all__ = ["Panel", "add_panel"]
+def panels_changed(app: web.Application) -> None:
+    """A panel's lines changed: the wallboard publishes again soon (never waits)."""
+    if WALLBOARD in app:
+        app[WALLBOARD].board.changed()
+
+
+__all__ = ["Panel", "add_panel", "panels_changed"]
