@@ -115,6 +115,7 @@
       card.appendChild(el("h2", "", panel.title));
       var list = el("ul");
       panel.lines.forEach(function (line) { list.appendChild(el("li", "wb-line wb-" + (line.level || "info"), line.text)); });
+      if (!panel.lines.length) { list.appendChild(el("li", "wb-line wb-none", "нет")); }
       card.appendChild(list);
       box.appendChild(card);
     });
