@@ -336,5 +336,5 @@ class Wallboard:
 
 
 def _oldest(calls: list[dict[str, Any]]) -> str | None:
-    stamps = [c.get("queued_at") for c in calls if c.get("queued_at")]
+    stamps = [str(c["queued_at"]) for c in calls if c.get("queued_at")]  # ISO 8601 UTC: sorts as text
     return min(stamps) if stamps else None

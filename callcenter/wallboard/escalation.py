@@ -207,10 +207,11 @@ class Escalator:
                     await self._set(row.id, state="resolved", next_at=None)
             known = {(r.ticket_id, r.kind, _utc(r.stage_started_at)): r for r in rows}
             for key, view in late.items():
-                row = known.get(key) or await self._new_row(key, now)
-                if row is None or row.state != "open" or (row.next_at and _utc(row.next_at) > now):
+                found = known.get(key)
+                current = found if found is not None else await self._new_row(key, now)
+                if current is None or current.state != "open" or (current.next_at and _utc(current.next_at) > now):
                     continue
-                await self._take_step(row, view, now)
+                await self._take_step(current, view, now)
                 taken += 1
             return taken
 

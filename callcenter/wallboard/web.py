@@ -275,8 +275,14 @@ async def stats_page(request: web.Request) -> web.Response:
     end = datetime(last.year, last.month, last.day, tzinfo=zone).astimezone(UTC) + timedelta(days=1)
     board = _slice(request).board
     calls = await _slice(request).queue_calls(start, end)
-    options = {"service_level_seconds": board.service_level_of, "short_abandon_seconds": board.short_abandon_seconds}
-    rows = [(_label(key, grouping), figures) for key, figures in grouped(calls, grouping, zone, **options)]
+    groups = grouped(
+        calls,
+        grouping,
+        zone,
+        service_level_seconds=board.service_level_of,
+        short_abandon_seconds=board.short_abandon_seconds,
+    )
+    rows = [(_label(key, grouping), figures) for key, figures in groups]
     if request.query.get("format") == "csv":
         return _csv(rows, grouping, first, last)
     chart = horizontal_bars(

@@ -27,7 +27,6 @@ def upgrade() -> None:
     op.bulk_insert(table, [{"label": label, "active": True, "position": i} for i, label in enumerate(DEFAULT_REASONS)])
     # (callcenter/wallboard/reasons.py puts the same list back into an empty table)
 
-
     op.create_table(
         "duty_contacts",
         sa.Column("department_code", sa.String(64), sa.ForeignKey("departments.code"), primary_key=True),
