@@ -25,12 +25,7 @@ from callcenter.ivr.menu import Menu
 
 logger = logging.getLogger(__name__)
 
-INTRO = {"accept": "escalation-intro", "done": "escalation-intro-done"}
-QUESTION = {"accept": "escalation-question", "done": "escalation-question-done"}
-THANKS = {"accept": "escalation-accepted", "done": "escalation-acknowledged"}
-NOT_ACCEPTED = "escalation-not-accepted"
-TIMEOUT_SECONDS = 8
-RETRIES = 1
+KINDS = ("accept", "done")
 SPEAK_TIMEOUT = 20.0
 
 
@@ -80,7 +75,7 @@ class EscalationFlow:
         number = (await channel.get_variable(cv.TICKET_ID) or "").strip()
         escalation_id = (await channel.get_variable(cv.ESCALATION_ID) or "").strip() or None
         kind = (await channel.get_variable(cv.ESCALATION_KIND) or "accept").strip()
-        kind = kind if kind in INTRO else "accept"
+        kind = kind if kind in KINDS else "accept"
         result = cv.ESCALATION_HANGUP
         try:
             result = await self._converse(io, number, escalation_id, kind)
@@ -105,7 +100,8 @@ class EscalationFlow:
             name = "escalation-ticket-" + re.sub(r"\D", "", brief.number)
             details = asyncio.get_running_loop().create_task(self._speak(spoken_details(brief), name))
         try:
-            key = await io.play(INTRO[kind])
+            spec = self._menu.escalation
+            key = await io.play(spec.intro_prompt if kind == "accept" else spec.intro_done_prompt)
             if key is None:
                 key = await io.say_digits(brief.number)
             prompt = None
@@ -127,12 +123,16 @@ class EscalationFlow:
             call_uniqueid=channel.env.uniqueid,
         )
         await io.set(cv.IVR_CHOICE, "1" if accepted else "")
-        await io.play(THANKS[kind] if done else NOT_ACCEPTED)
+        spec = self._menu.escalation
+        thanks = spec.accepted_prompt if kind == "accept" else spec.acknowledged_prompt
+        await io.play(thanks if done else spec.not_accepted_prompt)
         return cv.ESCALATION_ACCEPTED if done else cv.ESCALATION_NOT_ACCEPTED
 
     async def _ask(self, io: CallIO, kind: str) -> bool:
-        for _attempt in range(RETRIES + 1):
-            key = await io.ask([QUESTION[kind]], TIMEOUT_SECONDS)
+        spec = self._menu.escalation
+        question = spec.question_prompt if kind == "accept" else spec.question_done_prompt
+        for _attempt in range(spec.retries + 1):
+            key = await io.ask([question], spec.timeout_seconds)
             if key == "1":
                 return True
         return False
