@@ -44,6 +44,7 @@ from callcenter.stt.feature import FEATURE as STT
 from callcenter.telephony.api import AmiLink, ami_settings
 from callcenter.telephony.feature import FEATURE as TELEPHONY
 from callcenter.tickets.service import TicketService
+from callcenter.wallboard.feature import FEATURE as WALLBOARD
 from callcenter.web import error_pages as web_errors
 from callcenter.web import headers as security_headers
 from callcenter.web import templating
@@ -54,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 # The order features are set up in (and their commands listed in): speech first (the IVR hands it
 # recordings), then the IVR; the rest side by side.
-FEATURES: tuple[Feature, ...] = (STT, IVR, PORTAL, OPEN311, STAFF, TELEPHONY, CALLBACKS, NOTIFICATIONS)
+FEATURES: tuple[Feature, ...] = (STT, IVR, PORTAL, OPEN311, STAFF, TELEPHONY, CALLBACKS, NOTIFICATIONS, WALLBOARD)
 HUB_BRIDGE = web.AppKey("hub_bridge", PgHubBridge)
 
 # Staff forms, login, tracking and Open311 are small: 1 MB and 200 fields leave a wide margin

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from callcenter.domain.escalation import parse_chain
+
 ENV_PREFIX = "CALLCENTER_"
 
 
@@ -89,6 +91,17 @@ class Settings:
     # Per-category calling hours overriding callback_hours, e.g. water_leak=08:00-22:00,garbage=10:00-18:00
     callback_category_hours: list[str] = field(default_factory=list)
     click_to_call_context: str = "outbound"  # dialplan context that dials the citizen once the operator answers
+    # The wallboard (docs/wallboard.md): a queue's service level when Asterisk did not report one
+    # (asterisk-config/queues.conf: servicelevel = 20), its wrap-up time (wrapuptime = 10), and
+    # how short a wait makes an abandoned call a "short abandon" (left out of the shares).
+    wallboard_service_level_seconds: int = 20
+    wallboard_wrapup_seconds: int = 10
+    wallboard_short_abandon_seconds: float = 5.0
+    # Escalation of late tickets (docs/wallboard.md): the chain of steps (duty, head, supervisor),
+    # the time between two steps, how often late tickets are looked for; 0 turns it off.
+    escalation_chain: str = "duty,head,supervisor"
+    escalation_step_minutes: float = 10.0
+    escalation_tick_seconds: float = 30.0
 
     dispatch_target_seconds: int = 60
     archive_after_days: int = 30
@@ -362,6 +375,12 @@ def _validate_positive(settings: Settings, fail: Any) -> None:
             fail(name, f"must be greater than 0, got {getattr(settings, name)}")
     if settings.callback_delay_seconds < 0:
         fail("callback_delay_seconds", "must not be negative")
+    try:
+        parse_chain(settings.escalation_chain)
+    except ValueError as err:
+        fail("escalation_chain", str(err))
+    if settings.escalation_step_minutes <= 0 or settings.escalation_tick_seconds < 0:
+        fail("escalation_step_minutes", "the step must be > 0 minutes and the tick >= 0 seconds")
     if any(m <= 0 for m in settings.callback_retry_minutes):
         fail("callback_retry_minutes", "every retry delay must be greater than 0")
 

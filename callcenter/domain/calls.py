@@ -143,6 +143,21 @@ class OperatorSnapshot:
     linkedid: str | None = None  # the call ringing or talking there
     paused: bool = False
     available: bool = True  # False when Asterisk reports the device unavailable/invalid
+    pause_reason: str = ""  # QueueMemberPause/QueueMemberStatus ``PausedReason`` ("" when none given)
+    state_since: datetime | None = None  # when the state (or pause) shown began, as far as we saw it
+    last_call_ended_at: datetime | None = None  # Asterisk's ``LastCall``: the end of the last queue call
+    calls_taken: int = 0  # Asterisk's ``CallsTaken`` (since the member joined or Asterisk started)
+    queues: tuple[str, ...] = ()  # the queues this interface is a member of
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """A queue's settings as Asterisk reported them (QueueParams on QueueStatus)."""
+
+    name: str
+    service_level_seconds: int | None = None  # ``ServiceLevel``; None when Asterisk did not say
+    completed: int = 0  # Asterisk's own counters since start or ``QueueReset``
+    abandoned: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +170,7 @@ class LiveBoard:
     talking: tuple[CallSnapshot, ...] = ()
     dialing: tuple[CallSnapshot, ...] = ()
     operators: tuple[OperatorSnapshot, ...] = ()
+    queues: tuple[QueueInfo, ...] = ()  # from the last QueueStatus, by name
 
 
 # --- notifications: what the tracker tells the rest of the application ---------------
@@ -232,3 +248,12 @@ class BoardResynced(Notification):
 
     live_calls: int
     ended_calls: tuple[str, ...] = field(default_factory=tuple)  # linkedids closed by resync
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorChanged(Notification):
+    """A queue member's pause, availability or membership changed (QueueMember* events)."""
+
+    interface: str
+    paused: bool = False
+    pause_reason: str = ""

@@ -10,7 +10,8 @@ from __future__ import annotations
 # callcenter/ivr/scripts/ and the name of its handler factory are the same word.
 SCRIPT_IVR = "ivr"
 SCRIPT_CALLBACK = "callback"
-SCRIPTS = (SCRIPT_IVR, SCRIPT_CALLBACK)
+SCRIPT_ESCALATION = "escalation"  # a late ticket read to a department's duty phone (wallboard feature)
+SCRIPTS = (SCRIPT_IVR, SCRIPT_CALLBACK, SCRIPT_ESCALATION)
 
 # --- Variables the AGI scripts set (the AMI side sees them as VarSet events).
 IVR_ROUTE = "IVR_ROUTE"  # where the dialplan goes after AGI(): see ROUTE_* below
@@ -23,6 +24,9 @@ CALLBACK_RESULT = "CALLBACK_RESULT"  # outcome of the satisfaction call: see OUT
 TICKET_ID = "TICKET_ID"  # ticket number a callback is about (Originate Variable)
 CALLBACK_ID = "CALLBACK_ID"  # id of the callback row (Originate Variable)
 CITIZEN_NUMBER = "CITIZEN_NUMBER"  # the citizen's number on an outbound call (Originate Variable)
+ESCALATION_ID = "ESCALATION_ID"  # id of the escalation row an escalation call is about (Originate Variable)
+ESCALATION_KIND = "ESCALATION_KIND"  # "accept" (not accepted in time) or "done" (not done in time)
+ESCALATION_RESULT = "ESCALATION_RESULT"  # set by the escalation script: see ESCALATION_* values below
 
 OUR_VARIABLES = (
     IVR_ROUTE,
@@ -33,6 +37,9 @@ OUR_VARIABLES = (
     TICKET_ID,
     CALLBACK_ID,
     CITIZEN_NUMBER,
+    ESCALATION_ID,
+    ESCALATION_KIND,
+    ESCALATION_RESULT,
 )
 
 # --- Asterisk's own variables and dialplan functions the dialplan and scripts read.
@@ -74,5 +81,12 @@ CALLBACK_OUTCOMES = (
 CONTEXT_HOTLINE = "hotline"
 HOTLINE_EXTEN = "1563"
 CONTEXT_CALLBACK = "callback"
+CONTEXT_ESCALATION = "escalation"
+ESCALATION_EXTEN = "s"
+
+# --- Values of ESCALATION_RESULT.
+ESCALATION_ACCEPTED = "accepted"  # the duty dispatcher pressed 1
+ESCALATION_NOT_ACCEPTED = "not_accepted"  # no key, another key, or the ticket had moved on
+ESCALATION_HANGUP = "hangup"
 CALLBACK_EXTEN = "s"
 QUEUE_HOTLINE = "hotline"

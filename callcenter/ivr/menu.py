@@ -158,6 +158,21 @@ class CallbackDef:
 
 
 @dataclass(frozen=True)
+class EscalationDef:
+    """The escalation call to a department's duty phone (ivr/scripts/escalation.py)."""
+
+    intro_prompt: str = "escalation-intro"  # "... не принята вовремя. Номер заявки" + the number
+    intro_done_prompt: str = "escalation-intro-done"
+    question_prompt: str = "escalation-question"  # "... нажмите 1"
+    question_done_prompt: str = "escalation-question-done"
+    accepted_prompt: str = "escalation-accepted"
+    acknowledged_prompt: str = "escalation-acknowledged"
+    not_accepted_prompt: str = "escalation-not-accepted"
+    timeout_seconds: float = 8
+    retries: int = 1
+
+
+@dataclass(frozen=True)
 class Menu:
     """The whole IVR definition, validated."""
 
@@ -174,6 +189,7 @@ class Menu:
     status: StatusDef
     callback: CallbackDef
     prompts: Mapping[str, str]  # every prompt name -> its Russian text
+    escalation: EscalationDef = EscalationDef()
 
     def sound(self, prompt: str) -> str:
         """The sound name Asterisk plays for a prompt (prefix + name, no extension)."""
@@ -395,6 +411,7 @@ def _build_menu(root: _Section, known_categories: Collection[str] | None) -> Men
         recording=_read_recording(root.section("recording")),
         status=_read_status(root.section("status"), defaults),
         callback=_read_callback(root.section("callback"), defaults),
+        escalation=_read_escalation(root.section("escalation")),
     )
     root.finish()
     _check_targets(root, menus, parts)
@@ -570,6 +587,30 @@ def _read_callback(section: _Section, defaults: Mapping[str, Any]) -> CallbackDe
     )
     section.finish()
     return callback
+
+
+def _read_escalation(section: _Section) -> EscalationDef:
+    """The escalation call's prompts; a menu without this section keeps the shipped names."""
+    shipped = EscalationDef()
+    if not section.data:  # a menu from before escalations (or a test's): the shipped prompt names
+        section.finish()
+        return shipped
+    names = (
+        "intro_prompt",
+        "intro_done_prompt",
+        "question_prompt",
+        "question_done_prompt",
+        "accepted_prompt",
+        "acknowledged_prompt",
+        "not_accepted_prompt",
+    )
+    escalation = EscalationDef(
+        **{name: section.prompt(name, getattr(shipped, name)) for name in names},
+        timeout_seconds=section.number("timeout_seconds", 8, 1, 60, integer=False),
+        retries=section.number("retries", 1, 0, 5),
+    )
+    section.finish()
+    return escalation
 
 
 def _check_targets(root: _Section, menus: Mapping[str, MenuDef | None], parts: Mapping[str, Any]) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from callcenter.config import Settings
 from callcenter.ivr.agi import AgiServer
 from callcenter.ivr.engine import RecordingSettings
+from callcenter.ivr.escalation_backend import TicketEscalationBackend
 from callcenter.ivr.menu import load_menu
 from callcenter.ivr.scripts import IvrDependencies, build_routes
+from callcenter.ivr.scripts.escalation import file_speaker
 from callcenter.ivr.store_backend import CallbackOutcomeRecorder, StoreIvrBackend
 from callcenter.reference import ReferenceData
 from callcenter.stt.api import VoiceReports
@@ -20,9 +22,17 @@ def build_agi_server(
     voice: VoiceReports,
     outcomes: CallbackOutcomeRecorder | None,
 ) -> AgiServer:
-    """The FastAGI server with the `ivr` and `callback` scripts (reads the menu files; not started)."""
+    """The FastAGI server with the `ivr`, `callback` and `escalation` scripts (reads the menu files; not started)."""
     menu = load_menu(settings.ivr_menu_file, known_categories={c.code for c in reference.categories})
     backend = StoreIvrBackend(tickets, voice, outcomes)
     recordings = RecordingSettings(local_dir=settings.recordings_dir, asterisk_dir=settings.agi_recordings_dir or None)
-    routes = build_routes(IvrDependencies(menu=menu, backend=backend, recordings=recordings))
+    routes = build_routes(
+        IvrDependencies(
+            menu=menu,
+            backend=backend,
+            recordings=recordings,
+            escalations=TicketEscalationBackend(tickets),
+            speak=file_speaker(settings.ivr_prompts_dir, menu.sound_prefix),
+        )
+    )
     return AgiServer(settings.agi_host, settings.agi_port, routes, allowed_peers=settings.agi_allowed_peers)

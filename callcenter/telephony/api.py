@@ -5,18 +5,21 @@ paths for the staff ticket page."""
 from callcenter.telephony.ami_link import AmiLink, AmiSettings, LinkState
 from callcenter.telephony.ami_protocol import AmiError
 from callcenter.telephony.board_messages import ivr_steps
-from callcenter.telephony.originate import InvalidOriginate, OriginateRequest, callback, click_to_call
+from callcenter.telephony.calls_store import CallStore
+from callcenter.telephony.originate import InvalidOriginate, OriginateRequest, callback, click_to_call, escalation
 from callcenter.telephony.wiring import ami_settings
 
 __all__ = [
     "AmiError",
     "AmiLink",
     "AmiSettings",
+    "CallStore",
     "InvalidOriginate",
     "LinkState",
     "OriginateRequest",
     "ami_settings",
     "callback",
     "click_to_call",
+    "escalation",
     "ivr_steps",
 ]

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from callcenter.domain.calls import CallSnapshot, LiveBoard, OperatorSnapshot, OperatorState
+from callcenter.domain.calls import CallSnapshot, LiveBoard, OperatorSnapshot, OperatorState, QueueInfo
 from callcenter.domain.phones import format_phone
 from callcenter.events import EventHub, Message
 from callcenter.reference import ReferenceData
@@ -130,6 +130,20 @@ def operator_json(operator: OperatorSnapshot) -> dict[str, Any]:
         "linkedid": operator.linkedid,
         "paused": operator.paused,
         "available": operator.available,
+        "pause_reason": operator.pause_reason,
+        "state_since": _iso(operator.state_since),
+        "last_call_ended_at": _iso(operator.last_call_ended_at),
+        "calls_taken": operator.calls_taken,
+        "queues": list(operator.queues),
+    }
+
+
+def queue_json(queue: QueueInfo) -> dict[str, Any]:
+    return {
+        "name": queue.name,
+        "service_level_seconds": queue.service_level_seconds,
+        "completed": queue.completed,
+        "abandoned": queue.abandoned,
     }
 
 
@@ -145,6 +159,7 @@ def board_message(board: LiveBoard, link_state: str, wording: CallWording) -> Me
         "talking": [call_json(c, wording) for c in board.talking],
         "dialing": [call_json(c, wording) for c in board.dialing],
         "operators": [operator_json(o) for o in board.operators],
+        "queues": [queue_json(q) for q in board.queues],
     }
 
 
@@ -160,6 +175,7 @@ def empty_board(link_state: str) -> Message:
         "talking": [],
         "dialing": [],
         "operators": [],
+        "queues": [],
     }
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from callcenter.accounts.users import UserService, UserView
 from callcenter.domain.calls import CallDirection, CallSnapshot
 from callcenter.domain.phones import format_phone
+from callcenter.domain.queue_stats import QueueCall
 from callcenter.store import models as m
 from callcenter.tasks import supervise
 from callcenter.telephony.tracker import device_of_interface
@@ -292,10 +293,55 @@ class CallStore:
             ).all()
         return _missed(rows)
 
+    async def queue_calls(self, since: datetime, until: datetime, *, limit: int = 200_000) -> list[QueueCall]:
+        """The calls that joined a queue in [since, until), for the queue statistics (oldest first)."""
+        query = (
+            select(m.Call)
+            .where(m.Call.queued_at >= since, m.Call.queued_at < until, m.Call.queue.is_not(None))
+            .order_by(m.Call.queued_at)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).scalars().all()
+        return [queue_call(row) for row in rows]
+
     async def get(self, linkedid: str) -> m.Call | None:
         """One row (for tests, the CLI and support)."""
         async with self._sessions() as session:
             return (await session.execute(select(m.Call).where(m.Call.linkedid == linkedid))).scalar_one_or_none()
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def queue_call(row: m.Call) -> QueueCall:
+    """A calls row as the queue statistics read it (see callcenter/domain/queue_stats.py)."""
+    data = row.data or {}
+    queued_at = _aware(row.queued_at) or _aware(row.started_at)
+    answered_at, ended_at = _aware(row.answered_at), _aware(row.ended_at)
+    answered = answered_at is not None and bool(row.agent_interface)
+    wait = data.get("wait_seconds")
+    if wait is None and queued_at is not None:
+        left = answered_at if answered else ended_at
+        wait = None if left is None else max(0.0, (left - queued_at).total_seconds())
+    if not answered and ended_at is None:
+        wait = None  # still in the queue
+    talk = data.get("talk_seconds")
+    rang = data.get("rang") or []
+    return QueueCall(
+        queue=row.queue or "",
+        queued_at=queued_at or datetime.now(UTC),
+        wait_seconds=None if wait is None else float(wait),
+        answered=answered,
+        abandoned=bool(row.abandoned) and not answered,
+        talk_seconds=None if talk is None else float(talk),
+        operator=data.get("operator_name") or row.agent_interface,
+        rang=tuple(str(r) for r in rang if isinstance(r, str)),
+        operator_interface=row.agent_interface,
+    )
 
 
 def _apply(row: m.Call, call: CallSnapshot, operator_id: int | None, ticket_id: int | None) -> None:

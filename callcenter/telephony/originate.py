@@ -179,6 +179,37 @@ def callback(
     )
 
 
+def escalation(
+    request_id: str,
+    *,
+    phone: str,
+    dial_template: str,
+    ticket_number: str,
+    escalation_id: str,
+    kind: str,
+    context: str = cv.CONTEXT_ESCALATION,
+    exten: str = cv.ESCALATION_EXTEN,
+    caller_id: str = '"1563" <1563>',
+    ring_timeout: float = 40.0,
+) -> OriginateRequest:
+    """Call a department's duty phone (or its head) about a late ticket; on answer Asterisk runs
+    the ``escalation`` script (asterisk-config/extensions.conf [escalation])."""
+    number = _check_e164(phone)
+    return OriginateRequest(
+        request_id=request_id,
+        channel=render_dial_template(dial_template, number),
+        context=context,
+        exten=exten,
+        caller_id=caller_id,
+        variables=(
+            (TICKET_VARIABLE, str(ticket_number)),
+            (cv.ESCALATION_ID, str(escalation_id)),
+            (cv.ESCALATION_KIND, kind),
+        ),
+        ring_timeout=ring_timeout,
+    )
+
+
 def render_dial_template(template: str, e164: str) -> str:
     """Fill a dial template such as ``PJSIP/{number}@city-trunk``; clear error if it is bad."""
     digits = e164[1:]

@@ -46,11 +46,13 @@ from callcenter.domain.calls import (
     CallUpdated,
     LiveBoard,
     Notification,
+    OperatorChanged,
     OperatorRing,
     OperatorRinging,
     OperatorRingingStopped,
     OperatorSnapshot,
     OperatorState,
+    QueueInfo,
 )
 from callcenter.domain.phones import try_normalize_phone
 from callcenter.ivr.api import channel_vars as cv
@@ -87,6 +89,13 @@ class _Member:
     paused: bool = False
     available: bool = True
     state_interface: str = ""
+    pause_reason: str = ""
+    queues: set[str] = field(default_factory=set)
+    last_call: float | None = None  # epoch seconds: Asterisk's LastCall, or our AgentComplete
+    last_pause: float | None = None  # epoch seconds: Asterisk's LastPause
+    calls_taken: int = 0
+    shown: tuple[object, ...] = ()  # (state, paused, reason) last shown, for ``since``
+    since: float | None = None
 
 
 @dataclass(slots=True)
@@ -205,6 +214,7 @@ class CallTracker:
         self._calls: dict[str, _Call] = {}
         self._leg_calls: dict[str, str] = {}  # uniqueid -> linkedid
         self._members: dict[str, _Member] = {}
+        self._queues: dict[str, QueueInfo] = {}
         # Channels that hung up lately: a channel list built just before its Hangup may
         # still name it, and must not bring it back to life.
         self._gone: OrderedDict[str, None] = OrderedDict()
@@ -274,7 +284,8 @@ class CallTracker:
             queued=tuple(queued),
             talking=tuple(by_phase[CallPhase.TALKING]),
             dialing=tuple(by_phase[CallPhase.DIALING]),
-            operators=self._operator_snapshots(),
+            operators=self._operator_snapshots(now),
+            queues=tuple(self._queues[name] for name in sorted(self._queues)),
         )
 
     def begin_resync(self) -> None:
@@ -310,12 +321,28 @@ class CallTracker:
         notes.append(BoardResynced(live_calls=len(self._calls), ended_calls=tuple(ended)))
         return notes
 
-    def reconcile_queues(self, members: Iterable[Event], entries: Iterable[Event]) -> list[Notification]:
-        """Apply a QueueStatus list: QueueMember items (operators), QueueEntry items (waiting)."""
+    def reconcile_queues(
+        self, members: Iterable[Event], entries: Iterable[Event], params: Iterable[Event] = ()
+    ) -> list[Notification]:
+        """Apply a QueueStatus list: QueueMember items (operators), QueueEntry items (waiting),
+        QueueParams items (each queue's service level and Asterisk's own counters)."""
         now = self._clock()
-        self._members = {}
+        before, self._members = self._members, {}
         for item in members:
             self._upsert_member(item.get("Location", ""), item.get("Name", ""), item)
+        for interface, member in self._members.items():
+            old = before.get(interface)
+            if old is not None:  # the time in a state survives a resync that did not change it
+                member.shown, member.since = old.shown, old.since
+        for item in params:
+            name = item.get("Queue", "")
+            if name:
+                self._queues[name] = QueueInfo(
+                    name,
+                    _int_or_none(item.get("ServiceLevel")) or None,
+                    _int_or_none(item.get("Completed")) or 0,
+                    _int_or_none(item.get("Abandoned")) or 0,
+                )
         for item in entries:
             self._restore_queue_entry(item, now)
         self._attribute_operators()
@@ -592,6 +619,8 @@ class CallTracker:
         if call.phase is not CallPhase.TALKING:
             call.phase = CallPhase.QUEUED
         self._upsert_member(interface, ring.member_name, None)
+        if interface in self._members and call.queue:
+            self._members[interface].queues.add(call.queue)
         snap = self._snap(call, now)
         notes.append(OperatorRinging(snap, interface, ring.member_name, call.caller))
         return notes
@@ -637,6 +666,9 @@ class CallTracker:
 
     def _on_agent_complete(self, event: Event) -> list[Notification]:
         call = self._calls.get(event.get("Linkedid", ""))
+        member = self._members.get(event.get("Interface", ""))
+        if member is not None:  # wrap-up starts now (QueueMemberStatus's LastCall follows)
+            member.last_call = self._now(event)
         if call is not None and call.connected_interface == event.get("Interface"):
             call.connected_interface = None
         return []
@@ -663,20 +695,57 @@ class CallTracker:
             member.paused = item.get("Paused", "0") == "1"
             member.available = item.get("Status", "1") not in _UNAVAILABLE_STATUSES
             member.state_interface = item.get("StateInterface", "") or member.state_interface
+            self._member_details(member, item)
+
+    def _member_details(self, member: _Member, item: Event) -> None:
+        """Pause reason, queue, LastCall/LastPause/CallsTaken of a member event or list item."""
+        member.pause_reason = (item.get("PausedReason") or "").strip()[:80] if member.paused else ""
+        queue = item.get("Queue", "")
+        if queue:
+            member.queues.add(queue)
+            self._queues.setdefault(queue, QueueInfo(queue))
+        last_call = _int_or_none(item.get("LastCall"))
+        if last_call:
+            member.last_call = float(last_call)
+        last_pause = _int_or_none(item.get("LastPause"))
+        if last_pause:
+            member.last_pause = float(last_pause)
+        taken = _int_or_none(item.get("CallsTaken"))
+        if taken is not None:
+            member.calls_taken = taken
 
     def _on_member(self, event: Event) -> list[Notification]:
-        self._upsert_member(event.get("Interface", ""), event.get("MemberName", ""), event)
-        return []
+        interface = event.get("Interface", "")
+        self._upsert_member(interface, event.get("MemberName", ""), event)
+        return self._member_changed(interface)
+
+    def _member_changed(self, interface: str) -> list[Notification]:
+        member = self._members.get(interface)
+        if member is None:
+            return [OperatorChanged(interface)]
+        return [OperatorChanged(interface, member.paused, member.pause_reason)]
 
     def _on_member_removed(self, event: Event) -> list[Notification]:
-        self._members.pop(event.get("Interface", ""), None)
-        return []
+        interface = event.get("Interface", "")
+        member = self._members.get(interface)
+        if member is not None:
+            member.queues.discard(event.get("Queue", ""))
+            if not member.queues:  # gone from its last queue
+                del self._members[interface]
+        return self._member_changed(interface)
 
     def _on_member_pause(self, event: Event) -> list[Notification]:
-        member = self._members.get(event.get("Interface", ""))
-        if member is not None:
-            member.paused = event.get("Paused", "0") == "1"
-        return []
+        """A pause or unpause (from QueuePause, the phone's feature code, or the CLI), with its reason."""
+        interface = event.get("Interface", "")
+        if interface not in self._members:
+            self._upsert_member(interface, event.get("MemberName", ""), event)
+            return self._member_changed(interface)
+        member = self._members[interface]
+        member.paused = event.get("Paused", "0") == "1"
+        if event.get("Status"):
+            member.available = event.get("Status", "1") not in _UNAVAILABLE_STATUSES
+        self._member_details(member, event)
+        return self._member_changed(interface)
 
     def _member_devices(self, member: _Member) -> set[str]:
         devices = {device_of_interface(member.interface)}
@@ -712,13 +781,31 @@ class CallTracker:
             return seen[0]
         return OperatorState.IDLE, None
 
-    def _operator_snapshots(self) -> tuple[OperatorSnapshot, ...]:
+    def _operator_snapshots(self, now: float) -> tuple[OperatorSnapshot, ...]:
+        """Every member's state; ``since`` is when this state was first shown (a pause: Asterisk's LastPause)."""
         devices = self._live_devices()
         result = []
         for member in sorted(self._members.values(), key=lambda m: m.interface):
             state, linkedid = self._operator_state(member, devices)
+            shown = (state, member.paused, member.pause_reason, member.available)
+            if shown != member.shown:
+                paused_now = member.paused and not (member.shown and member.shown[1])
+                member.since = member.last_pause if paused_now and member.last_pause else now
+                member.shown = shown
             result.append(
-                OperatorSnapshot(member.interface, member.name, state, linkedid, member.paused, member.available)
+                OperatorSnapshot(
+                    member.interface,
+                    member.name,
+                    state,
+                    linkedid,
+                    member.paused,
+                    member.available,
+                    pause_reason=member.pause_reason,
+                    state_since=_utc(member.since),
+                    last_call_ended_at=_utc(member.last_call),
+                    calls_taken=member.calls_taken,
+                    queues=tuple(sorted(member.queues)),
+                )
             )
         return tuple(result)
 

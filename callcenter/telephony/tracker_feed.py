@@ -86,7 +86,7 @@ class TrackerFeed:
         if isinstance(item, ChannelsSnapshot):
             return self._tracker.reconcile_channels(item.channels)
         if isinstance(item, QueueSnapshot):
-            return self._tracker.reconcile_queues(item.members, item.entries)
+            return self._tracker.reconcile_queues(item.members, item.entries, item.params)
         if isinstance(item, StreamGap):
             logger.warning("call tracker missed %d AMI item(s): resynchronising", item.dropped)
             self._request_resync()

@@ -105,9 +105,12 @@ class IndexedTracker:
         return self._forget_ended(self.tracker.reconcile_channels(channels))
 
     def reconcile_queues(
-        self, members: Iterable[Mapping[str, str]], entries: Iterable[Mapping[str, str]]
+        self,
+        members: Iterable[Mapping[str, str]],
+        entries: Iterable[Mapping[str, str]],
+        params: Iterable[Mapping[str, str]] = (),
     ) -> list[Notification]:
-        return self.tracker.reconcile_queues(members, entries)
+        return self.tracker.reconcile_queues(members, entries, params)
 
     def snapshot(self) -> LiveBoard:
         return self.tracker.snapshot()

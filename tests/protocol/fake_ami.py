@@ -523,6 +523,7 @@ class FakeAmi:
             "coreshowchannels": self._core_show_channels,
             "queuestatus": self._queue_status,
             "originate": self._originate,
+            "queuepause": self._queue_pause,
             "logoff": self._logoff,
         }.get(name.lower(), self._unknown)
         await handler(writer, action, action_id)
@@ -603,6 +604,48 @@ class FakeAmi:
     async def _logoff(self, writer, action: dict, action_id: str) -> None:
         await _write(
             writer, [[("Response", "Goodbye"), ("ActionID", action_id), ("Message", "Thanks for all the fish.")]]
+        )
+
+    async def _queue_pause(self, writer, action: dict, action_id: str) -> None:
+        """As Asterisk 22: Success, then QueueMemberPause (the QueueMemberStatus fields of the
+        recorded trace, with Paused/PausedReason/LastPause), or Error for an unknown interface."""
+        interface = str(action.get("Interface", ""))
+        member = self.state.members.get(interface)
+        if member is None:
+            await _write(writer, [[("Response", "Error"), ("ActionID", action_id), ("Message", "Interface not found")]])
+            return
+        paused = str(action.get("Paused", "")).lower() in ("true", "1", "yes")
+        member["Paused"] = "1" if paused else "0"
+        reason = str(action.get("Reason", "")) if paused else ""
+        await _write(
+            writer,
+            [
+                [
+                    ("Response", "Success"),
+                    ("ActionID", action_id),
+                    ("Message", "Interface paused successfully" if paused else "Interface unpaused successfully"),
+                ],
+                [
+                    ("Event", "QueueMemberPause"),
+                    ("Privilege", "agent,all"),
+                    ("Queue", member.get("Queue", "hotline")),
+                    ("MemberName", member.get("MemberName", "")),
+                    ("Interface", interface),
+                    ("StateInterface", member.get("StateInterface", "")),
+                    ("Membership", "static"),
+                    ("Penalty", "0"),
+                    ("CallsTaken", "0"),
+                    ("LastCall", "0"),
+                    ("LastPause", str(int(time.time()))),
+                    ("LoginTime", str(int(time.time()) - 3600)),
+                    ("InCall", member.get("InCall", "0")),
+                    ("Status", member.get("Status", "1")),
+                    ("Paused", member["Paused"]),
+                    ("PausedReason", reason),
+                    ("Ringinuse", "0"),
+                    ("Wrapuptime", "0"),
+                ],
+            ],
         )
 
     async def _unknown(self, writer, action: dict, action_id: str) -> None:

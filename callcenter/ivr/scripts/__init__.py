@@ -11,7 +11,7 @@ from callcenter.ivr.agi import AgiHandler
 from callcenter.ivr.engine import Clock, EngineSettings, IvrEngine, RecordingSettings, utc_now
 from callcenter.ivr.menu import Menu
 from callcenter.ivr.ports import IvrBackend
-from callcenter.ivr.scripts import callback, ivr
+from callcenter.ivr.scripts import callback, escalation, ivr
 
 
 @dataclass(frozen=True)
@@ -23,13 +23,19 @@ class IvrDependencies:
     recordings: RecordingSettings
     settings: EngineSettings = EngineSettings()
     clock: Clock = utc_now
+    escalations: escalation.EscalationBackend | None = None  # the escalation script's port
+    speak: escalation.Speaker | None = None  # says a ticket's category and address on an escalation call
 
 
 def build_routes(deps: IvrDependencies) -> dict[str, AgiHandler]:
     """The route table for AgiServer: script name -> handler."""
     engine = IvrEngine(deps.menu, deps.backend, deps.recordings, settings=deps.settings, clock=deps.clock)
     flow = callback.CallbackFlow(deps.menu, deps.backend, deps.recordings, settings=deps.settings, clock=deps.clock)
-    return {
+    routes: dict[str, AgiHandler] = {
         cv.SCRIPT_IVR: functools.partial(ivr.ivr, engine=engine),
         cv.SCRIPT_CALLBACK: functools.partial(callback.callback, flow=flow),
     }
+    if deps.escalations is not None:
+        escalations = escalation.EscalationFlow(deps.menu, deps.escalations, deps.speak)
+        routes[cv.SCRIPT_ESCALATION] = functools.partial(escalation.escalation, flow=escalations)
+    return routes

@@ -1,0 +1,1 @@
+"""The wallboard feature: the supervisors' large-screen board, operators' pauses, queue statistics."""
