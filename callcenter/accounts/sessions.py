@@ -12,7 +12,8 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -151,13 +152,27 @@ class SessionStore:
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
-    window: timedelta = timedelta(minutes=15)
-    per_login: int = 5  # a person mistyping gets five tries
-    per_address: int = 20  # one machine guessing across many logins
+    """Exponential backoff instead of a hard lock (issue 18).
+
+    Failures are counted per (address, login): after ``free`` of them each further failure
+    doubles the wait before the next try from that address for that login, from ``base`` up to
+    ``cap``. One address guessing across many logins is slowed the same way on its own count.
+    Failures for a login from many addresses (counted in addresses) slow only addresses that never
+    signed in as that user: an attacker from one address never slows anyone else, and a botnet
+    never locks a known operator out of the desk they work at.
+    """
+
+    window: timedelta = timedelta(hours=1)
+    free: int = 3  # a person mistyping gets three tries with no wait at all
+    base: timedelta = timedelta(seconds=2)
+    cap: timedelta = timedelta(minutes=15)
+    per_address_free: int = 20  # one machine guessing across many logins
+    per_login_addresses: int = 10  # many machines guessing one login (slows only unknown addresses)
+    known_for: timedelta = timedelta(days=30)  # an address with a session of the user this recent is known
 
 
 class LoginThrottle:
-    """Lock-out after repeated failures, per login and per client address, kept in the database."""
+    """Backoff after failed sign-ins, per (address, login), per address, kept in the database."""
 
     def __init__(
         self,
@@ -170,35 +185,69 @@ class LoginThrottle:
         self._policy = policy
         self._clock = clock
 
+    def backoff(self, failures: int, free: int) -> timedelta:
+        """The wait after ``failures`` failures when ``free`` of them cost nothing."""
+        if failures <= free:
+            return timedelta(0)
+        steps = min(failures - free - 1, 30)  # 2**30 s is far beyond any cap
+        return min(self._policy.cap, self._policy.base * (2**steps))
+
     async def locked_for(self, login: str, address: str) -> timedelta | None:
-        """How long until another try is allowed, or None if it is allowed now."""
+        """How long until another try from ``address`` for ``login`` is allowed, or None if now."""
         now = self._clock()
         since = now - self._policy.window
+        key, address = _key(login), address[:64]
+        policy = self._policy
         async with self._sessions() as session:
             waits = [
-                await self._wait(session, LoginFailure.login == _key(login), since, self._policy.per_login),
-                await self._wait(session, LoginFailure.address == address[:64], since, self._policy.per_address),
+                await self._wait(
+                    session, (LoginFailure.login == key) & (LoginFailure.address == address), since, policy.free
+                ),
+                await self._wait(session, LoginFailure.address == address, since, policy.per_address_free),
             ]
-        waits = [w - now for w in waits if w is not None and w > now]
-        return max(waits) if waits else None
+            if not await self._known_address(session, key, address, now):
+                waits.append(await self._distributed_wait(session, key, since))
+        left = [w - now for w in waits if w is not None and w > now]
+        return max(left) if left else None
 
-    async def _wait(self, session: AsyncSession, condition: object, since: datetime, limit: int) -> datetime | None:
-        """When the oldest failure that keeps the count at the limit leaves the window."""
-        times = (
-            (
-                await session.execute(
-                    select(LoginFailure.at)
-                    .where(condition, LoginFailure.at > since)  # type: ignore[arg-type]
-                    .order_by(LoginFailure.at.desc())
-                    .limit(limit)
+    async def _wait(self, session: AsyncSession, condition: Any, since: datetime, free: int) -> datetime | None:
+        """When the next try is allowed after the failures matching ``condition`` (None: no wait)."""
+        count, last = (
+            await session.execute(select(func.count(), func.max(LoginFailure.at)).where(condition, LoginFailure.at > since))
+        ).one()
+        if last is None or count <= free:
+            return None
+        return _aware(last) + self.backoff(int(count), free)
+
+    async def _distributed_wait(self, session: AsyncSession, key: str, since: datetime) -> datetime | None:
+        """Many addresses failing for one login: the wait grows with how many there are.
+
+        Counted in addresses, not failures, so one address hammering a login never slows anyone else.
+        """
+        addresses, last = (
+            await session.execute(
+                select(func.count(func.distinct(LoginFailure.address)), func.max(LoginFailure.at)).where(
+                    LoginFailure.login == key, LoginFailure.at > since
                 )
             )
-            .scalars()
-            .all()
-        )
-        if len(times) < limit:
+        ).one()
+        if last is None or addresses <= self._policy.per_login_addresses:
             return None
-        return times[-1] + self._policy.window
+        return _aware(last) + self.backoff(int(addresses), self._policy.per_login_addresses)
+
+    async def _known_address(self, session: AsyncSession, key: str, address: str, now: datetime) -> bool:
+        """Whether the user ``key`` has signed in from ``address`` lately (their own desk)."""
+        found = await session.execute(
+            select(StaffSession.id)
+            .join(m.User, m.User.id == StaffSession.user_id)
+            .where(
+                m.User.login == key,
+                StaffSession.address == address,
+                StaffSession.created_at > now - self._policy.known_for,
+            )
+            .limit(1)
+        )
+        return found.first() is not None
 
     async def failed(self, login: str, address: str) -> None:
         now = self._clock()
@@ -207,10 +256,17 @@ class LoginThrottle:
             # Keep the table small: rows older than a day never count again.
             await session.execute(delete(LoginFailure).where(LoginFailure.at < now - timedelta(days=1)))
 
-    async def succeeded(self, login: str) -> None:
-        """A correct password clears that login's failures (not the address's)."""
+    async def succeeded(self, login: str, address: str) -> None:
+        """A correct password clears that login's failures from that address (not others')."""
         async with self._sessions.begin() as session:
-            await session.execute(delete(LoginFailure).where(LoginFailure.login == _key(login)))
+            await session.execute(
+                delete(LoginFailure).where(LoginFailure.login == _key(login), LoginFailure.address == address[:64])
+            )
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the store keeps UTC."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _key(login: str) -> str:

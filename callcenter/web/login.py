@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import Any
 
 import aiohttp_jinja2
@@ -46,15 +47,14 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     address = client_address(request)
     wait = await staff.throttle.locked_for(login, address)
     if wait is not None:
-        minutes = max(1, math.ceil(wait.total_seconds() / 60))
-        context["errors"] = {"form": f"Слишком много неудачных попыток входа. Повторите через {minutes} мин."}
+        context["errors"] = {"form": f"Слишком много неудачных попыток входа. Повторите через {_wait_words(wait)}."}
         return _render(request, context, 429)
     user = await request.app[WEB].users.authenticate(login, password)
     if user is None:
         await staff.throttle.failed(login, address)
         context["errors"] = {"form": "Неверный логин или пароль, либо учётная запись отключена"}
         return _render(request, context, 401)
-    await staff.throttle.succeeded(login)
+    await staff.throttle.succeeded(login, address)
     token = await staff.sessions.open(user.id, address=address, user_agent=request.headers.get("User-Agent", ""))
     response = web.HTTPSeeOther(safe_next(context["next"], HOME_BY_ROLE.get(user.role, "/staff/")))
     response.set_cookie(
@@ -81,6 +81,11 @@ async def logout(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
+
+
+def _wait_words(wait: timedelta) -> str:
+    seconds = max(1, math.ceil(wait.total_seconds()))
+    return f"{seconds} с" if seconds < 60 else f"{math.ceil(seconds / 60)} мин"
 
 
 def _render(request: web.Request, context: dict[str, Any], status: int = 200) -> web.Response:
