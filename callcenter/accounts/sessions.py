@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from callcenter.accounts.models import LoginFailure, StaffSession
+from callcenter.accounts.models import LoginFailure, StaffSession, UserTotp
 from callcenter.accounts.users import UserView, user_view
 from callcenter.clock import Clock, utcnow
 from callcenter.store import models as m
@@ -39,9 +39,23 @@ class SessionPolicy:
 
 
 @dataclass(frozen=True)
+class SessionInfo:
+    """One live session as the session list shows it."""
+
+    id: int
+    token_hash: str
+    created_at: datetime
+    last_seen_at: datetime
+    address: str
+    user_agent: str
+
+
+@dataclass(frozen=True)
 class ResolvedSession:
     session_id: int
     user: UserView
+    second_factor: bool = False  # the user has a confirmed TOTP secret
+    user_created_at: datetime | None = None
 
 
 class SessionStore:
@@ -88,19 +102,20 @@ class SessionStore:
         async with self._sessions() as session:
             row = (
                 await session.execute(
-                    select(StaffSession, m.User)
+                    select(StaffSession, m.User, UserTotp.confirmed_at)
                     .join(m.User, m.User.id == StaffSession.user_id)
+                    .outerjoin(UserTotp, UserTotp.user_id == StaffSession.user_id)
                     .where(StaffSession.token_hash == hash_token(token))
                 )
             ).one_or_none()
         if row is None:
             return None
-        staff_session, user = row
+        staff_session, user, second_factor = row
         if not self._usable(staff_session, user, now):
             return None
         if now - staff_session.last_seen_at > self._policy.touch_every:
             await self._touch(staff_session.id, now)
-        return ResolvedSession(staff_session.id, user_view(user))
+        return ResolvedSession(staff_session.id, user_view(user), second_factor is not None, user.created_at)
 
     def _usable(self, staff_session: StaffSession, user: m.User, now: datetime) -> bool:
         return (
@@ -133,6 +148,51 @@ class SessionStore:
             )
         logger.info("revoked %d sessions of user %d", result.rowcount, user_id)
         return int(result.rowcount or 0)
+
+    async def revoke_others(self, user_id: int, keep_token: str) -> int:
+        """End every session of a user but the one holding ``keep_token`` (after a password change)."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(StaffSession)
+                .where(
+                    StaffSession.user_id == user_id,
+                    StaffSession.revoked_at.is_(None),
+                    StaffSession.token_hash != hash_token(keep_token),
+                )
+                .values(revoked_at=self._clock())
+            )
+        return int(result.rowcount or 0)
+
+    async def revoke_one(self, user_id: int, session_id: int) -> str | None:
+        """End one session of a user (the session list); its token hash (to close its sockets), or None."""
+        async with self._sessions.begin() as session:
+            row = await session.get(StaffSession, session_id)
+            if row is None or row.user_id != user_id or row.revoked_at is not None:
+                return None
+            row.revoked_at = self._clock()
+            return row.token_hash
+
+    async def list_for_user(self, user_id: int) -> list[SessionInfo]:
+        """A user's live sessions, newest first (the session list)."""
+        now = self._clock()
+        async with self._sessions() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(StaffSession)
+                        .where(
+                            StaffSession.user_id == user_id,
+                            StaffSession.revoked_at.is_(None),
+                            StaffSession.expires_at > now,
+                            StaffSession.last_seen_at > now - self._policy.idle,
+                        )
+                        .order_by(StaffSession.created_at.desc())
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        return [SessionInfo(r.id, r.token_hash, r.created_at, r.last_seen_at, r.address, r.user_agent) for r in rows]
 
     async def live_counts(self) -> dict[int, int]:
         """Unrevoked, unexpired sessions per user (for the admin page)."""

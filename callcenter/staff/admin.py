@@ -10,6 +10,7 @@ from callcenter.accounts.users import MIN_PASSWORD, STAFF_ROLES, UserView, passw
 from callcenter.domain.errors import DomainError
 from callcenter.domain.tickets import ROLE_LABELS, Role
 from callcenter.staff.pages import error_field, render, services, staff, text_fields
+from callcenter.web.audit import audit
 from callcenter.web.auth import current_user, require_roles
 
 USER_FIELDS = ("login", "full_name", "role", "department", "device", "password", "active")
@@ -54,7 +55,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
     errors = _check_user(typed, new=True)
     if not errors:
         try:
-            await services(request).users.create(
+            created = await services(request).users.create(
                 typed["login"],
                 typed["password"],
                 typed["role"],
@@ -69,6 +70,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
         return render(
             request, "staff/admin_user.html", await _form_context(request, typed, user=None, errors=errors), 422
         )
+    await audit(request, "user_created", "user", created.id, login=created.login, role=created.role.value)
     raise web.HTTPSeeOther("/staff/admin/users?done=created")
 
 
@@ -120,6 +122,16 @@ async def _save_user(request: web.Request, user: UserView, typed: dict[str, str]
             await users.set_password(user.id, typed["password"])
     except DomainError as err:
         return {error_field(err, USER_FIELDS): err.message}
+    await audit(
+        request,
+        "user_updated",
+        "user",
+        user.id,
+        login=user.login,
+        role=updated.role.value,
+        active=updated.active,
+        password_set=bool(typed["password"]),
+    )
     if not updated.active or typed["password"] or updated.role is not user.role:
         # A disabled account, a new password or another role: old sessions must not linger.
         await _revoke(request, user.id)
@@ -130,6 +142,7 @@ async def _save_user(request: web.Request, user: UserView, typed: dict[str, str]
 async def revoke_sessions(request: web.Request) -> web.StreamResponse:
     user = await _user(request)
     await _revoke(request, user.id)
+    await audit(request, "user_sessions_revoked", "user", user.id, login=user.login)
     raise web.HTTPSeeOther("/staff/admin/users?done=revoked")
 
 
@@ -179,4 +192,5 @@ async def departments_page(request: web.Request) -> web.Response:
 async def toggle_department(request: web.Request) -> web.StreamResponse:
     form = text_fields(await request.post(), "active")
     await staff(request).departments.set_active(request.match_info["code"], form["active"] == "1")
+    await audit(request, "department_toggled", "department", request.match_info["code"], active=form["active"] == "1")
     raise web.HTTPSeeOther("/staff/admin/departments")

@@ -9,7 +9,7 @@ from callcenter.accounts.departments import DepartmentService
 from callcenter.accounts.departments_cli import DepartmentsCommand
 from callcenter.features import Command, Feature
 from callcenter.services import Services
-from callcenter.staff import admin, archive_page, editing, export, lists, queue, supervisor, ticket_board, views
+from callcenter.staff import account, admin, archive_page, audit_page, editing, export, lists, queue, supervisor, ticket_board, views
 from callcenter.staff.pages import TARGETS
 from callcenter.staff.related import RelatedRecords
 from callcenter.staff.staff_services import STAFF, StaffServices
@@ -60,6 +60,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(r"/staff/admin/users/{user_id:\d+}", admin.edit_user_page, name="staff_user")
     router.add_post(r"/staff/admin/users/{user_id:\d+}", admin.update_user)
     router.add_post(r"/staff/admin/users/{user_id:\d+}/revoke", admin.revoke_sessions, name="staff_user_revoke")
+    account.add_routes(router)
+    router.add_get("/staff/admin/audit", audit_page.audit_page, name="staff_audit")
     router.add_get("/staff/admin/departments", admin.departments_page, name="staff_departments")
     router.add_post(
         r"/staff/admin/departments/{code:[a-z][a-z0-9_]{1,47}}", admin.toggle_department, name="staff_department"
