@@ -9,7 +9,7 @@ from callcenter.accounts.departments import DepartmentService
 from callcenter.accounts.departments_cli import DepartmentsCommand
 from callcenter.features import Command, Feature
 from callcenter.services import Services
-from callcenter.staff import account, admin, archive_page, audit_page, editing, export, lists, queue, supervisor, ticket_board, views
+from callcenter.staff import account, admin, archive_page, audit_page, privacy, editing, export, lists, queue, supervisor, ticket_board, views
 from callcenter.staff.pages import TARGETS
 from callcenter.staff.related import RelatedRecords
 from callcenter.staff.staff_services import STAFF, StaffServices
@@ -35,6 +35,7 @@ def setup(app: web.Application, services: Services) -> None:
     )
     aiohttp_jinja2.get_env(app).filters["human_duration"] = human_duration
     add_routes(app.router)
+    app.cleanup_ctx.append(privacy.retention_ctx)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -74,4 +75,12 @@ async def _to_board(request: web.Request) -> web.StreamResponse:
 
 
 _DEPARTMENTS = DepartmentsCommand()
-FEATURE = Feature("staff", setup, commands=(Command(_DEPARTMENTS.name, _DEPARTMENTS.register, _DEPARTMENTS.run),))
+_PRIVACY = privacy.PrivacyCommand()
+FEATURE = Feature(
+    "staff",
+    setup,
+    commands=(
+        Command(_DEPARTMENTS.name, _DEPARTMENTS.register, _DEPARTMENTS.run),
+        Command(_PRIVACY.name, _PRIVACY.register, _PRIVACY.run, needs_database=True),
+    ),
+)

@@ -69,18 +69,12 @@ async def test_many_addresses_guessing_one_login_slow_only_unknown_addresses(ser
 
 
 async def test_the_right_password_from_the_desk_signs_in_while_another_address_guesses(
-    settings: Settings,
+    settings: Settings, services: Services
 ) -> None:
     # Behind the trusted proxy (nginx on loopback) the address is the forwarded one.
     proxied = replace(settings, trusted_proxies=["127.0.0.1"])
+    await make_user(services, "anna", Role.OPERATOR)  # the services fixture cleaned the database first
     async with restarted(proxied) as url:
-        from callcenter.app import build_services
-
-        services = build_services(proxied)
-        try:
-            await make_user(services, "anna", Role.OPERATOR)
-        finally:
-            await services.engine.dispose()
         async with staff_client(url) as attacker:
             await attacker.get("/login")
             headers = {"X-Forwarded-For": ATTACKER}

@@ -78,16 +78,10 @@ async def test_wrong_codes_are_throttled_like_passwords(live_server: LiveServer)
     assert statuses[:3] == [401, 401, 401] and 429 in statuses
 
 
-async def test_a_supervisor_past_the_grace_period_can_only_enrol(settings: Settings) -> None:
+async def test_a_supervisor_past_the_grace_period_can_only_enrol(settings: Settings, services: Services) -> None:
     strict = replace(settings, totp_grace_days=0)
+    await make_user(services, "boss", Role.SUPERVISOR)  # the services fixture cleaned the database first
     async with restarted(strict) as url:
-        from callcenter.app import build_services
-
-        services = build_services(strict)
-        try:
-            await make_user(services, "boss", Role.SUPERVISOR)
-        finally:
-            await services.engine.dispose()
         async with staff_client(url) as boss:
             resp = await boss.login("boss")
             assert resp.status == 303
