@@ -28,6 +28,7 @@ ACTION_LABELS = {
     "password_changed": "Смена своего пароля",
     "totp_enrolled": "Подключена двухфакторная защита",
     "totp_failed": "Неверный код второго фактора",
+    "totp_reset": "Сброшена двухфакторная защита",
     "session_revoked": "Сеанс завершён",
     "user_created": "Создан пользователь",
     "user_updated": "Изменён пользователь",

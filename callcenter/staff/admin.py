@@ -12,6 +12,7 @@ from callcenter.domain.tickets import ROLE_LABELS, Role
 from callcenter.staff.pages import error_field, render, services, staff, text_fields
 from callcenter.web.audit import audit
 from callcenter.web.auth import current_user, require_roles
+from callcenter.web.context import WEB
 
 USER_FIELDS = ("login", "full_name", "role", "department", "device", "password", "active")
 ROLE_CHOICES = [(r.value, ROLE_LABELS[r]) for r in STAFF_ROLES]
@@ -86,7 +87,40 @@ async def edit_user_page(request: web.Request) -> web.Response:
         "password": "",
         "active": "1" if user.active else "",
     }
-    return render(request, "staff/admin_user.html", await _form_context(request, typed, user=user))
+    return render(
+        request,
+        "staff/admin_user.html",
+        await _form_context(
+            request,
+            typed,
+            user=user,
+            user_sessions=await staff(request).sessions.list_for_user(user.id),
+            user_totp=await request.app[WEB].totp.enrolled(user.id),
+        ),
+    )
+
+
+@require_roles(Role.ADMIN)
+async def revoke_one_session(request: web.Request) -> web.StreamResponse:
+    """End one session of a user from the admin's session list (its /ws sockets close)."""
+    user = await _user(request)
+    session_id = request.match_info["session_id"]
+    token_hash = await staff(request).sessions.revoke_one(user.id, int(session_id)) if len(session_id) < 19 else None
+    if token_hash is None:
+        raise web.HTTPNotFound()
+    services(request).hub.publish({"type": "session", "change": "revoked", "user_id": user.id, "session": token_hash})
+    await audit(request, "session_revoked", "user", user.id, login=user.login, session=int(session_id))
+    raise web.HTTPSeeOther(f"/staff/admin/users/{user.id}#sessions")
+
+
+@require_roles(Role.ADMIN)
+async def reset_totp(request: web.Request) -> web.StreamResponse:
+    """Remove a user's second factor (a lost phone); their sessions end, they enrol again."""
+    user = await _user(request)
+    await request.app[WEB].totp.reset(user.id)
+    await _revoke(request, user.id)
+    await audit(request, "totp_reset", "user", user.id, login=user.login)
+    raise web.HTTPSeeOther(f"/staff/admin/users/{user.id}")
 
 
 @require_roles(Role.ADMIN)

@@ -61,6 +61,12 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(r"/staff/admin/users/{user_id:\d+}", admin.edit_user_page, name="staff_user")
     router.add_post(r"/staff/admin/users/{user_id:\d+}", admin.update_user)
     router.add_post(r"/staff/admin/users/{user_id:\d+}/revoke", admin.revoke_sessions, name="staff_user_revoke")
+    router.add_post(
+        r"/staff/admin/users/{user_id:\d+}/sessions/{session_id:\d+}/revoke",
+        admin.revoke_one_session,
+        name="staff_user_session_revoke",
+    )
+    router.add_post(r"/staff/admin/users/{user_id:\d+}/totp-reset", admin.reset_totp, name="staff_user_totp_reset")
     account.add_routes(router)
     router.add_get("/staff/admin/audit", audit_page.audit_page, name="staff_audit")
     router.add_get("/staff/admin/departments", admin.departments_page, name="staff_departments")

@@ -94,6 +94,18 @@ CASES = [
     ),
     Case("GET", "/staff/admin/departments", lambda c: "/staff/admin/departments", ok((AD,))),
     Case("GET", "/staff/admin/audit", lambda c: "/staff/admin/audit", ok((AD,))),
+    Case(
+        "POST",
+        "/staff/admin/users/{user_id}/sessions/{session_id}/revoke",
+        lambda c: f"/staff/admin/users/{c['user']}/sessions/999999/revoke",
+        ok((AD,), 404),
+    ),
+    Case(
+        "POST",
+        "/staff/admin/users/{user_id}/totp-reset",
+        lambda c: f"/staff/admin/users/{c['user']}/totp-reset",
+        ok((AD,), 303),
+    ),
     Case("GET", "/staff/account", lambda c: "/staff/account", ok(ALL)),
     Case("POST", "/staff/account/password", lambda c: "/staff/account/password", ok(ALL, 422)),
     Case(

@@ -100,3 +100,28 @@ async def test_grace_counts_from_the_account_creation(services: Services) -> Non
     now[0] += timedelta(days=8)
     assert await totp.must_enrol_now(boss.id, Role.SUPERVISOR)
     assert not await totp.must_enrol_now(boss.id, Role.OPERATOR)  # optional for operators
+
+
+async def test_an_admin_lists_a_users_sessions_revokes_one_and_resets_the_second_factor(
+    live_server: LiveServer,
+) -> None:
+    anna = await make_user(live_server.services, "anna", Role.OPERATOR)
+    await make_user(live_server.services, "root", Role.ADMIN)
+    url = live_server.url.replace("http", "ws") + "/ws"
+    async with staff_client(live_server.url, "anna") as desk, staff_client(live_server.url, "anna") as phone:
+        await enrol(desk)
+        # The phone signed in after the desk: its session is the newer one.
+        phone_session = max(await live_server.app[WEB].sessions.list_for_user(anna.id), key=lambda s: s.id)
+        async with phone.http.ws_connect(url) as phone_ws:
+            assert (await phone_ws.receive_json(timeout=15))["type"] == "hello"
+            async with staff_client(live_server.url, "root") as root:
+                page = await (await root.get(f"/staff/admin/users/{anna.id}")).text()
+                assert "Сеансы сотрудника" in page and "Сбросить второй фактор" in page
+                resp = await root.post(f"/staff/admin/users/{anna.id}/sessions/{phone_session.id}/revoke")
+                assert resp.status == 303
+                closing = await phone_ws.receive(timeout=15)
+                assert closing.data == 4001
+                assert (await root.post(f"/staff/admin/users/{anna.id}/totp-reset")).status == 303
+    assert not await live_server.app[WEB].totp.enrolled(anna.id)
+    actions = {e.action for e in await live_server.app[WEB].audit.search(AuditQuery(login="root"))}
+    assert {"session_revoked", "totp_reset"} <= actions
