@@ -273,7 +273,9 @@ class LoginThrottle:
     async def _wait(self, session: AsyncSession, condition: Any, since: datetime, free: int) -> datetime | None:
         """When the next try is allowed after the failures matching ``condition`` (None: no wait)."""
         count, last = (
-            await session.execute(select(func.count(), func.max(LoginFailure.at)).where(condition, LoginFailure.at > since))
+            await session.execute(
+                select(func.count(), func.max(LoginFailure.at)).where(condition, LoginFailure.at > since)
+            )
         ).one()
         if last is None or count <= free:
             return None

@@ -68,7 +68,9 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     token = request[SESSION_TOKEN]
     ended = await staff(request).sessions.revoke_others(user.id, token)
     # Sockets of every other session of this user close; this one's stay open.
-    services(request).hub.publish({"type": "session", "change": "password", "user_id": user.id, "keep": hash_token(token)})
+    services(request).hub.publish(
+        {"type": "session", "change": "password", "user_id": user.id, "keep": hash_token(token)}
+    )
     await audit(request, "password_changed", "user", user.id, other_sessions_ended=ended)
     raise web.HTTPSeeOther("/staff/account?done=password")
 

@@ -17,8 +17,8 @@ from callcenter.domain.phones import mask_phone
 from callcenter.domain.tickets import CHANNEL_LABELS, STATUS_LABELS
 from callcenter.staff.filters import FilterForm, local_today, parse_filters
 from callcenter.staff.pages import render, services
-from callcenter.tickets.schemas import TicketView
 from callcenter.staff.views import masked_ticket
+from callcenter.tickets.schemas import TicketView
 from callcenter.web.audit import audit, sees_full_phones
 from callcenter.web.auth import SUPERVISION_ROLES, current_user, require_roles
 
@@ -63,7 +63,9 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
     rows = await _write_rows(request, response, form, full)
     await response.write_eof()
     # Filters are kept as typed (the phone filter too: it is what the reader asked, not a leak).
-    await audit(request, "tickets_exported", "export", "csv", rows=rows, full_phones=full, query=request.query_string[:500])
+    await audit(
+        request, "tickets_exported", "export", "csv", rows=rows, full_phones=full, query=request.query_string[:500]
+    )
     return response
 
 

@@ -9,7 +9,20 @@ from callcenter.accounts.departments import DepartmentService
 from callcenter.accounts.departments_cli import DepartmentsCommand
 from callcenter.features import Command, Feature
 from callcenter.services import Services
-from callcenter.staff import account, admin, archive_page, audit_page, privacy, editing, export, lists, queue, supervisor, ticket_board, views
+from callcenter.staff import (
+    account,
+    admin,
+    archive_page,
+    audit_page,
+    editing,
+    export,
+    lists,
+    privacy,
+    queue,
+    supervisor,
+    ticket_board,
+    views,
+)
 from callcenter.staff.pages import TARGETS
 from callcenter.staff.related import RelatedRecords
 from callcenter.staff.staff_services import STAFF, StaffServices

@@ -70,7 +70,9 @@ class PrivacyCommand:
         erase.add_argument("--phone", required=True, help="the citizen's number, e.g. 8 978 123-45-67")
         erase.add_argument("--by", default="", help="who handles the request (audit log); default: the OS user")
         expire = actions.add_parser("expire", help="erase closed tickets' personal data past the retention period now")
-        expire.add_argument("--days", type=int, default=None, help="retention days (default: CALLCENTER_RETENTION_DAYS)")
+        expire.add_argument(
+            "--days", type=int, default=None, help="retention days (default: CALLCENTER_RETENTION_DAYS)"
+        )
         for action in (erase, expire):
             action.add_argument("--json", action="store_true", help="print the report as JSON")
 

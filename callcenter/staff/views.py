@@ -20,6 +20,8 @@ from callcenter.domain.ticket_numbers import clean_ticket_number
 from callcenter.domain.tickets import Role, Status, allowed_targets
 from callcenter.staff.pages import error_field, local_redirect, render, services, staff, text_fields
 from callcenter.staff.ticket_extra import extra_rows, ivr_wording
+from callcenter.tickets.schemas import TicketView
+from callcenter.web.audit import audit, sees_full_phones
 from callcenter.web.auth import (
     EDITOR_ROLES,
     STAFF_ROLES,
@@ -27,8 +29,6 @@ from callcenter.web.auth import (
     current_user,
     require_roles,
 )
-from callcenter.tickets.schemas import TicketView
-from callcenter.web.audit import audit, sees_full_phones
 from callcenter.web.error_pages import status_for
 
 logger = logging.getLogger(__name__)

@@ -88,12 +88,14 @@ class PersonalDataEraser:
             citizen_id = (await session.execute(select(m.Citizen.id).where(m.Citizen.phone == phone))).scalar()
             ids = []
             if citizen_id is not None:
-                ids = list((await session.execute(select(m.Ticket.id).where(m.Ticket.citizen_id == citizen_id))).scalars())
+                ids = list(
+                    (await session.execute(select(m.Ticket.id).where(m.Ticket.citizen_id == citizen_id))).scalars()
+                )
         for start in range(0, len(ids), self._batch):
             await self._erase(ids[start : start + self._batch], report)
         async with self._sessions.begin() as session:
             calls = await session.execute(update(m.Call).where(m.Call.caller == phone).values(caller=None, data={}))
-            report.calls += int(calls.rowcount or 0)
+            report.calls += _rows(calls)
             await session.execute(
                 update(m.Callback)
                 .where(m.Callback.phone == phone, m.Callback.state.in_(("planned", "claimed")))
@@ -146,14 +148,14 @@ class PersonalDataEraser:
             for event in events:
                 if event.note:
                     event.note = mask_personal(event.note)
-            attachments = (await session.execute(select(m.Attachment).where(m.Attachment.ticket_id.in_(ids)))).scalars().all()
+            attachments = (
+                (await session.execute(select(m.Attachment).where(m.Attachment.ticket_id.in_(ids)))).scalars().all()
+            )
             paths = [a.path for a in attachments]
             for attachment in attachments:
                 await session.delete(attachment)
-            calls = await session.execute(
-                update(m.Call).where(m.Call.ticket_id.in_(ids)).values(caller=None, data={})
-            )
-            report.calls += int(calls.rowcount or 0)
+            calls = await session.execute(update(m.Call).where(m.Call.ticket_id.in_(ids)).values(caller=None, data={}))
+            report.calls += _rows(calls)
             await self._erase_callbacks(session, ids)
             for citizen_id in citizens:
                 report.citizens += await self._anonymise_citizen(session, citizen_id)
@@ -180,6 +182,11 @@ class PersonalDataEraser:
         # phone is unique and required (callbacks point at the row): a placeholder per citizen.
         citizen.phone, citizen.name, citizen.email = f"{ERASED}-{citizen_id}"[:20], None, None
         return 1
+
+
+def _rows(result: object) -> int:
+    """How many rows an UPDATE touched (a CursorResult; typed as the generic Result)."""
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _erased_extra(extra: dict[str, object], when: str) -> dict[str, object]:

@@ -13,8 +13,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.accounts.audit import AuditLog
-from callcenter.accounts.totp import TotpService
 from callcenter.accounts.sessions import LoginThrottle, SessionStore
+from callcenter.accounts.totp import TotpService
 from callcenter.accounts.users import UserService
 from callcenter.config import Settings
 from callcenter.events import EventHub

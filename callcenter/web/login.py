@@ -146,7 +146,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
         await request.app[WEB].sessions.revoke(token)
         user = request.get(CURRENT_USER)
         if user is not None:
-            await audit(request, "logout", "user", user.id)  # this session's open /ws sockets close at once (other devices stay)
+            await audit(
+                request, "logout", "user", user.id
+            )  # this session's open /ws sockets close at once (other devices stay)
             request.app[WEB].hub.publish(
                 {"type": "session", "change": "logout", "user_id": user.id, "session": hash_token(token)}
             )

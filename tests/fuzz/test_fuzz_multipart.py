@@ -18,7 +18,9 @@ LIMIT = 64 * 1024
 header_value = st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=60)
 part = st.builds(
     lambda disposition, extra, body: (
-        f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n{extra}\r\n".encode("utf-8", "surrogatepass") + body + b"\r\n"
+        f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n{extra}\r\n".encode("utf-8", "surrogatepass")
+        + body
+        + b"\r\n"
     ),
     st.one_of(
         st.builds(lambda n: f'form-data; name="{n}"', header_value),

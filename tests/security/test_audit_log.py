@@ -31,7 +31,12 @@ async def test_the_database_refuses_to_change_or_remove_an_entry(services: Servi
                 await conn.execute(text(statement))
         assert "append-only" in str(refused.value)
     [entry] = await log.search(AuditQuery())
-    assert (entry.login, entry.action, entry.object_id, entry.address) == ("anna", "ticket_viewed", "2600000001", "10.0.0.5")
+    assert (entry.login, entry.action, entry.object_id, entry.address) == (
+        "anna",
+        "ticket_viewed",
+        "2600000001",
+        "10.0.0.5",
+    )
 
 
 async def test_search_by_user_ticket_action_and_dates(services: Services) -> None:

@@ -81,7 +81,9 @@ async def test_the_session_list_revokes_one_session_and_its_socket(live_server: 
             assert (await phone_ws.receive_json(timeout=TIMEOUT))["type"] == "hello"
             page = await (await desk.get("/staff/account")).text()
             assert "этот сеанс" in page and page.count("/revoke") == 1
-            listed = await live_server.app[WEB].sessions.list_for_user((await live_server.services.users.by_login("anna")).id)  # type: ignore[union-attr]
+            listed = await live_server.app[WEB].sessions.list_for_user(
+                (await live_server.services.users.by_login("anna")).id
+            )  # type: ignore[union-attr]
             other = next(s for s in listed if f"/staff/account/sessions/{s.id}/revoke" in page)
             assert (await desk.post(f"/staff/account/sessions/{other.id}/revoke")).status == 303
             await _closed_as_revoked(phone_ws)

@@ -36,7 +36,9 @@ async def _attach_photo_and_call(services: Services, ticket_id: int, phone: str)
     (folder / f"{name}.jpg").write_bytes(b"\xff\xd8face\xff\xd9")
     (folder / f"{name}.thumb.jpg").write_bytes(b"\xff\xd8thumb\xff\xd9")
     async with services.sessions.begin() as session:
-        session.add(m.Attachment(ticket_id=ticket_id, kind="photo", path=f"photos/2026/12/{name}.jpg", mime="image/jpeg"))
+        session.add(
+            m.Attachment(ticket_id=ticket_id, kind="photo", path=f"photos/2026/12/{name}.jpg", mime="image/jpeg")
+        )
         session.add(m.Call(linkedid=f"call-{ticket_id}", caller=phone, ticket_id=ticket_id))
 
 
@@ -111,6 +113,11 @@ def test_the_admin_command_erases_on_request(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Персональные данные удалены: заявок 0" in done.stdout
     bad = subprocess.run(
-        [*run[:-4], "--phone", "не номер"], env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False
+        [*run[:-4], "--phone", "не номер"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert bad.returncode == 2 and "не распознан" in bad.stdout

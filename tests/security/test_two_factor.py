@@ -16,7 +16,7 @@ from callcenter.domain.tickets import Role
 from callcenter.services import Services
 from callcenter.web.context import WEB
 from tests.conftest import LiveServer
-from tests.integration.test_staff_support import PASSWORD, StaffClient, make_user, restarted, staff_client
+from tests.integration.test_staff_support import StaffClient, make_user, restarted, staff_client
 
 SECRET = re.compile(r'<code class="totp-secret">([A-Z2-7 ]+)</code>')
 
