@@ -12,7 +12,9 @@ from callcenter.ivr.agi import AgiEnvironment, AgiLimits, AgiProtocolError, AgiR
 LIMITS = AgiLimits(max_line_bytes=512, max_header_bytes=2048, max_header_lines=20)
 key = st.from_regex(r"agi_[a-z0-9_]{1,12}", fullmatch=True)
 good_line = st.builds(
-    lambda k, v: f"{k}: {v}\n".encode(), key, st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=40)
+    lambda k, v: f"{k}: {v}\n".encode(),
+    key,
+    st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=40),
 )
 line = st.one_of(good_line, st.binary(max_size=80).map(lambda b: b + b"\n"), st.binary(max_size=700))
 header = st.lists(line, max_size=25).map(b"".join)

@@ -11,8 +11,10 @@ LIMIT = 4096
 
 header_line = st.builds(
     lambda k, v: f"{k}: {v}".encode(),
-    st.text(alphabet=st.characters(blacklist_characters="\r\n:"), min_size=0, max_size=20),
-    st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=60),
+    st.text(
+        alphabet=st.characters(blacklist_characters="\r\n:", blacklist_categories=("Cs",)), min_size=0, max_size=20
+    ),
+    st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=60),
 )
 frame = st.lists(header_line, max_size=8).map(lambda lines: b"\r\n".join(lines) + FRAME_END)
 stream = st.lists(st.one_of(frame, st.binary(max_size=300)), max_size=12).map(b"".join)
