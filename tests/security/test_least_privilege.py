@@ -13,6 +13,7 @@ import pytest
 from callcenter.accounts.audit import AuditQuery
 from callcenter.domain.phones import mask_phone
 from callcenter.domain.tickets import Role
+from callcenter.services import Services
 from callcenter.web.audit import mask_callers
 from callcenter.web.context import WEB
 from tests.conftest import LiveServer
@@ -99,3 +100,18 @@ async def test_the_live_calls_board_masks_callers_for_analysts_only(server: Live
     assert boss_state["board"]["queued"][0]["caller"] == TRACE_CALLER
     actions = {(e.login, e.action) for e in await server.app[WEB].audit.search(AuditQuery())}
     assert ("boss", "calls_board_viewed") in actions and ("lena", "calls_board_viewed") not in actions
+
+
+async def test_the_callbacks_csv_masks_numbers_for_analysts(services: Services) -> None:
+    from tests.integration.test_callback_web import done_ticket, running_app
+
+    async with running_app(services) as (url, svc):
+        await make_staff(svc, "lena", Role.ANALYST)
+        await make_staff(svc, "sv", Role.SUPERVISOR)
+        await done_ticket(svc, phone="8 978 000-11-22")
+        async with staff_client(url, "lena") as lena:
+            masked = (await (await lena.get("/staff/callbacks/export.csv")).read()).decode("utf-8-sig")
+        async with staff_client(url, "sv") as sv:
+            full = (await (await sv.get("/staff/callbacks/export.csv")).read()).decode("utf-8-sig")
+        assert "+79780001122" in full
+        assert "+79780001122" not in masked and "+7 978 ***-**-22" in masked
