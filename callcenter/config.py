@@ -113,6 +113,10 @@ class Settings:
     # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; nobody else's is.
     trusted_proxies: list[str] = field(default_factory=list)
     open311_jurisdiction: str = "sevastopol"  # the GeoReport v2 jurisdiction_id this server answers for
+    # Two-factor sign-in: admins and supervisors must enrol within this many days of their account's creation.
+    totp_grace_days: int = 7
+    # 152-FZ: citizens' personal data of closed tickets are erased this many days after closing (0: never).
+    retention_days: int = 0
 
     # Citizens' notifications (docs/notifications.md): each channel is off until configured.
     notify_link_secret: str = ""  # HMAC key of the answer/unsubscribe links; secret_key (or data_dir) if empty
@@ -346,6 +350,9 @@ def validate(settings: Settings) -> None:
             ipaddress.ip_network(proxy, strict=False)
         except ValueError:
             fail("trusted_proxies", f"expected IP addresses or networks like 10.0.0.1,10.1.0.0/16, got {proxy!r}")
+    for name in ("totp_grace_days", "retention_days"):
+        if not 0 <= getattr(settings, name) <= 36500:
+            fail(name, f"expected days from 0 to 36500, got {getattr(settings, name)}")
     if settings.ami_enabled and not settings.ami_secret:
         fail("ami_secret", "AMI host is set but the secret is empty")
     if settings.agi_recordings_dir and not settings.agi_recordings_dir.startswith("/"):

@@ -7,8 +7,9 @@ single schema; the migration is ``0002_staff_sessions``.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.store import models as m
@@ -62,3 +63,43 @@ STAFF_INDEXES = (
     Index("ix_tickets_duplicate_of", m.Ticket.duplicate_of_id),
     Index("ix_calls_ticket", m.Call.ticket_id),
 )
+
+
+class AuditEvent(Base):
+    """Who saw or changed what, when, from where (issue 18). Append-only.
+
+    The code has no update or delete path for this table (``callcenter/accounts/audit.py`` only
+    inserts and reads); migration 0012 adds a trigger that refuses UPDATE and DELETE on both
+    databases. Details never hold a citizen's phone or name, only ids and counts.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_user_at", "user_id", "at"),
+        Index("ix_audit_events_action_at", "action", "at"),
+        Index("ix_audit_events_object", "object_type", "object_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)  # no foreign key: the log outlives accounts
+    login: Mapped[str] = mapped_column(String(64), default="")
+    role: Mapped[str] = mapped_column(String(20), default="")
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32), default="")
+    object_id: Mapped[str] = mapped_column(String(64), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class UserTotp(Base):
+    """A user's TOTP secret (RFC 6238); ``confirmed_at`` is set once a code from the app matched."""
+
+    __tablename__ = "user_totp"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column()
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0)  # a code is accepted once

@@ -184,6 +184,23 @@ class UserService:
             raise ValidationError(problem, field="password")
         await self._store_hash(user_id, await asyncio.to_thread(self._hasher.hash, password))
 
+    async def change_own_password(self, user_id: int, current: str, new: str) -> None:
+        """A user replaces their own password: the current one must match; the same rules as ever.
+
+        Both are taken exactly as typed (sign-in never trims a password, so neither does this).
+        """
+        async with self._sessions() as session:
+            row = await session.get(m.User, user_id)
+        if row is None or not row.active:
+            raise NotFound(f"Пользователь {user_id} не найден")
+        if not await asyncio.to_thread(self._verify, row.password_hash, current):
+            raise ValidationError("Текущий пароль введён неверно", field="current")
+        if new == current:
+            raise ValidationError("Новый пароль должен отличаться от текущего", field="password")
+        if (problem := password_problem(new, row.login)) is not None:
+            raise ValidationError(problem, field="password")
+        await self._store_hash(user_id, await asyncio.to_thread(self._hasher.hash, new))
+
     async def update(
         self,
         user_id: int,

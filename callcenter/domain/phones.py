@@ -65,6 +65,21 @@ def format_phone(e164: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+def mask_phone(e164: str) -> str:
+    """A number with the subscriber digits hidden but the last two: +7 978 ***-**-67 (analysts' view)."""
+    shown = format_phone(e164)
+    total = sum(ch.isdigit() for ch in shown)
+    keep_head = 4 if shown.startswith("+7") else 2  # the country and operator codes
+    out, seen = [], 0
+    for ch in shown:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen <= keep_head or seen > total - 2 else "*")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def last_digits(e164: str, count: int = 4) -> str:
     """The last digits a citizen types to prove a ticket is theirs."""
     return "".join(ch for ch in e164 if ch.isdigit())[-count:]

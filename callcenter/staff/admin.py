@@ -10,7 +10,9 @@ from callcenter.accounts.users import MIN_PASSWORD, STAFF_ROLES, UserView, passw
 from callcenter.domain.errors import DomainError
 from callcenter.domain.tickets import ROLE_LABELS, Role
 from callcenter.staff.pages import error_field, render, services, staff, text_fields
+from callcenter.web.audit import audit
 from callcenter.web.auth import current_user, require_roles
+from callcenter.web.context import WEB
 
 USER_FIELDS = ("login", "full_name", "role", "department", "device", "password", "active")
 ROLE_CHOICES = [(r.value, ROLE_LABELS[r]) for r in STAFF_ROLES]
@@ -54,7 +56,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
     errors = _check_user(typed, new=True)
     if not errors:
         try:
-            await services(request).users.create(
+            created = await services(request).users.create(
                 typed["login"],
                 typed["password"],
                 typed["role"],
@@ -69,6 +71,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
         return render(
             request, "staff/admin_user.html", await _form_context(request, typed, user=None, errors=errors), 422
         )
+    await audit(request, "user_created", "user", created.id, login=created.login, role=created.role.value)
     raise web.HTTPSeeOther("/staff/admin/users?done=created")
 
 
@@ -84,7 +87,40 @@ async def edit_user_page(request: web.Request) -> web.Response:
         "password": "",
         "active": "1" if user.active else "",
     }
-    return render(request, "staff/admin_user.html", await _form_context(request, typed, user=user))
+    return render(
+        request,
+        "staff/admin_user.html",
+        await _form_context(
+            request,
+            typed,
+            user=user,
+            user_sessions=await staff(request).sessions.list_for_user(user.id),
+            user_totp=await request.app[WEB].totp.enrolled(user.id),
+        ),
+    )
+
+
+@require_roles(Role.ADMIN)
+async def revoke_one_session(request: web.Request) -> web.StreamResponse:
+    """End one session of a user from the admin's session list (its /ws sockets close)."""
+    user = await _user(request)
+    session_id = request.match_info["session_id"]
+    token_hash = await staff(request).sessions.revoke_one(user.id, int(session_id)) if len(session_id) < 19 else None
+    if token_hash is None:
+        raise web.HTTPNotFound()
+    services(request).hub.publish({"type": "session", "change": "revoked", "user_id": user.id, "session": token_hash})
+    await audit(request, "session_revoked", "user", user.id, login=user.login, session=int(session_id))
+    raise web.HTTPSeeOther(f"/staff/admin/users/{user.id}#sessions")
+
+
+@require_roles(Role.ADMIN)
+async def reset_totp(request: web.Request) -> web.StreamResponse:
+    """Remove a user's second factor (a lost phone); their sessions end, they enrol again."""
+    user = await _user(request)
+    await request.app[WEB].totp.reset(user.id)
+    await _revoke(request, user.id)
+    await audit(request, "totp_reset", "user", user.id, login=user.login)
+    raise web.HTTPSeeOther(f"/staff/admin/users/{user.id}")
 
 
 @require_roles(Role.ADMIN)
@@ -120,6 +156,16 @@ async def _save_user(request: web.Request, user: UserView, typed: dict[str, str]
             await users.set_password(user.id, typed["password"])
     except DomainError as err:
         return {error_field(err, USER_FIELDS): err.message}
+    await audit(
+        request,
+        "user_updated",
+        "user",
+        user.id,
+        login=user.login,
+        role=updated.role.value,
+        active=updated.active,
+        password_set=bool(typed["password"]),
+    )
     if not updated.active or typed["password"] or updated.role is not user.role:
         # A disabled account, a new password or another role: old sessions must not linger.
         await _revoke(request, user.id)
@@ -130,6 +176,7 @@ async def _save_user(request: web.Request, user: UserView, typed: dict[str, str]
 async def revoke_sessions(request: web.Request) -> web.StreamResponse:
     user = await _user(request)
     await _revoke(request, user.id)
+    await audit(request, "user_sessions_revoked", "user", user.id, login=user.login)
     raise web.HTTPSeeOther("/staff/admin/users?done=revoked")
 
 
@@ -179,4 +226,5 @@ async def departments_page(request: web.Request) -> web.Response:
 async def toggle_department(request: web.Request) -> web.StreamResponse:
     form = text_fields(await request.post(), "active")
     await staff(request).departments.set_active(request.match_info["code"], form["active"] == "1")
+    await audit(request, "department_toggled", "department", request.match_info["code"], active=form["active"] == "1")
     raise web.HTTPSeeOther("/staff/admin/departments")

@@ -20,6 +20,7 @@ from callcenter.domain.tickets import Channel
 from callcenter.reference import DISTRICTS
 from callcenter.staff.pages import error_field, render, services, staff, text_fields
 from callcenter.tickets.schemas import NewTicket, TicketView
+from callcenter.web.audit import audit
 from callcenter.web.auth import EDITOR_ROLES, current_user, require_roles
 from callcenter.web.error_pages import status_for
 
@@ -54,6 +55,7 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
         return render(request, "staff/ticket_new.html", {**context, "errors": errors}, status_for(err))
     if typed["call"]:
         await _link_call(request, typed["call"], view)
+    await audit(request, "ticket_created", "ticket", view.number)
     raise web.HTTPSeeOther(f"/staff/tickets/{view.number}?done=created")
 
 
@@ -186,6 +188,7 @@ async def edit_submit(request: web.Request) -> web.StreamResponse:
     except DomainError as err:
         errors = {error_field(err, EDIT_FIELDS): err.message}
         return render(request, "staff/ticket_edit.html", {**context, "errors": errors}, status_for(err))
+    await audit(request, "ticket_edited", "ticket", ticket.number, confirmed_draft=typed["confirm"] == "1")
     raise web.HTTPSeeOther(f"/staff/tickets/{ticket.number}?done=saved")
 
 

@@ -9,7 +9,20 @@ from callcenter.accounts.departments import DepartmentService
 from callcenter.accounts.departments_cli import DepartmentsCommand
 from callcenter.features import Command, Feature
 from callcenter.services import Services
-from callcenter.staff import admin, archive_page, editing, export, lists, queue, supervisor, ticket_board, views
+from callcenter.staff import (
+    account,
+    admin,
+    archive_page,
+    audit_page,
+    editing,
+    export,
+    lists,
+    privacy,
+    queue,
+    supervisor,
+    ticket_board,
+    views,
+)
 from callcenter.staff.pages import TARGETS
 from callcenter.staff.related import RelatedRecords
 from callcenter.staff.staff_services import STAFF, StaffServices
@@ -35,6 +48,7 @@ def setup(app: web.Application, services: Services) -> None:
     )
     aiohttp_jinja2.get_env(app).filters["human_duration"] = human_duration
     add_routes(app.router)
+    app.cleanup_ctx.append(privacy.retention_ctx)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -60,6 +74,14 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(r"/staff/admin/users/{user_id:\d+}", admin.edit_user_page, name="staff_user")
     router.add_post(r"/staff/admin/users/{user_id:\d+}", admin.update_user)
     router.add_post(r"/staff/admin/users/{user_id:\d+}/revoke", admin.revoke_sessions, name="staff_user_revoke")
+    router.add_post(
+        r"/staff/admin/users/{user_id:\d+}/sessions/{session_id:\d+}/revoke",
+        admin.revoke_one_session,
+        name="staff_user_session_revoke",
+    )
+    router.add_post(r"/staff/admin/users/{user_id:\d+}/totp-reset", admin.reset_totp, name="staff_user_totp_reset")
+    account.add_routes(router)
+    router.add_get("/staff/admin/audit", audit_page.audit_page, name="staff_audit")
     router.add_get("/staff/admin/departments", admin.departments_page, name="staff_departments")
     router.add_post(
         r"/staff/admin/departments/{code:[a-z][a-z0-9_]{1,47}}", admin.toggle_department, name="staff_department"
@@ -72,4 +94,12 @@ async def _to_board(request: web.Request) -> web.StreamResponse:
 
 
 _DEPARTMENTS = DepartmentsCommand()
-FEATURE = Feature("staff", setup, commands=(Command(_DEPARTMENTS.name, _DEPARTMENTS.register, _DEPARTMENTS.run),))
+_PRIVACY = privacy.PrivacyCommand()
+FEATURE = Feature(
+    "staff",
+    setup,
+    commands=(
+        Command(_DEPARTMENTS.name, _DEPARTMENTS.register, _DEPARTMENTS.run),
+        Command(_PRIVACY.name, _PRIVACY.register, _PRIVACY.run, needs_database=True),
+    ),
+)

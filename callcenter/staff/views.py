@@ -7,6 +7,7 @@ next to the field and the typed text kept (422, or 409 for a conflict), nothing 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,13 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.domain.errors import DomainError, ValidationError
+from callcenter.domain.privacy import mask_personal
 from callcenter.domain.ticket_numbers import clean_ticket_number
 from callcenter.domain.tickets import Role, Status, allowed_targets
 from callcenter.staff.pages import error_field, local_redirect, render, services, staff, text_fields
 from callcenter.staff.ticket_extra import extra_rows, ivr_wording
+from callcenter.tickets.schemas import TicketView
+from callcenter.web.audit import audit, sees_full_phones
 from callcenter.web.auth import (
     EDITOR_ROLES,
     STAFF_ROLES,
@@ -61,6 +65,8 @@ async def ticket_context(request: web.Request, number: str) -> dict[str, Any]:
     shared = services(request)
     detail = await shared.tickets.detail(number)
     check_department(user, detail.ticket.department)
+    if not sees_full_phones(user):  # analysts: statistics, not people
+        detail = dataclasses.replace(detail, ticket=masked_ticket(detail.ticket))
     related = staff(request).related
     others = [t for t in detail.other_tickets if user.role is not Role.EXECUTOR or t.department == user.department]
     moves = allowed_targets(detail.ticket.status, user.role)
@@ -94,7 +100,21 @@ async def ticket_page(request: web.Request) -> web.Response:
         "moved": "Статус изменён",
         "noted": "Заметка добавлена",
     }.get(request.query.get("done", ""))
+    ticket = context["ticket"]
+    if sees_full_phones(current_user(request)) and (ticket.phone or ticket.citizen_name):
+        await audit(request, "ticket_viewed", "ticket", number)
     return render(request, "staff/ticket.html", context)
+
+
+def masked_ticket(ticket: TicketView) -> TicketView:
+    """The ticket as an analyst reads it: no name or flat; phones, e-mails, names in the texts masked."""
+    return dataclasses.replace(
+        ticket,
+        citizen_name=None,
+        flat=None,
+        description=mask_personal(ticket.description),
+        title=mask_personal(ticket.title),
+    )
 
 
 @require_roles(*ACTOR_ROLES)
@@ -117,6 +137,7 @@ async def move_ticket(request: web.Request) -> web.StreamResponse:
         )
     except DomainError as err:
         return await _page_with_error(request, number, err, form, open_action=form["to"])
+    await audit(request, "ticket_moved", "ticket", number, to=form["to"], department=form["department"] or None)
     raise web.HTTPSeeOther(local_redirect(form["back"], f"/staff/tickets/{number}?done=moved"))
 
 
@@ -130,6 +151,7 @@ async def add_note(request: web.Request) -> web.StreamResponse:
         await services(request).tickets.add_note(number, form["note"], user.actor(), public=form["public"] == "1")
     except DomainError as err:
         return await _page_with_error(request, number, err, form, open_action="note")
+    await audit(request, "ticket_note", "ticket", number, public=form["public"] == "1")
     raise web.HTTPSeeOther(f"/staff/tickets/{number}?done=noted#timeline")
 
 
@@ -170,6 +192,7 @@ async def attachment_file(request: web.Request) -> web.StreamResponse:
     found = await staff(request).related.attachment(int(attachment_id))
     check_department(current_user(request), found.department)
     path = await asyncio.to_thread(_inside, Path(services(request).settings.data_dir), found.path)
+    await audit(request, "attachment_viewed", "ticket", found.ticket_number or "", attachment=found.id, mime=found.mime)
     inline = found.mime.startswith(("image/", "audio/"))
     headers = {
         "Content-Type": found.mime if inline else "application/octet-stream",

@@ -112,6 +112,11 @@ class AmiFrameParser:
             if self._skipping:
                 self._skipping = False
                 continue
+            if len(raw) > self._max:
+                # A whole oversized frame in one read (its end included): refused like one without an end.
+                self.malformed += 1
+                logger.warning("AMI frame of %d bytes over the %d-byte limit: skipped", len(raw), self._max)
+                continue
             frame = self._parse(raw)
             if frame is not None:
                 frames.append(frame)

@@ -23,6 +23,7 @@ from callcenter.services import SERVICES
 from callcenter.telephony.board_messages import ivr_steps
 from callcenter.telephony.click_to_call import TelephonyUnavailable, new_call_key
 from callcenter.telephony.wiring import TELEPHONY, TelephonySlice
+from callcenter.web.audit import audit, mask_callers, sees_full_phones
 from callcenter.web.auth import SUPERVISION_ROLES, current_user, require_roles
 from callcenter.web.error_pages import status_for, wants_json
 
@@ -50,14 +51,23 @@ async def board_state(request: web.Request) -> dict[str, Any]:
     return {"board": _slice(request).board(), "missed": rows, "server_now": datetime.now(UTC).isoformat()}
 
 
+async def state_for_reader(request: web.Request) -> dict[str, Any]:
+    """The board as this user may see it: analysts get callers' numbers masked; a full view is audited."""
+    state = await board_state(request)
+    if not sees_full_phones(current_user(request)):
+        return dict(mask_callers(state))
+    await audit(request, "calls_board_viewed", "calls", "board")
+    return state
+
+
 @require_roles(*SUPERVISION_ROLES)
 async def calls_page(request: web.Request) -> web.Response:
-    return aiohttp_jinja2.render_template("calls/board.html", request, {"state": await board_state(request)})
+    return aiohttp_jinja2.render_template("calls/board.html", request, {"state": await state_for_reader(request)})
 
 
 @require_roles(*SUPERVISION_ROLES)
 async def calls_state(request: web.Request) -> web.Response:
-    return web.json_response(await board_state(request))
+    return web.json_response(await state_for_reader(request))
 
 
 @require_roles(*DIAL_ROLES)

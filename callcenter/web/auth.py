@@ -40,6 +40,7 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_TOKEN = web.RequestKey("staff_session_token", str)
 CSRF_TOKEN = web.RequestKey("staff_csrf_token", str)
+ENROLMENT_PATHS = ("/staff/account",)  # what a user who must enrol in two-factor sign-in may open
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Everyone but executors works the whole city's tickets.
 CITY_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.ANALYST, Role.ADMIN)
@@ -55,7 +56,7 @@ def is_staff_path(path: str) -> bool:
 
 def is_guarded(path: str) -> bool:
     """Paths whose unsafe requests must carry a CSRF token."""
-    return is_staff_path(path) or path in ("/login", "/logout")
+    return is_staff_path(path) or path in ("/login", "/logout", "/login/code")
 
 
 def login_redirect(request: web.Request) -> web.StreamResponse:
@@ -118,6 +119,18 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
     )
     if is_staff_path(request.path) and resolved is None:
         return login_redirect(request)
+    if (
+        resolved is not None
+        and is_staff_path(request.path)
+        and not request.path.startswith(ENROLMENT_PATHS)
+        and staff.totp.must_enrol(resolved.user.role, resolved.second_factor, resolved.user_created_at)
+    ):
+        # Admins and supervisors past the grace period: nothing but enrolling in two-factor sign-in.
+        if request.method == "GET" and not wants_json(request):
+            raise web.HTTPFound("/staff/account?enrol=1#totp")
+        return render_error(
+            request, 403, "Подключите двухфакторный вход: Мой профиль → Двухфакторный вход", "totp_required"
+        )
     if is_guarded(request.path) and request.method not in SAFE_METHODS:
         await _check_csrf(request, staff.csrf, binding)
     response = await handler(request)

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from callcenter.accounts.audit import AuditLog
     from callcenter.accounts.sessions import LoginThrottle, SessionStore
+    from callcenter.accounts.totp import TotpService
     from callcenter.accounts.users import UserService
     from callcenter.events import EventHub
     from callcenter.web.csrf import CsrfSigner
@@ -24,6 +26,8 @@ class WebContext:
     csrf: CsrfSigner
     users: UserService
     hub: EventHub
+    audit: AuditLog  # append-only: who saw or changed what (callcenter/web/audit.py records)
+    totp: TotpService  # two-factor sign-in (required for admins and supervisors)
     secure_cookies: bool = False
     trusted_proxies: tuple[IPNetwork, ...] = ()  # networks whose X-Forwarded-For is believed
 

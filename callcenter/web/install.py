@@ -7,10 +7,14 @@ and publish to the browsers through the event hub (the ``/ws`` socket forwards b
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.accounts.audit import AuditLog
 from callcenter.accounts.sessions import LoginThrottle, SessionStore
+from callcenter.accounts.totp import TotpService
 from callcenter.accounts.users import UserService
 from callcenter.config import Settings
 from callcenter.events import EventHub
@@ -37,6 +41,8 @@ def install_web_layer(
         csrf=CsrfSigner(secret),
         users=users,
         hub=hub,
+        audit=AuditLog(sessions),
+        totp=TotpService(sessions, grace=timedelta(days=settings.totp_grace_days)),
         secure_cookies=settings.public_url.startswith("https://"),
         trusted_proxies=parse_networks(settings.trusted_proxies),
     )
@@ -45,6 +51,7 @@ def install_web_layer(
     live.setup_live(app)
     app.router.add_get("/login", login.login_page, name="login")
     app.router.add_post("/login", login.login_submit)
+    app.router.add_post("/login/code", login.code_submit, name="login_code")
     app.router.add_post("/logout", login.logout, name="logout")
     app.router.add_get("/ws", live.websocket, name="ws")
     return context

@@ -28,6 +28,7 @@ from callcenter.domain.errors import PermissionDenied
 from callcenter.domain.tickets import Role
 from callcenter.events import HubSubscription, Message
 from callcenter.tasks import supervise
+from callcenter.web.audit import mask_callers, sees_full_phones
 from callcenter.web.auth import SESSION_TOKEN, STAFF_ROLES, SUPERVISION_ROLES, current_user, require_roles
 from callcenter.web.context import WEB
 
@@ -100,8 +101,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await ws.send_str(json.dumps({"type": "hello", "user_id": user.id}))
         token = request.get(SESSION_TOKEN)
         session = hash_token(token) if token else None
+        # Analysts' sockets get callers' numbers masked (their own encoding: the shared one is unmasked).
+        encoder = request.app[ENCODER] if sees_full_phones(user) else MaskingEncoder()
         sender = asyncio.create_task(
-            _send_loop(ws, sub, request.transport, request.app[ENCODER], session), name=f"ws-send-{user.login}"
+            _send_loop(ws, sub, request.transport, encoder, session), name=f"ws-send-{user.login}"
         )
         supervise(sender, logger)
         try:
@@ -128,6 +131,8 @@ async def _send_loop(
         if message.get("type") == "session":
             if message.get("session") not in (None, session):
                 continue  # another of this user's sessions signed out: not this socket
+            if message.get("keep") is not None and message.get("keep") == session:
+                continue  # "every session but this one" (a password change): this one stays
             await ws.close(code=CLOSE_REVOKED, message=b"session revoked")
             return
         try:
@@ -162,6 +167,13 @@ class MessageEncoder:
         # Keeping the message itself pins its id, so a new dict can never be mistaken for it.
         self._recent[id(message)] = (message, text)
         return text
+
+
+class MaskingEncoder(MessageEncoder):
+    """The encoder of an analyst's socket: every citizen's number masked before it leaves."""
+
+    def encode(self, message: Message) -> str:
+        return json.dumps(mask_callers(message), default=_plain, ensure_ascii=False)
 
 
 ENCODER = web.AppKey("staff_message_encoder", MessageEncoder)

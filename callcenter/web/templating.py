@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 
 from callcenter import __version__
 from callcenter.config import Settings
 from callcenter.domain.callbacks import RESULT_LABELS, AttemptResult
-from callcenter.domain.phones import format_phone
+from callcenter.domain.phones import format_phone, mask_phone
 from callcenter.domain.tickets import CHANNEL_LABELS, ROLE_LABELS, STATUS_LABELS, Channel, Role, Status, format_duration
 from callcenter.reference import department_kind_label
 from callcenter.web.request_keys import CURRENT_USER
@@ -34,12 +35,21 @@ def install_filters(app: web.Application, settings: Settings) -> None:
         status_label=lambda s: STATUS_LABELS.get(Status(s), str(s)) if s else "",
         channel_label=lambda c: CHANNEL_LABELS.get(Channel(c), str(c)) if c else "",
         role_label=lambda r: ROLE_LABELS.get(Role(r), str(r)) if r else "",
-        phone=lambda p: format_phone(p) if p else "",
+        phone=_phone_for_reader,
         department_kind=department_kind_label,
         callback_result=_callback_result,
         isoformat=lambda v: v.astimezone(UTC).isoformat() if v else "",
     )
     env.globals.update(version=__version__, status_labels=STATUS_LABELS, channel_labels=CHANNEL_LABELS)
+
+
+@jinja2.pass_context
+def _phone_for_reader(context: Any, value: str | None) -> str:
+    """A citizen's number as the signed-in reader may see it: analysts get it masked."""
+    if not value:
+        return ""
+    user = context.get("current_user")
+    return format_phone(value) if user is None or user.role is not Role.ANALYST else mask_phone(value)
 
 
 def _callback_result(value: str | None) -> str:

@@ -93,6 +93,29 @@ CASES = [
         ok((AD,), 303),
     ),
     Case("GET", "/staff/admin/departments", lambda c: "/staff/admin/departments", ok((AD,))),
+    Case("GET", "/staff/admin/audit", lambda c: "/staff/admin/audit", ok((AD,))),
+    Case(
+        "POST",
+        "/staff/admin/users/{user_id}/sessions/{session_id}/revoke",
+        lambda c: f"/staff/admin/users/{c['user']}/sessions/999999/revoke",
+        ok((AD,), 404),
+    ),
+    Case(
+        "POST",
+        "/staff/admin/users/{user_id}/totp-reset",
+        lambda c: f"/staff/admin/users/{c['user']}/totp-reset",
+        ok((AD,), 303),
+    ),
+    Case("GET", "/staff/account", lambda c: "/staff/account", ok(ALL)),
+    Case("POST", "/staff/account/password", lambda c: "/staff/account/password", ok(ALL, 422)),
+    Case(
+        "POST",
+        "/staff/account/sessions/{session_id}/revoke",
+        lambda c: "/staff/account/sessions/999999/revoke",
+        ok(ALL, 404),
+    ),
+    Case("POST", "/staff/account/totp", lambda c: "/staff/account/totp", ok(ALL)),
+    Case("POST", "/staff/account/totp/confirm", lambda c: "/staff/account/totp/confirm", ok(ALL, 422)),
     Case(
         "POST",
         "/staff/admin/departments/{code}",
@@ -102,7 +125,7 @@ CASES = [
     ),
 ]
 # Routes outside the table, tested on their own below and in test_staff_auth/test_staff_live.
-SEPARATE = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/ws")}
+SEPARATE = {("GET", "/login"), ("POST", "/login"), ("POST", "/login/code"), ("POST", "/logout"), ("GET", "/ws")}
 
 
 async def _world(live_server: LiveServer) -> dict[str, str]:

@@ -107,7 +107,11 @@ async def sign_in(browser: Browser, live_server: LiveServer, login: str) -> tupl
         ),
         (Role.OPERATOR, ["/staff/callbacks/mine", "/staff/tickets/{number}/edit"]),
         (Role.EXECUTOR, ["/staff/queue"]),
-        (Role.ADMIN, ["/staff/admin/users", "/staff/admin/users/new", "/staff/admin/departments"]),
+        (
+            Role.ADMIN,
+            ["/staff/admin/users", "/staff/admin/users/new", "/staff/admin/departments", "/staff/admin/audit"],
+        ),
+        (Role.ANALYST, ["/staff/account"]),
     ],
 )
 async def test_staff_pages_work_without_violations(

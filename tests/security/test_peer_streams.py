@@ -48,3 +48,12 @@ async def test_an_agi_environment_over_its_byte_cap_is_cut() -> None:
     line = b"agi_x: " + b"y" * 8000 + b"\n"
     agi = await _refused_after(line * (limits.max_header_bytes // len(line) + 3))
     assert agi.stats.bad_header == 1
+
+
+def test_an_ami_frame_over_the_limit_arriving_whole_in_one_read_is_refused() -> None:
+    """A 300 KB frame with its blank line, in one read: skipped (it used to be parsed whole)."""
+    parser = AmiFrameParser()  # the production limit: 256 KB a frame
+    huge = b"Event: VarSet\r\nVariable: X\r\nValue: " + b"x" * (300 * 1024) + b"\r\n\r\n"
+    following = b"Event: Hangup\r\nChannel: PJSIP/op1-0001\r\n\r\n"
+    assert parser.feed(huge + following) == [{"Event": "Hangup", "Channel": "PJSIP/op1-0001"}]
+    assert parser.malformed == 1 and parser.frames == 1

@@ -7,16 +7,21 @@ header, before Pillow allocates a single pixel block (counted by Pillow's own al
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
+import threading
 import zlib
 from collections.abc import AsyncIterator
+from unittest import mock
 
 import aiohttp
 import pytest
 from PIL import Image
 
+from callcenter.portal import service as portal_service
 from callcenter.portal.photos import PhotoLimits, PhotoRejected, allowed_formats, clean_photo
+from callcenter.services import Services
 from tests.conftest import LiveServer
 
 LIMITS = PhotoLimits(max_bytes=10 * 2**20)
@@ -100,3 +105,43 @@ async def test_the_portal_refuses_the_review_png_with_a_clear_message(
     async with http.post(live_server.url + "/portal/photos", data=form) as resp:
         assert resp.status == 422
         assert BOMB_MESSAGE in (await resp.json())["message"]
+
+
+async def test_at_most_two_photos_are_decoded_at_once(services: Services) -> None:
+    """Six photos at once: never more than two decodes in flight (each holds up to 64 MB decoded)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, "JPEG")
+    jpeg = buffer.getvalue()
+    lock, release = threading.Lock(), threading.Event()
+    state = {"active": 0, "peak": 0, "started": 0}
+    real = portal_service.clean_photo_and_trim
+
+    def counting(name, raw, limits):  # type: ignore[no-untyped-def]
+        with lock:
+            state["active"] += 1
+            state["started"] += 1
+            state["peak"] = max(state["peak"], state["active"])
+        try:
+            release.wait(timeout=30)
+            return real(name, raw, limits)
+        finally:
+            with lock:
+                state["active"] -= 1
+
+    portal = portal_service.PortalService(
+        services.settings, services.tickets, services.sessions, services.reference, services.gazetteer
+    )
+    try:
+        with mock.patch.object(portal_service, "clean_photo_and_trim", counting):
+            decodes = [asyncio.create_task(portal.decode(f"p{n}.jpg", jpeg)) for n in range(6)]
+            while state["started"] < 2:  # both workers busy (an event, not a timer: we poll the counter)
+                await asyncio.sleep(0.01)
+            for _ in range(20):
+                await asyncio.sleep(0)  # give a third decode every chance to start
+            in_flight_while_blocked = state["started"]
+            release.set()
+            results = await asyncio.gather(*decodes)
+    finally:
+        await portal.close()
+    assert in_flight_while_blocked == 2
+    assert state["peak"] == 2 and len(results) == 6
