@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from callcenter.accounts.users import UserService, UserView
+from callcenter.domain.phones import mask_phone
 from callcenter.domain.queue_stats import (
     STATUS_LABELS,
     QueueCall,
@@ -204,7 +205,8 @@ class Wallboard:
             "waiting": len(queued),
             "oldest_queued_at": _oldest(queued),
             "calls": [
-                {"queue": c.get("queue"), "caller": c.get("caller_display"), "queued_at": c.get("queued_at")}
+                # A wall display is read by anyone in the room: callers' numbers are always masked here.
+                {"queue": c.get("queue"), "caller": _masked_caller(c), "queued_at": c.get("queued_at")}
                 for c in queued
             ],
             "total": self._figures.get("total") or empty,
@@ -338,3 +340,12 @@ class Wallboard:
 def _oldest(calls: list[dict[str, Any]]) -> str | None:
     stamps = [str(c["queued_at"]) for c in calls if c.get("queued_at")]  # ISO 8601 UTC: sorts as text
     return min(stamps) if stamps else None
+
+
+def _masked_caller(call: dict[str, Any]) -> str:
+    caller = call.get("caller")
+    if not isinstance(caller, str) or not caller:
+        return "номер скрыт"
+    if caller.startswith("+"):
+        return mask_phone(caller)
+    return "*" * max(0, len(caller) - 2) + caller[-2:]
