@@ -1,0 +1,146 @@
+"""Incidents through the real app (SQLite, and PostgreSQL when configured): the supervisors' pages,
+the live count, restoration into the callbacks loop, the utilities' endpoint and the import file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import func, select
+
+from callcenter.domain.incidents import IncidentStatus
+from callcenter.domain.tickets import Actor, Channel, Role, Status
+from callcenter.store import models as m
+from callcenter.tickets.schemas import NewTicket
+from tests.conftest import LiveServer
+from tests.telephony_fixtures import make_user, signed_in
+
+OPERATOR = Actor(role=Role.OPERATOR, name="Оператор")
+AREA = {"streets": [{"street": "ул. Ленина", "houses": "1-15"}], "districts": [], "circles": [], "polygons": []}
+
+
+async def _ticket(live: LiveServer, phone: str, address: str, category: str = "no_water") -> str:
+    view = await live.services.tickets.create(
+        NewTicket(channel=Channel.PHONE, phone=phone, category=category, title="Нет воды", address=address), OPERATOR
+    )
+    return view.number
+
+
+async def test_supervisor_creates_counts_and_restores_one_callback_per_citizen(live_server: LiveServer) -> None:
+    services = live_server.services
+    await make_user(services, "boss", Role.SUPERVISOR)
+    inside = [
+        await _ticket(live_server, "+79780000101", "ул. Ленина, 5"),
+        await _ticket(live_server, "+79780000101", "улица Ленина, д. 7"),  # same citizen, second ticket
+        await _ticket(live_server, "+79780000102", "Ленина 15"),
+    ]
+    outside = await _ticket(live_server, "+79780000103", "ул. Ленина, 40")
+    async with signed_in(live_server.url, "boss") as boss:
+        page = await boss.page("/staff/incidents")
+        assert "Новая авария" in page and "/static/vendor/leaflet-1.9.4/leaflet.js" in page
+        count = await boss.http.post(
+            live_server.url + "/staff/incidents/count",
+            json={"area": AREA},
+            headers={"X-CSRF-Token": boss.csrf, "Accept": "application/json"},
+        )
+        assert await count.json() == {"tickets": 3, "citizens": 2}
+        bad = await boss.http.post(
+            live_server.url + "/staff/incidents/count",
+            json={"area": {"circles": [{"lat": 44.6, "lon": 33.5, "radius_m": -1}]}},
+            headers={"X-CSRF-Token": boss.csrf},
+        )
+        assert bad.status == 400 and "Радиус" in (await bad.json())["error"]
+        refused = await boss.post(
+            "/staff/incidents", {"category": "no_water", "title": "Порыв", "area": json.dumps({"districts": []})}
+        )
+        assert refused.status == 400 and "нарисуйте область" in await refused.text()
+        made = await boss.post(
+            "/staff/incidents",
+            {
+                "category": "no_water",
+                "title": "Порыв на Ленина",
+                "public_text": "Нет воды до вечера",
+                "area": json.dumps(AREA),
+                "expected_at": f"{services.incidents.service.now().astimezone(services.settings.zone) + timedelta(hours=3):%Y-%m-%dT%H:%M}",
+            },
+        )
+        assert made.status == 303, await made.text()
+        incident_id = int(made.headers["Location"].rsplit("/", 1)[1])
+        service = services.incidents.service
+        for number in inside:
+            await service.link(incident_id, number, "operator")
+        board = await boss.page(f"/staff/incidents/{incident_id}")
+        assert "Порыв на Ленина" in board and "улица Ленина, д. 1–15" in board
+        public = await (await boss.get("/api/incidents/active.json")).json()
+        assert [i["id"] for i in public["incidents"]] == [incident_id] and "phone" not in json.dumps(public)
+
+        empty = await boss.post(f"/staff/incidents/{incident_id}/restore", {"note": ""})
+        assert empty.status == 400
+        done = await boss.post(f"/staff/incidents/{incident_id}/restore", {"note": "Магистраль отремонтирована"})
+        assert done.status == 303
+    incident = await service.get(incident_id)
+    assert incident.status is IncidentStatus.RESTORED
+    for number in inside:
+        detail = await services.tickets.detail(number)
+        assert detail.ticket.status is Status.DONE
+        assert any("Магистраль отремонтирована" in (e.note or "") for e in detail.events)
+    assert (await services.tickets.get(outside)).status is Status.NEW
+    async with services.sessions() as session:
+        per_citizen = (
+            await session.execute(select(m.Callback.phone, func.count()).group_by(m.Callback.phone).order_by(m.Callback.phone))
+        ).all()
+        covered = (await session.execute(select(func.count()).select_from(m.CallbackTicket))).scalar_one()
+    assert [tuple(r) for r in per_citizen] == [("+79780000101", 1), ("+79780000102", 1)]  # one call per citizen
+    assert covered == 3
+
+
+async def test_utility_endpoint_needs_its_department_key_and_skips_repeats(live_server: LiveServer) -> None:
+    feature = live_server.services.incidents
+    _view, key = await feature.keys.add("vodokanal") if "vodokanal" in {
+        d.code for d in live_server.services.reference.departments
+    } else await feature.keys.add(live_server.services.reference.category("no_water").department)
+    body = [{"street": "ул. Ленина", "houses": "1-9", "from": "2026-12-06 09:00", "to": "2026-12-06 18:30",
+             "reason": "Замена задвижки", "ref": "VK-1"}]
+    async with aiohttp.ClientSession() as http:
+        url = live_server.url + "/api/incidents"
+        assert (await http.post(url, json=body)).status == 401
+        assert (await http.post(url, json=body, headers={"X-Api-Key": "inc_wrong"})).status == 401
+        bad = await http.post(url, json=[{"street": "", "from": "x", "reason": ""}], headers={"X-Api-Key": key})
+        assert bad.status == 400 and (await bad.json())["problems"][0].startswith("строка 1")
+        first = await http.post(url, json=body, headers={"X-Api-Key": key})
+        assert first.status == 201, await first.text()
+        again = await http.post(url, json=body, headers={"X-Api-Key": key})
+        assert (await again.json())["skipped_refs"] == ["VK-1"]
+    [incident] = await feature.service.list()
+    assert incident.source == "api" and incident.area_text == "улица Ленина, д. 1–9"
+    assert incident.expected_at is not None and f"{incident.expected_at.astimezone(feature.service.zone):%H:%M}" == "18:30"
+
+
+def test_cli_import_reports_every_bad_row_then_imports_a_good_file(tmp_path: Path, database_url: str) -> None:
+    env = {"CALLCENTER_DATABASE_URL": database_url, "CALLCENTER_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("street;houses;from;to;reason\nул. Ленина;1-x;2026-12-06 09:00;;Ремонт\n;1;;;\n", encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "incidents", "import", str(bad)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 1 and "строка 1" in run.stderr and "строка 2" in run.stderr, run.stderr
+    good = tmp_path / "plan.csv"
+    good.write_text(
+        "street,houses,from,to,reason,category,ref\n"
+        "ул. Ленина,1-15,2026-12-06 09:00,2026-12-06 18:30,Замена задвижки,no_water,VK-118\n"
+        "проспект Нахимова,,2026-12-06 09:00,2026-12-06 18:30,Замена задвижки,no_water,VK-118\n",
+        encoding="utf-8",
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "incidents", "import", str(good)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert "1 incidents created" in run.stdout and "улица Ленина, д. 1–15; проспект Нахимова" in run.stdout, run.stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "incidents", "list", "--all"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert "Замена задвижки" in listed.stdout
