@@ -115,7 +115,9 @@ def parse_houses(text: str | None) -> tuple[HouseRange, ...]:
         elif m := _SINGLE_RE.match(part):
             low = high = int(m.group(1))
         else:
-            raise ValidationError(f"Дома «{part.strip()}»: укажите номера или диапазоны, например «1-15, 17»", field="houses")
+            raise ValidationError(
+                f"Дома «{part.strip()}»: укажите номера или диапазоны, например «1-15, 17»", field="houses"
+            )
         ranges.append(HouseRange(low, high, parity))
     if not ranges:
         raise ValidationError("Укажите дома, например «1-15, 17», или оставьте пустым для всей улицы", field="houses")
@@ -328,9 +330,7 @@ def area_from_json(data: Any, known_districts: Iterable[str] | None = None) -> A
         for point in p:
             if not isinstance(point, (list, tuple)) or len(point) != 2:
                 raise ValidationError("Точка многоугольника: [широта, долгота]", field="area")
-            points.append(
-                (_coordinate(point[0], -90, 90, "Широта"), _coordinate(point[1], -180, 180, "Долгота"))
-            )
+            points.append((_coordinate(point[0], -90, 90, "Широта"), _coordinate(point[1], -180, 180, "Долгота")))
         polygons.append(Polygon(tuple(points)))
     return Area(frozenset(districts), tuple(streets), tuple(circles), tuple(polygons))
 

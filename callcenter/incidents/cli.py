@@ -91,7 +91,9 @@ class IncidentsCommand:
             return 0
         if command == "restore":
             result = await service.restore(args.incident_id, CLI_ACTOR, args.note)
-            print(f"incident {args.incident_id} restored: {len(result.done)} tickets done, {result.citizens} citizens to call back")
+            print(
+                f"incident {args.incident_id} restored: {len(result.done)} tickets done, {result.citizens} citizens to call back"
+            )
             for number, why in result.skipped:
                 print(f"  not moved: {number}: {why}", file=sys.stderr)
             return 0
@@ -103,7 +105,9 @@ class IncidentsCommand:
         if args.key_command == "add":
             view, key = await keys.add(args.department)
             print(key)
-            print(f"key {view.id} for «{view.department}» issued; store it now: it cannot be shown again", file=sys.stderr)
+            print(
+                f"key {view.id} for «{view.department}» issued; store it now: it cannot be shown again", file=sys.stderr
+            )
         elif args.key_command == "list":
             for k in await keys.all():
                 state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"

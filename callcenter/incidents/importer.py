@@ -109,7 +109,7 @@ def _json_records(text: str) -> list[dict[str, Any]]:
     if isinstance(data, dict):
         data = data.get("outages")
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise ImportError_(["JSON: ожидается список объектов (или {\"outages\": [...]})"])
+        raise ImportError_(['JSON: ожидается список объектов (или {"outages": [...]})'])
     return data
 
 

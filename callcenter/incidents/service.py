@@ -401,7 +401,9 @@ class IncidentService:
             if row.status != IncidentStatus.ACTIVE.value:
                 raise ValidationError("Привязать заявку можно только к действующей аварии", field="incident")
             if await session.get(IncidentTicket, (incident_id, ticket.id)) is None:
-                session.add(IncidentTicket(incident_id=incident_id, ticket_id=ticket.id, via=via, created_at=self.now()))
+                session.add(
+                    IncidentTicket(incident_id=incident_id, ticket_id=ticket.id, via=via, created_at=self.now())
+                )
         self._publish_id(incident_id, "linked")
         return ticket
 
@@ -594,7 +596,9 @@ class IncidentService:
             callbacks = dict(
                 (
                     await session.execute(
-                        select(m.Callback.state, func.count()).where(m.Callback.id.in_(cb_ids)).group_by(m.Callback.state)
+                        select(m.Callback.state, func.count())
+                        .where(m.Callback.id.in_(cb_ids))
+                        .group_by(m.Callback.state)
                     )
                 ).all()
             )
@@ -660,7 +664,9 @@ class IncidentService:
     async def _view(self, session: AsyncSession, row: Incident) -> IncidentView:
         master = await session.get(m.Ticket, row.master_ticket_id) if row.master_ticket_id else None
         area = area_from_json(row.area)
-        category = self._reference.category(row.category_code) if self._reference.has_category(row.category_code) else None
+        category = (
+            self._reference.category(row.category_code) if self._reference.has_category(row.category_code) else None
+        )
         return IncidentView(
             id=row.id,
             category=row.category_code,
@@ -705,4 +711,3 @@ def parse_local_time(text: str, zone: ZoneInfo, *, field_name: str) -> datetime 
     except ValueError:
         raise ValidationError(f"Время «{text}»: ожидается «ГГГГ-ММ-ДД ЧЧ:ММ»", field=field_name) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
-

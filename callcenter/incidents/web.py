@@ -1,14 +1,14 @@
 """The incidents feature's pages and endpoints.
 
-  GET  /staff/incidents                  list; the form to create one with the area drawn on the map
-  POST /staff/incidents                  create (supervisor)
-  POST /staff/incidents/count            live count of open tickets / citizens inside an area (JSON)
-  GET  /staff/incidents/{id}             the incident board (IVR calls, subscribers, callbacks) and edit form
-  POST /staff/incidents/{id}             edit an active incident
-  POST /staff/incidents/{id}/restore     restored: linked tickets done, citizens called back
-  POST /staff/incidents/{id}/cancel      cancelled
-  POST /api/incidents                    a utility's system posts outages (X-Api-Key: a department key)
-  GET  /api/incidents/active.json        active incidents for the public map and banner (no personal data)
+GET  /staff/incidents                  list; the form to create one with the area drawn on the map
+POST /staff/incidents                  create (supervisor)
+POST /staff/incidents/count            live count of open tickets / citizens inside an area (JSON)
+GET  /staff/incidents/{id}             the incident board (IVR calls, subscribers, callbacks) and edit form
+POST /staff/incidents/{id}             edit an active incident
+POST /staff/incidents/{id}/restore     restored: linked tickets done, citizens called back
+POST /staff/incidents/{id}/cancel      cancelled
+POST /api/incidents                    a utility's system posts outages (X-Api-Key: a department key)
+GET  /api/incidents/active.json        active incidents for the public map and banner (no personal data)
 """
 
 from __future__ import annotations
@@ -35,7 +35,15 @@ logger = logging.getLogger(__name__)
 SUPERVISION = (Role.SUPERVISOR, Role.ANALYST, Role.ADMIN)
 DECIDERS = (Role.SUPERVISOR, Role.ADMIN)
 ID = r"{incident_id:\d{1,18}}"
-OUTAGE_CATEGORIES = ("no_water", "hot_water", "no_electricity", "no_heating", "low_water_pressure", "gas_smell", "other")
+OUTAGE_CATEGORIES = (
+    "no_water",
+    "hot_water",
+    "no_electricity",
+    "no_heating",
+    "low_water_pressure",
+    "gas_smell",
+    "other",
+)
 MAX_API_BYTES = 1024 * 1024
 
 
@@ -104,7 +112,10 @@ async def create(request: web.Request) -> web.Response:
         incidents = await service.list()
         errors = {err.details.get("field", "form"): err.message}
         return aiohttp_jinja2.render_template(
-            "staff/incidents.html", request, _page(request, incidents=incidents, errors=errors, typed=dict(form)), status=400
+            "staff/incidents.html",
+            request,
+            _page(request, incidents=incidents, errors=errors, typed=dict(form)),
+            status=400,
         )
     raise web.HTTPSeeOther(f"/staff/incidents/{view.id}")
 
@@ -114,7 +125,9 @@ async def count_inside(request: web.Request) -> web.Response:
     service = request.app[INCIDENTS].service
     try:
         data = await request.json()
-        counts = await service.count_inside(area_from_json(data.get("area") if isinstance(data, dict) else None, DISTRICTS))
+        counts = await service.count_inside(
+            area_from_json(data.get("area") if isinstance(data, dict) else None, DISTRICTS)
+        )
     except (ValueError, DomainError) as err:
         message = err.message if isinstance(err, DomainError) else "Ожидается JSON с полем area"
         return web.json_response({"error": message}, status=400)
@@ -153,7 +166,9 @@ async def restore(request: web.Request) -> web.Response:
         result = await service.restore(int(request.match_info["incident_id"]), _actor(request), form.get("note") or "")
     except DomainError as err:
         return await _render_board(request, {err.details.get("field", "restore"): err.message}, status=400)
-    logger.info("incident %s restored: %d tickets done, %d citizens", result.incident.id, len(result.done), result.citizens)
+    logger.info(
+        "incident %s restored: %d tickets done, %d citizens", result.incident.id, len(result.done), result.citizens
+    )
     raise web.HTTPSeeOther(f"/staff/incidents/{result.incident.id}")
 
 

@@ -117,7 +117,10 @@ def read_outage(section: Any) -> OutageDef | None:
     category_prompts = _prompt_map(section.section("category_prompts"))
     district_prompts = _prompt_map(section.section("district_prompts"))
     keys_section = section.section("keys")
-    keys = {name: keys_section.text(name, default) for name, default in (("subscribe", "1"), ("operator", "0"), ("menu", "9"))}
+    keys = {
+        name: keys_section.text(name, default)
+        for name, default in (("subscribe", "1"), ("operator", "0"), ("menu", "9"))
+    }
     keys_section.finish()
     districts_section = section.section("districts")
     districts = {}
@@ -304,7 +307,9 @@ class OutageFlow:
             async with asyncio.timeout(self._submit_timeout):
                 await self._port.record_call(notice.incident_id, call.phone, call.uniqueid, how, outcome)
         except Exception:
-            logger.exception("outage call %s (incident %s, %s) not recorded", call.uniqueid, notice.incident_id, outcome)
+            logger.exception(
+                "outage call %s (incident %s, %s) not recorded", call.uniqueid, notice.incident_id, outcome
+            )
 
 
 _ALL = "0123456789*#"

@@ -27,7 +27,14 @@ pytestmark = pytest.mark.timeout(240)
 PHONE = "+79780000011"  # [city] answers this number's callback and presses 1
 SUPERVISOR = Actor(role=Role.SUPERVISOR, name="Руководитель смены")
 OPERATOR = Actor(role=Role.OPERATOR, name="Оператор")
-ANNOUNCEMENT = ("greeting", "outage-intro", "outage-no_water", "outage-where", "district-leninsky", "outage-restore-time")
+ANNOUNCEMENT = (
+    "greeting",
+    "outage-intro",
+    "outage-no_water",
+    "outage-where",
+    "district-leninsky",
+    "outage-restore-time",
+)
 
 
 async def test_caller_inside_an_active_incident_hears_it_presses_1_is_joined_then_called_back(
@@ -66,7 +73,9 @@ async def test_caller_inside_an_active_incident_hears_it_presses_1_is_joined_the
     for name in ANNOUNCEMENT[1:] + ("outage-offer", "outage-subscribed"):
         assert f"1563/{name}" in played, (name, played)
     assert f"SAY NUMBER {expected_hour} " in "\n".join(commands) + " ", commands
-    assert played.index("1563/outage-intro") < played.index("1563/outage-offer") < played.index("1563/outage-subscribed")
+    assert (
+        played.index("1563/outage-intro") < played.index("1563/outage-offer") < played.index("1563/outage-subscribed")
+    )
     assert "1563/main-menu" not in played  # the announcement came before the main menu; none followed
 
     # a ticket linked to the master, with the caller's number, and no operator

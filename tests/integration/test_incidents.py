@@ -91,7 +91,9 @@ async def test_supervisor_creates_counts_and_restores_one_callback_per_citizen(l
     assert (await services.tickets.get(outside)).status is Status.NEW
     async with services.sessions() as session:
         per_citizen = (
-            await session.execute(select(m.Callback.phone, func.count()).group_by(m.Callback.phone).order_by(m.Callback.phone))
+            await session.execute(
+                select(m.Callback.phone, func.count()).group_by(m.Callback.phone).order_by(m.Callback.phone)
+            )
         ).all()
         covered = (await session.execute(select(func.count()).select_from(m.CallbackTicket))).scalar_one()
     assert [tuple(r) for r in per_citizen] == [("+79780000101", 1), ("+79780000102", 1)]  # one call per citizen
@@ -100,11 +102,21 @@ async def test_supervisor_creates_counts_and_restores_one_callback_per_citizen(l
 
 async def test_utility_endpoint_needs_its_department_key_and_skips_repeats(live_server: LiveServer) -> None:
     feature = live_server.services.incidents
-    _view, key = await feature.keys.add("vodokanal") if "vodokanal" in {
-        d.code for d in live_server.services.reference.departments
-    } else await feature.keys.add(live_server.services.reference.category("no_water").department)
-    body = [{"street": "ул. Ленина", "houses": "1-9", "from": "2026-12-06 09:00", "to": "2026-12-06 18:30",
-             "reason": "Замена задвижки", "ref": "VK-1"}]
+    _view, key = (
+        await feature.keys.add("vodokanal")
+        if "vodokanal" in {d.code for d in live_server.services.reference.departments}
+        else await feature.keys.add(live_server.services.reference.category("no_water").department)
+    )
+    body = [
+        {
+            "street": "ул. Ленина",
+            "houses": "1-9",
+            "from": "2026-12-06 09:00",
+            "to": "2026-12-06 18:30",
+            "reason": "Замена задвижки",
+            "ref": "VK-1",
+        }
+    ]
     async with aiohttp.ClientSession() as http:
         url = live_server.url + "/api/incidents"
         assert (await http.post(url, json=body)).status == 401
@@ -117,15 +129,25 @@ async def test_utility_endpoint_needs_its_department_key_and_skips_repeats(live_
         assert (await again.json())["skipped_refs"] == ["VK-1"]
     [incident] = await feature.service.list()
     assert incident.source == "api" and incident.area_text == "улица Ленина, д. 1–9"
-    assert incident.expected_at is not None and f"{incident.expected_at.astimezone(feature.service.zone):%H:%M}" == "18:30"
+    assert (
+        incident.expected_at is not None and f"{incident.expected_at.astimezone(feature.service.zone):%H:%M}" == "18:30"
+    )
 
 
 def test_cli_import_reports_every_bad_row_then_imports_a_good_file(tmp_path: Path, database_url: str) -> None:
-    env = {"CALLCENTER_DATABASE_URL": database_url, "CALLCENTER_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    env = {
+        "CALLCENTER_DATABASE_URL": database_url,
+        "CALLCENTER_DATA_DIR": str(tmp_path / "data"),
+        "PATH": "/usr/bin:/bin",
+    }
     bad = tmp_path / "bad.csv"
     bad.write_text("street;houses;from;to;reason\nул. Ленина;1-x;2026-12-06 09:00;;Ремонт\n;1;;;\n", encoding="utf-8")
     run = subprocess.run(
-        [sys.executable, "-m", "callcenter.cli", "incidents", "import", str(bad)], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "callcenter.cli", "incidents", "import", str(bad)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 1 and "строка 1" in run.stderr and "строка 2" in run.stderr, run.stderr
     good = tmp_path / "plan.csv"
@@ -136,11 +158,19 @@ def test_cli_import_reports_every_bad_row_then_imports_a_good_file(tmp_path: Pat
         encoding="utf-8",
     )
     run = subprocess.run(
-        [sys.executable, "-m", "callcenter.cli", "incidents", "import", str(good)], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "callcenter.cli", "incidents", "import", str(good)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr
     assert "1 incidents created" in run.stdout and "улица Ленина, д. 1–15; проспект Нахимова" in run.stdout, run.stdout
     listed = subprocess.run(
-        [sys.executable, "-m", "callcenter.cli", "incidents", "list", "--all"], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "callcenter.cli", "incidents", "list", "--all"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert "Замена задвижки" in listed.stdout

@@ -40,11 +40,15 @@ def upgrade() -> None:
         sa.Column("created_at", _AT, nullable=False),
         sa.Column("updated_at", _AT, nullable=False),
         sa.Column("ended_at", _AT, nullable=True),
-        sa.ForeignKeyConstraint(["category_code"], ["categories.code"], name=op.f("fk_incidents_category_code_categories")),
+        sa.ForeignKeyConstraint(
+            ["category_code"], ["categories.code"], name=op.f("fk_incidents_category_code_categories")
+        ),
         sa.ForeignKeyConstraint(
             ["department_code"], ["departments.code"], name=op.f("fk_incidents_department_code_departments")
         ),
-        sa.ForeignKeyConstraint(["master_ticket_id"], ["tickets.id"], name=op.f("fk_incidents_master_ticket_id_tickets")),
+        sa.ForeignKeyConstraint(
+            ["master_ticket_id"], ["tickets.id"], name=op.f("fk_incidents_master_ticket_id_tickets")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incidents")),
     )
     op.create_index("ix_incidents_status_starts", "incidents", ["status", "starts_at"])
@@ -54,7 +58,9 @@ def upgrade() -> None:
         sa.Column("ticket_id", _ID, nullable=False),
         sa.Column("via", sa.String(length=16), nullable=False),
         sa.Column("created_at", _AT, nullable=False),
-        sa.ForeignKeyConstraint(["incident_id"], ["incidents.id"], name=op.f("fk_incident_tickets_incident_id_incidents")),
+        sa.ForeignKeyConstraint(
+            ["incident_id"], ["incidents.id"], name=op.f("fk_incident_tickets_incident_id_incidents")
+        ),
         sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name=op.f("fk_incident_tickets_ticket_id_tickets")),
         sa.PrimaryKeyConstraint("incident_id", "ticket_id", name=op.f("pk_incident_tickets")),
     )
@@ -68,7 +74,9 @@ def upgrade() -> None:
         sa.Column("how", sa.String(length=16), nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("at", _AT, nullable=False),
-        sa.ForeignKeyConstraint(["incident_id"], ["incidents.id"], name=op.f("fk_incident_calls_incident_id_incidents")),
+        sa.ForeignKeyConstraint(
+            ["incident_id"], ["incidents.id"], name=op.f("fk_incident_calls_incident_id_incidents")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_calls")),
     )
     op.create_index("ix_incident_calls_incident", "incident_calls", ["incident_id", "at"])
