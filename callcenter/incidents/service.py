@@ -324,6 +324,26 @@ class IncidentService:
                     found.append((next(i for i in incidents if i.id == facts.id), ticket))
         return found
 
+    async def caller_notes(self, phone: str) -> list[dict[str, Any]]:
+        """For an operator's screen pop: active incidents holding the caller's known address."""
+        notes = []
+        for incident, ticket in await self.for_phone(phone):
+            notes.append(
+                {
+                    "id": incident.id,
+                    "title": incident.title,
+                    "category_name": incident.category_name,
+                    "area": incident.area_text[:200],
+                    "address": ticket.address[:200],
+                    "expected_local": f"{incident.expected_at.astimezone(self.zone):%d.%m %H:%M}"
+                    if incident.expected_at
+                    else None,
+                    "url": f"/staff/incidents/{incident.id}",
+                    "master_number": incident.master_number,
+                }
+            )
+        return notes
+
     async def for_place(self, place: Place, category: str | None = None) -> list[IncidentView]:
         incidents = await self.active()
         ids = {f.id for f in active_incidents_at([i.facts for i in incidents], place, self.now(), category)}
