@@ -305,6 +305,13 @@ class IncidentService:
                 return Place(street, house, district, lat, lon)
         return Place(street, ticket.house, district, lat, lon)
 
+    def place_of_address(self, address: str, lat: float | None, lon: float | None) -> Place:
+        """A place from a typed address (street, house, district via the gazetteer) and/or a map point."""
+        found = self._gazetteer.geocode(address) if address.strip() else None
+        if found is None or found.confidence < 0.7:
+            return Place(lat=lat, lon=lon)
+        return Place(found.street.name, found.house or None, found.district, lat, lon)
+
     async def for_phone(self, phone: str, category: str | None = None) -> list[tuple[IncidentView, TicketView]]:
         """Active incidents holding an address from this caller's earlier tickets (newest ticket first)."""
         normalized = try_normalize_phone(phone) if phone else None
@@ -413,9 +420,22 @@ class IncidentService:
 
     # ------------------------------------------------------------------ linking
 
+    def public_note(self, incident: IncidentView) -> str:
+        """What a linked ticket's citizen-facing channels say (Open311 status_notes, service_notice)."""
+        when = (
+            f"; ожидаемое время восстановления — {incident.expected_at.astimezone(self.zone):%d.%m %H:%M}"
+            if incident.expected_at
+            else ""
+        )
+        return f"Авария № {incident.id}: {incident.public_text or incident.title}{when}"[:500]
+
     async def link(self, incident_id: int, number: str, via: str) -> TicketView:
-        """Link an existing ticket to an active incident (idempotent)."""
+        """Link an existing open ticket to an active incident (idempotent); the ticket's ``extra``
+        names the incident, so Open311 and the portal can say so."""
         ticket = await self._tickets.get(number)
+        if ticket.status not in OPEN_STATUSES or ticket.status is Status.DONE:
+            raise ValidationError("Привязать к аварии можно только открытую заявку", field="number")
+        incident = await self.get(incident_id)
         async with self._sessions.begin() as session:
             row = await self._row(session, incident_id)
             if row.status != IncidentStatus.ACTIVE.value:
@@ -424,8 +444,29 @@ class IncidentService:
                 session.add(
                     IncidentTicket(incident_id=incident_id, ticket_id=ticket.id, via=via, created_at=self.now())
                 )
+        if ticket.extra.get("incident") != incident_id:
+            ticket = await self._tickets.edit(
+                number,
+                {"extra": {"incident": incident_id, "incident_note": self.public_note(incident)}},
+                INCIDENT_ACTOR,
+            )
         self._publish_id(incident_id, "linked")
         return ticket
+
+    async def join(self, incident_id: int, number: str, via: str) -> bool:
+        """A new report offered to join an incident: linked when it is inside the area and of
+        the incident's category (a forged or stale offer links nothing)."""
+        try:
+            incident = await self.get(incident_id)
+            ticket = await self._tickets.get(number)
+        except DomainError:
+            return False
+        if incident.status is not IncidentStatus.ACTIVE or ticket.category != incident.category:
+            return False
+        if not incident.area.contains(self.place_of(ticket)):
+            return False
+        await self.link(incident_id, number, via)
+        return True
 
     async def subscribe(
         self, incident_id: int, phone: str, *, via: str = "ivr", address_from: TicketView | None = None
@@ -474,7 +515,7 @@ class IncidentService:
                 lat=source.lat if source else None,
                 lon=source.lon if source else None,
                 department=incident.department,
-                extra={"incident": incident.id},
+                extra={"incident": incident.id, "incident_note": self.public_note(incident)},
             ),
             Actor.system("голосовое меню" if via == "ivr" else "режим аварий"),
         )

@@ -57,6 +57,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post(f"/staff/incidents/{ID}/cancel", cancel)
     router.add_post("/api/incidents", api_post)
     router.add_get("/api/incidents/active.json", public_active, name="incidents_active")
+    router.add_get("/api/incidents/match", public_match, name="incidents_match")
 
 
 def _actor(request: web.Request) -> Actor:
@@ -228,6 +229,23 @@ async def public_active(request: web.Request) -> web.Response:
     service = request.app[INCIDENTS].service
     items = [i.public_json(service.zone) for i in await service.active()]
     return web.json_response({"incidents": items}, headers={"Cache-Control": "public, max-age=30"})
+
+
+async def public_match(request: web.Request) -> web.Response:
+    """The portal's offer: active incidents of this category holding the chosen point or address."""
+    service = request.app[INCIDENTS].service
+    query = request.query
+    category = query.get("category", "")[:64]
+    try:
+        lat = float(query["lat"]) if query.get("lat") else None
+        lon = float(query["lon"]) if query.get("lon") else None
+    except ValueError:
+        return web.json_response({"error": "lat и lon должны быть числами"}, status=400)
+    if lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180 if lon is not None else False):
+        return web.json_response({"error": "lat и lon вне допустимого диапазона"}, status=400)
+    place = service.place_of_address(query.get("address", "")[:300], lat, lon)
+    found = await service.for_place(place, category or None)
+    return web.json_response({"incidents": [i.public_json(service.zone) for i in found]})
 
 
 def status_label(view: IncidentView) -> str:

@@ -12,8 +12,9 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import func, select
 
-from callcenter.domain.incidents import IncidentStatus
+from callcenter.domain.incidents import IncidentStatus, area_from_json
 from callcenter.domain.tickets import Actor, Channel, Role, Status
+from callcenter.incidents.service import IncidentInput
 from callcenter.store import models as m
 from callcenter.tickets.schemas import NewTicket
 from tests.conftest import LiveServer
@@ -174,3 +175,59 @@ def test_cli_import_reports_every_bad_row_then_imports_a_good_file(tmp_path: Pat
         timeout=120,
     )
     assert "Замена задвижки" in listed.stdout
+
+
+PORTAL_FIELDS = {
+    "category": "no_water",
+    "description": "Нет воды с утра",
+    "name": "Анна Петрова",
+    "phone": "8 978 123-45-67",
+    "consent": "on",
+}
+
+
+async def test_portal_offers_and_joins_a_known_outage_and_open311_says_so(live_server: LiveServer) -> None:
+    services = live_server.services
+    service = services.incidents.service
+    made = await service.create(
+        IncidentInput(
+            category="no_water",
+            title="Порыв на Ленина",
+            public_text="Нет воды: порыв магистрали",
+            area=area_from_json(AREA),
+            expected_at=service.now() + timedelta(hours=3),
+        ),
+        Actor(role=Role.SUPERVISOR, name="Руководитель"),
+    )
+    async with aiohttp.ClientSession() as http:
+        home = await (await http.get(live_server.url + "/")).text()
+        assert 'id="incident-banner"' in home and "/static/incidents/portal.js" in home
+        match = live_server.url + "/api/incidents/match"
+        found = await (await http.get(match, params={"category": "no_water", "address": "ул. Ленина, 5"})).json()
+        assert [i["id"] for i in found["incidents"]] == [made.id]
+        other = await (await http.get(match, params={"category": "garbage", "address": "ул. Ленина, 5"})).json()
+        assert other["incidents"] == []
+        outside = await (await http.get(match, params={"category": "no_water", "address": "ул. Ленина, 40"})).json()
+        assert outside["incidents"] == []
+        bad = await http.get(match, params={"category": "no_water", "lat": "x", "lon": "1"})
+        assert bad.status == 400
+
+        async def submit(address: str) -> aiohttp.ClientResponse:
+            form = aiohttp.FormData()
+            for key, value in {**PORTAL_FIELDS, "address": address, "incident": str(made.id)}.items():
+                form.add_field(key, value)
+            return await http.post(live_server.url + "/", data=form, allow_redirects=False)
+
+        joined = await submit("ул. Ленина, 5")
+        assert joined.status == 303 and joined.headers["Location"].endswith("?incident=joined"), await joined.text()
+        page = await (await http.get(live_server.url + joined.headers["Location"])).text()
+        assert 'id="incident-joined"' in page
+        forged = await submit("ул. Ленина, 40")  # outside the area: the offer links nothing
+        assert forged.status == 303 and "incident" not in forged.headers["Location"]
+        number = joined.headers["Location"].split("/")[2].split("?")[0]
+        body = await (await http.get(f"{live_server.url}/open311/v2/requests/{number}.json")).json()
+    board = await service.board(made.id)
+    assert number in [t.number for t in board.tickets] and board.linked_tickets == 2
+    [request] = body
+    assert f"Авария № {made.id}: Нет воды: порыв магистрали" in request["status_notes"]
+    assert request["service_notice"].startswith(f"Авария № {made.id}")
