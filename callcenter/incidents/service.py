@@ -310,6 +310,8 @@ class IncidentService:
         found = self._gazetteer.geocode(address) if address.strip() else None
         if found is None or found.confidence < 0.7:
             return Place(lat=lat, lon=lon)
+        if lat is None or lon is None:
+            lat, lon = found.lat, found.lon  # the street's centre: the gazetteer has no houses
         return Place(found.street.name, found.house or None, found.district, lat, lon)
 
     async def for_phone(self, phone: str, category: str | None = None) -> list[tuple[IncidentView, TicketView]]:
@@ -400,8 +402,14 @@ class IncidentService:
             place = Place(street, house, district, lat, lon)
             if not area.contains(place) and street is None and address:
                 found = self._gazetteer.geocode(address)
-                if found is not None:
-                    place = Place(found.street.name, house or found.house, district or found.district, lat, lon)
+                if found is not None and found.confidence >= 0.7:
+                    place = Place(
+                        found.street.name,
+                        house or found.house or None,
+                        district or found.district,
+                        lat if lat is not None else found.lat,
+                        lon if lon is not None else found.lon,
+                    )
             if area.contains(place):
                 tickets += 1
                 if citizen_id is not None:
