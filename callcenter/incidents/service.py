@@ -209,7 +209,6 @@ class IncidentService:
                 description=data.public_text.strip() or data.title.strip(),
                 address=data.area.describe()[:300],
                 department=department,
-                extra={"incident_master": True},
             ),
             actor,
         )
@@ -236,6 +235,10 @@ class IncidentService:
             await session.flush()
             session.add(IncidentTicket(incident_id=row.id, ticket_id=master.id, via="master", created_at=now))
             view = await self._view(session, row)
+        # The staff lists mark the master and its linked tickets (web/templates/staff/_row.html).
+        await self._tickets.edit(
+            master.number, {"extra": {"incident": view.id, "incident_master": True}}, INCIDENT_ACTOR
+        )
         self._publish(view, "created")
         return view
 

@@ -74,6 +74,8 @@ async def test_supervisor_creates_counts_and_restores_one_callback_per_citizen(l
         service = services.incidents.service
         for number in inside:
             await service.link(incident_id, number, "operator")
+        listing = await boss.page("/staff/")
+        assert listing.count(f"↳ авария № {incident_id}") == 3 and f"главная · авария № {incident_id}" in listing
         board = await boss.page(f"/staff/incidents/{incident_id}")
         assert "Порыв на Ленина" in board and "улица Ленина, д. 1–15" in board
         public = await (await boss.get("/api/incidents/active.json")).json()
