@@ -233,3 +233,30 @@ async def test_portal_offers_and_joins_a_known_outage_and_open311_says_so(live_s
     [request] = body
     assert f"Авария № {made.id}: Нет воды: порыв магистрали" in request["status_notes"]
     assert request["service_notice"].startswith(f"Авария № {made.id}")
+
+
+async def test_operator_new_ticket_inside_an_incident_is_offered_and_linked(live_server: LiveServer) -> None:
+    services = live_server.services
+    await make_user(services, "op", Role.OPERATOR)
+    service = services.incidents.service
+    made = await service.create(
+        IncidentInput(category="no_water", title="Порыв", area=area_from_json(AREA)),
+        Actor(role=Role.SUPERVISOR, name="Руководитель"),
+    )
+    async with signed_in(live_server.url, "op") as op:
+        page = await op.page("/staff/tickets/new")
+        assert 'id="incident-offer"' in page and "/static/incidents/portal.js" in page
+        fields = {
+            "phone": "8 978 555-00-11",
+            "category": "no_water",
+            "description": "Нет воды",
+            "incident": str(made.id),
+        }
+        inside = await op.post("/staff/tickets/new", {**fields, "address": "ул. Ленина, 9"})
+        outside = await op.post("/staff/tickets/new", {**fields, "address": "ул. Ленина, 90"})
+        assert inside.status == outside.status == 303
+    linked = inside.headers["Location"].split("/")[3].split("?")[0]
+    unlinked = outside.headers["Location"].split("/")[3].split("?")[0]
+    numbers = [t.number for t in (await service.board(made.id)).tickets]
+    assert linked in numbers and unlinked not in numbers
+    assert (await services.tickets.get(linked)).extra["incident"] == made.id

@@ -4,8 +4,9 @@
   "use strict";
   var banner = document.getElementById("incident-banner");
   var offer = document.getElementById("incident-offer");
-  var category = document.getElementById("category");
-  var address = document.getElementById("address");
+  // the portal's form (#category, #address) or the operators' new-ticket form (#f-category, #f-address)
+  var category = document.getElementById("category") || document.getElementById("f-category");
+  var address = document.getElementById("address") || document.getElementById("f-address");
   var lat = document.getElementById("lat"), lon = document.getElementById("lon");
 
   function getJson(url) {
@@ -70,7 +71,8 @@
         label.className = "inline";
         var box = document.createElement("input");
         box.type = "checkbox"; box.name = "incident"; box.value = String(i.id); box.id = "join-incident"; box.checked = true;
-        label.append(box, document.createTextNode(" Присоединить моё обращение к этой аварии: мне позвонят, когда восстановят"));
+        label.append(box, document.createTextNode(offer.dataset.label ||
+          " Присоединить моё обращение к этой аварии: мне позвонят, когда восстановят"));
         offer.appendChild(label);
       }).catch(function () { offer.hidden = true; });
     }, 300);
