@@ -7,6 +7,7 @@ one call per citizen however many of their tickets are on it, within calling hou
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -401,7 +402,9 @@ class IncidentService:
                 )
             ).all()
         tickets, citizens = 0, set()
-        for street, house, district, lat, lon, address, citizen_id in rows:
+        for index, (street, house, district, lat, lon, address, citizen_id) in enumerate(rows):
+            if index % 500 == 499:
+                await asyncio.sleep(0)  # a big city: let other requests run between slices
             place = Place(street, house, district, lat, lon)
             if not area.contains(place) and street is None and address:
                 found = self._gazetteer.geocode(address)
