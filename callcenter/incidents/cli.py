@@ -85,7 +85,7 @@ class IncidentsCommand:
         if command == "import":
             return await _import(args, service, settings)
         if command == "list":
-            for i in await service.list(status=None if args.all else IncidentStatus.ACTIVE):
+            for i in await service.listing(status=None if args.all else IncidentStatus.ACTIVE):
                 until = f"{i.expected_at.astimezone(service.zone):%d.%m %H:%M}" if i.expected_at else "—"
                 print(f"{i.id:5} {i.status.value:9} {i.category:15} до {until:12} {i.title} | {i.area_text}")
             return 0

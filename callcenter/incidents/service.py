@@ -282,7 +282,7 @@ class IncidentService:
         async with self._sessions() as session:
             return await self._view(session, await self._row(session, incident_id))
 
-    async def list(self, *, status: IncidentStatus | None = None, limit: int = 200) -> list[IncidentView]:
+    async def listing(self, *, status: IncidentStatus | None = None, limit: int = 200) -> list[IncidentView]:
         async with self._sessions() as session:
             stmt = select(Incident).order_by(Incident.id.desc()).limit(limit)
             if status is not None:
@@ -293,7 +293,7 @@ class IncidentService:
     async def active(self) -> list[IncidentView]:
         """Active incidents that have started (planned ones wait for their start)."""
         now = self.now()
-        return [i for i in await self.list(status=IncidentStatus.ACTIVE) if i.starts_at <= now]
+        return [i for i in await self.listing(status=IncidentStatus.ACTIVE) if i.starts_at <= now]
 
     def place_of(self, ticket: TicketView) -> Place:
         """Where a ticket is, filling gaps from the gazetteer (street centre, district)."""

@@ -61,6 +61,11 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/incidents/match", public_match, name="incidents_match")
 
 
+def _text(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
 def _actor(request: web.Request) -> Actor:
     return request[CURRENT_USER].actor()
 
@@ -98,7 +103,7 @@ def _page(request: web.Request, **extra: Any) -> dict[str, Any]:
 
 @require_roles(*SUPERVISION)
 async def list_page(request: web.Request) -> web.Response:
-    incidents = await request.app[INCIDENTS].service.list()
+    incidents = await request.app[INCIDENTS].service.listing()
     return aiohttp_jinja2.render_template(
         "staff/incidents.html", request, _page(request, incidents=incidents, errors={}, typed={})
     )
@@ -111,7 +116,7 @@ async def create(request: web.Request) -> web.Response:
     try:
         view = await service.create(_form_input(request, form), _actor(request))
     except DomainError as err:
-        incidents = await service.list()
+        incidents = await service.listing()
         errors = {err.details.get("field", "form"): err.message}
         return aiohttp_jinja2.render_template(
             "staff/incidents.html",
@@ -165,7 +170,7 @@ async def restore(request: web.Request) -> web.Response:
     service = request.app[INCIDENTS].service
     form = await request.post()
     try:
-        result = await service.restore(int(request.match_info["incident_id"]), _actor(request), form.get("note") or "")
+        result = await service.restore(int(request.match_info["incident_id"]), _actor(request), _text(form, "note"))
     except DomainError as err:
         return await _render_board(request, {err.details.get("field", "restore"): err.message}, status=400)
     logger.info(
@@ -179,7 +184,7 @@ async def cancel(request: web.Request) -> web.Response:
     service = request.app[INCIDENTS].service
     form = await request.post()
     try:
-        await service.cancel(int(request.match_info["incident_id"]), _actor(request), form.get("note") or "")
+        await service.cancel(int(request.match_info["incident_id"]), _actor(request), _text(form, "note"))
     except DomainError as err:
         return await _render_board(request, {err.details.get("field", "cancel"): err.message}, status=400)
     raise web.HTTPSeeOther(f"/staff/incidents/{request.match_info['incident_id']}")

@@ -54,7 +54,7 @@ async def test_supervisor_draws_declares_and_restores_an_outage(
     await expect(page.locator("#inside-count")).to_contain_text("открытых заявок 1, жителей 1")
     await assert_no_sideways_scrolling(page, f"the incident board at {size}")
     await person.shot("incident-board", full_page=True)
-    [incident] = await services.incidents.service.list()
+    [incident] = await services.incidents.service.listing()
     await services.incidents.service.link(incident.id, ticket.number, "operator")
     await page.reload()
     await expect(page.locator("#fig-linked")).to_have_text("2")

@@ -130,7 +130,7 @@ async def test_utility_endpoint_needs_its_department_key_and_skips_repeats(live_
         assert first.status == 201, await first.text()
         again = await http.post(url, json=body, headers={"X-Api-Key": key})
         assert (await again.json())["skipped_refs"] == ["VK-1"]
-    [incident] = await feature.service.list()
+    [incident] = await feature.service.listing()
     assert incident.source == "api" and incident.area_text == "улица Ленина, д. 1–9"
     assert (
         incident.expected_at is not None and f"{incident.expected_at.astimezone(feature.service.zone):%H:%M}" == "18:30"
