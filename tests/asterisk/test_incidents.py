@@ -117,3 +117,61 @@ async def test_caller_inside_an_active_incident_hears_it_presses_1_is_joined_the
     board = await incidents.service.board(incident.id)
     assert (board.ivr_calls, board.ivr_subscribed, board.subscribers) == (1, 1, 1)
     assert board.callback_outcomes == {"satisfied": 1}
+
+
+@pytest.mark.app_settings(callback_delay_seconds=3600)  # restoration plans the calls; none is dialled here
+async def test_a_small_surge_five_callers_at_once_four_need_no_operator(
+    pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int
+) -> None:
+    """Five callers from the outage area ring at once: four press 1 and are joined without an
+    operator, one presses 0 and queues. Prints the figures (pytest -s)."""
+    services = hotline.services
+    incidents = services.incidents
+    phones = [f"+7978000050{i}" for i in range(5)]
+    for phone in phones:
+        await services.tickets.create(
+            NewTicket(channel=Channel.WEB, phone=phone, category="no_water", title="Нет воды", address="ул. Ленина, 3"),
+            OPERATOR,
+        )
+    now = incidents.service.now()
+    incident = await incidents.service.create(
+        IncidentInput(
+            category="no_water",
+            title="Порыв",
+            area=Area(streets=(StreetPart("улица Ленина", parse_houses("1-15")),)),
+            starts_at=now - timedelta(minutes=10),
+            expected_at=now + timedelta(hours=2),
+        ),
+        SUPERVISOR,
+    )
+    spoken = sum(wav_seconds(pbx.layout.prompts / f"{name}.wav") for name in ANNOUNCEMENT)
+    wait = {"OUTAGE_WAIT": f"{spoken + 5:.1f}"}
+    legs = [
+        await driver.call_citizen("outage-1" if i < 4 else "outage-0", phone, variables=wait)
+        for i, phone in enumerate(phones)
+    ]
+    for leg in legs[:4]:
+        await driver.wait_hangup(leg + "-h", timeout=150)
+    queued = await driver.wait_for(
+        lambda e: e.get("Event") == "QueueCallerJoin" and e.get("Uniqueid") == legs[4] + "-h", 120, "QueueCallerJoin"
+    )
+    assert queued["Queue"] == "hotline"
+    await driver.hangup_all()
+    await services.agi.wait_idle(30)
+    board = await incidents.service.board(incident.id)
+    joined_without_operator = [
+        leg
+        for leg in legs
+        if not [e for e in driver.events if e.get("Event") == "QueueCallerJoin" and e.get("Uniqueid") == leg + "-h"]
+    ]
+    print(
+        f"real-Asterisk surge: {len(legs)} callers at once; announced {board.ivr_calls}, joined without an operator "
+        f"{board.ivr_subscribed}, to an operator {board.ivr_operator}; queue joins {len(legs) - len(joined_without_operator)}"
+    )
+    assert (board.ivr_calls, board.ivr_subscribed, board.ivr_operator, board.subscribers) == (5, 4, 1, 4)
+    assert len(joined_without_operator) == 4
+    result = await incidents.service.restore(incident.id, SUPERVISOR, "Устранено")
+    assert result.citizens == 4
+    rows = await callback_rows(hotline)
+    assert len(rows) == 4 and {cb.state for cb, _ in rows} == {"planned"}  # one planned call per citizen
+    assert sorted(cb.phone for cb, _ in rows) == phones[:4]
