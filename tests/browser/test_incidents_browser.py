@@ -13,6 +13,7 @@ from callcenter.domain.tickets import Actor, Channel, Role, Status
 from callcenter.incidents.service import IncidentInput
 from callcenter.tickets.schemas import NewTicket
 from tests.browser.journey_support import STAFF_SIZES, assert_no_sideways_scrolling, open_person, sign_in
+from tests.browser.test_staff_live_flow import live
 from tests.conftest import LiveServer
 from tests.integration.test_staff_support import make_user
 
@@ -55,9 +56,11 @@ async def test_supervisor_draws_declares_and_restores_an_outage(
     await assert_no_sideways_scrolling(page, f"the incident board at {size}")
     await person.shot("incident-board", full_page=True)
     [incident] = await services.incidents.service.listing()
-    await services.incidents.service.link(incident.id, ticket.number, "operator")
-    await page.reload()
+    await live(page)
+    await page.evaluate("window.__sameDocument = true")
+    await services.incidents.service.link(incident.id, ticket.number, "operator")  # an "incident" message
     await expect(page.locator("#fig-linked")).to_have_text("2")
+    assert await page.evaluate("window.__sameDocument === true")  # refreshed in place, no reload
     await page.fill("#f-note", "Магистраль отремонтирована")
     await page.click("#restore-button")
     await expect(page.locator("h1")).to_contain_text("Устранено")
