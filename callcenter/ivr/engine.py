@@ -258,7 +258,10 @@ class IvrEngine:
     async def _hotline(self, io: CallIO, call: CallState) -> None:
         await io.channel.answer()
         io.pending = await io.play(*self._menu.greeting)
-        if await self._outage_before_menu(io, call):
+        routed = await self._outage_before_menu(io, call)
+        if routed is not False:  # subscribed (None), the operator (None), or out of hours a menu
+            if routed is not None:
+                await self._run_menus(io, call, routed)
             return
         first = await self._first_menu(io, call)
         if first is None:
@@ -360,16 +363,17 @@ class IvrEngine:
 
     # --- outage mode (ivr/outage.py): a known incident is announced --------------------
 
-    async def _outage_before_menu(self, io: CallIO, call: CallState) -> bool:
-        """The caller's known address is inside an active incident: announce it and offer 1/0/9.
-        True when the call was routed (subscribed and said goodbye, or sent to an operator)."""
-        if self._outage is None or io.pending is not None or not self._is_open():
+    async def _outage_before_menu(self, io: CallIO, call: CallState) -> str | None | bool:
+        """The caller's known address is inside an active incident: announce it and offer 1/0/9
+        (day and night: at night 0 leads to the night message). False when the menus go on as
+        usual; otherwise the call was routed (None) or goes on in the menu named."""
+        if self._outage is None or io.pending is not None:
             return False
         notices = await self._outage.for_caller(call.phone)
         if not notices:
             return False
         outcome = await self._outage.offer(io, call, notices[0], HOW_ADDRESS)
-        return await self._after_outage(io, call, outcome) is not False
+        return await self._after_outage(io, call, outcome)
 
     async def _outage_keypad(self, io: CallIO, call: CallState, category: str | None) -> tuple[bool, str | None]:
         """The report menu's category has an active incident: ask the district, announce it there."""
