@@ -197,6 +197,7 @@ class Figures:
         p95 = waits[min(len(waits) - 1, int(0.95 * len(waits)))]
         return (
             f"{label:14} calls {self.calls:4}  no operator needed {self.no_operator:4}  "
+            f"queued for one {self.calls - self.no_operator:4}  "
             f"reached an operator {self.reached_operator:4}  abandoned {self.abandoned:4} "
             f"({100 * self.abandoned / max(1, self.calls):4.1f}%)  queue wait p50 {statistics.median(waits):6.0f} s  "
             f"p95 {p95:6.0f} s  IVR time mean {statistics.mean(self.ivr_seconds or [0]):4.0f} s"
