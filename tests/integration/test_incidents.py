@@ -3,6 +3,7 @@ the live count, restoration into the callbacks loop, the utilities' endpoint and
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -126,6 +127,16 @@ async def test_utility_endpoint_needs_its_department_key_and_skips_repeats(live_
         assert (await http.post(url, json=body, headers={"X-Api-Key": "inc_wrong"})).status == 401
         bad = await http.post(url, json=[{"street": "", "from": "x", "reason": ""}], headers={"X-Api-Key": key})
         assert bad.status == 400 and (await bad.json())["problems"][0].startswith("строка 1")
+        garbage = await http.post(
+            url, data=b"\xff{not json", headers={"X-Api-Key": key, "Content-Type": "application/json"}
+        )
+        assert garbage.status == 400 and "UTF-8" in (await garbage.json())["problems"][0]
+        not_json = await http.post(url, data=b"{oops", headers={"X-Api-Key": key, "Content-Type": "application/json"})
+        assert not_json.status == 400 and "не JSON" in (await not_json.json())["problems"][0]
+        huge = await http.post(
+            url, data=io.BytesIO(b"[" + b" " * (1024 * 1024 + 10) + b"]"), headers={"X-Api-Key": key}
+        )
+        assert huge.status == 413
         first = await http.post(url, json=body, headers={"X-Api-Key": key})
         assert first.status == 201, await first.text()
         again = await http.post(url, json=body, headers={"X-Api-Key": key})
