@@ -27,6 +27,8 @@ from callcenter.callbacks.feature import FEATURE as CALLBACKS
 from callcenter.config import Settings
 from callcenter.events import EventHub
 from callcenter.features import HEALTH_CHECKS, Feature
+from callcenter.incidents.api import build_incidents
+from callcenter.incidents.feature import FEATURE as INCIDENTS
 from callcenter.ivr.api import build_agi_server
 from callcenter.ivr.feature import FEATURE as IVR
 from callcenter.notifications.feature import FEATURE as NOTIFICATIONS
@@ -55,7 +57,18 @@ logger = logging.getLogger(__name__)
 
 # The order features are set up in (and their commands listed in): speech first (the IVR hands it
 # recordings), then the IVR; the rest side by side.
-FEATURES: tuple[Feature, ...] = (STT, IVR, PORTAL, OPEN311, STAFF, TELEPHONY, CALLBACKS, NOTIFICATIONS, WALLBOARD)
+FEATURES: tuple[Feature, ...] = (
+    STT,
+    IVR,
+    PORTAL,
+    OPEN311,
+    STAFF,
+    TELEPHONY,
+    CALLBACKS,
+    NOTIFICATIONS,
+    WALLBOARD,
+    INCIDENTS,
+)
 HUB_BRIDGE = web.AppKey("hub_bridge", PgHubBridge)
 
 # Staff forms, login, tracking and Open311 are small: 1 MB and 200 fields leave a wide margin
@@ -100,9 +113,22 @@ def add_optional_parts(services: Services) -> None:
         reference=services.reference,
         ami=services.ami,
     )
+    services.incidents = build_incidents(
+        settings,
+        sessions=services.sessions,
+        tickets=services.tickets,
+        reference=services.reference,
+        gazetteer=services.gazetteer,
+        hub=services.hub,
+    )
     if settings.agi_enabled:
         services.agi = build_agi_server(
-            settings, services.reference, services.tickets, services.voice, services.callbacks.outcomes
+            settings,
+            services.reference,
+            services.tickets,
+            services.voice,
+            services.callbacks.outcomes,
+            outage=services.incidents.outage_port,
         )
 
 

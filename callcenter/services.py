@@ -28,6 +28,7 @@ from callcenter.tickets.service import TicketService
 
 if TYPE_CHECKING:
     from callcenter.callbacks.api import CallbacksFeature
+    from callcenter.incidents.api import IncidentsFeature
     from callcenter.ivr.api import AgiServer
     from callcenter.stt.api import SpeechService, VoiceReports
     from callcenter.telephony.api import AmiLink
@@ -50,6 +51,7 @@ class Services:
     ami: AmiLink | None = None  # the AMI link, when CALLCENTER_AMI_HOST is set
     callbacks: CallbacksFeature | None = None
     agi: AgiServer | None = None  # the FastAGI server, when AGI is enabled
+    incidents: IncidentsFeature | None = None  # outage incidents (the IVR announces them)
 
     def ami_state(self) -> str:
         """The AMI link's state for /healthz: "disabled" while AMI is off."""

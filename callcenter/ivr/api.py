@@ -7,7 +7,17 @@ feature's outcome recorder, which the satisfaction script reports to.
 
 from callcenter.ivr import channel_vars
 from callcenter.ivr.agi import AgiServer
+from callcenter.ivr.outage import OutageNotice, OutagePort
+from callcenter.ivr.ports import TicketBrief
 from callcenter.ivr.store_backend import CallbackOutcomeRecorder
 from callcenter.ivr.wiring import build_agi_server
 
-__all__ = ["AgiServer", "CallbackOutcomeRecorder", "build_agi_server", "channel_vars"]
+__all__ = [
+    "AgiServer",
+    "CallbackOutcomeRecorder",
+    "OutageNotice",
+    "OutagePort",
+    "TicketBrief",
+    "build_agi_server",
+    "channel_vars",
+]

@@ -18,6 +18,7 @@ IVR_ROUTE = "IVR_ROUTE"  # where the dialplan goes after AGI(): see ROUTE_* belo
 IVR_CHOICE = "IVR_CHOICE"  # the last key the caller pressed in a menu
 IVR_PATH = "IVR_PATH"  # compact trail of the caller's choices, e.g. "1>water_leak>record"
 IVR_TICKET = "IVR_TICKET"  # ticket number the call is about (found or created by the IVR)
+IVR_INCIDENT = "IVR_INCIDENT"  # id of the outage incident announced to the caller (ivr/outage.py)
 CALLBACK_RESULT = "CALLBACK_RESULT"  # outcome of the satisfaction call: see OUTCOME_* below
 
 # --- Variables the dialplan (or the AMI Originate) gives to the AGI scripts.
@@ -33,6 +34,7 @@ OUR_VARIABLES = (
     IVR_CHOICE,
     IVR_PATH,
     IVR_TICKET,
+    IVR_INCIDENT,
     CALLBACK_RESULT,
     TICKET_ID,
     CALLBACK_ID,

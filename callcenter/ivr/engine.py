@@ -30,6 +30,14 @@ from callcenter.ivr.menu import (
     Menu,
     MenuDef,
 )
+from callcenter.ivr.outage import (
+    HOW_ADDRESS,
+    HOW_KEYPAD,
+    OUTCOME_MENU,
+    OUTCOME_OPERATOR,
+    OUTCOME_SUBSCRIBED,
+    OutageFlow,
+)
 from callcenter.ivr.ports import IvrBackend, TicketBrief
 
 logger = logging.getLogger(__name__)
@@ -223,12 +231,14 @@ class IvrEngine:
         *,
         settings: EngineSettings = EngineSettings(),
         clock: Clock = utc_now,
+        outage: OutageFlow | None = None,
     ) -> None:
         self._menu = menu
         self._backend = backend
         self._recordings = recordings
         self._settings = settings
         self._clock = clock
+        self._outage = outage  # outage mode (ivr/outage.py); None: no incidents feature
 
     async def run_hotline(self, channel: AgiChannel) -> None:
         """Handle one hotline call to its end; AgiHangup propagates to the server."""
@@ -248,6 +258,11 @@ class IvrEngine:
     async def _hotline(self, io: CallIO, call: CallState) -> None:
         await io.channel.answer()
         io.pending = await io.play(*self._menu.greeting)
+        routed = await self._outage_before_menu(io, call)
+        if routed is not False:  # subscribed (None), the operator (None), or out of hours a menu
+            if routed is not None:
+                await self._run_menus(io, call, routed)
+            return
         first = await self._first_menu(io, call)
         if first is None:
             await self._finish(io, call, cv.ROUTE_HANGUP)
@@ -340,8 +355,47 @@ class IvrEngine:
             await self._finish(io, call, cv.ROUTE_HANGUP)
             return None
         if choice.action == ACTION_RECORD:
+            routed, next_menu = await self._outage_keypad(io, call, choice.category)
+            if routed:
+                return next_menu
             return await self._report(io, call, choice.category)
         return await self._status(io, call)
+
+    # --- outage mode (ivr/outage.py): a known incident is announced --------------------
+
+    async def _outage_before_menu(self, io: CallIO, call: CallState) -> str | None | bool:
+        """The caller's known address is inside an active incident: announce it and offer 1/0/9
+        (day and night: at night 0 leads to the night message). False when the menus go on as
+        usual; otherwise the call was routed (None) or goes on in the menu named."""
+        if self._outage is None or io.pending is not None:
+            return False
+        notices = await self._outage.for_caller(call.phone)
+        if not notices:
+            return False
+        outcome = await self._outage.offer(io, call, notices[0], HOW_ADDRESS)
+        return await self._after_outage(io, call, outcome)
+
+    async def _outage_keypad(self, io: CallIO, call: CallState, category: str | None) -> tuple[bool, str | None]:
+        """The report menu's category has an active incident: ask the district, announce it there."""
+        if self._outage is None:
+            return False, None
+        notices = await self._outage.for_keypad(io, call, category)
+        if not notices:
+            return False, None
+        outcome = await self._outage.offer(io, call, notices[0], HOW_KEYPAD)
+        if outcome == OUTCOME_MENU:
+            return True, self._menu.start
+        routed = await self._after_outage(io, call, outcome)
+        return (False, None) if routed is False else (True, routed)
+
+    async def _after_outage(self, io: CallIO, call: CallState, outcome: str) -> str | None | bool:
+        """Subscribed: goodbye. Operator: the queue. Otherwise False (the menus go on)."""
+        if outcome == OUTCOME_SUBSCRIBED:
+            await self._finish(io, call, cv.ROUTE_DONE)
+            return None
+        if outcome == OUTCOME_OPERATOR:
+            return await self._queue(io, call)
+        return False
 
     async def _exhausted(self, io: CallIO, call: CallState, fallback: str) -> str | None:
         if fallback == ACTION_QUEUE and self._is_open():

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from callcenter.ivr.outage import OutageDef, read_outage
 from callcenter.ivr.ports import TICKET_STATUSES
 
 DATA_PACKAGE = "callcenter_ivr"
@@ -190,6 +191,7 @@ class Menu:
     callback: CallbackDef
     prompts: Mapping[str, str]  # every prompt name -> its Russian text
     escalation: EscalationDef = EscalationDef()
+    outage: OutageDef | None = None  # outage mode (ivr/outage.py); None when the section is absent
 
     def sound(self, prompt: str) -> str:
         """The sound name Asterisk plays for a prompt (prefix + name, no extension)."""
@@ -412,6 +414,7 @@ def _build_menu(root: _Section, known_categories: Collection[str] | None) -> Men
         status=_read_status(root.section("status"), defaults),
         callback=_read_callback(root.section("callback"), defaults),
         escalation=_read_escalation(root.section("escalation")),
+        outage=read_outage(root.section("outage")) if "outage" in root.data else None,
     )
     root.finish()
     _check_targets(root, menus, parts)

@@ -350,6 +350,11 @@ class Open311Service:
         status = Status(status)
         category = self.reference.category(code) if code and self.reference.has_category(code) else None
         notes = STATUS_LABELS[status] + (f": объединена с заявкой № {original}" if original else "")
+        # Outage mode: a request linked to a known incident says so (callcenter/incidents).
+        incident_note = (extra or {}).get("incident_note")
+        incident_note = incident_note if isinstance(incident_note, str) and incident_note else None
+        if incident_note:
+            notes += f". {incident_note}"
         return {
             "service_request_id": number,
             "status": SPEC_STATUS[status],
@@ -359,7 +364,7 @@ class Open311Service:
             "service_code": code,
             "description": public_description(extra, category.name if category else None),
             "agency_responsible": self._agency(department),
-            "service_notice": None,
+            "service_notice": incident_note,
             "requested_datetime": self._time(created),
             "updated_datetime": self._time(updated),
             "expected_datetime": self._expected(status, category, created),

@@ -33,6 +33,7 @@ from callcenter.domain.errors import DomainError, TicketNotFound
 from callcenter.domain.phones import last_digits
 from callcenter.domain.ticket_numbers import clean_ticket_number, spoken_groups
 from callcenter.domain.tickets import STATUS_LABELS, Status
+from callcenter.incidents.api import INCIDENTS
 from callcenter.portal.form import HONEYPOT_FIELD, PortalForm
 from callcenter.portal.geo import CITY, in_city, parse_bbox
 from callcenter.portal.multipart import read_form
@@ -236,7 +237,21 @@ async def submit(request: web.Request) -> web.StreamResponse:
             "Всё введённое и приложенные фото сохранены.",
         )
     limits.submissions.allow(client)
-    raise web.HTTPSeeOther(f"/submitted/{view.number}")
+    joined = await _join_incident(request, read.fields.get("incident"), view.number)
+    raise web.HTTPSeeOther(f"/submitted/{view.number}" + ("?incident=joined" if joined else ""))
+
+
+async def _join_incident(request: web.Request, offered: str | None, number: str) -> bool:
+    """The citizen accepted the offer to join a known outage (outage mode, callcenter/incidents):
+    linked only when the new report is inside its area and of its category."""
+    feature = request.app.get(INCIDENTS)
+    if feature is None or not offered or not offered.isdigit() or len(offered) > 18:
+        return False
+    try:
+        return await feature.service.join(int(offered), number, "web")
+    except DomainError as err:
+        logger.info("portal report %s not joined to incident %s: %s", number, offered, err.message)
+        return False
 
 
 async def _rate_limited_form(request: web.Request, form: PortalForm, had_files: bool) -> web.Response:
@@ -258,7 +273,7 @@ async def _rate_limited_form(request: web.Request, form: PortalForm, had_files: 
 @aiohttp_jinja2.template("portal/submitted.html")
 async def submitted(request: web.Request) -> dict[str, Any]:
     number = clean_ticket_number(request.match_info["number"])
-    return {"number": number, "spoken": spoken_groups(number)}
+    return {"number": number, "spoken": spoken_groups(number), "joined": request.query.get("incident") == "joined"}
 
 
 # ---------------------------------------------------------------------- tracking

@@ -17,6 +17,7 @@ from callcenter.domain.notifications import CONSENT_KEY, check_email, consent_re
 from callcenter.domain.phones import normalize_phone
 from callcenter.domain.ticket_numbers import clean_ticket_number
 from callcenter.domain.tickets import Channel
+from callcenter.incidents.api import INCIDENTS
 from callcenter.reference import DISTRICTS
 from callcenter.staff.pages import error_field, render, services, staff, text_fields
 from callcenter.tickets.schemas import NewTicket, TicketView
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 NEW_FIELDS = (
     "phone", "citizen_name", "category", "title", "description", "address", "flat", "district", "call",
     "email", "notify",
+    "incident",  # the offer to link to a known outage (callcenter/incidents)
 )  # fmt: skip
 EDIT_FIELDS = ("category", "title", "description", "address", "flat", "district", "version", "confirm")
 MAX_TEXT = {"title": 300, "address": 300, "citizen_name": 200, "flat": 20, "description": 5000, "call": 64}
@@ -56,7 +58,19 @@ async def create_ticket(request: web.Request) -> web.StreamResponse:
     if typed["call"]:
         await _link_call(request, typed["call"], view)
     await audit(request, "ticket_created", "ticket", view.number)
+    await _join_incident(request, typed.get("incident", ""), view)
     raise web.HTTPSeeOther(f"/staff/tickets/{view.number}?done=created")
+
+
+async def _join_incident(request: web.Request, offered: str, view: TicketView) -> None:
+    """The operator accepted the offer to link the new ticket to a known outage (callcenter/incidents)."""
+    feature = request.app.get(INCIDENTS)
+    if feature is None or not offered.isdigit() or len(offered) > 18:
+        return
+    try:
+        await feature.service.join(int(offered), view.number, "operator")
+    except DomainError as err:
+        logger.info("ticket %s not linked to incident %s: %s", view.number, offered, err.message)
 
 
 def _check_new(typed: dict[str, str], request: web.Request) -> dict[str, str]:

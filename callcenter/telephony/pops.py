@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -115,6 +115,7 @@ class PopService:
         *,
         draft_window: timedelta = DRAFT_WINDOW,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        incidents: Callable[[str], Awaitable[list[dict[str, Any]]]] | None = None,
     ) -> None:
         self._hub = hub
         self._tickets = tickets
@@ -123,6 +124,7 @@ class PopService:
         self._wording = wording
         self._draft_window = draft_window
         self._clock = clock
+        self._incidents = incidents  # active incidents holding the caller's known address (outage mode)
         self._pops: dict[tuple[str, str], _Pop] = {}
         self._details: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -280,11 +282,22 @@ class PopService:
         category = (draft.category if draft else None) or ivr_category(call.ivr_path, self._reference)
         return {
             "citizen": citizen,
+            "incidents": await self._caller_incidents(call),
             "tickets": [ticket_json(t) for t in open_tickets + recent],
             "draft": draft_json(draft) if draft else None,
             "category": category,
             "new_ticket_url": new_ticket_url(call, category),
         }
+
+    async def _caller_incidents(self, call: CallSnapshot) -> list[dict[str, Any]]:
+        """Active incidents that hold an address from the caller's tickets (empty when unknown)."""
+        if self._incidents is None or not call.caller:
+            return []
+        try:
+            return await self._incidents(call.caller)
+        except Exception as err:  # noqa: BLE001 - the pop goes on without the incident note
+            logger.warning("screen pop for call %s without incidents: %s", call.linkedid, err)
+            return []
 
     async def _find_draft(
         self, call: CallSnapshot, tickets: list[TicketView], uniqueids: frozenset[str]

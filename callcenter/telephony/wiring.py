@@ -138,7 +138,15 @@ class Telephony:
     """AMI link + tracker + consumers (rows, pops, board), started and closed together."""
 
     def __init__(
-        self, link: AmiLink, *, hub: Any, users: Any, sessions: Any, tickets: TicketService, reference: Any
+        self,
+        link: AmiLink,
+        *,
+        hub: Any,
+        users: Any,
+        sessions: Any,
+        tickets: TicketService,
+        reference: Any,
+        incidents: Any = None,  # async (phone) -> active incidents at the caller's address, for pops
     ) -> None:
         self.link = link
         self.tracker = IndexedTracker(CallTracker())
@@ -146,7 +154,7 @@ class Telephony:
         self.store = CallStore(sessions)
         self.writer = CallWriter(self.store, self.directory)
         self.wording = CallWording(reference)
-        self.pops = PopService(hub, tickets, self.directory, reference, self.wording)
+        self.pops = PopService(hub, tickets, self.directory, reference, self.wording, incidents=incidents)
         self.board = BoardPublisher(hub, self.tracker.snapshot, lambda: self.link.state.value, self.wording)
         self.feed = TrackerFeed(self.link, self.tracker, self.publish)
         self._hub = hub

@@ -148,6 +148,15 @@
     panel.appendChild(callerBlock(m));
     panel.appendChild(ivrBlock(m));
     if (m.draft) { panel.appendChild(draftBlock(m.draft)); }
+    (m.incidents || []).forEach(function (i) {
+      // outage mode: the caller's known address is inside an active incident
+      var box = el("div", "pop-incident pop-warning");
+      box.appendChild(el("strong", "", "Адрес заявителя в зоне аварии № " + i.id + ": " + i.category_name));
+      box.appendChild(el("p", "", (i.address ? i.address + " — " : "") + i.area +
+        (i.expected_local ? ". Ожидаемое восстановление: " + i.expected_local : "")));
+      box.appendChild(link(i.url, "pop-incident-link", "Авария и главная заявка № " + (i.master_number || "")));
+      panel.appendChild(box);
+    });
     panel.appendChild(historyBlock(m));
     var foot = el("footer", "pop-actions");
     foot.appendChild(link(m.new_ticket_url, "button pop-new", "Создать заявку по звонку"));
