@@ -3,6 +3,7 @@ the live count, restoration into the callbacks loop, the utilities' endpoint and
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import subprocess
@@ -271,3 +272,31 @@ async def test_operator_new_ticket_inside_an_incident_is_offered_and_linked(live
     numbers = [t.number for t in (await service.board(made.id)).tickets]
     assert linked in numbers and unlinked not in numbers
     assert (await services.tickets.get(linked)).extra["incident"] == made.id
+
+
+async def test_an_active_incident_shows_on_the_wallboard_with_its_figures(live_server: LiveServer) -> None:
+    service = live_server.services.incidents.service
+    await make_user(live_server.services, "boss", role=Role.SUPERVISOR)
+    async with signed_in(live_server.url, "boss") as boss:
+        before = await (await boss.get("/staff/wallboard/state")).json()
+        assert [p for p in before["panels"] if p["key"] == "incidents"][0]["lines"] == []
+        made = await service.create(
+            IncidentInput(
+                category="no_water",
+                title="Порыв на Ленина",
+                public_text="Нет воды: порыв магистрали",
+                area=area_from_json(AREA),
+                expected_at=service.now() + timedelta(hours=3),
+            ),
+            Actor(role=Role.SUPERVISOR, name="Руководитель"),
+        )
+        for _ in range(80):  # the panel is read at most every 5 s
+            state = await (await boss.get("/staff/wallboard/state")).json()
+            [panel] = [p for p in state["panels"] if p["key"] == "incidents"]
+            if panel["lines"]:
+                break
+            await asyncio.sleep(0.1)
+    assert panel["title"] == "Аварии"
+    [line] = panel["lines"]
+    assert line["text"].startswith("Порыв на Ленина — ") and "Звонков в IVR: 0" in line["text"]
+    assert line["level"] == "alert" and made.id > 0
