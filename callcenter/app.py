@@ -22,6 +22,8 @@ from aiohttp import web
 
 from callcenter import __version__
 from callcenter.accounts.users import UserService
+from callcenter.audiosocket.api import build_audiosocket
+from callcenter.audiosocket.feature import FEATURE as AUDIOSOCKET
 from callcenter.callbacks.api import build_callbacks
 from callcenter.callbacks.feature import FEATURE as CALLBACKS
 from callcenter.config import Settings
@@ -52,8 +54,8 @@ logger = logging.getLogger(__name__)
 
 
 # The order features are set up in (and their commands listed in): speech first (the IVR hands it
-# recordings), then the IVR; the rest side by side.
-FEATURES: tuple[Feature, ...] = (STT, IVR, PORTAL, OPEN311, STAFF, TELEPHONY, CALLBACKS)
+# recordings), then the AudioSocket server (the IVR records through it), then the IVR; the rest side by side.
+FEATURES: tuple[Feature, ...] = (STT, AUDIOSOCKET, IVR, PORTAL, OPEN311, STAFF, TELEPHONY, CALLBACKS)
 HUB_BRIDGE = web.AppKey("hub_bridge", PgHubBridge)
 
 # Staff forms, login, tracking and Open311 are small: 1 MB and 200 fields leave a wide margin
@@ -98,9 +100,16 @@ def add_optional_parts(services: Services) -> None:
         reference=services.reference,
         ami=services.ami,
     )
+    if settings.agi_enabled and settings.ivr_recorder == "audiosocket":
+        services.audiosocket = build_audiosocket(settings)
     if settings.agi_enabled:
         services.agi = build_agi_server(
-            settings, services.reference, services.tickets, services.voice, services.callbacks.outcomes
+            settings,
+            services.reference,
+            services.tickets,
+            services.voice,
+            services.callbacks.outcomes,
+            audiosocket=services.audiosocket,
         )
 
 

@@ -71,6 +71,14 @@ class Settings:
     # `serve` makes the missing ones there (espeak-ng placeholders) and /healthz checks them.
     ivr_prompts_dir: Path | None = None
     ivr_menu_file: Path | None = None  # an edited copy of ivr/menu.yaml; the shipped menu if empty
+    # Who records the IVR's messages: "audiosocket" (Asterisk streams the audio to us, we write the
+    # file and transcribe it live; no shared folder) or "record_file" (Asterisk's RECORD FILE into a
+    # folder both see, CALLCENTER_AGI_RECORDINGS_DIR).
+    ivr_recorder: str = "audiosocket"
+    audiosocket_host: str = "127.0.0.1"
+    audiosocket_port: int = 9092
+    audiosocket_allowed_peers: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    audiosocket_address: str = ""  # host:port as Asterisk reaches us; the listening address if empty
 
     stt_model: Path | None = None  # a Vosk model folder; speech-to-text is off without it
     stt_workers: int = 2
@@ -264,7 +272,7 @@ def validate(settings: Settings) -> None:
     def fail(name: str, message: str) -> None:
         raise ConfigError(f"{ENV_PREFIX}{name.upper()}: {message}")
 
-    for name in ("port", "agi_port", "ami_port"):
+    for name in ("port", "agi_port", "ami_port", "audiosocket_port"):
         if not 0 <= getattr(settings, name) <= 65535:
             fail(name, f"expected a port from 0 to 65535, got {getattr(settings, name)}")
     if not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", settings.database_url):
@@ -280,6 +288,17 @@ def validate(settings: Settings) -> None:
     days = [d.strip().lower() for d in settings.callback_days.split(",") if d.strip()]
     if not days or any(d not in _WEEKDAYS for d in days):
         fail("callback_days", f"expected days like mon,tue,...,sun, got {settings.callback_days!r}")
+    if settings.ivr_recorder not in ("audiosocket", "record_file"):
+        fail("ivr_recorder", f"expected audiosocket or record_file, got {settings.ivr_recorder!r}")
+    for peer in settings.audiosocket_allowed_peers:
+        try:
+            ipaddress.ip_network(peer, strict=False)
+        except ValueError:
+            fail("audiosocket_allowed_peers", f"expected IP addresses or networks, got {peer!r}")
+    if settings.audiosocket_address and not re.fullmatch(
+        r"(\[[0-9a-fA-F:.]+\]|[^\s:,\[\]]+):\d{1,5}", settings.audiosocket_address
+    ):
+        fail("audiosocket_address", f"expected host:port as Asterisk reaches us, got {settings.audiosocket_address!r}")
     if settings.callback_mode not in ("auto", "operator"):
         fail("callback_mode", f"expected auto or operator, got {settings.callback_mode!r}")
     if not any(field in settings.dial_template for field in ("{number}", "{digits}", "{national}")):

@@ -27,6 +27,7 @@ from callcenter.reference import Gazetteer, ReferenceData
 from callcenter.tickets.service import TicketService
 
 if TYPE_CHECKING:
+    from callcenter.audiosocket.api import AudioSocketServer
     from callcenter.callbacks.api import CallbacksFeature
     from callcenter.ivr.api import AgiServer
     from callcenter.stt.api import SpeechService, VoiceReports
@@ -50,6 +51,7 @@ class Services:
     ami: AmiLink | None = None  # the AMI link, when CALLCENTER_AMI_HOST is set
     callbacks: CallbacksFeature | None = None
     agi: AgiServer | None = None  # the FastAGI server, when AGI is enabled
+    audiosocket: AudioSocketServer | None = None  # when the IVR records over AudioSocket
 
     def ami_state(self) -> str:
         """The AMI link's state for /healthz: "disabled" while AMI is off."""

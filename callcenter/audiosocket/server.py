@@ -139,6 +139,9 @@ class Expected:
         if not self._outcome.done():
             self._outcome.set_result(outcome)
 
+    def settle_cancelled(self, why: str) -> None:
+        self.settle(RecordingOutcome(self.spec.path, END_CANCELLED, None, 0, False, error=why))
+
     @property
     def done(self) -> bool:
         return self._outcome.done()
@@ -250,7 +253,10 @@ class _Session:
             self.server.stats.orphans += 1
             spec = self.server.orphan_spec(call_id)
             logger.warning(
-                "AudioSocket %s from %s: no recording expects this UUID; recording it to %s", call_id, self.peer, spec.path
+                "AudioSocket %s from %s: no recording expects this UUID; recording it to %s",
+                call_id,
+                self.peer,
+                spec.path,
             )
         else:
             spec = expected.spec
@@ -446,6 +452,10 @@ class AudioSocketServer:
         if self._server is None or not self._server.sockets:
             raise RuntimeError("AudioSocketServer is not started")
         return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.is_serving()
 
     @property
     def address(self) -> str:

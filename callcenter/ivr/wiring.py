@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from callcenter.audiosocket.api import AudioSocketServer
 from callcenter.config import Settings
 from callcenter.ivr.agi import AgiServer
 from callcenter.ivr.engine import RecordingSettings
@@ -19,10 +20,14 @@ def build_agi_server(
     tickets: TicketService,
     voice: VoiceReports,
     outcomes: CallbackOutcomeRecorder | None,
+    *,
+    audiosocket: AudioSocketServer | None = None,
 ) -> AgiServer:
     """The FastAGI server with the `ivr` and `callback` scripts (reads the menu files; not started)."""
     menu = load_menu(settings.ivr_menu_file, known_categories={c.code for c in reference.categories})
     backend = StoreIvrBackend(tickets, voice, outcomes)
-    recordings = RecordingSettings(local_dir=settings.recordings_dir, asterisk_dir=settings.agi_recordings_dir or None)
+    recordings = RecordingSettings(
+        local_dir=settings.recordings_dir, asterisk_dir=settings.agi_recordings_dir or None, stream=audiosocket
+    )
     routes = build_routes(IvrDependencies(menu=menu, backend=backend, recordings=recordings))
     return AgiServer(settings.agi_host, settings.agi_port, routes, allowed_peers=settings.agi_allowed_peers)

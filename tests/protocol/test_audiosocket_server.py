@@ -282,9 +282,7 @@ async def test_peer_not_allowed_is_refused(tmp_path: Path, caplog: pytest.LogCap
 async def test_a_byte_by_byte_peer_does_not_hold_other_calls(server: AudioSocketServer, tmp_path: Path) -> None:
     """While one peer trickles the whole trace a byte at a time, other calls complete."""
     slow = server.expect(spec(tmp_path, "slow", silence_seconds=30))
-    trickle = asyncio.create_task(
-        send(server.port, with_uuid(REPORT.read_bytes(), slow.uuid), chunks=[1], close=False)
-    )
+    trickle = asyncio.create_task(send(server.port, with_uuid(REPORT.read_bytes(), slow.uuid), chunks=[1], close=False))
     await asyncio.sleep(0)
     for index in range(3):
         await good_session(server, tmp_path, f"beside-{index}")
