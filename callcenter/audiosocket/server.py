@@ -55,6 +55,7 @@ class AudioSocketLimits:
     max_payload: int = p.MAX_PAYLOAD
     max_ahead_seconds: float | None = 3.0  # audio this far ahead of the wall clock is a flood
     max_sessions: int = 500
+    keepalive_seconds: float = 0.5  # 20 ms of silence to the caller this often (Asterisk's 2 s timeout)
     orphan_max_seconds: float = 300.0  # a session nobody expects is still recorded, this long
     shutdown_grace: float = 2.0
 
@@ -331,8 +332,7 @@ class _Session:
     async def _loop(self, spec: MessageSpec, sink: _WavSink, listener: FrameListener | None) -> tuple[str, str | None]:
         started = time.monotonic()
         beep = beep_pcm() if spec.beep else b""
-        if beep:
-            self._player = asyncio.get_running_loop().create_task(self._play(beep), name="audiosocket-beep")
+        self._player = asyncio.get_running_loop().create_task(self._play(beep), name="audiosocket-player")
         # Silence is counted from the end of the beep, by the frames and by the clock.
         last_voice = started + len(beep) / p.BYTES_PER_SECOND
         silent_bytes = 0  # silence measured on the audio: a SIP call sends silent frames
@@ -393,15 +393,26 @@ class _Session:
                 return END_ERROR, f"unexpected {message.kind.name} message mid-call"
 
     async def _play(self, pcm: bytes) -> None:
-        """Send audio to the caller at real-time pace (Asterisk plays what it gets)."""
+        """Send ``pcm`` to the caller at real-time pace (Asterisk plays what it gets), then
+        20 ms of silence every ``keepalive_seconds``: app_audiosocket gives up after 2 s with
+        no frame either way (MAX_WAIT_TIMEOUT_MSEC), and a Local channel sends none while
+        the caller is silent."""
         loop = asyncio.get_running_loop()
         start = loop.time()
-        for index, offset in enumerate(range(0, len(pcm), p.FRAME_BYTES)):
-            self.writer.write(p.audio(pcm[offset : offset + p.FRAME_BYTES]))
-            await self.writer.drain()
-            delay = start + (index + 1) * p.FRAME_MS / 1000 - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        try:
+            for index, offset in enumerate(range(0, len(pcm), p.FRAME_BYTES)):
+                self.writer.write(p.audio(pcm[offset : offset + p.FRAME_BYTES]))
+                await self.writer.drain()
+                delay = start + (index + 1) * p.FRAME_MS / 1000 - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            silence = p.audio(b"\x00" * p.FRAME_BYTES)
+            while not self.writer.is_closing():
+                await asyncio.sleep(self.limits.keepalive_seconds)
+                self.writer.write(silence)
+                await self.writer.drain()
+        except (ConnectionError, OSError):
+            return  # the caller is gone: the reader sees it too
 
     async def _send_hangup(self) -> None:
         if self.writer.is_closing():

@@ -44,6 +44,7 @@ async def the_ticket(app: RunningApp, phone: str):
     return await app.services.tickets.detail(tickets[0].number)
 
 
+@pytest.mark.app_settings(ivr_recorder="record_file")  # the fallback: Asterisk writes into a shared folder
 async def test_report_by_voice_makes_a_draft_with_the_recording_and_reads_its_number(
     pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int
 ) -> None:
@@ -70,6 +71,32 @@ async def test_report_by_voice_makes_a_draft_with_the_recording_and_reads_its_nu
     assert len(record) == 1 and record[0].split()[2].startswith(str(hotline.services.settings.recordings_dir))
     [say] = [i for i, c in enumerate(commands) if c.startswith(f"SAY DIGITS {detail.ticket.number} ")]
     assert commands.index(record[0]) < say
+
+
+@pytest.mark.app_settings(agi_recordings_dir="/nonexistent/not-shared/recordings")
+async def test_report_over_audiosocket_the_app_records_with_no_shared_folder(
+    pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int
+) -> None:
+    """The default: Asterisk streams the caller's audio; the app writes the file, ends the message
+    on '#', and Asterisk is never told a path (the one configured for it does not even exist)."""
+    citizen = await driver.call_citizen("report", PHONE)
+    ivr_leg = citizen + "-h"
+    await driver.wait_hangup(ivr_leg, timeout=120)
+
+    detail = await the_ticket(hotline, PHONE)
+    assert detail.ticket.is_draft and detail.ticket.category == "water_leak"
+    [recording] = [a for a in detail.attachments if a.kind == "recording"]
+    path = Path(hotline.services.settings.data_dir) / recording.path
+    assert path.parent == hotline.services.settings.recordings_dir and recording.size == path.stat().st_size
+    seconds = wav_seconds(path)
+    assert abs(seconds - pbx.complaint_seconds) < 1.5, (seconds, pbx.complaint_seconds)
+    commands = agi_lines(pbx.asterisk.log_text(), log_mark)
+    assert not [c for c in commands if c.startswith("RECORD FILE ")]
+    [audiosocket] = [c for c in commands if c.startswith("EXEC AudioSocket ")]
+    [say] = [i for i, c in enumerate(commands) if c.startswith(f"SAY DIGITS {detail.ticket.number} ")]
+    assert commands.index(audiosocket) < say
+    assert varset(driver, ivr_leg, "IVR_ROUTE") == ["done"]
+    assert "/nonexistent" not in pbx.asterisk.log_text()[log_mark:]
 
 
 async def test_caller_hangs_up_while_speaking_leaves_a_draft_with_what_was_said(
