@@ -101,7 +101,7 @@ def add_optional_parts(services: Services) -> None:
         ami=services.ami,
     )
     if settings.agi_enabled and settings.ivr_recorder == "audiosocket":
-        services.audiosocket = build_audiosocket(settings)
+        services.audiosocket = build_audiosocket(settings, services.speech, services.hub)
     if settings.agi_enabled:
         services.agi = build_agi_server(
             settings,

@@ -9,9 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
+from callcenter.audiosocket.live import MESSAGE_TYPE
 from callcenter.config import ListenError
 from callcenter.features import HEALTH_CHECKS, Feature
 from callcenter.services import Services
+from callcenter.web.live import Audience, add_message_type
 
 
 def setup(app: web.Application, services: Services) -> None:
@@ -19,6 +21,8 @@ def setup(app: web.Application, services: Services) -> None:
     if server is None:
         return
     settings = services.settings
+    # Live transcripts on the supervisors' sockets; operators get theirs inside the screen pop.
+    add_message_type(app, MESSAGE_TYPE, Audience.SUPERVISORS)
 
     async def health() -> dict[str, Any]:
         return {"audiosocket": {"listening": server.listening, "active": server.stats.active}}

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from callcenter.audiosocket.live import LiveTranscripts
 from callcenter.audiosocket.server import AudioSocketServer
 from callcenter.config import Settings
+from callcenter.events import EventHub
+from callcenter.stt.api import SpeechService
 
 
-def build_audiosocket(settings: Settings, live: Any = None) -> AudioSocketServer:
-    """The server the IVR records through; ``live`` makes the per-call live transcript (or None)."""
+def build_audiosocket(
+    settings: Settings, speech: SpeechService | None = None, hub: EventHub | None = None
+) -> AudioSocketServer:
+    """The server the IVR records through; with ``speech`` and ``hub`` every recording is also
+    transcribed live (when a model is loaded)."""
+    live = LiveTranscripts(speech, hub) if speech is not None and hub is not None else None
     return AudioSocketServer(
         settings.audiosocket_host,
         settings.audiosocket_port,

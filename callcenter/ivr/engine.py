@@ -483,7 +483,7 @@ class IvrEngine:
         self, io: CallIO, call: CallState, category: str | None, recording: Recording
     ) -> str | None:
         await check_recording(self._recordings, recording.local_path)
-        brief = await self._submit(call, category, recording.local_path)
+        brief = await self._submit(call, category, recording.local_path, recording.transcript)
         await io.set(cv.IVR_TICKET, brief.number)
         if recording.hung_up or io.channel.hung_up:
             raise AgiHangup(f"caller hung up while recording; ticket {brief.number} saved")
@@ -495,7 +495,10 @@ class IvrEngine:
             await self._finish(io, call, cv.ROUTE_DONE)
         return spec.next
 
-    async def _submit(self, call: CallState, category: str | None, path: Path) -> TicketBrief:
+    async def _submit(
+        self, call: CallState, category: str | None, path: Path, transcript: object = None
+    ) -> TicketBrief:
+        live = {"transcript": transcript} if transcript is not None else {}
         try:
             async with asyncio.timeout(self._settings.submit_timeout):
                 return await self._backend.submit_voice_report(
@@ -504,6 +507,7 @@ class IvrEngine:
                     recording_path=str(path),
                     call_uniqueid=call.uniqueid,
                     ivr_path=call.path_text,
+                    **live,
                 )
         except Exception as err:
             # Logged with everything needed to file it by hand: the recording stays on disk.

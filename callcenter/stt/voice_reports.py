@@ -22,6 +22,7 @@ from callcenter.domain.tickets import Actor, Channel
 from callcenter.reference import ReferenceData
 from callcenter.store import models as m
 from callcenter.stt.errors import AudioDecodeError, SttError, SttUnavailable
+from callcenter.stt.transcript import Transcript
 from callcenter.tickets.schemas import NewTicket, TicketView
 from callcenter.tickets.service import TicketService
 
@@ -43,9 +44,17 @@ class VoiceReports:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(
-        self, *, phone: str, category_code: str | None, recording_path: str, call_uniqueid: str, ivr_path: str
+        self,
+        *,
+        phone: str,
+        category_code: str | None,
+        recording_path: str,
+        call_uniqueid: str,
+        ivr_path: str,
+        transcript: Transcript | None = None,
     ) -> TicketView:
-        """Create the draft ticket with its recording now; transcribe later."""
+        """Create the draft ticket with its recording now; transcribe later (or, with the
+        ``transcript`` made live while the caller spoke, fill the draft from it at once)."""
         category = category_code if category_code and self._reference.has_category(category_code) else None
         name = self._reference.category(category).name if category else None
         view = await self._tickets.create(
@@ -73,7 +82,9 @@ class VoiceReports:
             actor=IVR_ACTOR,
             transcript_status=status,
         )
-        if status == "pending":
+        if status == "pending" and transcript is not None:
+            self._track(self._use_live(view.number, attachment_id, transcript), f"stt-live-{view.number}")
+        elif status == "pending":
             self._spawn(view.number, attachment_id, path)  # type: ignore[arg-type]
         else:
             reason = "файл записи не найден" if path is None else "модель распознавания речи не настроена"
@@ -102,9 +113,18 @@ class VoiceReports:
             return str(target)
 
     def _spawn(self, number: str, attachment_id: int, path: Path) -> None:
-        task = asyncio.create_task(self._transcribe(number, attachment_id, path), name=f"stt-{number}")
+        self._track(self._transcribe(number, attachment_id, path), f"stt-{number}")
+
+    def _track(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
+
+    async def _use_live(self, number: str, attachment_id: int, transcript: Transcript) -> None:
+        """The transcript made while the caller spoke: drafted and applied, no second decode."""
+        draft = await self._speech.draft_async(transcript)
+        await self._tickets.set_transcript(attachment_id, "done", {**transcript.to_dict(), "draft": draft.to_dict()})
+        await self._apply_suggestions(number, transcript.text, draft)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
