@@ -80,6 +80,8 @@ async def test_report_over_audiosocket_the_app_records_with_no_shared_folder(
 ) -> None:
     """The default: Asterisk streams the caller's audio; the app writes the file, ends the message
     on '#', and Asterisk is never told a path (the one configured for it does not even exist)."""
+    modules = await driver.command("module show like audiosocket")
+    assert "app_audiosocket.so" in modules and "res_audiosocket.so" in modules, modules
     citizen = await driver.call_citizen("report", PHONE)
     ivr_leg = citizen + "-h"
     await driver.wait_hangup(ivr_leg, timeout=120)
