@@ -244,6 +244,7 @@ async def run_once(speech: SpeechService, n: int, pcm: bytes, folder: Path) -> d
     tick_task = asyncio.create_task(ticker())
     collect_task = asyncio.create_task(collect())
     outcomes = [await e.outcome(600 + len(pcm) / p.BYTES_PER_SECOND) for e in expected]
+    transcripts = [await o.transcript for o in outcomes if o.transcript is not None]
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     done.set()
     await tick_task
@@ -266,7 +267,7 @@ async def run_once(speech: SpeechService, n: int, pcm: bytes, folder: Path) -> d
         "stt_skipped_s": sum(listener.recognizer.dropped_bytes for listener in live.listeners) / p.BYTES_PER_SECOND,
         "rtts": result["rtts"],
         "reasons": sorted({o.reason for o in outcomes}),
-        "texts": sum(1 for o in outcomes if o.transcript is not None and o.transcript.text),
+        "texts": sum(1 for t in transcripts if t.text),
     }
 
 

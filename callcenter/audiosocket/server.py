@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import math
@@ -88,7 +89,9 @@ class RecordingOutcome:
     audio_bytes: int
     speech: bool
     error: str | None = None
-    transcript: Any = None  # the live transcript (stt Transcript), when one was made
+    # The live transcript, when one is being made: an asyncio.Task giving the stt Transcript
+    # (it may still be decoding the last audio when the outcome is settled).
+    transcript: asyncio.Task[Any] | None = None
 
     @property
     def seconds(self) -> float:
@@ -294,18 +297,10 @@ class _Session:
                 await self._send_hangup()
             self._log(spec, outcome)
             if listener is not None:
-                outcome = await self._finish_listener(listener, outcome)
+                # The outcome is settled now; the live transcript follows when its last chunk
+                # is decoded (a loaded machine must not make the IVR wait for it).
+                outcome = dataclasses.replace(outcome, transcript=self.server._finish_later(listener, outcome))
         return outcome
-
-    async def _finish_listener(self, listener: FrameListener, outcome: RecordingOutcome) -> RecordingOutcome:
-        try:
-            transcript = await listener.finish(outcome)
-        except Exception:  # noqa: BLE001 - the recording stands without its live transcript
-            logger.exception("live transcript of %s failed", outcome.path)
-            return outcome
-        return RecordingOutcome(
-            outcome.path, outcome.reason, outcome.digit, outcome.audio_bytes, outcome.speech, outcome.error, transcript
-        )
 
     def _log(self, spec: MessageSpec, outcome: RecordingOutcome) -> None:
         if outcome.reason == END_ERROR:
@@ -456,6 +451,7 @@ class AudioSocketServer:
         self._expected: dict[uuid.UUID, Expected] = {}
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
+        self._finishing: set[asyncio.Task[Any]] = set()
         self._counter = 0
 
     @property
@@ -487,6 +483,17 @@ class AudioSocketServer:
         except Exception:  # noqa: BLE001 - no live transcript, the recording goes on
             logger.exception("no live transcript for %s", spec.path)
             return None
+
+    def _finish_later(self, listener: FrameListener, outcome: RecordingOutcome) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(listener.finish(outcome), name=f"live-{outcome.path.name}")
+        self._finishing.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._finishing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("live transcript %s failed", task.get_name(), exc_info=task.exception())
 
     def expect(self, spec: MessageSpec) -> Expected:
         """Register a recording; give ``expected.uuid`` to ``EXEC AudioSocket``."""
@@ -533,6 +540,9 @@ class AudioSocketServer:
                 async with asyncio.timeout(self.limits.shutdown_grace):
                     await self._server.wait_closed()
             self._server = None
+        for task in list(self._finishing):
+            task.cancel()
+        await asyncio.gather(*self._finishing, return_exceptions=True)
         for expected in list(self._expected.values()):
             expected.settle(RecordingOutcome(expected.spec.path, END_CANCELLED, None, 0, False, "server closed"))
 

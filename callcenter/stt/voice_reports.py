@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ class VoiceReports:
         recording_path: str,
         call_uniqueid: str,
         ivr_path: str,
-        transcript: Transcript | None = None,
+        transcript: Transcript | Awaitable[Transcript] | None = None,
     ) -> TicketView:
         """Create the draft ticket with its recording now; transcribe later (or, with the
         ``transcript`` made live while the caller spoke, fill the draft from it at once)."""
@@ -83,7 +84,7 @@ class VoiceReports:
             transcript_status=status,
         )
         if status == "pending" and transcript is not None:
-            self._track(self._use_live(view.number, attachment_id, transcript), f"stt-live-{view.number}")
+            self._track(self._use_live(view.number, attachment_id, transcript, path), f"stt-live-{view.number}")  # type: ignore[arg-type]
         elif status == "pending":
             self._spawn(view.number, attachment_id, path)  # type: ignore[arg-type]
         else:
@@ -120,8 +121,19 @@ class VoiceReports:
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
-    async def _use_live(self, number: str, attachment_id: int, transcript: Transcript) -> None:
-        """The transcript made while the caller spoke: drafted and applied, no second decode."""
+    async def _use_live(
+        self, number: str, attachment_id: int, live: Transcript | Awaitable[Transcript], path: Path
+    ) -> None:
+        """The transcript made while the caller spoke: drafted and applied, no second decode.
+        If it failed, the file is transcribed as usual."""
+        try:
+            transcript = live if isinstance(live, Transcript) else await live
+        except (Exception, asyncio.CancelledError) as err:  # noqa: BLE001 - the file is still there
+            if asyncio.current_task() is not None and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise
+            logger.warning("ticket %s: live transcript lost (%s); transcribing the file", number, err)
+            await self._transcribe(number, attachment_id, path)
+            return
         draft = await self._speech.draft_async(transcript)
         await self._tickets.set_transcript(attachment_id, "done", {**transcript.to_dict(), "draft": draft.to_dict()})
         await self._apply_suggestions(number, transcript.text, draft)
