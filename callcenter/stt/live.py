@@ -70,8 +70,9 @@ class LiveRecognizer:
         self._on_update = on_update
         self._chunk = int(chunk_seconds * TELEPHONE_RATE) * 2
         self._max_buffer = int(max_buffer_seconds * TELEPHONE_RATE) * 2
-        self._recognizer = vosk.KaldiRecognizer(loaded.model, loaded.sample_rate)
-        self._recognizer.SetWords(True)
+        # Made by the first job, in a worker thread: building a recogniser takes long enough
+        # (tens to hundreds of ms) to stall the event loop when many calls start at once.
+        self._recognizer: vosk.KaldiRecognizer | None = None
         self._buffer = bytearray()
         self._resample_state: Any = None
         self._segments: list[dict[str, Any]] = []
@@ -121,6 +122,9 @@ class LiveRecognizer:
     def _accept(self, chunk: bytes, final: bool) -> tuple[dict[str, Any] | None, str, float]:
         """In a worker thread: resample, decode, read the result."""
         started = time.thread_time()
+        if self._recognizer is None:
+            self._recognizer = vosk.KaldiRecognizer(self._loaded.model, self._loaded.sample_rate)
+            self._recognizer.SetWords(True)
         data = chunk
         if self._loaded.sample_rate != TELEPHONE_RATE and chunk:
             data, self._resample_state = audioop.ratecv(
