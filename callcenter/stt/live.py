@@ -62,7 +62,8 @@ class LiveRecognizer:
         run: Callable[[Callable[[], Any]], Any],
         on_update: Updates | None = None,
         *,
-        chunk_seconds: float = 0.2,
+        chunk_seconds: float = 0.25,
+        partial_seconds: float = 0.5,
         max_buffer_seconds: float = 30.0,
     ) -> None:
         self._loaded = loaded
@@ -70,6 +71,10 @@ class LiveRecognizer:
         self._on_update = on_update
         self._chunk = int(chunk_seconds * TELEPHONE_RATE) * 2
         self._max_buffer = int(max_buffer_seconds * TELEPHONE_RATE) * 2
+        # PartialResult() costs a lattice traceback: asked for at most every partial_seconds
+        # of audio (the text shown moves on twice a second), not after every chunk.
+        self._partial_every = int(partial_seconds * TELEPHONE_RATE) * 2
+        self._since_partial = 0
         # Made by the first job, in a worker thread: building a recogniser takes long enough
         # (tens to hundreds of ms) to stall the event loop when many calls start at once.
         self._recognizer: vosk.KaldiRecognizer | None = None
@@ -138,8 +143,14 @@ class LiveRecognizer:
             segment = json.loads(self._recognizer.FinalResult())
         elif self._recognizer.AcceptWaveform(data):
             segment = json.loads(self._recognizer.Result())
+            self._since_partial = 0
         else:
-            partial = json.loads(self._recognizer.PartialResult()).get("partial", "")
+            self._since_partial += len(chunk)
+            if self._since_partial >= self._partial_every:
+                self._since_partial = 0
+                partial = json.loads(self._recognizer.PartialResult()).get("partial", "")
+            else:
+                partial = self._partial  # unchanged since the last look
         return segment, partial, time.thread_time() - started
 
     def text(self, final: bool = False) -> LiveText:

@@ -175,7 +175,7 @@ class SpeechService:
         draft = await loop.run_in_executor(executor, self.draft, transcript)
         return transcript, draft
 
-    def live(self, on_update: Updates | None = None, *, chunk_seconds: float = 0.2) -> LiveRecognizer:
+    def live(self, on_update: Updates | None = None, *, chunk_seconds: float = 0.25) -> LiveRecognizer:
         """A recogniser for one call's audio as it arrives (8 kHz slin16, AudioSocket); its
         chunks run in this pool. Raises :class:`SttUnavailable` without a model."""
         return LiveRecognizer(self._require_model(), self._run_live, on_update, chunk_seconds=chunk_seconds)
