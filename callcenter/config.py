@@ -83,6 +83,9 @@ class Settings:
     stt_model: Path | None = None  # a Vosk model folder; speech-to-text is off without it
     stt_workers: int = 2
     stt_job_timeout: float = 300.0
+    # Calls transcribed live (AudioSocket) at once; more are transcribed from the file after the
+    # message. About what stt_workers decode in real time (docs/benchmarks.md); 0 turns it off.
+    stt_live_max_calls: int = 4
 
     dial_template: str = "PJSIP/{number}@city-trunk"
     callback_delay_seconds: int = 900
@@ -288,6 +291,8 @@ def validate(settings: Settings) -> None:
     days = [d.strip().lower() for d in settings.callback_days.split(",") if d.strip()]
     if not days or any(d not in _WEEKDAYS for d in days):
         fail("callback_days", f"expected days like mon,tue,...,sun, got {settings.callback_days!r}")
+    if settings.stt_live_max_calls < 0:
+        fail("stt_live_max_calls", f"must be 0 (off) or more, got {settings.stt_live_max_calls}")
     if settings.ivr_recorder not in ("audiosocket", "record_file"):
         fail("ivr_recorder", f"expected audiosocket or record_file, got {settings.ivr_recorder!r}")
     for peer in settings.audiosocket_allowed_peers:

@@ -25,18 +25,31 @@ MESSAGE_TYPE = "voice_live"
 class LiveTranscripts:
     """The server's listener factory: one :class:`CallTranscript` per expected recording."""
 
-    def __init__(self, speech: SpeechService, hub: EventHub, *, partial_interval: float = 0.5) -> None:
+    def __init__(
+        self, speech: SpeechService, hub: EventHub, *, max_calls: int = 4, partial_interval: float = 0.5
+    ) -> None:
         self.speech = speech
         self.hub = hub
+        self.max_calls = max_calls
         self.partial_interval = partial_interval
+        self.active = 0
+        self.declined = 0
 
     def __call__(self, spec: MessageSpec) -> FrameListener | None:
         if spec.kind == "orphan" or not self.speech.available:
             return None
+        if self.active >= self.max_calls:
+            # Past what the pool decodes in real time the live text would only fall further
+            # behind: this call is transcribed from its file after the message, as before.
+            self.declined += 1
+            logger.info("live transcript declined for %s: %d calls already", spec.path.name, self.active)
+            return None
         try:
-            return CallTranscript(self, spec)
+            listener = CallTranscript(self, spec)
         except SttUnavailable:
             return None
+        self.active += 1
+        return listener
 
 
 class CallTranscript:
@@ -88,6 +101,12 @@ class CallTranscript:
         )
 
     async def finish(self, outcome: RecordingOutcome) -> Transcript:
+        try:
+            return await self._finish(outcome)
+        finally:
+            self._owner.active -= 1
+
+    async def _finish(self, outcome: RecordingOutcome) -> Transcript:
         transcript = await self.recognizer.finish()
         if self._drafting is not None:
             await asyncio.gather(self._drafting, return_exceptions=True)

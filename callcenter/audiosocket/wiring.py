@@ -14,7 +14,11 @@ def build_audiosocket(
 ) -> AudioSocketServer:
     """The server the IVR records through; with ``speech`` and ``hub`` every recording is also
     transcribed live (when a model is loaded)."""
-    live = LiveTranscripts(speech, hub) if speech is not None and hub is not None else None
+    live = (
+        LiveTranscripts(speech, hub, max_calls=settings.stt_live_max_calls)
+        if speech is not None and hub is not None and settings.stt_live_max_calls > 0
+        else None
+    )
     return AudioSocketServer(
         settings.audiosocket_host,
         settings.audiosocket_port,

@@ -76,3 +76,18 @@ async def test_live_transcript_reaches_the_hub_and_the_draft(live_server: LiveSe
     assert recording.transcript_status == "done"
     assert recording.transcript["text"] == final["text"] and recording.transcript["model"]
     assert detail.ticket.description == final["text"]
+
+
+async def test_live_transcripts_are_capped(live_server: LiveServer, tmp_path: Path) -> None:
+    """Past stt_live_max_calls a call gets no live recogniser (its file is decoded after the
+    message); a finished call frees its place."""
+    from callcenter.audiosocket.live import LiveTranscripts
+    from callcenter.audiosocket.server import END_DTMF, MessageSpec, RecordingOutcome
+
+    live = LiveTranscripts(live_server.services.speech, live_server.services.hub, max_calls=1)
+    first = live(MessageSpec(path=tmp_path / "a.wav", call_uniqueid="a"))
+    assert first is not None and live.active == 1
+    assert live(MessageSpec(path=tmp_path / "b.wav", call_uniqueid="b")) is None and live.declined == 1
+    first.feed(b"\x00\x00" * 4000)
+    await first.finish(RecordingOutcome(tmp_path / "a.wav", END_DTMF, "#", 8000, False))
+    assert live.active == 0 and live(MessageSpec(path=tmp_path / "c.wav", call_uniqueid="c")) is not None
