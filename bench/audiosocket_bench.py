@@ -60,6 +60,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="speech pool size (CALLCENTER_STT_WORKERS)")
     parser.add_argument("--model", type=Path, default=None, help="Vosk model (default: the Korean test model)")
     parser.add_argument(
+        "--live-max", type=int, default=4, help="calls transcribed live at once (CALLCENTER_STT_LIVE_MAX_CALLS)"
+    )
+    parser.add_argument(
         "--nice",
         type=int,
         default=DEFAULT_WORKER_NICE,
@@ -207,9 +210,9 @@ async def echo_server() -> asyncio.Server:
     return await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
-async def run_once(speech: SpeechService, n: int, pcm: bytes, folder: Path) -> dict[str, Any]:
+async def run_once(speech: SpeechService, n: int, pcm: bytes, folder: Path, max_live: int) -> dict[str, Any]:
     hub = EventHub()
-    live = Measured(speech, hub)
+    live = Measured(speech, hub, max_calls=max_live)
     limits = AudioSocketLimits(max_sessions=1000)
     server = AudioSocketServer("127.0.0.1", 0, recordings_dir=folder, limits=limits, listeners=live)
     await server.start()
@@ -303,7 +306,8 @@ async def main() -> None:
         pcm = make_speech(folder, args.seconds)
         print(
             f"AudioSocket bench: {len(pcm) / p.BYTES_PER_SECOND:.0f} s of speech per caller at real-time pace, "
-            f"model {speech.model_name}, {args.workers} speech workers at nice +{args.nice}, {os.cpu_count()} CPUs, "
+            f"model {speech.model_name}, {args.workers} speech workers at nice +{args.nice}, live for at most "
+            f"{args.live_max} calls, {os.cpu_count()} CPUs, "
             f"load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )
@@ -313,7 +317,7 @@ async def main() -> None:
             f"{'echo p50':>8} {'echo p99':>8} ms | ends, texts"
         )
         for n in args.callers:
-            r = await run_once(speech, n, pcm, folder)
+            r = await run_once(speech, n, pcm, folder, args.live_max)
             print(
                 f"{n:>7} | {ms(r['lags'], 50)} {ms(r['lags'], 95)} {ms(r['final_lags'], 50):>9} "
                 f"{ms(r['final_lags'], 95):>9}    | {r['cpu_per_stream'] * 100:9.1f}% | "

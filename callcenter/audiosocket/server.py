@@ -54,7 +54,9 @@ class AudioSocketLimits:
     uuid_timeout: float = 5.0  # from connect to the UUID message
     frame_timeout: float = 2.0  # from a message's first byte to its last
     max_payload: int = p.MAX_PAYLOAD
-    max_ahead_seconds: float | None = 3.0  # audio this far ahead of the wall clock is a flood
+    # Audio this far ahead of the wall clock (counted from the connection) is a flood. Generous:
+    # a loaded loop that reads late sees what the kernel buffered meanwhile arrive at once.
+    max_ahead_seconds: float | None = 10.0
     max_sessions: int = 500
     keepalive_seconds: float = 0.5  # 20 ms of silence to the caller this often (Asterisk's 2 s timeout)
     orphan_max_seconds: float = 300.0  # a session nobody expects is still recorded, this long
@@ -230,6 +232,7 @@ class _Session:
         self.limits = server.limits
         self.digit: str | None = None
         self.speech = False
+        self.connected_at = time.monotonic()
         self._player: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
@@ -369,10 +372,11 @@ class _Session:
                     if silent_bytes >= spec.silence_seconds * p.BYTES_PER_SECOND:
                         return END_SILENCE, None
                 ahead = self.limits.max_ahead_seconds
-                if ahead is not None and sink.bytes / p.BYTES_PER_SECOND > time.monotonic() - started + ahead:
+                elapsed = time.monotonic() - self.connected_at
+                if ahead is not None and sink.bytes / p.BYTES_PER_SECOND > elapsed + ahead:
                     return END_ERROR, (
                         f"audio arrives faster than real time ({sink.bytes / p.BYTES_PER_SECOND:.1f} s of audio "
-                        f"in {time.monotonic() - started:.1f} s)"
+                        f"in {elapsed:.1f} s)"
                     )
             elif message.kind is p.Kind.DTMF:
                 digit = message.digit
