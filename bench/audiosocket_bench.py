@@ -60,7 +60,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="speech pool size (CALLCENTER_STT_WORKERS)")
     parser.add_argument("--model", type=Path, default=None, help="Vosk model (default: the Korean test model)")
     parser.add_argument(
-        "--live-max", type=int, default=4, help="calls transcribed live at once (CALLCENTER_STT_LIVE_MAX_CALLS)"
+        "--live-max", type=int, default=2, help="calls transcribed live at once (CALLCENTER_STT_LIVE_MAX_CALLS)"
     )
     parser.add_argument(
         "--nice",

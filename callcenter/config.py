@@ -84,8 +84,9 @@ class Settings:
     stt_workers: int = 2
     stt_job_timeout: float = 300.0
     # Calls transcribed live (AudioSocket) at once; more are transcribed from the file after the
-    # message. About what stt_workers decode in real time (docs/benchmarks.md); 0 turns it off.
-    stt_live_max_calls: int = 4
+    # message. About what stt_workers decode in real time (docs/benchmarks.md: half a core per
+    # caller speaking, with the Korean test model on this machine); 0 turns it off.
+    stt_live_max_calls: int = 2
 
     dial_template: str = "PJSIP/{number}@city-trunk"
     callback_delay_seconds: int = 900

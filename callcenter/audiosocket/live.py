@@ -26,7 +26,7 @@ class LiveTranscripts:
     """The server's listener factory: one :class:`CallTranscript` per expected recording."""
 
     def __init__(
-        self, speech: SpeechService, hub: EventHub, *, max_calls: int = 4, partial_interval: float = 0.5
+        self, speech: SpeechService, hub: EventHub, *, max_calls: int = 2, partial_interval: float = 0.5
     ) -> None:
         self.speech = speech
         self.hub = hub
