@@ -22,6 +22,8 @@ from aiohttp import web
 
 from callcenter import __version__
 from callcenter.accounts.users import UserService
+from callcenter.audiosocket.api import build_audiosocket
+from callcenter.audiosocket.feature import FEATURE as AUDIOSOCKET
 from callcenter.callbacks.api import build_callbacks
 from callcenter.callbacks.feature import FEATURE as CALLBACKS
 from callcenter.config import Settings
@@ -56,9 +58,10 @@ logger = logging.getLogger(__name__)
 
 
 # The order features are set up in (and their commands listed in): speech first (the IVR hands it
-# recordings), then the IVR; the rest side by side.
+# recordings), then the AudioSocket server (the IVR records through it), then the IVR; the rest side by side.
 FEATURES: tuple[Feature, ...] = (
     STT,
+    AUDIOSOCKET,
     IVR,
     PORTAL,
     OPEN311,
@@ -121,6 +124,8 @@ def add_optional_parts(services: Services) -> None:
         gazetteer=services.gazetteer,
         hub=services.hub,
     )
+    if settings.agi_enabled and settings.ivr_recorder == "audiosocket":
+        services.audiosocket = build_audiosocket(settings, services.speech, services.hub)
     if settings.agi_enabled:
         services.agi = build_agi_server(
             settings,
@@ -129,6 +134,7 @@ def add_optional_parts(services: Services) -> None:
             services.voice,
             services.callbacks.outcomes,
             outage=services.incidents.outage_port,
+            audiosocket=services.audiosocket,
         )
 
 

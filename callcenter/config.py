@@ -73,10 +73,22 @@ class Settings:
     # `serve` makes the missing ones there (espeak-ng placeholders) and /healthz checks them.
     ivr_prompts_dir: Path | None = None
     ivr_menu_file: Path | None = None  # an edited copy of ivr/menu.yaml; the shipped menu if empty
+    # Who records the IVR's messages: "audiosocket" (Asterisk streams the audio to us, we write the
+    # file and transcribe it live; no shared folder) or "record_file" (Asterisk's RECORD FILE into a
+    # folder both see, CALLCENTER_AGI_RECORDINGS_DIR).
+    ivr_recorder: str = "audiosocket"
+    audiosocket_host: str = "127.0.0.1"
+    audiosocket_port: int = 9092
+    audiosocket_allowed_peers: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    audiosocket_address: str = ""  # host:port as Asterisk reaches us; the listening address if empty
 
     stt_model: Path | None = None  # a Vosk model folder; speech-to-text is off without it
     stt_workers: int = 2
     stt_job_timeout: float = 300.0
+    # Calls transcribed live (AudioSocket) at once; more are transcribed from the file after the
+    # message. About what stt_workers decode in real time (docs/benchmarks.md: half a core per
+    # caller speaking, with the Korean test model on this machine); 0 turns it off.
+    stt_live_max_calls: int = 2
 
     dial_template: str = "PJSIP/{number}@city-trunk"
     callback_delay_seconds: int = 900
@@ -310,7 +322,7 @@ def validate(settings: Settings) -> None:
     def fail(name: str, message: str) -> None:
         raise ConfigError(f"{ENV_PREFIX}{name.upper()}: {message}")
 
-    for name in ("port", "agi_port", "ami_port"):
+    for name in ("port", "agi_port", "ami_port", "audiosocket_port"):
         if not 0 <= getattr(settings, name) <= 65535:
             fail(name, f"expected a port from 0 to 65535, got {getattr(settings, name)}")
     if not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", settings.database_url):
@@ -336,6 +348,19 @@ def validate(settings: Settings) -> None:
         fail("sms_method", f"expected POST, PUT or GET, got {settings.sms_method!r}")
     if settings.sms_auth_header and ":" not in settings.sms_auth_header:
         fail("sms_auth_header", "expected 'Header-Name: value'")
+    if settings.stt_live_max_calls < 0:
+        fail("stt_live_max_calls", f"must be 0 (off) or more, got {settings.stt_live_max_calls}")
+    if settings.ivr_recorder not in ("audiosocket", "record_file"):
+        fail("ivr_recorder", f"expected audiosocket or record_file, got {settings.ivr_recorder!r}")
+    for peer in settings.audiosocket_allowed_peers:
+        try:
+            ipaddress.ip_network(peer, strict=False)
+        except ValueError:
+            fail("audiosocket_allowed_peers", f"expected IP addresses or networks, got {peer!r}")
+    if settings.audiosocket_address and not re.fullmatch(
+        r"(\[[0-9a-fA-F:.]+\]|[^\s:,\[\]]+):\d{1,5}", settings.audiosocket_address
+    ):
+        fail("audiosocket_address", f"expected host:port as Asterisk reaches us, got {settings.audiosocket_address!r}")
     if settings.callback_mode not in ("auto", "operator"):
         fail("callback_mode", f"expected auto or operator, got {settings.callback_mode!r}")
     if not any(field in settings.dial_template for field in ("{number}", "{digits}", "{national}")):

@@ -27,6 +27,7 @@ from callcenter.reference import Gazetteer, ReferenceData
 from callcenter.tickets.service import TicketService
 
 if TYPE_CHECKING:
+    from callcenter.audiosocket.api import AudioSocketServer
     from callcenter.callbacks.api import CallbacksFeature
     from callcenter.incidents.api import IncidentsFeature
     from callcenter.ivr.api import AgiServer
@@ -52,6 +53,7 @@ class Services:
     callbacks: CallbacksFeature | None = None
     agi: AgiServer | None = None  # the FastAGI server, when AGI is enabled
     incidents: IncidentsFeature | None = None  # outage incidents (the IVR announces them)
+    audiosocket: AudioSocketServer | None = None  # when the IVR records over AudioSocket
 
     def ami_state(self) -> str:
         """The AMI link's state for /healthz: "disabled" while AMI is off."""

@@ -78,6 +78,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
             "data_dir": tmp_path / "data",
             "secret_key": "test-secret",
             "agi_port": 0,  # a free port: several suites may run at once
+            "audiosocket_port": 0,
         },
     )
 

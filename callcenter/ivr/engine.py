@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from callcenter.audiosocket.api import AudioSocketServer, MessageSpec
 from callcenter.clock import Clock
 from callcenter.clock import utcnow as utc_now
 from callcenter.ivr import channel_vars as cv
@@ -59,6 +60,10 @@ class RecordingSettings:
     local_dir: Path
     asterisk_dir: str | None = None
     fmt: str = "wav"
+    # With an AudioSocket server the application records (EXEC AudioSocket): Asterisk needs no
+    # access to local_dir. RECORD FILE is the fallback when Asterisk cannot reach the server.
+    stream: AudioSocketServer | None = None
+    stream_outcome_timeout: float = 15.0
 
     @property
     def is_local(self) -> bool:
@@ -108,6 +113,7 @@ class Recording:
     recorded: bool
     hung_up: bool
     failed: bool
+    transcript: object = None  # the live transcript made while the caller spoke (AudioSocket)
 
 
 def recording_name(kind: str, uniqueid: str, counter: int, now: datetime) -> str:
@@ -177,9 +183,27 @@ async def record_message(
     silence_seconds: int,
     now: datetime,
 ) -> Recording:
-    """RECORD FILE after a beep; ``#`` or silence ends it. A hang-up is returned, not raised."""
+    """Record after a beep; ``#`` or silence ends it. A hang-up is returned, not raised.
+
+    Over AudioSocket when the application has a server (it writes the file as the audio
+    arrives), else RECORD FILE (Asterisk writes it into a folder both see)."""
     call.recordings += 1
-    asterisk_path, local_path = recordings.locate(recording_name(kind, call.uniqueid, call.recordings, now))
+    name = recording_name(kind, call.uniqueid, call.recordings, now)
+    if recordings.stream is not None:
+        streamed = await stream_message(
+            io,
+            recordings,
+            recordings.stream,
+            name,
+            kind=kind,
+            call=call,
+            max_seconds=max_seconds,
+            silence_seconds=silence_seconds,
+        )
+        if streamed is not None:
+            return streamed
+        logger.error("AudioSocket unreachable from Asterisk for %s: falling back to RECORD FILE", call.uniqueid)
+    asterisk_path, local_path = recordings.locate(name)
     if recordings.is_local:
         await asyncio.to_thread(local_path.parent.mkdir, parents=True, exist_ok=True)
     result = await io.channel.record_file(
@@ -188,6 +212,61 @@ async def record_message(
     recorded = not result.failed and (result.endpos is None or result.endpos > 0)
     logger.info("recording %s on %s ended by %s (endpos %s)", local_path, call.uniqueid, result.reason, result.endpos)
     return Recording(local_path=local_path, recorded=recorded, hung_up=result.ended_by_hangup, failed=result.failed)
+
+
+async def stream_message(
+    io: CallIO,
+    recordings: RecordingSettings,
+    server: AudioSocketServer,
+    name: str,
+    *,
+    kind: str,
+    call: CallState,
+    max_seconds: int,
+    silence_seconds: int,
+) -> Recording | None:
+    """``EXEC AudioSocket <uuid>,<address>``: the application records, ends the message and
+    plays the beep. None when Asterisk never connected (the caller can still be recorded the
+    old way); a hang-up is returned, not raised."""
+    local_path = Path(recordings.local_dir) / f"{name}.wav"
+    expected = server.expect(
+        MessageSpec(
+            path=local_path,
+            max_seconds=max_seconds,
+            silence_seconds=silence_seconds,
+            end_digits="#",
+            call_uniqueid=call.uniqueid,
+            phone=call.phone,
+            kind=kind,
+        )
+    )
+    hung_up = False
+    try:
+        reply = await io.channel.exec("AudioSocket", f"{expected.uuid},{server.address}")
+        logger.debug("AudioSocket on %s returned %s", call.uniqueid, reply.result)
+    except AgiHangup:
+        hung_up = True  # the AGI link died; the server still has what the caller said
+    if not expected.connected.is_set():
+        expected.settle_cancelled("Asterisk did not connect")
+        if hung_up or io.channel.hung_up:
+            return Recording(local_path=local_path, recorded=False, hung_up=True, failed=False)
+        return None
+    outcome = await expected.outcome(recordings.stream_outcome_timeout)
+    logger.info(
+        "recording %s on %s ended by %s (%.1f s, speech %s)",
+        local_path,
+        call.uniqueid,
+        outcome.reason,
+        outcome.seconds,
+        outcome.speech,
+    )
+    return Recording(
+        local_path=local_path,
+        recorded=outcome.recorded,
+        hung_up=hung_up or outcome.hung_up or io.channel.hung_up,
+        failed=False,
+        transcript=outcome.transcript,
+    )
 
 
 async def check_recording(recordings: RecordingSettings, path: Path) -> None:
@@ -458,7 +537,7 @@ class IvrEngine:
         self, io: CallIO, call: CallState, category: str | None, recording: Recording
     ) -> str | None:
         await check_recording(self._recordings, recording.local_path)
-        brief = await self._submit(call, category, recording.local_path)
+        brief = await self._submit(call, category, recording.local_path, recording.transcript)
         await io.set(cv.IVR_TICKET, brief.number)
         if recording.hung_up or io.channel.hung_up:
             raise AgiHangup(f"caller hung up while recording; ticket {brief.number} saved")
@@ -470,7 +549,10 @@ class IvrEngine:
             await self._finish(io, call, cv.ROUTE_DONE)
         return spec.next
 
-    async def _submit(self, call: CallState, category: str | None, path: Path) -> TicketBrief:
+    async def _submit(
+        self, call: CallState, category: str | None, path: Path, transcript: object = None
+    ) -> TicketBrief:
+        live = {"transcript": transcript} if transcript is not None else {}
         try:
             async with asyncio.timeout(self._settings.submit_timeout):
                 return await self._backend.submit_voice_report(
@@ -479,6 +561,7 @@ class IvrEngine:
                     recording_path=str(path),
                     call_uniqueid=call.uniqueid,
                     ivr_path=call.path_text,
+                    **live,
                 )
         except Exception as err:
             # Logged with everything needed to file it by hand: the recording stays on disk.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 TICKET_STATUSES = ("new", "dispatched", "in_progress", "done", "closed", "archived", "rejected")
 
@@ -30,11 +30,19 @@ class IvrBackend(Protocol):
         ...
 
     async def submit_voice_report(
-        self, *, phone: str, category_code: str | None, recording_path: str, call_uniqueid: str, ivr_path: str
+        self,
+        *,
+        phone: str,
+        category_code: str | None,
+        recording_path: str,
+        call_uniqueid: str,
+        ivr_path: str,
+        transcript: Any = None,
     ) -> TicketBrief:
         """Create a draft ticket (status new, draft flag) holding the recording.
 
-        Speech-to-text runs later, off the call.
+        Speech-to-text runs later, off the call, unless ``transcript`` (made live while the
+        caller spoke, over AudioSocket) is given: then it is used as it is.
         """
         ...
 

@@ -58,7 +58,14 @@ class StoreIvrBackend:
             return None
 
     async def submit_voice_report(
-        self, *, phone: str, category_code: str | None, recording_path: str, call_uniqueid: str, ivr_path: str
+        self,
+        *,
+        phone: str,
+        category_code: str | None,
+        recording_path: str,
+        call_uniqueid: str,
+        ivr_path: str,
+        transcript: Any = None,
     ) -> TicketBrief:
         view = await self._voice.submit(
             phone=phone,
@@ -66,6 +73,7 @@ class StoreIvrBackend:
             recording_path=recording_path,
             call_uniqueid=call_uniqueid,
             ivr_path=ivr_path,
+            transcript=transcript,
         )
         return brief(view)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from callcenter.audiosocket.api import AudioSocketServer
 from callcenter.config import Settings
 from callcenter.ivr.agi import AgiServer
 from callcenter.ivr.engine import RecordingSettings
@@ -26,11 +27,15 @@ def build_agi_server(
     voice: VoiceReports,
     outcomes: CallbackOutcomeRecorder | None,
     outage: OutagePort | None = None,
+    *,
+    audiosocket: AudioSocketServer | None = None,
 ) -> AgiServer:
     """The FastAGI server with the `ivr`, `callback` and `escalation` scripts (reads the menu files; not started)."""
     menu = load_menu(settings.ivr_menu_file, known_categories={c.code for c in reference.categories})
     backend = StoreIvrBackend(tickets, voice, outcomes)
-    recordings = RecordingSettings(local_dir=settings.recordings_dir, asterisk_dir=settings.agi_recordings_dir or None)
+    recordings = RecordingSettings(
+        local_dir=settings.recordings_dir, asterisk_dir=settings.agi_recordings_dir or None, stream=audiosocket
+    )
     routes = build_routes(
         IvrDependencies(
             menu=menu,

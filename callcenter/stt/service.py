@@ -27,6 +27,7 @@ from callcenter.reference import ReferenceData
 from callcenter.stt.audio import find_ffmpeg
 from callcenter.stt.drafting import Draft, Drafter
 from callcenter.stt.errors import SttCancelled, SttError, SttTimeout, SttUnavailable
+from callcenter.stt.live import LiveRecognizer, Updates
 from callcenter.stt.recognizer import (
     JobControl,
     LoadedModel,
@@ -173,6 +174,30 @@ class SpeechService:
             raise SttUnavailable("speech service closed")
         draft = await loop.run_in_executor(executor, self.draft, transcript)
         return transcript, draft
+
+    def live(self, on_update: Updates | None = None, *, chunk_seconds: float = 0.25) -> LiveRecognizer:
+        """A recogniser for one call's audio as it arrives (8 kHz slin16, AudioSocket); its
+        chunks run in this pool. Raises :class:`SttUnavailable` without a model."""
+        return LiveRecognizer(self._require_model(), self._run_live, on_update, chunk_seconds=chunk_seconds)
+
+    async def draft_async(self, transcript: Transcript) -> Draft:
+        """:meth:`draft` in a worker thread (the address search is CPU work)."""
+        executor = self._executor
+        if executor is None or self._drafter is None:
+            raise SttUnavailable("speech service not started")
+        return await asyncio.get_running_loop().run_in_executor(executor, self.draft, transcript)
+
+    async def _run_live(self, job: Callable[[], T]) -> T:
+        """One live chunk: waits for a slot like every job, bounded by the job time limit."""
+        async with self._slots:
+            executor = self._executor
+            if self._closed or executor is None:
+                raise SttUnavailable("speech service closed")
+            future = asyncio.get_running_loop().run_in_executor(executor, job)
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), self.job_timeout)
+            except TimeoutError:
+                raise SttTimeout(Path("live"), self.job_timeout) from None
 
     def _require_model(self) -> LoadedModel:
         if self._closed:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from callcenter.domain.tickets import Actor, Channel
 from callcenter.reference import ReferenceData
 from callcenter.store import models as m
 from callcenter.stt.errors import AudioDecodeError, SttError, SttUnavailable
+from callcenter.stt.transcript import Transcript
 from callcenter.tickets.schemas import NewTicket, TicketView
 from callcenter.tickets.service import TicketService
 
@@ -43,9 +45,17 @@ class VoiceReports:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(
-        self, *, phone: str, category_code: str | None, recording_path: str, call_uniqueid: str, ivr_path: str
+        self,
+        *,
+        phone: str,
+        category_code: str | None,
+        recording_path: str,
+        call_uniqueid: str,
+        ivr_path: str,
+        transcript: Transcript | Awaitable[Transcript] | None = None,
     ) -> TicketView:
-        """Create the draft ticket with its recording now; transcribe later."""
+        """Create the draft ticket with its recording now; transcribe later (or, with the
+        ``transcript`` made live while the caller spoke, fill the draft from it at once)."""
         category = category_code if category_code and self._reference.has_category(category_code) else None
         name = self._reference.category(category).name if category else None
         view = await self._tickets.create(
@@ -73,7 +83,9 @@ class VoiceReports:
             actor=IVR_ACTOR,
             transcript_status=status,
         )
-        if status == "pending":
+        if status == "pending" and transcript is not None:
+            self._track(self._use_live(view.number, attachment_id, transcript, path), f"stt-live-{view.number}")  # type: ignore[arg-type]
+        elif status == "pending":
             self._spawn(view.number, attachment_id, path)  # type: ignore[arg-type]
         else:
             reason = "файл записи не найден" if path is None else "модель распознавания речи не настроена"
@@ -102,9 +114,29 @@ class VoiceReports:
             return str(target)
 
     def _spawn(self, number: str, attachment_id: int, path: Path) -> None:
-        task = asyncio.create_task(self._transcribe(number, attachment_id, path), name=f"stt-{number}")
+        self._track(self._transcribe(number, attachment_id, path), f"stt-{number}")
+
+    def _track(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
+
+    async def _use_live(
+        self, number: str, attachment_id: int, live: Transcript | Awaitable[Transcript], path: Path
+    ) -> None:
+        """The transcript made while the caller spoke: drafted and applied, no second decode.
+        If it failed, the file is transcribed as usual."""
+        try:
+            transcript = live if isinstance(live, Transcript) else await live
+        except (Exception, asyncio.CancelledError) as err:  # noqa: BLE001 - the file is still there
+            if asyncio.current_task() is not None and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise
+            logger.warning("ticket %s: live transcript lost (%s); transcribing the file", number, err)
+            await self._transcribe(number, attachment_id, path)
+            return
+        draft = await self._speech.draft_async(transcript)
+        await self._tickets.set_transcript(attachment_id, "done", {**transcript.to_dict(), "draft": draft.to_dict()})
+        await self._apply_suggestions(number, transcript.text, draft)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

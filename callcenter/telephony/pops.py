@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -93,6 +94,21 @@ class _Pop:
     interface: str
     state: str = "ringing"
     user_id: int | None = None
+    uniqueids: frozenset[str] = frozenset()
+    caller: str = ""
+
+
+MAX_LIVE = 1000  # live transcripts remembered (by the IVR leg's uniqueid)
+
+
+def live_json(message: dict[str, Any]) -> dict[str, Any]:
+    """The pop's view of a ``voice_live`` message: what the caller said, what it suggests."""
+    return {
+        "text": str(message.get("text") or "")[:2000],
+        "final": bool(message.get("final")),
+        "audio_seconds": message.get("audio_seconds"),
+        "suggestion": message.get("suggestion"),
+    }
 
 
 @dataclass(slots=True)
@@ -129,6 +145,7 @@ class PopService:
         self._details: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loading = asyncio.Semaphore(MAX_LOADING)
+        self._live: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.stats = PopStats()
 
     # --- notifications (called from the tracker's consumer; never wait) -------------
@@ -140,12 +157,52 @@ class PopService:
         if pop is None:
             pop = self._pops[key] = _Pop(note.linkedid, note.interface)
         pop.state = "ringing"
+        pop.uniqueids = uniqueids | {note.linkedid}
+        pop.caller = note.call.caller or ""
         details = self._details_for(note.call, uniqueids)
         known, user = self._directory.cached(note.interface)
         if known:
             self._open(pop, note, user, details)  # from memory: the first frame leaves now
         else:
             self._spawn(self._deliver(pop, note, details), f"pop-{note.linkedid}")
+
+    def voice_live(self, message: dict[str, Any]) -> None:
+        """A caller's words as they are recognised (``voice_live`` from the AudioSocket
+        feature): remembered for pops still to come, and sent now to every operator whose
+        phone rings for that call, until they answer."""
+        uniqueid = str(message.get("call_uniqueid") or "")
+        if not uniqueid:
+            return
+        self._live[uniqueid] = message
+        self._live.move_to_end(uniqueid)
+        while len(self._live) > MAX_LIVE:
+            self._live.popitem(last=False)
+        for pop in self._pops.values():
+            if pop.state != "ringing" or pop.user_id is None or self._live_for(pop) is not message:
+                continue
+            self._publish(
+                {
+                    "type": "pop",
+                    "state": "ringing",
+                    "update": "live",
+                    "user_id": pop.user_id,
+                    "linkedid": pop.linkedid,
+                    "interface": pop.interface,
+                    "live": live_json(message),
+                }
+            )
+
+    def _live_for(self, pop: _Pop) -> dict[str, Any] | None:
+        """The newest live transcript of this call: by the call's leg uniqueids, else (a
+        transfer, another instance's IVR) the newest from the same caller number."""
+        for uniqueid in reversed(self._live):
+            if uniqueid in pop.uniqueids:
+                return self._live[uniqueid]
+        if pop.caller:
+            for message in reversed(self._live.values()):
+                if message.get("phone") == pop.caller:
+                    return message
+        return None
 
     def stopped(self, note: OperatorRingingStopped) -> None:
         """That phone stopped ringing: answered there (talking) or not (closed)."""
@@ -217,6 +274,9 @@ class PopService:
         if pop.state not in LIVE_STATES:
             return
         base = self._base(note, user.id)
+        live = self._live_for(pop)
+        if live is not None:
+            base["live"] = live_json(live)
         if details.done() and not details.cancelled() and details.exception() is None:
             self._publish({**base, **details.result(), "state": pop.state, "complete": True})
             return

@@ -162,6 +162,8 @@ class Telephony:
         self._link_items = self.link.subscribe(events=(), maxsize=64, name="telephony-link")
         self._watcher: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._voice = hub.subscribe(lambda m: m.get("type") == "voice_live", maxsize=512)
+        self._voice_reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start every consumer, then the link (which connects in the background)."""
@@ -170,12 +172,14 @@ class Telephony:
         await self.board.start()
         await self.feed.start()
         self._watcher = start_task(self._watch_link(), name="telephony-link-watch", logger=logger)
+        self._voice_reader = start_task(self._follow_voice(), name="telephony-voice-live", logger=logger)
         await self.link.start()
 
     async def close(self) -> None:
         await self.feed.close()
         await self.link.close()
-        await cancel_and_wait(self._watcher, self._refresher)
+        await cancel_and_wait(self._watcher, self._refresher, self._voice_reader)
+        self._voice.close()
         await self.pops.close()
         await self.board.close()
         await self.writer.close()
@@ -221,6 +225,11 @@ class Telephony:
             except Exception as err:  # noqa: BLE001 - database down: the old map stays, try later
                 logger.warning("operators' devices not refreshed (%s): keeping the previous map", err)
             await asyncio.sleep(self.directory.REFRESH_SECONDS)
+
+    async def _follow_voice(self) -> None:
+        """Live transcripts (AudioSocket) into the pops of phones ringing for that call."""
+        while True:
+            self.pops.voice_live(await self._voice.get())
 
     async def _watch_link(self) -> None:
         async for item in self._link_items:

@@ -270,6 +270,7 @@ class Pbx:
             "ami_secret": self.layout.ami_secret,
             "ami_ping_interval": 2.0,
             "agi_port": self.layout.agi_port,
+            "audiosocket_port": 0,
             "dial_template": "Local/{number}@city",
             "ivr_prompts_dir": self.layout.prompts,
             "callback_tick_seconds": 0.5,

@@ -20,7 +20,8 @@ from callcenter.domain.tickets import Actor, Channel, Role, Status
 from callcenter.store import models as m
 from callcenter.telephony.ami_link import ChannelsSnapshot, LinkState, LinkStatus
 from callcenter.tickets.schemas import NewTicket
-from tests.asterisk.pbx import Driver, Event, Pbx, agi_lines, missing_sounds, wav_seconds
+from tests.asterisk.pbx import Driver, Event, Pbx, agi_lines, make_sound, missing_sounds, wav_seconds
+from tests.stt_fixtures import HELLO, THANKS, korean_model_dir
 from tests.telephony_fixtures import CALL_KEY_INPUT, HubWatch, RunningApp, make_user, signed_in
 
 pytestmark = pytest.mark.timeout(180)
@@ -44,6 +45,7 @@ async def the_ticket(app: RunningApp, phone: str):
     return await app.services.tickets.detail(tickets[0].number)
 
 
+@pytest.mark.app_settings(ivr_recorder="record_file")  # the fallback: Asterisk writes into a shared folder
 async def test_report_by_voice_makes_a_draft_with_the_recording_and_reads_its_number(
     pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int
 ) -> None:
@@ -70,6 +72,75 @@ async def test_report_by_voice_makes_a_draft_with_the_recording_and_reads_its_nu
     assert len(record) == 1 and record[0].split()[2].startswith(str(hotline.services.settings.recordings_dir))
     [say] = [i for i, c in enumerate(commands) if c.startswith(f"SAY DIGITS {detail.ticket.number} ")]
     assert commands.index(record[0]) < say
+
+
+@pytest.mark.app_settings(agi_recordings_dir="/nonexistent/not-shared/recordings")
+async def test_report_over_audiosocket_the_app_records_with_no_shared_folder(
+    pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int
+) -> None:
+    """The default: Asterisk streams the caller's audio; the app writes the file, ends the message
+    on '#', and Asterisk is never told a path (the one configured for it does not even exist)."""
+    modules = await driver.command("module show like audiosocket")
+    assert "app_audiosocket.so" in modules and "res_audiosocket.so" in modules, modules
+    citizen = await driver.call_citizen("report", PHONE)
+    ivr_leg = citizen + "-h"
+    await driver.wait_hangup(ivr_leg, timeout=120)
+
+    detail = await the_ticket(hotline, PHONE)
+    assert detail.ticket.is_draft and detail.ticket.category == "water_leak"
+    [recording] = [a for a in detail.attachments if a.kind == "recording"]
+    path = Path(hotline.services.settings.data_dir) / recording.path
+    assert path.parent == hotline.services.settings.recordings_dir and recording.size == path.stat().st_size
+    seconds = wav_seconds(path)
+    assert abs(seconds - pbx.complaint_seconds) < 1.5, (seconds, pbx.complaint_seconds)
+    commands = agi_lines(pbx.asterisk.log_text(), log_mark)
+    assert not [c for c in commands if c.startswith("RECORD FILE ")]
+    [audiosocket] = [c for c in commands if c.startswith("EXEC AudioSocket ")]
+    [say] = [i for i, c in enumerate(commands) if c.startswith(f"SAY DIGITS {detail.ticket.number} ")]
+    assert commands.index(audiosocket) < say
+    assert varset(driver, ivr_leg, "IVR_ROUTE") == ["done"]
+    assert "/nonexistent" not in pbx.asterisk.log_text()[log_mark:]
+
+
+@pytest.mark.app_settings(
+    stt_model=korean_model_dir(),
+    stt_workers=1,
+    ivr_menu_file=Path(__file__).with_name("menu-report-then-operator.yaml"),
+)
+async def test_caller_speaks_and_the_ringing_operator_sees_the_transcript_before_answering(
+    pbx: Pbx, driver: Driver, hotline: RunningApp
+) -> None:
+    """The issue's "done when": a caller leaves a voice report over AudioSocket, is put through to
+    the queue, and the ringing operator's WebSocket carries what the caller said (the live
+    transcript and its suggestion) before the operator answers."""
+    services = hotline.services
+    assert services.speech.available, services.speech.unavailable_reason
+    make_sound(f"{HELLO} {THANKS} {HELLO}", pbx.layout.citizen_sounds / "complaint-ko.wav", voice="ko")
+    op1 = await make_user(services, "op1", device="Local/op1@operators/n", full_name="Оператор Один")
+    async with signed_in(hotline.url, "op1") as one, one.socket() as inbox:
+        await inbox.wait_for(lambda m: m["type"] == "hello")
+        with HubWatch(services, lambda m: m.get("type") == "voice_live") as voice:
+            # op1's phone rings 8 s (a loaded machine still decodes the last words meanwhile)
+            citizen = await driver.call_citizen("report-ko", PHONE, variables={"__OP1_RING": "8"})
+            said = await voice.next(90)
+        talking = await inbox.wait_for(lambda m: m["type"] == "pop" and m["state"] == "talking", 90)
+        await driver.wait_for(
+            lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline", 10, "AgentConnect"
+        )
+        await driver.hangup(citizen)
+    pops = inbox.of_type("pop")
+    answered = pops.index(talking)
+    before = [m for m in pops[:answered] if m.get("live") and m["live"]["text"]]
+    assert before, [(m["state"], m.get("update"), m.get("live")) for m in pops]
+    assert all(m["user_id"] == op1.id and m["state"] == "ringing" for m in before)
+    assert said["call_uniqueid"] == citizen + "-h" and said["phone"] == PHONE
+    live = before[-1]["live"]
+    assert live["final"] and live["suggestion"] is not None
+    await services.voice.drain()
+    detail = await the_ticket(hotline, PHONE)
+    [recording] = [a for a in detail.attachments if a.kind == "recording"]
+    assert recording.transcript_status == "done" and recording.transcript["text"] == live["text"]
+    assert detail.ticket.description == live["text"]
 
 
 async def test_caller_hangs_up_while_speaking_leaves_a_draft_with_what_was_said(

@@ -22,7 +22,7 @@ from tests.integration.test_cli import CLI, _free_port, _wait_for_health, make_t
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
-    env.update(CALLCENTER_DATA_DIR=str(tmp_path / "data"), **extra)
+    env.update(CALLCENTER_DATA_DIR=str(tmp_path / "data"), CALLCENTER_AUDIOSOCKET_PORT="0", **extra)
     return env
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from callcenter.config import Settings
 from callcenter.domain.tickets import Actor, Channel, Role, Status
 from callcenter.ivr import channel_vars as cv
 from callcenter.tickets.schemas import NewTicket
@@ -14,6 +17,12 @@ pytestmark = pytest.mark.timeout(120)
 ESC = '"0123456789*#"'
 CALLER = "+79780001122"
 WAV = b"RIFF" + b"\0" * 40 + b"voice" * 200
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These journeys use the RECORD FILE fallback (tests/integration/test_ivr_audiosocket.py: AudioSocket)."""
+    return dataclasses.replace(settings, ivr_recorder="record_file")
 
 
 def play(name: str, key: str | None = None) -> Step:

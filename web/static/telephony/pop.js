@@ -8,7 +8,8 @@
  *   state ringing  -> panel opens (caller, IVR choices; then history, draft),
  *   state talking  -> the operator answered: the panel stays while they talk,
  *   state closed   -> the phone stopped ringing unanswered here: the panel goes,
- *   state ended    -> the call is over: the panel stays until closed by hand.
+ *   state ended    -> the call is over: the panel stays until closed by hand;
+ *   update live    -> what the caller says (live transcript), while it still rings.
  * All text is set with textContent: nothing from the server is parsed as HTML.
  */
 (function () {
@@ -95,6 +96,30 @@
     return box;
   }
 
+  // What the caller is saying (AudioSocket + live speech recognition): updated while it rings.
+  function liveBlock(l) {
+    var box = el("div", "pop-live");
+    box.setAttribute("data-final", l.final ? "1" : "0");
+    box.appendChild(el("div", "pop-live-head", l.final ? "Сообщение звонящего (распознано)" : "Звонящий говорит…"));
+    box.appendChild(el("blockquote", "pop-live-text", l.text || "…"));
+    var s = l.suggestion;
+    if (s && (s.category_name || s.address)) {
+      var line = el("div", "pop-live-suggestion");
+      line.appendChild(el("span", "muted", "Предположительно: "));
+      line.appendChild(document.createTextNode([s.category_name, s.address].filter(Boolean).join(" · ")));
+      if (s.lat !== null && s.lat !== undefined && s.lon !== null && s.lon !== undefined) {
+        var map = link("https://www.openstreetmap.org/?mlat=" + s.lat + "&mlon=" + s.lon + "#map=17/" + s.lat + "/" + s.lon,
+          "pop-live-map", "на карте");
+        map.target = "_blank";
+        map.rel = "noopener";
+        line.appendChild(document.createTextNode(" "));
+        line.appendChild(map);
+      }
+      box.appendChild(line);
+    }
+    return box;
+  }
+
   function ticketRow(t) {
     var row = el("tr", t.open ? "pop-open" : "");
     var number = el("td");
@@ -147,6 +172,7 @@
     panel.appendChild(head);
     panel.appendChild(callerBlock(m));
     panel.appendChild(ivrBlock(m));
+    if (m.live) { panel.appendChild(liveBlock(m.live)); }
     if (m.draft) { panel.appendChild(draftBlock(m.draft)); }
     (m.incidents || []).forEach(function (i) {
       // outage mode: the caller's known address is inside an active incident
@@ -159,7 +185,12 @@
     });
     panel.appendChild(historyBlock(m));
     var foot = el("footer", "pop-actions");
-    foot.appendChild(link(m.new_ticket_url, "button pop-new", "Создать заявку по звонку"));
+    // A draft made during this call (the voice report) is where the ticket starts.
+    if (m.draft) {
+      foot.appendChild(link(m.draft.confirm_url, "button pop-new", "Оформить заявку из черновика"));
+    } else {
+      foot.appendChild(link(m.new_ticket_url, "button pop-new", "Создать заявку по звонку"));
+    }
     panel.appendChild(foot);
     return panel;
   }
@@ -191,6 +222,11 @@
   }
 
   function handle(m) {
+    if (m.update === "live") {
+      var open = panels[m.linkedid];
+      if (open && open.message.state === "ringing") { show({linkedid: m.linkedid, live: m.live}); }
+      return;
+    }
     if (m.state === "ringing" || (m.state === "talking" && m.caller_display !== undefined)) {
       show(m);
     } else if (m.state === "talking" || m.state === "ended") {

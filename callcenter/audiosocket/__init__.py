@@ -1,0 +1,1 @@
+"""AudioSocket: the caller's audio streamed from Asterisk to the application (recording, live transcript)."""

@@ -1,0 +1,93 @@
+"""Live transcript over AudioSocket in the running app (the small Korean Vosk model of the test
+extra, espeak-ng speech): frames reach the call's recogniser as they arrive, ``voice_live``
+messages go out on the hub while the caller speaks, and the draft ticket gets the live
+transcript without a second decode."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from callcenter.audiosocket import protocol as p
+from callcenter.config import Settings
+from tests.conftest import LiveServer
+from tests.integration.test_ivr_audiosocket import CALLER, caller, play
+from tests.protocol.agi_peer import step
+from tests.stt_fixtures import HELLO, THANKS, korean_model_dir, speak
+from tests.telephony_fixtures import HubWatch
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, stt_model=korean_model_dir(), stt_workers=1)
+
+
+def spoken_frames(tmp_path: Path, text: str) -> list[p.Message]:
+    """``text`` spoken, as Asterisk streams it: 20 ms frames of 8 kHz slin16, then '#'."""
+    source = speak(text, tmp_path / "speech.wav")
+    raw = tmp_path / "speech.sln"
+    subprocess.run(
+        ["sox", "-D", str(source), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", "-t", "raw", str(raw)],
+        check=True,
+        timeout=60,
+    )
+    pcm = raw.read_bytes()
+    frames = [p.Message(p.Kind.AUDIO, pcm[i : i + p.FRAME_BYTES]) for i in range(0, len(pcm), p.FRAME_BYTES)]
+    return frames + [p.Message(p.Kind.DTMF, b"#")]
+
+
+async def test_live_transcript_reaches_the_hub_and_the_draft(live_server: LiveServer, tmp_path: Path) -> None:
+    services = live_server.services
+    assert services.speech.available, services.speech.unavailable_reason
+    stream = spoken_frames(tmp_path, f"{HELLO} {THANKS}")
+    script = [
+        step("ANSWER", "200 result=0"),
+        play("greeting"),
+        play("main-menu", "1"),
+        play("report-category", "9"),
+        play("record-after-beep"),
+        step("EXEC AudioSocket ", "200 result=0"),
+        play("report-accepted"),
+        play("ticket-number"),
+    ]
+    with HubWatch(services, lambda m: m.get("type") == "voice_live") as live:
+        peer = caller(live_server, script, stream, dead_after=True, auto_variables=True)
+        await peer.run()
+        final = None
+        seen = []
+        while final is None:
+            message = await live.next(60)
+            seen.append(message)
+            if message["final"]:
+                final = message
+    assert all(m["phone"] == CALLER and m["kind"] == "ivr" for m in seen)
+    assert final["text"], seen
+    assert [m for m in seen if not m["final"]], "no update while the caller was speaking"
+    assert final["suggestion"] is not None and "category" in final["suggestion"]
+    await services.voice.drain()
+    (ticket,) = await services.tickets.tickets_for_phone(CALLER)
+    detail = await services.tickets.detail(ticket.number)
+    (recording,) = detail.attachments
+    assert recording.transcript_status == "done"
+    assert recording.transcript["text"] == final["text"] and recording.transcript["model"]
+    assert detail.ticket.description == final["text"]
+
+
+async def test_live_transcripts_are_capped(live_server: LiveServer, tmp_path: Path) -> None:
+    """Past stt_live_max_calls a call gets no live recogniser (its file is decoded after the
+    message); a finished call frees its place."""
+    from callcenter.audiosocket.live import LiveTranscripts
+    from callcenter.audiosocket.server import END_DTMF, MessageSpec, RecordingOutcome
+
+    live = LiveTranscripts(live_server.services.speech, live_server.services.hub, max_calls=1)
+    first = live(MessageSpec(path=tmp_path / "a.wav", call_uniqueid="a"))
+    assert first is not None and live.active == 1
+    assert live(MessageSpec(path=tmp_path / "b.wav", call_uniqueid="b")) is None and live.declined == 1
+    first.feed(b"\x00\x00" * 4000)
+    await first.finish(RecordingOutcome(tmp_path / "a.wav", END_DTMF, "#", 8000, False))
+    assert live.active == 0 and live(MessageSpec(path=tmp_path / "c.wav", call_uniqueid="c")) is not None
