@@ -37,6 +37,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
             "secret_key": "test-secret",
             "agi_port": 0,
             "ivr_prompts_dir": tmp_path / "prompts",
+            "ivr_recorder": "record_file",  # the scripted peer answers RECORD FILE (AudioSocket: its own tests)
+            "audiosocket_port": 0,
         },
     )
 
