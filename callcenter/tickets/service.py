@@ -400,10 +400,14 @@ class TicketService:
         data: dict[str, Any] | None = None,
         public: bool = False,
     ) -> None:
-        """An event that is not a status move (a call, a callback attempt, a transcript)."""
+        """An event that is not a status move (a call, a callback attempt, a transcript, an
+        escalation step). The in-transaction hooks see it too (the outbox queues an escalation's
+        e-mail to the department's duty address with the event that records the step)."""
         async with self._sessions.begin() as session:
             ticket = await self._load_for_update(session, number, None)
-            session.add(self._event(ticket, actor, kind, self._clock(), note=note, data=data or {}, public=public))
+            event = self._event(ticket, actor, kind, self._clock(), note=note, data=data or {}, public=public)
+            session.add(event)
+            await self._run_hooks(session, ticket, event)
 
     # ------------------------------------------------------------------ reads
 
