@@ -155,3 +155,23 @@ class NoAnswerRule(enum.StrEnum):
 NO_ANSWER_NOTE = (
     "Заявитель не ответил ни по ссылке, ни на обратный звонок за {days} дн.: заявка закрыта как «нет ответа»"
 )
+
+
+# Staff notifications share the outbox with citizens' ones; their ``trigger`` column says which.
+ESCALATION_TRIGGER = "escalation"
+ESCALATION_EMAIL_KEY = "duty_email"  # in an escalation event's data: the address the step mails
+
+
+def compose_escalation(number: str, note: str, *, category: str, address: str, ticket_url: str) -> Message:
+    """The e-mail an escalation step sends to the department's duty address (staff, not citizens:
+    no unsubscribe link; no citizen's phone or name, the ticket page has them)."""
+    lines = [
+        note,
+        "",
+        f"Заявка № {number}: {category or 'категория не выбрана'}",
+        f"Адрес: {address or 'не указан'}",
+        f"Открыть заявку: {ticket_url}",
+        "",
+        "Письмо отправлено автоматически цепочкой эскалации 1563. Примите заявку в работу.",
+    ]
+    return Message(subject=f"Эскалация: заявка № {number} не принята вовремя — 1563", text="\n".join(lines))

@@ -19,8 +19,17 @@ Each is replaced by a bracketed Russian word saying what was hidden.
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from callcenter.domain.tickets import Role
 
 PUBLIC_SUMMARY = "public_summary"  # key of Ticket.extra holding the text that may be published
+# Who confirmed the public summary of a ticket, and when (staff tickets: phone, walk-in, IVR).
+PUBLIC_SUMMARY_CONFIRMED = "public_summary_confirmed"
+MAX_PUBLIC_SUMMARY = 2000
+# Who may write or confirm a ticket's public summary (docs/open311.md, "Public texts"): those who
+# take calls and edit tickets. Executors and analysts may not publish.
+PUBLISHER_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN})
 
 PHONE = "[телефон скрыт]"
 EMAIL = "[e-mail скрыт]"
@@ -79,3 +88,14 @@ def mask_personal(text: str | None) -> str:
     out = _FULL_NAME.sub(NAME, out)
     out = _INITIALS.sub(NAME, out)
     return re.sub(r"[ \t]{2,}", " ", out).strip()
+
+
+def public_text(extra: dict[str, Any] | None, fallback: str | None) -> str | None:
+    """The text a public view (Open311, tracking) may show for a ticket: only its public summary
+    (the citizen's own words from the portal or a partner application, or what an operator
+    confirmed on the ticket page), masked once more; else ``fallback`` (the category's name).
+    The description an operator typed from a call is never published."""
+    summary = (extra or {}).get(PUBLIC_SUMMARY)
+    if isinstance(summary, str) and summary.strip():
+        return mask_personal(summary)
+    return fallback

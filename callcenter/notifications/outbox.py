@@ -25,11 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.domain.callbacks import CallbackPolicy
 from callcenter.domain.notifications import (
+    ESCALATION_EMAIL_KEY,
+    ESCALATION_TRIGGER,
     Consent,
     NotifyChannel,
     OutboxState,
     Trigger,
     compose,
+    compose_escalation,
     trigger_for,
 )
 from callcenter.notifications.links import ANSWER, UNSUBSCRIBE, LinkClaims, LinkSigner
@@ -92,6 +95,9 @@ class OutboxWriter:
     async def __call__(self, session: AsyncSession, ticket: m.Ticket, event: m.TicketEvent) -> None:
         if not self._channels_on:
             return  # no channel configured: nothing to write
+        if event.kind == ESCALATION_TRIGGER:
+            await self._escalation(session, ticket, event)
+            return
         trigger = trigger_for(event.kind, event.from_status, event.to_status)
         if trigger is None or (trigger is Trigger.REGISTERED and ticket.is_draft):
             return
@@ -120,6 +126,40 @@ class OutboxWriter:
                     created_at=now,
                 )
             )
+
+    async def _escalation(self, session: AsyncSession, ticket: m.Ticket, event: m.TicketEvent) -> None:
+        """A staff notification: the e-mail of one escalation step to the department's duty address.
+
+        The escalator writes the step's event once (it claims the step first), naming the address
+        in the event's data; later events of the same step (a failed call) name none. With
+        ``UNIQUE (event_id, channel)`` that makes one e-mail per step. Sent at once (an escalation
+        does not wait for the citizens' quiet hours); citizens' opt-outs do not apply to staff."""
+        address = (event.data or {}).get(ESCALATION_EMAIL_KEY)
+        if not isinstance(address, str) or not address or NotifyChannel.EMAIL not in self._channels_on:
+            return
+        category = await session.get(m.Category, ticket.category_code) if ticket.category_code else None
+        message = compose_escalation(
+            ticket.number,
+            event.note or "Эскалация",
+            category=category.name if category else "",
+            address=ticket.address,
+            ticket_url=f"{self._links.public_url}/staff/tickets/{ticket.number}",
+        )
+        session.add(
+            Notification(
+                ticket_id=ticket.id,
+                event_id=event.id,
+                trigger=ESCALATION_TRIGGER,
+                channel=NotifyChannel.EMAIL.value,
+                address=address,
+                subject=message.subject,
+                body=message.text,
+                state=OutboxState.PENDING.value,
+                attempts=0,
+                due_at=event.at,
+                created_at=event.at,
+            )
+        )
 
     async def _targets(self, session: AsyncSession, ticket: m.Ticket) -> list[tuple[NotifyChannel, str]]:
         phone = None

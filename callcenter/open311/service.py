@@ -26,7 +26,7 @@ from callcenter.config import Settings
 from callcenter.domain.errors import DomainError
 from callcenter.domain.notifications import CONSENT_KEY, consent_record
 from callcenter.domain.phones import normalize_phone
-from callcenter.domain.privacy import PUBLIC_SUMMARY, mask_personal
+from callcenter.domain.privacy import PUBLIC_SUMMARY, mask_personal, public_text
 from callcenter.domain.tickets import OPEN_STATUSES, STATUS_LABELS, Actor, Channel, Role, Status
 from callcenter.open311.api_keys import ApiKeyView
 from callcenter.portal.api import haversine_m, in_city, public_address, public_coordinate
@@ -120,10 +120,7 @@ def mask_private(text: str) -> str:
 def public_description(extra: dict[str, Any] | None, category_name: str | None) -> str | None:
     """The text Open311 publishes: only the ticket's public summary (the citizen's own words,
     masked when the ticket was made), masked once more; never what an operator typed."""
-    summary = (extra or {}).get(PUBLIC_SUMMARY)
-    if isinstance(summary, str) and summary.strip():
-        return mask_personal(summary)
-    return category_name
+    return public_text(extra, category_name)
 
 
 class Open311Service:

@@ -31,6 +31,7 @@ from aiohttp import web
 
 from callcenter.domain.errors import DomainError, TicketNotFound
 from callcenter.domain.phones import last_digits
+from callcenter.domain.privacy import public_text
 from callcenter.domain.ticket_numbers import clean_ticket_number, spoken_groups
 from callcenter.domain.tickets import STATUS_LABELS, Status
 from callcenter.incidents.api import INCIDENTS
@@ -368,7 +369,9 @@ async def _public_ticket(request: web.Request, number: str, digits: str) -> dict
             "category": view.category_name or "Без темы",
             "created_at": view.created_at,
             "address": public_address(view.street, view.house, view.address),
-            "description": view.description,
+            # Only the public text (the citizen's own words, or what an operator confirmed), never
+            # the description typed from a call: a ticket number and four digits are weak proof.
+            "description": public_text(view.extra, None),
             "duplicate_of": view.duplicate_of,
         },
         "timeline": public_timeline(detail),

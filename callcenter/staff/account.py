@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from markupsafe import Markup
 
 from callcenter.accounts.sessions import hash_token
-from callcenter.accounts.totp import provisioning_uri
+from callcenter.accounts.totp import provisioning_uri, qr_svg
 from callcenter.accounts.users import MIN_PASSWORD
 from callcenter.domain.errors import DomainError
 from callcenter.staff.pages import error_field, render, services, staff
@@ -93,15 +94,15 @@ def _raw(value: object) -> str:
 
 @require_roles(*STAFF_ROLES)
 async def start_totp(request: web.Request) -> web.StreamResponse:
-    """A new secret, shown this once (as text and as the otpauth:// link the app takes)."""
+    """A new secret, shown this once: as a QR code (inline SVG), as text and as the otpauth:// link."""
     user = current_user(request)
     totp = request.app[WEB].totp
     if await totp.enrolled(user.id):
         raise web.HTTPSeeOther("/staff/account#totp")
     secret = await totp.start(user.id)
-    context = await account_context(
-        request, totp_secret=_grouped(secret), totp_uri=provisioning_uri(secret, user.login)
-    )
+    uri = provisioning_uri(secret, user.login)
+    # segno's own markup from our own string (the login is escaped by segno as XML text): safe to embed.
+    context = await account_context(request, totp_secret=_grouped(secret), totp_uri=uri, totp_qr=Markup(qr_svg(uri)))
     return render(request, "staff/account.html", context)
 
 

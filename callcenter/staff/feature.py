@@ -62,6 +62,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post(f"/staff/tickets/{NUMBER}/edit", editing.edit_submit)
     router.add_post(f"/staff/tickets/{NUMBER}/move", views.move_ticket, name="staff_ticket_move")
     router.add_post(f"/staff/tickets/{NUMBER}/note", views.add_note, name="staff_ticket_note")
+    router.add_post(f"/staff/tickets/{NUMBER}/public-summary", views.publish_summary, name="staff_ticket_public")
     router.add_get(r"/staff/attachments/{attachment_id:\d+}", views.attachment_file, name="staff_attachment")
     router.add_get("/staff/queue", queue.queue_page, name="staff_queue")
     router.add_get("/staff/archive", archive_page.archive_page, name="staff_archive")

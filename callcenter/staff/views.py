@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.domain.errors import DomainError, ValidationError
-from callcenter.domain.privacy import mask_personal
+from callcenter.domain.privacy import PUBLIC_SUMMARY, PUBLIC_SUMMARY_CONFIRMED, PUBLISHER_ROLES, mask_personal
 from callcenter.domain.ticket_numbers import clean_ticket_number
 from callcenter.domain.tickets import Role, Status, allowed_targets
 from callcenter.staff.pages import error_field, local_redirect, render, services, staff, text_fields
@@ -84,6 +84,8 @@ async def ticket_context(request: web.Request, number: str) -> dict[str, Any]:
         ],
         "can_edit": user.role in EDITOR_ROLES and detail.ticket.status not in (Status.CLOSED, Status.ARCHIVED),
         "can_note": user.role in ACTOR_ROLES,
+        "public_summary": _public_summary(detail.ticket),
+        "can_publish": user.role in PUBLISHER_ROLES,
         "departments": await staff(request).departments.active(),
         "typed": {},
         "open_action": None,
@@ -99,6 +101,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         "saved": "Изменения сохранены",
         "moved": "Статус изменён",
         "noted": "Заметка добавлена",
+        "published": "Публичный текст сохранён",
     }.get(request.query.get("done", ""))
     ticket = context["ticket"]
     if sees_full_phones(current_user(request)) and (ticket.phone or ticket.citizen_name):
@@ -155,11 +158,42 @@ async def add_note(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/staff/tickets/{number}?done=noted#timeline")
 
 
+@require_roles(*PUBLISHER_ROLES)
+async def publish_summary(request: web.Request) -> web.StreamResponse:
+    """Write or confirm the ticket's public text (Open311, tracking); empty withdraws it."""
+    number = clean_ticket_number(request.match_info["number"])
+    form = text_fields(await request.post(), "public_summary", "version")
+    user = current_user(request)
+    check_department(user, (await services(request).tickets.get(number)).department)
+    try:
+        await services(request).tickets.set_public_summary(
+            number, form["public_summary"], user.actor(), expected_version=_version(form["version"])
+        )
+    except DomainError as err:
+        return await _page_with_error(request, number, err, form, open_action="public_summary")
+    await audit(request, "ticket_public_summary", "ticket", number, withdrawn=not form["public_summary"].strip())
+    raise web.HTTPSeeOther(f"/staff/tickets/{number}?done=published#public-summary")
+
+
+def _public_summary(ticket: TicketView) -> dict[str, Any]:
+    """What the page shows of the public text: the published one, or a masked draft to confirm."""
+    extra = ticket.extra or {}
+    published = extra.get(PUBLIC_SUMMARY) if isinstance(extra.get(PUBLIC_SUMMARY), str) else None
+    confirmed = extra.get(PUBLIC_SUMMARY_CONFIRMED)
+    return {
+        "published": published,
+        "confirmed_by": confirmed.get("by") if isinstance(confirmed, dict) else None,
+        "draft": published or mask_personal(ticket.description),
+    }
+
+
 async def _page_with_error(
     request: web.Request, number: str, err: DomainError, typed: dict[str, str], open_action: str
 ) -> web.Response:
     context = await ticket_context(request, number)
-    context.update(errors={error_field(err, MOVE_FIELDS): err.message}, typed=typed, open_action=open_action)
+    context.update(
+        errors={error_field(err, (*MOVE_FIELDS, "public_summary")): err.message}, typed=typed, open_action=open_action
+    )
     return render(request, "staff/ticket.html", context, status_for(err))
 
 

@@ -27,6 +27,13 @@ from callcenter.domain.errors import (
     ValidationError,
 )
 from callcenter.domain.phones import normalize_phone
+from callcenter.domain.privacy import (
+    MAX_PUBLIC_SUMMARY,
+    PUBLIC_SUMMARY,
+    PUBLIC_SUMMARY_CONFIRMED,
+    PUBLISHER_ROLES,
+    mask_personal,
+)
 from callcenter.domain.ticket_numbers import format_ticket_number
 from callcenter.domain.tickets import (
     Actor,
@@ -348,6 +355,41 @@ class TicketService:
         self._publish("note", view)
         return view
 
+    async def set_public_summary(
+        self, number: str, text: str, actor: Actor, *, expected_version: int | None = None
+    ) -> TicketView:
+        """Write or confirm the text public views may show for the ticket (``PUBLIC_SUMMARY``).
+
+        Only operators, supervisors and admins publish (executors and analysts do not). The text
+        is masked before it is stored (phones, e-mails, flats, names), so what is kept is what is
+        published; an empty text withdraws it (public views then show the category's name).
+        Allowed in any status: taking personal data off a public page cannot wait for a reopen.
+        The timeline gets an internal ``public_summary`` event with the published text."""
+        if actor.role not in PUBLISHER_ROLES:
+            raise ValidationError("Публичный текст заявки подтверждают оператор, старший смены или администратор")
+        masked = mask_personal(text.strip()) if text and text.strip() else ""
+        if len(masked) > MAX_PUBLIC_SUMMARY:
+            raise ValidationError(
+                f"Слишком длинный текст: не больше {MAX_PUBLIC_SUMMARY} символов", field="public_summary"
+            )
+        async with self._sessions.begin() as session:
+            ticket = await self._load_for_update(session, number, expected_version)
+            now = self._clock()
+            extra = dict(ticket.extra or {})
+            if masked:
+                extra[PUBLIC_SUMMARY] = masked
+                extra[PUBLIC_SUMMARY_CONFIRMED] = {"by": actor.name, "user_id": actor.user_id, "at": now.isoformat()}
+            else:
+                extra.pop(PUBLIC_SUMMARY, None)
+                extra.pop(PUBLIC_SUMMARY_CONFIRMED, None)
+            ticket.extra = extra
+            await self._bump(session, ticket, now)
+            note = masked or "Публичный текст снят: в открытых данных видна только категория"
+            session.add(self._event(ticket, actor, "public_summary", now, note=note, public=False))
+            view = await self._view(session, ticket)
+        self._publish("edited", view)
+        return view
+
     async def record_event(
         self,
         number: str,
@@ -358,10 +400,14 @@ class TicketService:
         data: dict[str, Any] | None = None,
         public: bool = False,
     ) -> None:
-        """An event that is not a status move (a call, a callback attempt, a transcript)."""
+        """An event that is not a status move (a call, a callback attempt, a transcript, an
+        escalation step). The in-transaction hooks see it too (the outbox queues an escalation's
+        e-mail to the department's duty address with the event that records the step)."""
         async with self._sessions.begin() as session:
             ticket = await self._load_for_update(session, number, None)
-            session.add(self._event(ticket, actor, kind, self._clock(), note=note, data=data or {}, public=public))
+            event = self._event(ticket, actor, kind, self._clock(), note=note, data=data or {}, public=public)
+            session.add(event)
+            await self._run_hooks(session, ticket, event)
 
     # ------------------------------------------------------------------ reads
 

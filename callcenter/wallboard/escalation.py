@@ -12,6 +12,10 @@ turn, ``escalation_step_minutes`` apart, until the ticket moves on:
 * ``head``: the same call to the department head's phone;
 * ``supervisor``: the ticket is listed on the wallboard's escalation panel.
 
+The ``duty`` and ``head`` steps also queue an e-mail to the department's duty address (when one
+is set and the e-mail channel is configured) through the notifications outbox, written in the
+same transaction as the step's event, so one step sends one e-mail.
+
 Every step is an ``escalation`` event on the ticket's timeline. The step is written before the
 call is placed and the originate's key is ``esc-<row>-<step>``, so a restart or a second app
 instance never rings a phone twice for one step.
@@ -33,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.domain.errors import DomainError
 from callcenter.domain.escalation import KIND_LABELS, STEP_LABELS, Step, late_stage, parse_chain
+from callcenter.domain.notifications import ESCALATION_EMAIL_KEY
 from callcenter.domain.phones import format_phone, try_normalize_phone
 from callcenter.domain.tickets import Actor, Status, Targets
 from callcenter.reference import ReferenceData
@@ -272,17 +277,21 @@ class Escalator:
             self._on_change()
             return
         contacts = await self.contacts.get(view.department)
+        # Every department step also mails the duty address (queued in the notifications outbox
+        # with the step's event: one e-mail per step; no e-mail channel configured, none sent).
+        email = contacts.duty_email if contacts is not None else None
+        mailed = f" Письмо дежурному: {email}." if email else ""
         phone = None
         if contacts is not None:
             phone = contacts.duty_phone if step is Step.DUTY else contacts.head_phone
         who = (contacts.department_name if contacts else view.department_name) or "служба не указана"
         if phone is None:
             note = f"Эскалация: заявка {late} ({waited}); {STEP_LABELS[step]} невозможен — телефон не указан ({who})."
-            await self._event(view, note, row, step)
+            await self._event(view, note + mailed, row, step, email=email)
             await self._set(row.id, next_at=now, last_note=note[:300])  # the next step at once
             return
         note = f"Эскалация: заявка {late} ({waited}) — {STEP_LABELS[step]} {who}, {format_phone(phone)}."
-        await self._event(view, note, row, step)
+        await self._event(view, note + mailed, row, step, email=email)
         await self._set(row.id, last_note=note[:300])
         task = start_task(
             self._call(row, view, step, phone), name=f"escalation-call-{row.id}-{row.step}", logger=logger
@@ -310,14 +319,13 @@ class Escalator:
         if result.outcome.value != "answered":
             await self._event(view, f"Звонок эскалации: {result.outcome.value} {result.detail}".strip(), row, step)
 
-    async def _event(self, view: TicketView, note: str, row: Escalation, step: Step) -> None:
-        await self._tickets.record_event(
-            view.number,
-            EVENT_KIND,
-            Actor.system("эскалация"),
-            note=note,
-            data={"escalation_id": row.id, "step": step.value, "kind": row.kind},
-        )
+    async def _event(
+        self, view: TicketView, note: str, row: Escalation, step: Step, *, email: str | None = None
+    ) -> None:
+        data: dict[str, Any] = {"escalation_id": row.id, "step": step.value, "kind": row.kind}
+        if email:
+            data[ESCALATION_EMAIL_KEY] = email  # the outbox queues the step's e-mail with this event
+        await self._tickets.record_event(view.number, EVENT_KIND, Actor.system("эскалация"), note=note, data=data)
 
     # --- the wallboard panel ------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ EXPECTED_ACTIONS = {
     "/staff/tickets/new",
     "/staff/tickets/N/move",
     "/staff/tickets/N/note",
+    "/staff/tickets/N/public-summary",
     "/staff/tickets/N/edit",
     "/staff/tickets/N/call",
     "/staff/callbacks/N/call",

@@ -34,6 +34,10 @@ async def test_a_supervisor_enrols_and_signs_in_with_a_code_at_1366x768(
     await expect(page.locator("h1")).to_have_text("Мой профиль")
     await page.click("#totp button:has-text('Подключить')")
     secret = (await page.locator("code.totp-secret").inner_text()).replace(" ", "")
+    qr = page.locator("#totp svg.totp-qr")
+    await assert_fully_visible(qr, "the enrolment QR code")  # inline SVG: the CSP lets it draw
+    box = await qr.bounding_box()
+    assert box and box["width"] >= 100 and box["height"] >= 100, box  # big enough for a phone camera
     await assert_fully_visible(page.locator("#f-code"), "the enrolment code field")
     await page.fill("#f-code", pyotp.TOTP(secret).now())
     await page.click("#totp button:has-text('Подтвердить')")

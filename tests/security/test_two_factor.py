@@ -125,3 +125,55 @@ async def test_an_admin_lists_a_users_sessions_revokes_one_and_resets_the_second
     assert not await live_server.app[WEB].totp.enrolled(anna.id)
     actions = {e.action for e in await live_server.app[WEB].audit.search(AuditQuery(login="root"))}
     assert {"session_revoked", "totp_reset"} <= actions
+
+
+QR_PATH = re.compile(r'<svg[^>]*class="totp-qr"[^>]*>.*?<path[^>]*stroke="#000"[^>]*d="([^"]+)"', re.S)
+URI = re.compile(r'<code class="totp-uri">([^<]+)</code>')
+
+
+def modules_of(svg_path: str) -> set[tuple[int, int]]:
+    """The dark modules an SVG path of segno's kind draws (``M x y.5 h n m dx dy ...``): a decoder
+    of the picture itself, independent of how the markup is formatted."""
+    dark: set[tuple[int, int]] = set()
+    x = y = 0.0
+    for op, args in re.findall(r"([MmHhVv])([-\d. ]+)", svg_path.replace("-", " -")):
+        nums = [float(n) for n in args.split()]
+        if op in "Mm":
+            x, y = (nums[0], nums[1]) if op == "M" else (x + nums[0], y + nums[1])
+        elif op in "Hh":
+            end = nums[0] if op == "H" else x + nums[0]
+            dark.update((int(col), int(y)) for col in range(int(x), int(end)))
+            x = end
+        else:
+            y = nums[0] if op == "V" else y + nums[0]
+    return dark
+
+
+async def test_enrolment_shows_a_qr_code_of_exactly_the_otpauth_link_once(live_server: LiveServer) -> None:
+    import html
+
+    import segno
+
+    await make_user(live_server.services, "anna", Role.OPERATOR)
+    async with staff_client(live_server.url, "anna") as anna:
+        before = await (await anna.get("/staff/account")).text()
+        assert 'class="totp-qr"' not in before  # nothing before enrolment starts
+        page = await (await anna.post("/staff/account/totp")).text()
+        secret = SECRET.search(page).group(1).replace(" ", "")  # type: ignore[union-attr]
+        uri = html.unescape(URI.search(page).group(1))  # type: ignore[union-attr]
+        assert uri.startswith("otpauth://totp/") and f"secret={secret}" in uri
+        found = QR_PATH.search(page)
+        assert found, "no inline SVG QR code on the enrolment page"
+        assert "<script" not in found.group(0) and "data:" not in found.group(0)
+        # The picture's dark modules are exactly those of the QR code of the link (4-module border).
+        expected = {
+            (col + 4, row + 4)
+            for row, line in enumerate(segno.make(uri, error="m", micro=False).matrix)
+            for col, bit in enumerate(line)
+            if bit
+        }
+        assert modules_of(found.group(1)) == expected
+        confirmed = await anna.post("/staff/account/totp/confirm", {"code": pyotp.TOTP(secret).now()})
+        assert confirmed.status == 303
+        after = await (await anna.get("/staff/account")).text()
+        assert 'class="totp-qr"' not in after and secret[:4] not in after and "otpauth://" not in after
