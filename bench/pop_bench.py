@@ -25,6 +25,9 @@ feels during the burst.
     .venv/bin/python bench/pop_bench.py [--calls 200] [--operators 40] [--rounds 3]
         [--interval-ms 20] [--arrival-ms 2] [--history 2] [--supervisors 2]
         [--database-url postgresql+asyncpg://...]
+
+``POP_BENCH_PROFILE=/tmp/pops.txt`` writes a pyinstrument profile of the app over the rounds
+(``pip install pyinstrument``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import shutil
 import statistics
 import sys
@@ -98,11 +102,20 @@ async def _serve(database_url: str, data_dir: str, ami_port: int, conn: Any) -> 
     loop = asyncio.get_running_loop()
     lags: list[float] = []
     sampler = asyncio.create_task(_sample_lag(lags))
+    profiler = None
     while (await loop.run_in_executor(None, conn.recv)) == "refresh":
         await live.directory.refresh()  # operators were added before the start; make sure they are known
         lags.clear()  # measure the rounds, not the start
+        if os.environ.get("POP_BENCH_PROFILE"):  # a pyinstrument profile of the app over the rounds
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0005, async_mode="disabled")
+            profiler.start()
         conn.send("ok")
     sampler.cancel()
+    if profiler is not None:
+        profiler.stop()
+        Path(os.environ["POP_BENCH_PROFILE"]).write_text(profiler.output_text(unicode=True, show_all=False))
     await live.writer.wait_idle(60)
     conn.send(
         {
