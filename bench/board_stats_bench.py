@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import importlib.util
 import statistics
+import sys
 import time
 from datetime import date, timedelta
 from types import ModuleType
@@ -33,6 +34,7 @@ def load_module(path: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location("stats_before", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
