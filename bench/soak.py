@@ -16,8 +16,11 @@ with SIGKILL and started again ``--restart-after`` s later.
 Printed: rings sent and pops delivered to the ringing operator (whichever instance holds
 their socket; rings sent while no instance held AMI are counted apart: Asterisk had nobody
 to tell), portal submissions acknowledged vs stored (none lost, none doubled), requests
-failed and when, and the recovery time (kill -> the next pop delivered; kill -> a new AMI
-login). Not covered yet: callbacks and executors' moves (see docs/benchmarks.md).
+failed and when, the recovery time (kill -> the next pop delivered; kill -> a new AMI
+login), and callbacks: a supervisor walks the citizens' tickets to "done" through the staff
+form on any instance, each "done" plans a callback due a second later, the leader dials it
+(the fake answers "busy", so a callback dialled once is not dialled again within the run):
+planned vs dialled, doubled, never dialled.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ class World:
     killed_at: float | None = None
     login_after_kill: float | None = None
     pops_by_instance: dict[int, int] = field(default_factory=dict)
+    moves_ok: int = 0
+    done: set[str] = field(default_factory=set)  # ticket numbers moved to "done" (acknowledged)
 
 
 def settings_env(database_url: str, fake: FakeAmi, work: Path, k: int) -> dict[str, str]:
@@ -87,6 +92,13 @@ def settings_env(database_url: str, fake: FakeAmi, work: Path, k: int) -> dict[s
         "CALLCENTER_TRUSTED_PROXIES": "127.0.0.1",
         "CALLCENTER_LOG_LEVEL": "WARNING",
         "CALLCENTER_ARCHIVE_AFTER_DAYS": "36500",
+        # Callbacks due a second after the move to "done", dialled round the clock, claimed
+        # with a short lease so that a claim lost with a killed instance is taken again in the run.
+        "CALLCENTER_CALLBACK_DELAY_SECONDS": "1",
+        "CALLCENTER_CALLBACK_HOURS": "00:00-23:59",
+        "CALLCENTER_CALLBACK_TICK_SECONDS": "0.5",
+        "CALLCENTER_CALLBACK_LEASE_SECONDS": "10",
+        "CALLCENTER_CALLBACK_MAX_CONCURRENT": "50",
     }
 
 
@@ -153,6 +165,7 @@ async def prepare(database_url: str, work: Path, operators: int) -> None:
     await clean_database(services)
     for k in range(operators):
         await services.users.create(f"soak{k}", PASSWORD, Role.OPERATOR, device=f"Local/soak{k}@operators/n")
+    await services.users.create("soakboss", PASSWORD, Role.SUPERVISOR)
     await services.engine.dispose()
 
 
@@ -260,6 +273,89 @@ async def citizens(cluster: Cluster, world: World, stop: asyncio.Event, interval
             await asyncio.sleep(interval)
 
 
+MOVES = ("dispatched", "in_progress", "done")
+
+
+async def mover(
+    cluster: Cluster, world: World, stop: asyncio.Event, database_url: str, interval: float, started: float
+) -> None:
+    """A supervisor walks the citizens' tickets to "done" through the staff form, on any instance;
+    each "done" plans a callback (the callbacks feature listens to moves)."""
+    import asyncpg
+
+    from callcenter.store.pg_hub_bridge import asyncpg_dsn
+
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    n = 0
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            csrf = ""
+            while not stop.is_set():
+                await asyncio.sleep(interval)
+                live = cluster.live()
+                if not live:
+                    continue
+                _, base = live[n % len(live)]
+                n += 1
+                row = await conn.fetchrow(
+                    "SELECT number, status FROM tickets WHERE description LIKE $1 AND status IN"
+                    " ('new', 'dispatched', 'in_progress') ORDER BY id LIMIT 1",
+                    f"%({MARK}-%",
+                )
+                if row is None:
+                    continue
+                target = MOVES[("new", "dispatched", "in_progress").index(row["status"])]
+                try:
+                    if not csrf:
+                        await sign_in(http, base, "soakboss")
+                        page = await (await http.get(base + "/staff/")).text()
+                        csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+                    note = "Заменён участок трубы, течь устранена" if target == "done" else ""
+                    form = {"to": target, "note": note, "public": "1", "back": "", "csrf_token": csrf}
+                    if target == "dispatched":
+                        form["department"] = "vodokanal"
+                    async with http.post(
+                        f"{base}/staff/tickets/{row['number']}/move", data=form, allow_redirects=False
+                    ) as resp:
+                        await resp.read()
+                        if resp.status == 303:
+                            world.moves_ok += 1
+                            if target == "done":
+                                world.done.add(row["number"])
+                        else:
+                            world.failures.append((time.monotonic() - started, f"move HTTP {resp.status}"))
+                except (aiohttp.ClientError, OSError) as err:
+                    world.failures.append((time.monotonic() - started, f"move {type(err).__name__}"))
+    finally:
+        await conn.close()
+
+
+def dialled(fake: FakeAmi) -> dict[str, int]:
+    """Originates that reached the fake Asterisk, by the callback they dial."""
+    counts: dict[str, int] = {}
+    for action in fake.actions:
+        if action.get("Action") != "Originate":
+            continue
+        raw = action.get("Variable", [])
+        variables = dict(str(v).split("=", 1) for v in ([raw] if isinstance(raw, str) else raw))
+        if "CALLBACK_ID" in variables:
+            counts[variables["CALLBACK_ID"]] = counts.get(variables["CALLBACK_ID"], 0) + 1
+    return counts
+
+
+async def callbacks_planned(database_url: str) -> list[tuple[str, str, Any]]:
+    import asyncpg
+
+    from callcenter.store.pg_hub_bridge import asyncpg_dsn
+
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await conn.fetch("SELECT id, state, due_at FROM callbacks ORDER BY id")
+    finally:
+        await conn.close()
+    return [(str(r["id"]), r["state"], r["due_at"]) for r in rows]
+
+
 async def stored(database_url: str) -> dict[str, int]:
     import asyncpg
 
@@ -286,12 +382,15 @@ async def main() -> None:
     parser.add_argument("--operators", type=int, default=6)
     parser.add_argument("--call-interval", type=float, default=0.5)
     parser.add_argument("--submit-interval", type=float, default=0.25)
+    parser.add_argument("--move-interval", type=float, default=0.3, help="between two staff moves")
+    parser.add_argument("--drain", type=float, default=15.0, help="seconds after the traffic for the last callbacks")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="soak-"))
     await prepare(args.database_url, work / "data", args.operators)
     fake = FakeAmi()
     await fake.start()
+    fake.originate_reason = "5"  # busy: a callback dialled once is retried only 15 minutes later
     cluster = Cluster(args.database_url, fake, work)
     world = World()
     stop = asyncio.Event()
@@ -305,6 +404,7 @@ async def main() -> None:
         started = time.monotonic()
         tasks.append(asyncio.create_task(calls(fake, world, stop, args.operators, args.call_interval)))
         tasks.append(asyncio.create_task(citizens(cluster, world, stop, args.submit_interval, started)))
+        tasks.append(asyncio.create_task(mover(cluster, world, stop, args.database_url, args.move_interval, started)))
         async with aiohttp.ClientSession() as http:
             await asyncio.sleep(args.kill_at)
             victim = await cluster.leader(http)
@@ -322,7 +422,7 @@ async def main() -> None:
             print(f"t={time.monotonic() - started:5.1f} s: instance {restarted} started again")
             await asyncio.sleep(max(0.0, args.seconds - (time.monotonic() - started)))
         stop.set()
-        await asyncio.sleep(3)  # the last pops and submissions land
+        await asyncio.sleep(args.drain)  # the last pops land; callbacks due by now get dialled
     finally:
         stop.set()
         for task in tasks:
@@ -330,10 +430,18 @@ async def main() -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         await cluster.stop()
         await fake.close()
-    await report(args, world, await stored(args.database_url))
+    await report(
+        args, world, await stored(args.database_url), await callbacks_planned(args.database_url), dialled(fake)
+    )
 
 
-async def report(args: argparse.Namespace, world: World, found: dict[str, int]) -> None:
+async def report(
+    args: argparse.Namespace,
+    world: World,
+    found: dict[str, int],
+    planned: list[tuple[str, str, Any]],
+    calls: dict[str, int],
+) -> None:
     rings = list(world.rings.values())
     up = [r for r in rings if r.leader_up]
     down = [r for r in rings if not r.leader_up]
@@ -371,7 +479,15 @@ async def report(args: argparse.Namespace, world: World, found: dict[str, int]) 
         print(
             f"recovery: a new AMI login {login:.2f} s after the SIGKILL; the next pop delivered {first_pop:.2f} s after it"
         )
-    print("callbacks and executors' moves: not in this soak yet")
+    ids = {cid for cid, _, _ in planned}
+    doubled_cb = [cid for cid, n in calls.items() if n > 1]
+    never = [cid for cid, state, _ in planned if cid not in calls]
+    print(
+        f"staff moves: {world.moves_ok} acknowledged; {len(world.done)} tickets moved to done -> "
+        f"{len(planned)} callbacks planned, {len(ids & set(calls))} dialled, doubled {len(doubled_cb)}, "
+        f"never dialled {len(never)}"
+        + (f" (states: {sorted({s for c, s, _ in planned if c in never})})" if never else "")
+    )
 
 
 if __name__ == "__main__":
