@@ -79,7 +79,7 @@ def serve_app(database_url: str, data_dir: str, ami_port: int, conn: Any) -> Non
 async def _serve(database_url: str, data_dir: str, ami_port: int, conn: Any) -> None:
     from aiohttp import web
 
-    from callcenter.app import init_app
+    from callcenter.app import freeze_startup_objects, init_app
     from callcenter.telephony.wiring import TELEPHONY
 
     settings = telephony_settings(
@@ -93,6 +93,7 @@ async def _serve(database_url: str, data_dir: str, ami_port: int, conn: Any) -> 
         ami_ping_interval=30.0,
     )
     app = init_app(settings)
+    app.on_startup.append(freeze_startup_objects)  # as `callcenter serve` does
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
