@@ -13,6 +13,11 @@ environment block exactly as Asterisk 22 does and answering every command. Each 
 Round trips are timed in the server around ``AgiChannel`` calls (write, peer, read,
 parse). Targets: 500 sessions held; paced p50/p99 under 5 ms.
 
+Then the same run again against a **peer**: a bare asyncio server (``start_server``, one
+``readline`` per command, no parsing, no timeouts, no session bookkeeping) driving the same
+fake Asterisk with the same commands, so the ratio ours / bare says what our FastAGI layer
+adds on this machine at that moment. ``--no-peer`` skips it.
+
     .venv/bin/python bench/agi_bench.py [--sessions 500] [--commands 20] [--interval-ms 1000]
 """
 
@@ -158,28 +163,95 @@ def make_handler(run: Run):
     return bench
 
 
+class BareChannel:
+    """The peer: the same commands over a bare asyncio stream, one readline per reply."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader, self._writer = reader, writer
+
+    async def _command(self, line: str) -> bytes:
+        self._writer.write(line.encode() + b"\n")
+        return await self._reader.readline()
+
+    async def wait_for_digit(self, timeout: int) -> bytes:
+        return await self._command(f"WAIT FOR DIGIT {timeout}")
+
+    async def stream_file(self, name: str) -> bytes:
+        return await self._command(f'STREAM FILE {name} ""')
+
+    async def get_data(self, name: str, timeout: int, digits: int) -> bytes:
+        return await self._command(f"GET DATA {name} {timeout} {digits}")
+
+    async def say_digits(self, digits: str) -> bytes:
+        return await self._command(f'SAY DIGITS {digits} ""')
+
+    async def set_variable(self, name: str, value: str) -> bytes:
+        return await self._command(f'SET VARIABLE {name} "{value}"')
+
+    async def get_variable(self, name: str) -> bytes:
+        return await self._command(f"GET VARIABLE {name}")
+
+
+async def serve_bare(run: Run) -> asyncio.Server:
+    handler = make_handler(run)
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (await reader.readline()).strip():
+            pass  # the environment block, up to its blank line
+        try:
+            await handler(BareChannel(reader, writer))  # type: ignore[arg-type]
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(session, "127.0.0.1", 0)
+
+
+async def drive(port: int, args: argparse.Namespace, run: Run, label: str) -> float:
+    run.bar = tqdm(total=2 * args.sessions * args.commands, desc=label, unit="cmd", leave=False)
+    started = time.perf_counter()
+    peer = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--peer", "--port", str(port), "--sessions", str(args.sessions)
+    )
+    try:
+        async with asyncio.timeout(900):
+            await peer.wait()
+    finally:
+        if peer.returncode is None:
+            peer.kill()
+            await peer.wait()
+        run.bar.close()
+    return time.perf_counter() - started
+
+
 async def main(args: argparse.Namespace) -> None:
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     run = Run(sessions=args.sessions, commands=args.commands, interval=args.interval_ms / 1000)
     timeouts = AgiTimeouts(header=60, command=120, media=120)
     server = AgiServer("127.0.0.1", 0, {"bench": make_handler(run)}, timeouts=timeouts)
     await server.start()
-    run.bar = tqdm(total=2 * args.sessions * args.commands, desc="AGI commands", unit="cmd")
-    started = time.perf_counter()
-    peer = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--peer", "--port", str(server.port), "--sessions", str(args.sessions)
-    )
     try:
-        async with asyncio.timeout(900):
-            await peer.wait()
-            await server.wait_idle(60)
+        elapsed = await drive(server.port, args, run, "AGI commands (ours)")
+        await server.wait_idle(60)
     finally:
-        if peer.returncode is None:
-            peer.kill()
-            await peer.wait()
-        run.bar.close()
         await server.close()
-    report(run, server, time.perf_counter() - started, base_rss)
+    report(run, server, elapsed, base_rss)
+    if args.no_peer:
+        return
+    bare = Run(sessions=args.sessions, commands=args.commands, interval=args.interval_ms / 1000)
+    peer_server = await serve_bare(bare)
+    try:
+        await drive(peer_server.sockets[0].getsockname()[1], args, bare, "AGI commands (bare asyncio peer)")
+    finally:
+        peer_server.close()
+        await peer_server.wait_closed()
+    print("peer: a bare asyncio server, same fake Asterisk, same commands")
+    for name, ours_values, bare_values in (("paced", run.paced, bare.paced), ("burst", run.burst, bare.burst)):
+        ours_ms, bare_ms = [v * 1000 for v in ours_values], [v * 1000 for v in bare_values]
+        print(
+            f"{name:6} bare round trip: n={len(bare_ms)}  p50 {percentile(bare_ms, 50):.2f} ms  "
+            f"p99 {percentile(bare_ms, 99):.2f} ms; ours / bare: p50 "
+            f"{percentile(ours_ms, 50) / percentile(bare_ms, 50):.1f}x  p99 {percentile(ours_ms, 99) / percentile(bare_ms, 99):.1f}x"
+        )
 
 
 def report(run: Run, server: AgiServer, elapsed: float, base_rss_kb: int) -> None:
@@ -212,6 +284,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sessions", type=int, default=TARGET_SESSIONS)
     parser.add_argument("--commands", type=int, default=20, help="commands per session in each phase")
     parser.add_argument("--interval-ms", type=float, default=1000, help="mean pause between commands (paced phase)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the bare asyncio peer run")
     parser.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()

@@ -1,11 +1,16 @@
 """Bulk-load realistic tickets (with citizens, events and the search index) for benchmarks.
 
 Goes around the service on purpose: a million tickets through one call each would take hours.
-The rows are the same kind the service writes (callcenter.demo.bulk_rows).
+The rows are the same kind the service writes (callcenter.demo.bulk_rows), dated relative to
+now at the real service's pace: about ``PER_YEAR`` tickets a year, the newest created now, so the
+30- and 90-day windows always hold a city's month and quarter (100,000 tickets hold two years,
+1,000,000 twenty; `span_note` says so). Ids grow with creation time (date filters are id ranges),
+so tickets appended to a loaded store fit between its newest ticket and now.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
@@ -18,19 +23,45 @@ from callcenter.store import models as m
 from callcenter.store.search import RussianStemmer
 
 BATCH = 5000
+PER_YEAR = 50_000  # the real 1563: about 4,000 tickets a month
+YEAR = timedelta(days=365.25)
+
+
+def span_note(count: int) -> str:
+    """How much time ``count`` tickets at the real pace cover (printed beside the figures)."""
+    months = count / PER_YEAR * 12
+    return f"{count:,} tickets ≈ {months:,.0f} months at {PER_YEAR:,} a year; a 30-day window holds ≈{PER_YEAR * 30 / 365:,.0f}"
 
 
 async def bulk_load(
-    engine: AsyncEngine, reference: ReferenceData, count: int, *, seed: int = 7, year: int = 2026, progress: bool = True
+    engine: AsyncEngine,
+    reference: ReferenceData,
+    count: int,
+    *,
+    seed: int = 7,
+    per_year: int = PER_YEAR,
+    now: datetime | None = None,
+    progress: bool = True,
 ) -> int:
-    """Append ``count`` tickets after the existing ones; returns the number loaded."""
+    """Append ``count`` tickets after the existing ones, the newest created ``now``; returns the number loaded."""
+    now = now or datetime.now(UTC)
+    year = now.year  # ticket numbers carry the current year, as the counter below does
     async with engine.connect() as conn:
         start_id = ((await conn.execute(select(func.max(m.Ticket.id)))).scalar() or 0) + 1
+        newest = (await conn.execute(select(func.max(m.Ticket.created_at)))).scalar()
+    step = YEAR / per_year
+    start = now - step * count
+    if newest is not None:
+        newest = newest if isinstance(newest, datetime) else datetime.fromisoformat(str(newest))
+        newest = newest.replace(tzinfo=UTC) if newest.tzinfo is None else newest
+        if newest >= start:  # appended: squeeze between the newest stored ticket and now
+            start = newest + timedelta(seconds=1)
+            step = max(now - start, timedelta(seconds=count)) / count
     stemmer = RussianStemmer()
     phones: dict[str, int] = {}
     bar = tqdm(total=count, desc="bulk tickets", unit="ticket", disable=not progress)
     batch: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
-    for pair in bulk_rows(reference, count, seed, start_id, year):
+    for pair in bulk_rows(reference, count, seed, start_id, year, start=start, step=step):
         batch.append(pair)
         if len(batch) == BATCH:
             await _write(engine, batch, phones, stemmer)

@@ -16,11 +16,18 @@ client reads the pop frame (CLOCK_MONOTONIC is shared by both processes):
 * first frame: the pop as sent at the ring (caller, IVR path, new-ticket link);
 * complete: the same pop with the caller's tickets and draft (one database read per call).
 
-Every caller has ``--history`` earlier tickets. Target: first-frame p99 under 20 ms.
+Every caller has ``--history`` earlier tickets. Targets (checked and printed): first frame
+p99 < 20 ms, paced and in the burst; with the caller's history p99 < 100 ms in the burst.
+The app process also samples its own event loop every 5 ms while the rounds run and prints
+the lag (how late a 5 ms timer fires): what every other socket and request on that process
+feels during the burst.
 
     .venv/bin/python bench/pop_bench.py [--calls 200] [--operators 40] [--rounds 3]
         [--interval-ms 20] [--arrival-ms 2] [--history 2] [--supervisors 2]
         [--database-url postgresql+asyncpg://...]
+
+``POP_BENCH_PROFILE=/tmp/pops.txt`` writes a pyinstrument profile of the app over the rounds
+(``pip install pyinstrument``).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import shutil
 import statistics
 import sys
@@ -55,7 +63,9 @@ from tests.telephony_fixtures import (  # noqa: E402
     varset_after,
 )
 
-TARGET_P99_MS = 20.0
+TARGET_P99_MS = 20.0  # first frame, paced and burst
+TARGET_HISTORY_P99_MS = 100.0  # with the caller's history, burst
+LAG_TICK = 0.005
 
 
 # --- the app (child process) ------------------------------------------------------------
@@ -69,7 +79,7 @@ def serve_app(database_url: str, data_dir: str, ami_port: int, conn: Any) -> Non
 async def _serve(database_url: str, data_dir: str, ami_port: int, conn: Any) -> None:
     from aiohttp import web
 
-    from callcenter.app import init_app
+    from callcenter.app import freeze_startup_objects, init_app
     from callcenter.telephony.wiring import TELEPHONY
 
     settings = telephony_settings(
@@ -83,6 +93,7 @@ async def _serve(database_url: str, data_dir: str, ami_port: int, conn: Any) -> 
         ami_ping_interval=30.0,
     )
     app = init_app(settings)
+    app.on_startup.append(freeze_startup_objects)  # as `callcenter serve` does
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -90,9 +101,22 @@ async def _serve(database_url: str, data_dir: str, ami_port: int, conn: Any) -> 
     live = app[TELEPHONY].live
     conn.send(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}")  # type: ignore[union-attr]
     loop = asyncio.get_running_loop()
+    lags: list[float] = []
+    sampler = asyncio.create_task(_sample_lag(lags))
+    profiler = None
     while (await loop.run_in_executor(None, conn.recv)) == "refresh":
         await live.directory.refresh()  # operators were added before the start; make sure they are known
+        lags.clear()  # measure the rounds, not the start
+        if os.environ.get("POP_BENCH_PROFILE"):  # a pyinstrument profile of the app over the rounds
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0005, async_mode="disabled")
+            profiler.start()
         conn.send("ok")
+    sampler.cancel()
+    if profiler is not None:
+        profiler.stop()
+        Path(os.environ["POP_BENCH_PROFILE"]).write_text(profiler.output_text(unicode=True, show_all=False))
     await live.writer.wait_idle(60)
     conn.send(
         {
@@ -101,9 +125,19 @@ async def _serve(database_url: str, data_dir: str, ami_port: int, conn: Any) -> 
             "board_messages": live.board.published,
             "link": asdict(live.link.stats),
             "tracker_feed_dropped": live.feed.subscription.dropped,
+            "loop_lag_ms": lags,
         }
     )
     await runner.cleanup()
+
+
+async def _sample_lag(lags: list[float]) -> None:
+    """How late a LAG_TICK timer fires on the app's loop, in ms, for as long as it runs."""
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(LAG_TICK)
+        lags.append(max(0.0, loop.time() - before - LAG_TICK) * 1000)
 
 
 # --- the outside world (this process) -----------------------------------------------------
@@ -388,9 +422,19 @@ def report(
     }
     for key, label in labels.items():
         print(line(label, results[key]))
-    p99 = percentile(results["paced first"], 99)
-    verdict = "met" if p99 < TARGET_P99_MS else "NOT met"
-    print(f"target: paced first-frame p99 < {TARGET_P99_MS:.0f} ms: {verdict} ({p99:.2f} ms)")
+    for key, name, target in (
+        ("paced first", "paced first-frame", TARGET_P99_MS),
+        ("burst first", "burst first-frame", TARGET_P99_MS),
+        ("burst complete", "burst with history", TARGET_HISTORY_P99_MS),
+    ):
+        p99 = percentile(results[key], 99)
+        verdict = "met" if p99 < target else "NOT met"
+        print(f"target: {name} p99 < {target:.0f} ms: {verdict} ({p99:.2f} ms)")
+    lag = counters.get("loop_lag_ms") or [float("nan")]
+    print(
+        f"app event loop lag over the rounds ({LAG_TICK * 1000:.0f} ms timer, n={len(lag)}): "
+        f"p50 {statistics.median(lag):.2f} ms  p99 {percentile(lag, 99):.2f} ms  max {max(lag):.2f} ms"
+    )
     writer, pops, link = counters["writer"], counters["pops"], counters["link"]
     print(
         f"app: {pops['published']} pop messages, {counters['board_messages']} board messages, "

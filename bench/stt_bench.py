@@ -13,6 +13,11 @@ turned into 8 kHz telephone audio with sox, as Asterisk records it. Prints:
   once through SpeechService; target < 10 ms at the median and p99.
 
 Figures are medians over the runs unless named otherwise. Progress goes to stderr.
+
+``--grammar`` times the real-time factor of Vosk's grammar mode (the recogniser may only
+output the phrases the calls say, plus ``[unk]``: how phrase lists, e.g. a menu answer, are
+recognised) beside free-form decoding of the same calls; ``--chunk-seconds`` sets the size
+of the audio pieces fed to the recogniser (the service's default 0.25 s).
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=5, help="calls decoded one at a time for RTF")
     parser.add_argument("--concurrent", type=int, default=4, help="calls decoded at once for lag")
     parser.add_argument("--workers", type=int, default=None, help="SpeechService workers (default: --concurrent)")
+    parser.add_argument("--grammar", action="store_true", help="also time grammar mode on the same calls")
+    parser.add_argument("--chunk-seconds", type=float, default=0.25, help="audio fed to the recogniser at a time")
     parser.add_argument(
         "--nice",
         type=int,
@@ -111,11 +118,14 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def measure_rtf(model: LoadedModel, calls: list[Path]) -> tuple[list[float], float]:
+def measure_rtf(
+    model: LoadedModel, calls: list[Path], grammar: list[str] | None = None, chunk_seconds: float = 0.25
+) -> tuple[list[float], float]:
     ratios, audio_total = [], 0.0
-    for call in tqdm(calls, desc="RTF, one call at a time", unit="call", file=sys.stderr):
+    label = "RTF, grammar mode" if grammar else "RTF, one call at a time"
+    for call in tqdm(calls, desc=label, unit="call", file=sys.stderr):
         before = cpu_seconds()
-        transcript = transcribe_file(model, call)
+        transcript = transcribe_file(model, call, grammar=grammar, chunk_seconds=chunk_seconds)
         ratios.append((cpu_seconds() - before) / transcript.duration)
         audio_total += transcript.duration
     return ratios, audio_total
@@ -159,7 +169,11 @@ async def main() -> None:
     rss_model = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with tempfile.TemporaryDirectory(prefix="stt-bench-") as tmp:
         calls = make_calls(Path(tmp), voice, args.seconds, max(args.runs, args.concurrent))
-        ratios, audio_total = measure_rtf(model, calls[: args.runs])
+        ratios, audio_total = measure_rtf(model, calls[: args.runs], chunk_seconds=args.chunk_seconds)
+        grammar_ratios: list[float] = []
+        if args.grammar:
+            phrases = [*SENTENCES[voice], "[unk]"]
+            grammar_ratios, _ = measure_rtf(model, calls[: args.runs], phrases, args.chunk_seconds)
         rss_decoded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         reference = await asyncio.to_thread(load_reference)
         drafter = await asyncio.to_thread(Drafter, reference)
@@ -176,8 +190,13 @@ async def main() -> None:
     print(
         f"real-time factor (CPU s per audio s, one core): median {statistics.median(ratios):.3f}, "
         f"max {max(ratios):.3f} over {len(ratios)} calls of {audio_total / len(ratios):.0f} s "
-        f"(target < 0.1)"
+        f"(target < 0.1; chunks of {args.chunk_seconds:g} s)"
     )
+    if grammar_ratios:
+        print(
+            f"real-time factor, grammar mode (the calls' phrases + [unk]): median {statistics.median(grammar_ratios):.3f}, "
+            f"max {max(grammar_ratios):.3f}; free-form / grammar: {statistics.median(ratios) / statistics.median(grammar_ratios):.1f}x"
+        )
     print(
         f"memory: {rss_start / 1024:.0f} MiB at start, {rss_model / 1024:.0f} MiB with the model, "
         f"peak {rss_decoded / 1024:.0f} MiB after decoding (+{(rss_decoded - rss_model) / 1024:.0f} MiB)"

@@ -10,6 +10,7 @@ and closed after it. Nothing imports this module but the command line.
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -193,6 +194,19 @@ def init_app(
     for feature in features if features is not None else FEATURES:
         feature.setup(app, services)
     return app
+
+
+async def freeze_startup_objects(app: web.Application) -> None:
+    """Leave what start-up made (modules, templates, reference data) out of the collector's scans.
+
+    A full collection walked ~167k live objects in ~76 ms, in the middle of a burst of screen
+    pops (issue 19); frozen objects are never scanned again, so the pauses scale with what the
+    service holds now (calls, sockets), not with the code it loaded. For a process that runs one
+    app (``callcenter serve`` adds it last to ``on_startup``), never for one that builds many
+    (the tests): what is frozen is never collected.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:

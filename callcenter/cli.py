@@ -197,11 +197,12 @@ async def _with_services(settings: Settings, handler: Any, args: argparse.Namesp
 def serve(settings: Settings) -> int:
     from aiohttp import web
 
-    from callcenter.app import init_app
+    from callcenter.app import freeze_startup_objects, init_app
     from callcenter.store.migrate import upgrade
 
     upgrade(settings.database_url)
     app = init_app(settings)
+    app.on_startup.append(freeze_startup_objects)  # last: after every feature's start
     print(
         f"1563 callcenter {__version__}: {settings.public_url}/ (listening on {settings.host}:{settings.port}, "
         f"database {settings.database_url})",

@@ -637,11 +637,21 @@ async def seed_demo(
 
 
 def bulk_rows(
-    reference: ReferenceData, count: int, seed: int, start_id: int, year: int, start: datetime | None = None
+    reference: ReferenceData,
+    count: int,
+    seed: int,
+    start_id: int,
+    year: int,
+    start: datetime | None = None,
+    step: timedelta | None = None,
 ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(ticket row, event rows) pairs with ids assigned, spread over the past year, for bulk loading."""
+    """(ticket row, event rows) pairs with ids assigned, ``step`` apart from ``start``, for bulk loading.
+
+    Without ``start``/``step`` they spread over the year ``year``; the benchmarks pass a start in
+    the past and the real service's pace (bench/bulk.py: about 50,000 a year, the newest now).
+    """
     start = start or datetime(year, 1, 1, tzinfo=UTC)
-    step = timedelta(days=364) / max(count, 1)
+    step = step or timedelta(days=364) / max(count, 1)
     for i, spec in enumerate(demo_specs(reference, count, seed)):
         tid = start_id + i
         created = start + step * i

@@ -9,6 +9,7 @@ only the "seconds between two times" and the "local day" expressions differ by d
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -133,7 +134,9 @@ class BoardStats:
         # The target check, the order and the count run in SQL: a busy period has tens of
         # thousands of waiting tickets, and only the worst few are shown.
         async with self._sessions() as session:
-            waiting = self._waiting(period).subquery()
+            # MATERIALIZED: the last-change subquery runs once per waiting ticket; inlined, both
+            # engines ran it three times (the filter, the order and the output each named it).
+            waiting = self._waiting(period).cte("waiting").prefix_with("MATERIALIZED")
             deadline = _epoch(session, waiting.c.since) + waiting.c.allowed
             stmt = (
                 select(waiting, func.count().over().label("total"))
@@ -193,11 +196,25 @@ class BoardStats:
 
     async def _medians(self, period: Period) -> list[Median]:
         async with self._sessions() as session:
-            tickets = (await session.execute(select(func.count()).where(*_in_period(period)))).scalar_one()
+            # The covering index gives the count and the period's id range; the events are then
+            # read by their (ticket_id, at) index over that range. Without the range PostgreSQL
+            # scanned every status event of the table (88 ms -> 25 ms at 100,000 tickets).
+            tickets, low, high = (
+                await session.execute(
+                    select(func.count(), func.min(m.Ticket.id), func.max(m.Ticket.id)).where(*_in_period(period))
+                )
+            ).one()
+            if not tickets:
+                return []
             # Past MEDIAN_SAMPLE tickets, every k-th id stands for the period: ids carry no
             # department or category, so the sample is fair and the medians barely move.
             step = max(1, math.ceil(tickets / MEDIAN_SAMPLE))
             sampled = [m.Ticket.id % step == 0] if step > 1 else []
+            # One pass: the first time each ticket reached each stage, grouped by the ticket's
+            # key alone (its department and creation time ride along: PostgreSQL knows them from
+            # the primary key, SQLite takes them from the group's rows, all equal). The medians
+            # are taken here rather than by two window functions over a second sort, which cost
+            # more than the scan itself (80 ms -> 25 ms at 4,000 tickets, SQLite).
             firsts = (
                 select(
                     m.Ticket.department_code.label("dep"),
@@ -208,29 +225,32 @@ class BoardStats:
                 .where(
                     *_in_period(period),
                     *sampled,
+                    m.TicketEvent.ticket_id.between(low, high),
                     m.TicketEvent.kind == "status",
                     m.TicketEvent.to_status.in_([s.value for s in MEDIAN_STAGES]),
                 )
-                .group_by(m.Ticket.id, m.Ticket.department_code, m.Ticket.created_at, m.TicketEvent.to_status)
-            ).subquery()
-            ranked = select(
-                firsts.c.dep,
-                firsts.c.stage,
-                firsts.c.secs,
-                func.row_number().over(partition_by=(firsts.c.dep, firsts.c.stage), order_by=firsts.c.secs).label("rn"),
-                func.count().over(partition_by=(firsts.c.dep, firsts.c.stage)).label("n"),
-            ).subquery()
-            middle = ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])
-            rows = (
-                await session.execute(
-                    select(ranked.c.dep, ranked.c.stage, func.avg(ranked.c.secs), func.max(ranked.c.n))
-                    .where(middle)
-                    .group_by(ranked.c.dep, ranked.c.stage)
-                )
-            ).all()
-        return [
-            Median(dep, Status(stage), float(secs), int(n) * step, sampled=step > 1) for dep, stage, secs, n in rows
-        ]
+                .group_by(m.Ticket.id, m.TicketEvent.to_status)
+            )
+            connection = await session.connection()  # Core rows: the ORM's row building cost 2 µs a row
+            if session.bind.dialect.name == "postgresql":
+                inner = firsts.subquery()
+                rows = (
+                    await connection.execute(
+                        select(
+                            inner.c.dep,
+                            inner.c.stage,
+                            func.percentile_cont(0.5).within_group(inner.c.secs),
+                            func.count(),
+                        ).group_by(inner.c.dep, inner.c.stage)
+                    )
+                ).all()
+                medians = [(dep, stage, float(secs), int(n)) for dep, stage, secs, n in rows]
+            else:
+                groups: dict[tuple[str | None, str], list[float]] = defaultdict(list)
+                for dep, stage, secs in (await connection.execute(firsts)).all():
+                    groups[(dep, stage)].append(secs)
+                medians = [(dep, stage, statistics.median(v), len(v)) for (dep, stage), v in groups.items()]
+        return [Median(dep, Status(stage), secs, n * step, sampled=step > 1) for dep, stage, secs, n in medians]
 
     async def _cached(self, key: tuple[Any, ...], compute: Callable[[], Awaitable[T]]) -> T:
         now = time.monotonic()
@@ -261,7 +281,7 @@ def _local_day(session: AsyncSession, zone: ZoneInfo, period: Period) -> ColumnE
 
 def _seconds(session: AsyncSession, later: ColumnElement[Any], earlier: ColumnElement[Any]) -> ColumnElement[Any]:
     if session.bind.dialect.name == "postgresql":
-        return extract("epoch", later - earlier)
+        return func.date_part("epoch", later - earlier)  # double precision (extract gives numeric)
     return (func.julianday(later) - func.julianday(earlier)) * literal_column("86400.0")
 
 

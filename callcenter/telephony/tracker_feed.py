@@ -21,6 +21,8 @@ from callcenter.telephony.ami_link import (
 
 logger = logging.getLogger(__name__)
 
+BATCH = 256  # stream items applied between two hand-ons at most
+
 
 class TrackerFeed:
     """Feeds a CallTracker from the link in its own task; hands notifications on.
@@ -61,21 +63,30 @@ class TrackerFeed:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self) -> None:
+        # Everything already queued is applied before anything is handed on, and the whole
+        # batch is handed on at once: a burst of 200 AgentCalled in one TCP write makes 200
+        # pops in one loop turn instead of one pop per turn behind every other task's work
+        # (issue 19: burst first-frame p99 85-129 ms). At most BATCH items between two yields.
+        pending: list[Notification] = []
         handled = 0
         async for item in self._subscription:
             handled += 1
-            if handled % 64 == 0:
-                await asyncio.sleep(0)  # a full queue never suspends the loop by itself
             try:
-                notes = self._apply(item)
+                pending.extend(self._apply(item))
             except Exception:  # a tracker bug on one event must not stop the feed
                 logger.exception("call tracker failed on %.200r", item)
-                continue
-            if notes and self._publish is not None:
+            if len(self._subscription) and handled % BATCH:
+                continue  # more is queued: take it first
+            if pending and self._publish is not None:
+                notes, pending = pending, []
                 try:
                     await self._publish(notes)
                 except Exception:  # the notifier's failure is logged, not fatal
                     logger.exception("publishing %d call notification(s) failed", len(notes))
+            else:
+                pending.clear()
+            if handled % BATCH == 0:
+                await asyncio.sleep(0)  # a full queue never suspends the loop by itself
 
     def _apply(self, item: Any) -> list[Notification]:
         if isinstance(item, dict):

@@ -498,6 +498,34 @@ class TicketService:
                 )
             return await self._views(session, (await session.execute(stmt)).scalars().all())
 
+    async def tickets_for_phones(self, phones: Sequence[str], *, limit: int = 20) -> dict[str, list[TicketView]]:
+        """Each phone's tickets from every channel, newest first, ``limit`` each: one round of
+        queries for many callers at once (a burst of screen pops), keyed by the phones as given."""
+        wanted = {phone: normalize_phone(phone) for phone in phones}
+        if not wanted:
+            return {}
+        async with self._sessions() as session:
+            rank = func.row_number().over(partition_by=m.Ticket.citizen_id, order_by=m.Ticket.id.desc())
+            ranked = (
+                select(m.Ticket.id, m.Citizen.phone, rank.label("rank"))
+                .join(m.Citizen, m.Ticket.citizen_id == m.Citizen.id)
+                .where(m.Citizen.phone.in_(sorted(set(wanted.values()))))
+                .subquery()
+            )
+            rows = (
+                await session.execute(
+                    select(m.Ticket, ranked.c.phone)
+                    .join(ranked, ranked.c.id == m.Ticket.id)
+                    .where(ranked.c.rank <= limit)
+                    .order_by(m.Ticket.id.desc())
+                )
+            ).all()
+            views = await self._views(session, [ticket for ticket, _ in rows])
+        found: dict[str, list[TicketView]] = {}
+        for (_, phone), view in zip(rows, views, strict=True):
+            found.setdefault(phone, []).append(view)
+        return {given: found.get(normalized, []) for given, normalized in wanted.items()}
+
     async def list(self, filters: TicketFilter, *, before_id: int | None = None, limit: int = 50) -> TicketPage:
         """Newest first, keyset-paged by id so page 1,000 costs what page 1 does."""
         limit = max(1, min(limit, 200))

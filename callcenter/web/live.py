@@ -96,7 +96,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=4096)
     await ws.prepare(request)
     request.app[OPEN_SOCKETS].add(ws)
-    with request.app[WEB].hub.subscribe(accepts=audience(user, request.app[MESSAGE_TYPES]), maxsize=QUEUE_SIZE) as sub:
+    hub, types = request.app[WEB].hub, request.app[MESSAGE_TYPES]
+    hub.route_by_user(*(kind for kind, who in types.items() if who is Audience.ADDRESSEE))
+    with hub.subscribe(accepts=audience(user, types), maxsize=QUEUE_SIZE, user_id=user.id) as sub:
         # Tell the browser it is subscribed: nothing published from now on is missed.
         await ws.send_str(json.dumps({"type": "hello", "user_id": user.id}))
         token = request.get(SESSION_TOKEN)

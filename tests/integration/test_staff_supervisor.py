@@ -92,6 +92,69 @@ async def test_medians_per_department_and_stage(services: Services) -> None:
     assert found == {("vodokanal", Status.DISPATCHED): (120, 3)}
 
 
+async def test_medians_take_the_middle_pair_the_first_reach_and_skip_other_periods(services: Services) -> None:
+    """An even count averages the middle two; a later stage counts from creation; a period with
+    no tickets gives no medians (the one-pass query over the period's id range, issue 19)."""
+    start = datetime.now(UTC) - timedelta(hours=3)
+    clock = [start]
+    tickets = TicketService(services.sessions, services.hub, clock=lambda: clock[0])
+    for delay in (60, 600, 120, 300):
+        clock[0] = start
+        view = await tickets.create(leak(), OPERATOR_ACTOR)
+        clock[0] = start + timedelta(seconds=delay)
+        await tickets.move(view.number, Status.DISPATCHED, OPERATOR_ACTOR)
+        clock[0] = start + timedelta(seconds=delay + 1000)
+        await tickets.move(view.number, Status.IN_PROGRESS, OPERATOR_ACTOR)
+    stats = stats_for(services)
+    medians = await stats.medians(stats.period(None, None))
+    found = {(m.department, m.stage): (round(m.seconds), m.tickets, m.sampled) for m in medians}
+    assert found == {
+        ("vodokanal", Status.DISPATCHED): (210, 4, False),
+        ("vodokanal", Status.IN_PROGRESS): (1210, 4, False),
+    }
+    long_ago = date.today() - timedelta(days=300)
+    assert await stats.medians(stats.period(long_ago - timedelta(days=6), long_ago)) == []
+
+
+async def test_the_duplicates_lookup_seeks_the_partial_index(services: Services) -> None:
+    """Migration 0013: with every duplicate_of_id NULL the planner still seeks, never scans."""
+    from sqlalchemy import text
+
+    tickets = TicketService(services.sessions, services.hub)
+    for _ in range(30):
+        await tickets.create(leak(), OPERATOR_ACTOR)
+    async with services.engine.begin() as conn:
+        await conn.execute(text("ANALYZE"))
+        if services.engine.dialect.name == "sqlite":
+            plan = " ".join(
+                str(row[-1])
+                for row in await conn.execute(
+                    text("EXPLAIN QUERY PLAN SELECT number FROM tickets WHERE duplicate_of_id = :i"), {"i": 1}
+                )
+            )
+            assert "ix_tickets_duplicates" in plan, plan
+        else:
+            await conn.execute(text("SET LOCAL enable_seqscan = off"))  # 30 rows: a scan would win on cost
+            plan = " ".join(
+                str(row[0])
+                for row in await conn.execute(
+                    text("EXPLAIN SELECT number FROM tickets WHERE duplicate_of_id = :i"), {"i": 1}
+                )
+            )
+            assert "ix_tickets_duplicates" in plan, plan
+        indexes = {
+            str(name)
+            for (name,) in await conn.execute(
+                text(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tickets'"
+                    if services.engine.dialect.name == "sqlite"
+                    else "SELECT indexname FROM pg_indexes WHERE tablename = 'tickets'"
+                )
+            )
+        }
+        assert "ix_tickets_duplicate_of" not in indexes  # the full index is gone
+
+
 async def test_the_period_is_bounded_and_bad_dates_are_named(live_server: LiveServer) -> None:
     services = live_server.services
     stats = stats_for(services)
