@@ -220,3 +220,40 @@ async def test_the_executor_of_another_department_cannot_mark_it_done(live_serve
         resp = await post_done(client, number, photo=("яма.jpg", jpeg_with_exif(), "image/jpeg"))
         assert resp.status == 403
     await unchanged(services, number)
+
+
+async def test_a_marked_handler_that_forgets_the_check_is_refused(settings: Settings, live_server: LiveServer) -> None:
+    """The middleware's safety net: a multipart route marked «checks its own CSRF» that answers
+    without calling verify_form_csrf gets a 403, not a silent pass."""
+    from aiohttp import web
+
+    from callcenter.app import init_app
+    from callcenter.web.auth import STAFF_ROLES, csrf_checked_in_handler, require_roles
+
+    ran: list[str] = []
+
+    @csrf_checked_in_handler
+    @require_roles(*STAFF_ROLES)
+    async def forgetful(request: web.Request) -> web.Response:
+        await request.read()
+        ran.append(request.path)
+        return web.Response(text="ok")
+
+    await make_user(live_server.services, "dorogi", Role.EXECUTOR, department="road_service")
+    app = init_app(settings)
+    app.router.add_post("/staff/forgetful", forgetful)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with staff_client(f"http://127.0.0.1:{port}", "dorogi") as client:
+            form = aiohttp.FormData()
+            form.add_field("csrf_token", client.csrf)
+            form.add_field("photo", b"x", filename="a.jpg", content_type="image/jpeg")
+            resp = await client.http.post(f"{client.base}/staff/forgetful", data=form)
+            assert resp.status == 403 and "Форма устарела" in html.unescape(await resp.text())
+            assert ran == ["/staff/forgetful"]
+    finally:
+        await runner.cleanup()
