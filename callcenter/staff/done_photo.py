@@ -130,6 +130,10 @@ async def mark_done(request: web.Request) -> web.StreamResponse:
             await photos.discard(photo)
         is_photo = isinstance(err, ValidationError) and err.field == "photo"
         return await _refused(request, number, err, typed, 400 if is_photo else status_for(err))
+    except BaseException:  # the store went away mid-move, a cancelled request: no orphan file either
+        if photo is not None:
+            await asyncio.shield(photos.discard(photo))
+        raise
     raise web.HTTPSeeOther(local_redirect(typed["back"], f"/staff/tickets/{number}?done=moved"))
 
 
