@@ -87,7 +87,7 @@ def build_services(settings: Settings) -> Services:
     sessions = session_factory(engine)
     hub = EventHub()
     reference = load_reference()
-    tickets = TicketService(sessions, hub, zone=settings.zone)
+    tickets = TicketService(sessions, hub, zone=settings.zone, done_rules=reference.done_rule)
     speech = SpeechService(settings.stt_model, settings.stt_workers, settings.stt_job_timeout, reference)
     return Services(
         settings=settings,

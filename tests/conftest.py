@@ -127,14 +127,18 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
     from callcenter.services import SERVICES
 
     app = init_app(settings)
+    services = app[SERVICES]
+    # Empty the shared PostgreSQL database before the app starts: its background jobs (callback
+    # dispatcher, escalation ticks) read the previous test's rows at start-up, and a TRUNCATE
+    # racing them deadlocked (tickets/citizens/ticket_events). Start-up then loads the reference.
+    if services.engine.dialect.name == "postgresql":
+        await _truncate_postgres(services)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    services = app[SERVICES]
     if services.engine.dialect.name == "postgresql":
-        await _truncate_postgres(services)
         await sync_reference(services.sessions, services.reference)
     try:
         yield LiveServer(f"http://127.0.0.1:{port}", app, services)

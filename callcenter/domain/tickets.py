@@ -12,6 +12,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from callcenter.domain.done_evidence import DEFAULT_DONE_RULE, DoneRule, check_done_evidence
 from callcenter.domain.errors import IllegalTransition, MissingField, PermissionDenied
 
 
@@ -125,9 +126,9 @@ ALLOWED_MOVES: dict[tuple[Status, Status], frozenset[Role]] = {
     (Status.REJECTED, Status.ARCHIVED): _STAFF | {Role.SYSTEM},
 }
 
-# Moves whose note is required, and the Russian hint shown when it is missing.
+# Moves whose note is required, and the Russian hint shown when it is missing
+# (in_progress -> done: per category, see callcenter.domain.done_evidence).
 _NOTE_REQUIRED: dict[tuple[Status, Status], str] = {
-    (Status.IN_PROGRESS, Status.DONE): "Опишите, что сделано: без этого заявку нельзя отметить выполненной",
     (Status.DONE, Status.IN_PROGRESS): "Запишите слова заявителя: почему он не удовлетворён выполнением",
     (
         Status.DONE,
@@ -158,10 +159,14 @@ def plan_transition(
     note: str | None = None,
     department: str | None = None,
     duplicate_of: str | None = None,
+    done_rule: DoneRule = DEFAULT_DONE_RULE,
+    photos: int = 0,
 ) -> TransitionPlan | None:
     """Check a status move against the lifecycle; return the plan, or None if already there.
 
     Calling it twice for the same target is safe: the second call returns None.
+    «Выполнено» is checked against the category's ``done_rule`` (``photos``: how many photos
+    come with the move), see :mod:`callcenter.domain.done_evidence`.
     """
     to = Status(to)
     note = (note or "").strip() or None
@@ -181,6 +186,9 @@ def plan_transition(
             f"Заявка № {state.number} направлена другому исполнителю",
             details={"number": state.number, "department": state.department},
         )
+    if (state.status, to) == (Status.IN_PROGRESS, Status.DONE):
+        check_done_evidence(done_rule, note=note, photos=photos)
+        return _build_plan(state, to, note, department, duplicate_of)
     hint = _NOTE_REQUIRED.get((state.status, to))
     if hint and not note:
         raise MissingField(hint, field="note")

@@ -21,6 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from callcenter.domain.done_evidence import DEFAULT_DONE_RULE, DoneRule
+
 logger = logging.getLogger(__name__)
 
 DEPARTMENTS_FILE = "departments.toml"
@@ -117,6 +119,11 @@ class Category:
     done_target_hours: int
     priority: int
     callback: bool
+    # What «Выполнено» must carry (no empty answers): a note saying what was done, a photo of
+    # the result, and whether that photo is shown on the public tracking page.
+    done_requires_note: bool = True
+    done_requires_photo: bool = False
+    done_photo_public: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,18 @@ class ReferenceData:
             return self._categories_by_code[code]
         except KeyError:
             raise KeyError(f"unknown category code {code!r}") from None
+
+    def done_rule(self, code: str | None) -> DoneRule:
+        """What «Выполнено» needs for a ticket of this category (the default for none or an unknown one)."""
+        category = self._categories_by_code.get(code or "")
+        if category is None:
+            return DEFAULT_DONE_RULE
+        return DoneRule(
+            note=category.done_requires_note,
+            photo=category.done_requires_photo,
+            photo_public=category.done_photo_public,
+            category=category.name,
+        )
 
     def has_department(self, code: str) -> bool:
         """Whether a department with this code exists."""
@@ -337,6 +356,9 @@ _CATEGORY_FIELDS = {
     "done_target_hours",
     "priority",
     "callback",
+    "done_requires_note",
+    "done_requires_photo",
+    "done_photo_public",
 }
 
 
@@ -373,6 +395,9 @@ def _parse_category(entry: _Entry, department_codes: set[str]) -> Category:
         done_target_hours=entry.integer("done_target_hours", 1, 365 * 24),
         priority=entry.integer("priority", 1, 3),
         callback=entry.boolean("callback", True),
+        done_requires_note=entry.boolean("done_requires_note", True),
+        done_requires_photo=entry.boolean("done_requires_photo", False),
+        done_photo_public=entry.boolean("done_photo_public", False),
     )
 
 

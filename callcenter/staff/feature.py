@@ -8,6 +8,7 @@ from aiohttp import web
 from callcenter.accounts.departments import DepartmentService
 from callcenter.accounts.departments_cli import DepartmentsCommand
 from callcenter.features import Command, Feature
+from callcenter.portal.api import PhotoLimits, PhotoStore
 from callcenter.services import Services
 from callcenter.staff import (
     account,
@@ -23,6 +24,7 @@ from callcenter.staff import (
     ticket_board,
     views,
 )
+from callcenter.staff.done_photo import DONE_PHOTOS, DonePhotos, mark_done
 from callcenter.staff.pages import TARGETS
 from callcenter.staff.related import RelatedRecords
 from callcenter.staff.staff_services import STAFF, StaffServices
@@ -46,6 +48,9 @@ def setup(app: web.Application, services: Services) -> None:
         related=RelatedRecords(services.sessions),
         stats=BoardStats(services.sessions, targets, settings.zone),
     )
+    app[DONE_PHOTOS] = DonePhotos(
+        PhotoStore(settings.data_dir, settings.max_photos), PhotoLimits(max_bytes=settings.max_photo_bytes)
+    )
     aiohttp_jinja2.get_env(app).filters["human_duration"] = human_duration
     add_routes(app.router)
     app.cleanup_ctx.append(privacy.retention_ctx)
@@ -61,6 +66,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(f"/staff/tickets/{NUMBER}/edit", editing.edit_page, name="staff_ticket_edit")
     router.add_post(f"/staff/tickets/{NUMBER}/edit", editing.edit_submit)
     router.add_post(f"/staff/tickets/{NUMBER}/move", views.move_ticket, name="staff_ticket_move")
+    router.add_post(f"/staff/tickets/{NUMBER}/done", mark_done, name="staff_ticket_done")
     router.add_post(f"/staff/tickets/{NUMBER}/note", views.add_note, name="staff_ticket_note")
     router.add_post(f"/staff/tickets/{NUMBER}/public-summary", views.publish_summary, name="staff_ticket_public")
     router.add_get(r"/staff/attachments/{attachment_id:\d+}", views.attachment_file, name="staff_attachment")

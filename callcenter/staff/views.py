@@ -46,8 +46,8 @@ ACTION_LABELS: dict[tuple[Status | None, Status], str] = {
     (None, Status.ARCHIVED): "Перенести в архив",
 }
 # Moves whose note field is required (the domain says so too; this only marks the field).
+# in_progress -> done: as the category's rule says (done_rule in the page's context).
 NOTE_REQUIRED = {
-    (Status.IN_PROGRESS, Status.DONE),
     (Status.DONE, Status.IN_PROGRESS),
     (Status.DONE, Status.CLOSED),
     (Status.DISPATCHED, Status.NEW),
@@ -71,6 +71,13 @@ async def ticket_context(request: web.Request, number: str) -> dict[str, Any]:
     others = [t for t in detail.other_tickets if user.role is not Role.EXECUTOR or t.department == user.department]
     moves = allowed_targets(detail.ticket.status, user.role)
     ivr_words = ivr_wording(shared.reference)
+    done_rule = shared.tickets.done_rule(detail.ticket.category)
+
+    def note_required(to: Status) -> bool:
+        if (detail.ticket.status, to) == (Status.IN_PROGRESS, Status.DONE):
+            return done_rule.note
+        return (detail.ticket.status, to) in NOTE_REQUIRED
+
     return {
         "detail": detail,
         "ticket": detail.ticket,
@@ -79,9 +86,9 @@ async def ticket_context(request: web.Request, number: str) -> dict[str, Any]:
         "ivr_words": ivr_words,
         "calls": await related.calls_for(detail.ticket.id),
         "callbacks": await related.callbacks_for(detail.ticket.id),
-        "actions": [
-            (to, action_label(detail.ticket.status, to), (detail.ticket.status, to) in NOTE_REQUIRED) for to in moves
-        ],
+        "actions": [(to, action_label(detail.ticket.status, to), note_required(to)) for to in moves],
+        "done_rule": done_rule,
+        "max_photo_mb": round(shared.settings.max_photo_bytes / 2**20),
         "can_edit": user.role in EDITOR_ROLES and detail.ticket.status not in (Status.CLOSED, Status.ARCHIVED),
         "can_note": user.role in ACTOR_ROLES,
         "public_summary": _public_summary(detail.ticket),

@@ -91,6 +91,15 @@ class EventView:
 
 
 @dataclass(frozen=True)
+class DonePhoto:
+    """A photo of the result stored for a «Выполнено» move (``path`` relative to the data folder)."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class AttachmentView:
     id: int
     kind: str

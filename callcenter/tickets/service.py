@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.clock import Clock, utcnow
+from callcenter.domain.done_evidence import DEFAULT_DONE_RULE, DoneRule, photo_is_public
 from callcenter.domain.errors import (
     ConflictError,
     DomainError,
@@ -50,6 +51,7 @@ from callcenter.store.search import RussianStemmer, fts5_match_query, index_tick
 from callcenter.tickets.schemas import (
     EDITABLE_FIELDS,
     AttachmentView,
+    DonePhoto,
     EventView,
     NewTicket,
     TicketDetail,
@@ -76,8 +78,11 @@ class TicketService:
         *,
         clock: Clock = utcnow,
         zone: ZoneInfo = ZoneInfo("Europe/Simferopol"),
+        done_rules: Callable[[str | None], DoneRule] | None = None,
     ) -> None:
         self._sessions = sessions
+        # What «Выполнено» needs, by category code (the reference data's flags).
+        self.done_rule: Callable[[str | None], DoneRule] = done_rules or (lambda _category: DEFAULT_DONE_RULE)
         self._hub = hub
         self._clock = clock
         self._zone = zone
@@ -216,15 +221,32 @@ class TicketService:
         duplicate_of: str | None = None,
         expected_version: int | None = None,
         public: bool = True,
+        photo: DonePhoto | None = None,
     ) -> TicketView:
-        """Move a ticket through the lifecycle; refused moves raise a DomainError, nothing is written."""
+        """Move a ticket through the lifecycle; refused moves raise a DomainError, nothing is written.
+
+        ``photo`` (already stored on disk) goes with a «Выполнено» move: its attachment row is
+        written in the same transaction, and the category's rule decides whether one is required.
+        """
         target = Status(to)
         async with self._sessions.begin() as session:
             ticket = await self._load_for_update(session, number, expected_version)
             state = TicketState(ticket.number, Status(ticket.status), ticket.department_code, ticket.is_draft)
-            plan = plan_transition(state, target, actor, note=note, department=department, duplicate_of=duplicate_of)
+            rule = self.done_rule(ticket.category_code)
+            plan = plan_transition(
+                state,
+                target,
+                actor,
+                note=note,
+                department=department,
+                duplicate_of=duplicate_of,
+                done_rule=rule,
+                photos=1 if photo is not None else 0,
+            )
             if plan is None:
                 return await self._view(session, ticket)
+            if photo is not None and plan.to_status is not Status.DONE:
+                raise ValidationError("Фото прикладывается только к отметке «Выполнено»", field="photo")
             if department and target is Status.DISPATCHED:
                 if await session.get(m.Department, department) is None:
                     raise ValidationError(f"Неизвестный исполнитель «{department}»", field="department")
@@ -239,6 +261,10 @@ class TicketService:
                 data["duplicate_of"] = original.number
             if plan.reopened:
                 data["reopened"] = True
+            if photo is not None:
+                data["photo"] = await self._add_done_photo(
+                    session, ticket, actor, photo, now, public=photo_is_public(rule, note_public=public)
+                )
             event = self._event(
                 ticket,
                 actor,
@@ -257,6 +283,26 @@ class TicketService:
         for listener in self.on_status_change:
             await listener(view, plan.from_status, actor)
         return view
+
+    async def _add_done_photo(
+        self, session: AsyncSession, ticket: m.Ticket, actor: Actor, photo: DonePhoto, now: datetime, *, public: bool
+    ) -> int:
+        row = m.Attachment(
+            ticket_id=ticket.id,
+            kind="photo",
+            path=photo.path,
+            mime="image/jpeg",
+            size=photo.size,
+            sha256=photo.sha256,
+            public=public,
+            created_at=now,
+        )
+        session.add(row)
+        await session.flush()
+        session.add(
+            self._event(ticket, actor, "attachment", now, public=public, data={"attachment": row.id, "kind": "photo"})
+        )
+        return row.id
 
     async def _find_duplicate_target(self, session: AsyncSession, number: str | None) -> m.Ticket | None:
         if not number:

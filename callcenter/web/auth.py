@@ -10,6 +10,12 @@ Other slices protect their staff pages the same way::
 Forms carry the ``csrf_token`` of the template context as a field named ``csrf_token``
 (scripts send it as the ``X-CSRF-Token`` header). The token is an HMAC of the session
 token (or, before login, of a random cookie), so it cannot be read or forged by another site.
+
+A form with a photo (multipart) is not read here: ``request.post()`` would hold the whole body
+and leave nothing for the handler's bounded stream reader. Its handler is marked with
+:func:`csrf_checked_in_handler`, reads the body once with its own limits and calls
+:func:`verify_form_csrf` before it acts; a marked handler that answers a multipart POST
+without that check is refused here (403), so a forgotten check cannot pass silently.
 """
 
 from __future__ import annotations
@@ -41,6 +47,10 @@ CSRF_HEADER = "X-CSRF-Token"
 SESSION_TOKEN = web.RequestKey("staff_session_token", str)
 CSRF_TOKEN = web.RequestKey("staff_csrf_token", str)
 ENROLMENT_PATHS = ("/staff/account",)  # what a user who must enrol in two-factor sign-in may open
+CSRF_BINDING = web.RequestKey("staff_csrf_binding", str)
+CSRF_VERIFIED = web.RequestKey("staff_csrf_verified", bool)
+CSRF_IN_HANDLER = "csrf_checked_in_handler"
+CSRF_REFUSED = "Форма устарела или отправлена с чужого сайта. Обновите страницу и повторите."
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Everyone but executors works the whole city's tickets.
 CITY_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.ANALYST, Role.ADMIN)
@@ -132,8 +142,14 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
             request, 403, "Подключите двухфакторный вход: Мой профиль → Двухфакторный вход", "totp_required"
         )
     if is_guarded(request.path) and request.method not in SAFE_METHODS:
-        await _check_csrf(request, staff.csrf, binding)
-    response = await handler(request)
+        if _checked_in_handler(request):
+            request[CSRF_BINDING] = binding or ""
+            response = await _run_checked_in_handler(request, handler)
+        else:
+            await _check_csrf(request, staff.csrf, binding)
+            response = await handler(request)
+    else:
+        response = await handler(request)
     if fresh:
         response.set_cookie(CSRF_COOKIE, fresh, httponly=True, samesite="Lax", secure=staff.secure_cookies, path="/")
     if token and resolved is None and not response.prepared:
@@ -154,15 +170,51 @@ def _csrf_binding(request: web.Request, session_token: str | None) -> tuple[str 
     return None, None
 
 
+def csrf_checked_in_handler(handler: Handler) -> Handler:
+    """Mark a handler that reads its own multipart body and calls :func:`verify_form_csrf`."""
+    setattr(handler, CSRF_IN_HANDLER, True)
+    return handler
+
+
+def verify_form_csrf(request: web.Request, sent: object) -> None:
+    """The CSRF check of a marked handler, on the ``csrf_token`` field it read (403 if wrong)."""
+    if request.headers.get(CSRF_HEADER) is not None:
+        sent = request.headers.get(CSRF_HEADER)
+    binding = request.get(CSRF_BINDING) or None
+    if not request.app[WEB].csrf.valid(binding, sent if isinstance(sent, str) else None):
+        logger.warning("CSRF check failed for %s %s from %s", request.method, request.path, request.remote)
+        raise PermissionDenied(CSRF_REFUSED, details={"reason": "csrf"})
+    request[CSRF_VERIFIED] = True
+
+
+def _checked_in_handler(request: web.Request) -> bool:
+    if request.content_type != "multipart/form-data":
+        return False  # url-encoded bodies are small: checked here as for every other form
+    return bool(getattr(request.match_info.handler, CSRF_IN_HANDLER, False))
+
+
+async def _run_checked_in_handler(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Run a marked handler; if it answered "done" without verifying the token, refuse (a bug)."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 and not request.get(CSRF_VERIFIED):
+            logger.error("%s answered %d without its CSRF check", request.path, exc.status)
+            raise PermissionDenied(CSRF_REFUSED, details={"reason": "csrf"}) from None
+        raise
+    if response.status < 400 and not request.get(CSRF_VERIFIED):
+        logger.error("%s answered %d without its CSRF check", request.path, response.status)
+        raise PermissionDenied(CSRF_REFUSED, details={"reason": "csrf"})
+    return response
+
+
 async def _check_csrf(request: web.Request, signer: CsrfSigner, binding: str | None) -> None:
     sent: object = request.headers.get(CSRF_HEADER)
     if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         sent = (await request.post()).get(CSRF_FIELD)
     if not signer.valid(binding, sent if isinstance(sent, str) else None):
         logger.warning("CSRF check failed for %s %s from %s", request.method, request.path, request.remote)
-        raise PermissionDenied(
-            "Форма устарела или отправлена с чужого сайта. Обновите страницу и повторите.", details={"reason": "csrf"}
-        )
+        raise PermissionDenied(CSRF_REFUSED, details={"reason": "csrf"})
 
 
 def client_address(request: web.Request) -> str:
@@ -176,7 +228,9 @@ __all__ = [
     "STAFF_ROLES",
     "SUPERVISION_ROLES",
     "check_department",
+    "csrf_checked_in_handler",
     "current_user",
     "require_roles",
     "staff_middleware",
+    "verify_form_csrf",
 ]

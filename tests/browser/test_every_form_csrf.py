@@ -43,6 +43,7 @@ EXPECTED_ACTIONS = {
     "/logout",
     "/staff/tickets/new",
     "/staff/tickets/N/move",
+    "/staff/tickets/N/done",
     "/staff/tickets/N/note",
     "/staff/tickets/N/public-summary",
     "/staff/tickets/N/edit",

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from callcenter.config import Settings
 from callcenter.domain.tickets import Actor, Role, Status
 from callcenter.store import models as m
+from callcenter.tickets.schemas import DonePhoto
 from tests.browser.journey_support import STAFF_SIZES, open_person
 from tests.conftest import LiveServer
 from tests.integration.notify_support import MailServer, start_mail_server
@@ -64,7 +65,12 @@ async def test_email_link_closes_the_ticket_and_cancels_the_callback(
     tickets = live_server.services.tickets
     await tickets.move(number, Status.DISPATCHED, EXECUTOR)
     await tickets.move(number, Status.IN_PROGRESS, EXECUTOR)
-    await tickets.move(number, Status.DONE, EXECUTOR, note="Яма заделана")
+    # road_pothole needs a photo of the result for «Выполнено» (categories.toml).
+    photo_path = live_server.services.settings.data_dir / "photos" / "2026" / "01" / ("a" * 32 + ".jpg")
+    photo_path.parent.mkdir(parents=True, exist_ok=True)
+    photo_path.write_bytes(b"\xff\xd8\xff\xd9")
+    photo = DonePhoto(path="photos/2026/01/" + "a" * 32 + ".jpg", size=4, sha256="0" * 64)
+    await tickets.move(number, Status.DONE, EXECUTOR, note="Яма заделана", photo=photo)
     await mail.handler.wait_for(3)
     done_mail = [r for r in mail.handler.received if "выполнено" in str(r.message["Subject"])]
     assert len(done_mail) == 1 and done_mail[0].recipients == ["citizen@example.ru"]
