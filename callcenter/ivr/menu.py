@@ -636,12 +636,20 @@ def _read_escalation(section: _Section) -> EscalationDef:
 def _read_consent(section: _Section) -> ConsentDef:
     consent = ConsentDef(
         prompt=section.prompt("prompt") or "",
-        key=section.text("key", "1", _CONSENT_KEY_RE) or "1",
+        key=_consent_key(section),
         timeout_seconds=section.number("timeout_seconds", 4, 1, 30, integer=False),
         recorded_prompt=section.prompt("recorded_prompt", None),
     )
     section.finish()
     return consent
+
+
+def _consent_key(section: _Section) -> str:
+    raw = section.data.get("key")
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= 9:  # key: 1 unquoted, as in choices
+        section.used.add("key")
+        return str(raw)
+    return section.text("key", "1", _CONSENT_KEY_RE) or "1"
 
 
 def _check_targets(root: _Section, menus: Mapping[str, MenuDef | None], parts: Mapping[str, Any]) -> None:
