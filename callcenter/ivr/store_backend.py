@@ -91,8 +91,9 @@ class StoreIvrBackend:
         if not view.phone:
             logger.warning("SMS consent for ticket %s (call %s) not recorded: no phone number", number, call_uniqueid)
             return False
-        earlier = view.extra.get(CONSENT_KEY) if isinstance(view.extra.get(CONSENT_KEY), dict) else {}
-        email = earlier.get("email") if isinstance(earlier.get("email"), str) else None  # kept if there was one
+        earlier = view.extra.get(CONSENT_KEY)
+        email = earlier.get("email") if isinstance(earlier, dict) else None  # an earlier e-mail consent is kept
+        email = email if isinstance(email, str) else None
         record = consent_record(email=email, sms=True, via="ivr", at=datetime.now(UTC))
         await self._tickets.edit(number, {"extra": {CONSENT_KEY: record}}, IVR_CONSENT_ACTOR)
         logger.info("SMS consent recorded for ticket %s by key press (call %s)", number, call_uniqueid)
