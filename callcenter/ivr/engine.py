@@ -545,9 +545,37 @@ class IvrEngine:
         io.pending = await io.play(spec.accepted_prompt)
         if io.pending is None:
             await io.readback(brief, spec.number_prompt, None)
+        await self._ask_consent(io, call, brief)
         if spec.next is None:
             await self._finish(io, call, cv.ROUTE_DONE)
         return spec.next
+
+    async def _ask_consent(self, io: CallIO, call: CallState, brief: TicketBrief) -> None:
+        """SMS about this ticket (152-ФЗ): one question, a short wait; only the key agrees.
+
+        Not asked without the menu's ``consent`` section or when the ticket has no phone number
+        (withheld caller id). A failure to store the answer is logged; the call goes on."""
+        spec = self._menu.consent
+        if spec is None or not brief.phone_known:
+            return
+        io.pending = None  # a key pressed during the read-back is not an answer to this question
+        key = await io.ask([spec.prompt], spec.timeout_seconds)
+        if key != spec.key:
+            call.add("no_sms")
+            await io.set(cv.IVR_PATH, call.path_text)
+            return
+        call.add("sms")
+        await io.set(cv.IVR_PATH, call.path_text)
+        try:
+            async with asyncio.timeout(self._settings.lookup_timeout):
+                recorded = await self._backend.record_sms_consent(
+                    ticket_number=brief.number, call_uniqueid=call.uniqueid
+                )
+        except Exception:
+            logger.exception("SMS consent for ticket %s (call %s) NOT recorded", brief.number, call.uniqueid)
+            return
+        if recorded and spec.recorded_prompt:
+            await io.play(spec.recorded_prompt)
 
     async def _submit(
         self, call: CallState, category: str | None, path: Path, transcript: object = None

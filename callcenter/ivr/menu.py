@@ -40,6 +40,7 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 _PLACE_KEY_RE = re.compile(r"^[a-z_][a-z0-9_]*(\[\d+\])?$")  # shown unquoted in a place
+_CONSENT_KEY_RE = re.compile(r"^[0-9*#]$")  # one phone key
 _MISSING = object()
 
 
@@ -174,6 +175,19 @@ class EscalationDef:
 
 
 @dataclass(frozen=True)
+class ConsentDef:
+    """After a voice report: one question, whether the caller wants SMS about the ticket (152-ФЗ).
+
+    Asked once, with a short wait; no key or another key means no consent. Not asked when the
+    caller's number is withheld (nothing to send to)."""
+
+    prompt: str  # "Чтобы получать СМС о ходе работ по заявке, нажмите 1"
+    key: str
+    timeout_seconds: float
+    recorded_prompt: str | None  # "Согласие записано", or None: straight on
+
+
+@dataclass(frozen=True)
 class Menu:
     """The whole IVR definition, validated."""
 
@@ -192,6 +206,7 @@ class Menu:
     prompts: Mapping[str, str]  # every prompt name -> its Russian text
     escalation: EscalationDef = EscalationDef()
     outage: OutageDef | None = None  # outage mode (ivr/outage.py); None when the section is absent
+    consent: ConsentDef | None = None  # the SMS question after a report; None when the section is absent
 
     def sound(self, prompt: str) -> str:
         """The sound name Asterisk plays for a prompt (prefix + name, no extension)."""
@@ -388,6 +403,7 @@ def _describe(pattern: re.Pattern[str]) -> str:
         _NAME_RE.pattern: "lower-case latin letters, digits, '-' and '_'",
         _ID_RE.pattern: "lower-case latin letters, digits and '_', starting with a letter",
         _TIME_RE.pattern: 'a time "HH:MM" in quotes',
+        _CONSENT_KEY_RE.pattern: 'one phone key in quotes, e.g. "1"',
     }.get(pattern.pattern, pattern.pattern)
 
 
@@ -415,6 +431,7 @@ def _build_menu(root: _Section, known_categories: Collection[str] | None) -> Men
         callback=_read_callback(root.section("callback"), defaults),
         escalation=_read_escalation(root.section("escalation")),
         outage=read_outage(root.section("outage")) if "outage" in root.data else None,
+        consent=_read_consent(root.section("consent")) if "consent" in root.data else None,
     )
     root.finish()
     _check_targets(root, menus, parts)
@@ -614,6 +631,25 @@ def _read_escalation(section: _Section) -> EscalationDef:
     )
     section.finish()
     return escalation
+
+
+def _read_consent(section: _Section) -> ConsentDef:
+    consent = ConsentDef(
+        prompt=section.prompt("prompt") or "",
+        key=_consent_key(section),
+        timeout_seconds=section.number("timeout_seconds", 4, 1, 30, integer=False),
+        recorded_prompt=section.prompt("recorded_prompt", None),
+    )
+    section.finish()
+    return consent
+
+
+def _consent_key(section: _Section) -> str:
+    raw = section.data.get("key")
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= 9:  # key: 1 unquoted, as in choices
+        section.used.add("key")
+        return str(raw)
+    return section.text("key", "1", _CONSENT_KEY_RE) or "1"
 
 
 def _check_targets(root: _Section, menus: Mapping[str, MenuDef | None], parts: Mapping[str, Any]) -> None:

@@ -16,6 +16,8 @@ class TicketBrief:
     status: str  # one of TICKET_STATUSES
     category_code: str
     category_name: str  # Russian
+    # The ticket has the caller's phone number (not withheld): the IVR may offer SMS about it.
+    phone_known: bool = False
 
 
 class IvrBackend(Protocol):
@@ -44,6 +46,12 @@ class IvrBackend(Protocol):
         Speech-to-text runs later, off the call, unless ``transcript`` (made live while the
         caller spoke, over AudioSocket) is given: then it is used as it is.
         """
+        ...
+
+    async def record_sms_consent(self, *, ticket_number: str, call_uniqueid: str) -> bool:
+        """The caller pressed the consent key after their voice report: record consent to SMS
+        about this ticket (152-ФЗ), as the staff form does. False when the ticket has no phone
+        number to send to (nothing is recorded)."""
         ...
 
     async def record_callback_outcome(

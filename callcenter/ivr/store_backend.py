@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from callcenter.domain.errors import DomainError
+from callcenter.domain.notifications import CONSENT_KEY, consent_record
 from callcenter.domain.phones import try_normalize_phone
 from callcenter.domain.ticket_numbers import clean_ticket_number
+from callcenter.domain.tickets import Actor
 from callcenter.ivr.ports import TicketBrief
 from callcenter.stt.api import VoiceReports
 from callcenter.tickets.schemas import TicketView
 from callcenter.tickets.service import TicketService
 
 logger = logging.getLogger(__name__)
+
+IVR_CONSENT_ACTOR = Actor.system("IVR 1563")
 
 
 class CallbackOutcomeRecorder(Protocol):
@@ -34,6 +39,7 @@ def brief(view: TicketView) -> TicketBrief:
         status=view.status.value,
         category_code=view.category or "other",
         category_name=view.category_name or "Другое",
+        phone_known=bool(view.phone),
     )
 
 
@@ -76,6 +82,22 @@ class StoreIvrBackend:
             transcript=transcript,
         )
         return brief(view)
+
+    async def record_sms_consent(self, *, ticket_number: str, call_uniqueid: str) -> bool:
+        """``extra["notify"]`` as the staff form writes it (SMS to the ticket's phone, no e-mail),
+        ``via="ivr"``; the notifications outbox reads it at the ticket's next event."""
+        number = clean_ticket_number(ticket_number)
+        view = await self._tickets.get(number)
+        if not view.phone:
+            logger.warning("SMS consent for ticket %s (call %s) not recorded: no phone number", number, call_uniqueid)
+            return False
+        earlier = view.extra.get(CONSENT_KEY)
+        email = earlier.get("email") if isinstance(earlier, dict) else None  # an earlier e-mail consent is kept
+        email = email if isinstance(email, str) else None
+        record = consent_record(email=email, sms=True, via="ivr", at=datetime.now(UTC))
+        await self._tickets.edit(number, {"extra": {CONSENT_KEY: record}}, IVR_CONSENT_ACTOR)
+        logger.info("SMS consent recorded for ticket %s by key press (call %s)", number, call_uniqueid)
+        return True
 
     async def record_callback_outcome(self, **kwargs: Any) -> None:
         if self._outcomes is None:

@@ -74,6 +74,25 @@ async def test_report_by_voice_makes_a_draft_with_the_recording_and_reads_its_nu
     assert commands.index(record[0]) < say
 
 
+async def test_report_then_1_records_sms_consent_on_the_draft(
+    pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int
+) -> None:
+    """Issue 17, item 5: after the voice report the shipped menu asks about SMS; the citizen's
+    1 (sent by real DTMF) records consent on the draft as the staff form would."""
+    citizen = await driver.call_citizen("report-sms", PHONE)
+    ivr_leg = citizen + "-h"
+    await driver.wait_hangup(ivr_leg, timeout=120)
+
+    detail = await the_ticket(hotline, PHONE)
+    assert detail.ticket.is_draft
+    consent = detail.ticket.extra.get("notify")
+    assert consent is not None and (consent["sms"], consent["via"]) == (True, "ivr"), detail.ticket.extra
+    commands = agi_lines(pbx.asterisk.log_text(), log_mark)
+    assert any(c.startswith("STREAM FILE 1563/sms-consent ") for c in commands), commands
+    assert varset(driver, ivr_leg, "IVR_PATH")[-1].endswith(">record>sms")
+    assert varset(driver, ivr_leg, "IVR_ROUTE") == ["done"]
+
+
 @pytest.mark.app_settings(agi_recordings_dir="/nonexistent/not-shared/recordings")
 async def test_report_over_audiosocket_the_app_records_with_no_shared_folder(
     pbx: Pbx, driver: Driver, hotline: RunningApp, log_mark: int

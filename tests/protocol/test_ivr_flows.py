@@ -65,6 +65,8 @@ cb-question: "Довольны — 1, нет — 2, оператор — 0"
 cb-comment: "Расскажите, что не так"
 cb-yes: "Спасибо"
 cb-no: "Заявка возвращена в работу"
+sms-ask: "Чтобы получать СМС о ходе работ по заявке, нажмите 1"
+sms-ok: "Хорошо, будем сообщать по СМС"
 """
 
 MENU = """
@@ -140,6 +142,7 @@ class InMemoryBackend:
     lookups: list[str] = field(default_factory=list)
     submits: list[dict[str, Any]] = field(default_factory=list)
     outcomes: list[dict[str, Any]] = field(default_factory=list)
+    consents: list[dict[str, str]] = field(default_factory=list)
     next_number: int = 2600001
 
     def _maybe_fail(self, name: str) -> None:
@@ -168,10 +171,17 @@ class InMemoryBackend:
             )
         )
         self._maybe_fail("submit_voice_report")
-        brief = TicketBrief(str(self.next_number), "new", category_code or "other", "Другое")
+        brief = TicketBrief(
+            str(self.next_number), "new", category_code or "other", "Другое", phone_known=phone.startswith("+7")
+        )
         self.next_number += 1
         self.tickets[brief.number] = brief
         return brief
+
+    async def record_sms_consent(self, *, ticket_number: str, call_uniqueid: str) -> bool:
+        self.consents.append(dict(ticket_number=ticket_number, call_uniqueid=call_uniqueid))
+        self._maybe_fail("record_sms_consent")
+        return True
 
     async def record_callback_outcome(
         self,
@@ -194,9 +204,19 @@ class InMemoryBackend:
         self._maybe_fail("record_callback_outcome")
 
 
+CONSENT_SECTION = """
+consent: {prompt: sms-ask, key: "1", timeout_seconds: 3, recorded_prompt: sms-ok}
+"""
+
+
+ASK_CONSENT = pytest.mark.parametrize("menu", ["ask_consent"], indirect=True)
+
+
 @pytest.fixture
-def menu() -> Menu:
-    return parse_menu(MENU, parse_prompts(PROMPTS), source="test-menu.yaml")
+def menu(request: pytest.FixtureRequest) -> Menu:
+    """The test menu; a test marked ``@ASK_CONSENT`` gets the optional SMS consent question too."""
+    text = MENU + CONSENT_SECTION if getattr(request, "param", None) == "ask_consent" else MENU
+    return parse_menu(text, parse_prompts(PROMPTS), source="test-menu.yaml")
 
 
 @pytest.fixture
@@ -341,6 +361,67 @@ async def test_report_flow_creates_a_draft_and_reads_its_number(
     assert result.variables[cv.IVR_TICKET] == "2600001"
     assert result.variables[cv.IVR_CHOICE] == "1"
     assert result.variables[cv.IVR_ROUTE] == cv.ROUTE_DONE
+
+
+# --- the SMS consent question after a report (menu section "consent") -------------------
+
+REPORTED = REPORT_SCRIPT[:-1]  # up to the number read back; then the question, then goodbye
+
+
+@ASK_CONSENT
+async def test_consent_key_records_sms_consent_for_the_new_ticket(call: Call, backend: InMemoryBackend) -> None:
+    result = await call([*REPORTED, play("sms-ask"), wait("1", ms=3000), play("sms-ok"), play("bye")])
+    assert backend.consents == [dict(ticket_number="2600001", call_uniqueid=UNIQUEID)]
+    assert result.variables[cv.IVR_PATH] == "1>water_leak>record>sms"
+    assert result.variables[cv.IVR_ROUTE] == cv.ROUTE_DONE
+
+
+@ASK_CONSENT
+async def test_consent_key_pressed_during_the_question_counts(call: Call, backend: InMemoryBackend) -> None:
+    await call([*REPORTED, play("sms-ask", "1"), play("sms-ok"), play("bye")])
+    assert [c["ticket_number"] for c in backend.consents] == ["2600001"]
+
+
+@ASK_CONSENT
+@pytest.mark.parametrize("answer", [None, "2", "#"])
+async def test_no_key_or_another_key_is_no_consent(call: Call, backend: InMemoryBackend, answer: str | None) -> None:
+    result = await call([*REPORTED, play("sms-ask"), wait(answer, ms=3000), play("bye")])  # asked once only
+    assert backend.consents == []
+    assert result.variables[cv.IVR_PATH] == "1>water_leak>record>no_sms"
+    assert result.variables[cv.IVR_TICKET] == "2600001"
+
+
+@ASK_CONSENT
+async def test_key_during_the_readback_is_not_taken_as_consent(call: Call, backend: InMemoryBackend) -> None:
+    script = [*REPORT_SCRIPT[:-2], say("2600001", "1"), play("sms-ask"), wait(None, ms=3000), play("bye")]
+    await call(script)
+    assert backend.consents == []
+
+
+@ASK_CONSENT
+@pytest.mark.parametrize("callerid", ["unknown", "anonymous", ""])
+async def test_withheld_number_gets_no_question(call: Call, backend: InMemoryBackend, callerid: str) -> None:
+    script = [ANSWER, play("hello"), *REPORT_SCRIPT[2:]]  # the report, the number, then goodbye at once
+    result = await call(script, callerid=callerid)
+    assert backend.consents == [] and len(backend.submits) == 1
+    assert "sms-ask" not in " ".join(result.commands)
+
+
+@ASK_CONSENT
+async def test_consent_store_failure_is_logged_and_the_call_ends_normally(
+    call: Call, backend: InMemoryBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend.failing.add("record_sms_consent")
+    with caplog.at_level(logging.ERROR, logger="callcenter.ivr.engine"):
+        result = await call([*REPORTED, play("sms-ask", "1"), play("bye")])  # no "recorded" prompt
+    assert "SMS consent for ticket 2600001" in caplog.text and "NOT recorded" in caplog.text
+    assert result.variables[cv.IVR_ROUTE] == cv.ROUTE_DONE
+
+
+async def test_without_the_consent_section_nothing_is_asked(call: Call, backend: InMemoryBackend) -> None:
+    result = await call(REPORT_SCRIPT)  # the number read back, then goodbye at once
+    assert backend.consents == []
+    assert result.variables[cv.IVR_PATH] == "1>water_leak>record"
 
 
 async def test_key_pressed_during_greeting_answers_the_menu(call: Call, backend: InMemoryBackend) -> None:

@@ -328,3 +328,38 @@ async def test_sln_prompts_are_raw_samples(tmp_path: Path) -> None:
 async def test_unknown_prompt_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="format must be one of wav, sln"):
         await generate_prompts({"bye": "До свидания"}, tmp_path, fmt="mp3", progress=False)
+
+
+# --- the optional SMS consent question (after a voice report) -----------------------------
+
+
+def test_consent_section_is_optional_and_read() -> None:
+    assert parse_menu(build(), PROMPTS).consent is None  # absent section: no question
+    menu = parse_menu(build(consent={"prompt": "hello", "key": "1", "timeout_seconds": 3}), PROMPTS)
+    assert menu.consent is not None
+    assert (menu.consent.prompt, menu.consent.key, menu.consent.timeout_seconds) == ("hello", "1", 3)
+    assert menu.consent.recorded_prompt is None
+    unquoted = parse_menu(build(consent={"prompt": "hello", "key": 2, "recorded_prompt": "bye"}), PROMPTS).consent
+    assert unquoted is not None and unquoted.key == "2" and unquoted.recorded_prompt == "bye"
+
+
+@pytest.mark.parametrize(
+    ("consent", "expected"),
+    [
+        ({"key": "1"}, "consent.prompt: is required"),
+        ({"prompt": "ask-sms"}, "consent.prompt: prompt 'ask-sms' is not listed in prompts.yaml"),
+        ({"prompt": "hello", "key": "12"}, "consent.key: '12' is not allowed here (expected one phone key"),
+        ({"prompt": "hello", "timeout_seconds": 90}, "consent.timeout_seconds: 90 is out of range 1..30"),
+        ({"prompt": "hello", "recorded_prompt": "nope"}, "consent.recorded_prompt: prompt 'nope' is not listed"),
+        ({"prompt": "hello", "retries": 2}, "consent.retries: unknown setting"),
+    ],
+)
+def test_consent_mistakes_are_named_by_place(consent: dict[str, Any], expected: str) -> None:
+    problems = problems_of(build(consent=consent))
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_shipped_menu_asks_for_sms_consent() -> None:
+    menu = load_menu()
+    assert menu.consent is not None and menu.consent.key == "1"
+    assert menu.prompts[menu.consent.prompt] == "Чтобы получать СМС о ходе работ по заявке, нажмите 1."

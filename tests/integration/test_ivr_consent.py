@@ -1,0 +1,118 @@
+"""The IVR's SMS consent question inside the running app (issue 17, item 5): a fake Asterisk on a
+real socket, the shipped menu, the real store and outbox, a fake SMS gateway on a real socket.
+
+Pressing 1 after the voice report records consent on the draft exactly as the staff form does
+(``extra["notify"]``), so the ticket's «принята в работу» SMS is queued; no key, no consent; a
+withheld number is not asked."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+
+from callcenter.config import Settings
+from callcenter.domain.tickets import Actor, Role, Status
+from callcenter.ivr import channel_vars as cv
+from callcenter.notifications.api import NOTIFICATIONS
+from tests.conftest import LiveServer
+from tests.integration.notify_support import Gateway, start_gateway
+from tests.protocol.agi_peer import FakeAsterisk, PeerResult, Step, environment_lines, step
+
+pytestmark = pytest.mark.timeout(120)
+ESC = '"0123456789*#"'
+CALLER = "+79780001122"
+WAV = b"RIFF" + b"\0" * 40 + b"voice" * 200
+SUPERVISOR = Actor(role=Role.SUPERVISOR, name="Старший смены")
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[Gateway]:
+    runner, info = await start_gateway()
+    try:
+        yield info
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def settings(settings: Settings, gateway: Gateway) -> Settings:
+    """RECORD FILE (as tests/integration/test_ivr_app.py) and SMS through the fake gateway."""
+    return dataclasses.replace(settings, ivr_recorder="record_file", sms_url=gateway.url)
+
+
+def play(name: str, key: str | None = None) -> Step:
+    return step(f"STREAM FILE 1563/{name} {ESC}", f"200 result={ord(key) if key else 0} endpos=8000")
+
+
+REPORT = [
+    step("ANSWER", "200 result=0"),
+    play("greeting"),
+    play("main-menu", "1"),
+    play("report-category", "2"),
+    play("record-after-beep"),
+    step("RECORD FILE ", "200 result=35 (dtmf) endpos=16000"),
+    play("report-accepted"),
+    play("ticket-number"),
+    step("SAY DIGITS ", "200 result=0"),
+]
+
+
+async def run(server: LiveServer, script: list[Step], callerid: str = CALLER) -> PeerResult:
+    agi = server.services.agi
+    assert agi is not None, "the FastAGI server did not start with the app"
+    peer = FakeAsterisk(
+        "127.0.0.1",
+        agi.port,
+        env=environment_lines("ivr", callerid=callerid),
+        script=script,
+        recording_bytes=WAV,
+        auto_variables=True,
+    )
+    result = await peer.run()
+    await agi.wait_idle(5)
+    assert result.mismatches == [] and result.script_left == 0, result.commands
+    return result
+
+
+async def accept(server: LiveServer, number: str) -> list[tuple[str, str, str]]:
+    """The operator confirms the draft; it is dispatched and taken in hand: the outbox rows."""
+    tickets = server.services.tickets
+    await tickets.edit(number, {}, SUPERVISOR, confirm_draft=True)
+    await tickets.move(number, Status.DISPATCHED, SUPERVISOR)
+    await tickets.move(number, Status.IN_PROGRESS, SUPERVISOR)
+    rows = await server.app[NOTIFICATIONS].outbox.for_ticket(number)
+    return [(n.channel, n.address, n.body) for n in rows]
+
+
+async def test_key_1_records_consent_and_the_accepted_sms_is_queued(live_server: LiveServer) -> None:
+    script = [*REPORT, play("sms-consent", "1"), play("sms-consent-recorded"), play("goodbye")]
+    result = await run(live_server, script)
+    number = result.variables[cv.IVR_TICKET]
+    ticket = (await live_server.services.tickets.detail(number)).ticket
+    assert ticket.is_draft and ticket.phone == CALLER
+    consent = ticket.extra["notify"]
+    assert (consent["sms"], consent["email"], consent["via"]) == (True, None, "ivr") and consent["at"]
+    assert result.variables[cv.IVR_PATH].endswith(">record>sms")
+
+    rows = await accept(live_server, number)
+    assert [(channel, address) for channel, address, _ in rows] == [("sms", CALLER)]
+    assert f"Заявка № {number} принята в работу." in rows[0][2]
+
+
+async def test_no_key_is_no_consent_and_no_sms(live_server: LiveServer) -> None:
+    script = [*REPORT, play("sms-consent"), step("WAIT FOR DIGIT 4000", "200 result=0"), play("goodbye")]
+    result = await run(live_server, script)
+    number = result.variables[cv.IVR_TICKET]
+    assert "notify" not in (await live_server.services.tickets.detail(number)).ticket.extra
+    assert await accept(live_server, number) == []
+
+
+async def test_withheld_number_is_not_asked(live_server: LiveServer) -> None:
+    result = await run(live_server, [*REPORT, play("goodbye")], callerid="anonymous")
+    number = result.variables[cv.IVR_TICKET]
+    ticket = (await live_server.services.tickets.detail(number)).ticket
+    assert ticket.phone is None and "notify" not in ticket.extra
+    assert not any("sms-consent" in c for c in result.commands)
+    assert await accept(live_server, number) == []
