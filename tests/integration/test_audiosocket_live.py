@@ -91,3 +91,76 @@ async def test_live_transcripts_are_capped(live_server: LiveServer, tmp_path: Pa
     first.feed(b"\x00\x00" * 4000)
     await first.finish(RecordingOutcome(tmp_path / "a.wav", END_DTMF, "#", 8000, False))
     assert live.active == 0 and live(MessageSpec(path=tmp_path / "c.wav", call_uniqueid="c")) is not None
+
+
+HEATING = "нет отопления мёрзнем с детьми улица вакуленчука дом двадцать шесть квартира сто пять"
+
+
+async def test_open_tickets_at_the_suggested_place_go_out_with_the_live_transcript(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    """A phrase names a place where an open ticket of that category exists: the duplicates
+    search runs off the recognition path and its result rides the ``voice_live`` messages,
+    the final one included; a closed ticket there and a ticket of another category are not
+    listed. (The recogniser's callback is given the Russian phrase directly: the test model
+    is Korean.)"""
+    from callcenter.audiosocket.live import LiveTranscripts
+    from callcenter.audiosocket.server import END_DTMF, MessageSpec, RecordingOutcome
+    from callcenter.domain.tickets import Actor, Channel, Role, Status
+    from callcenter.portal.api import NearbyOpenTickets
+    from callcenter.stt.api import LiveText, Transcript
+    from callcenter.tickets.schemas import NewTicket
+
+    services = live_server.services
+    draft = services.speech.draft(Transcript(text=HEATING, words=(), duration=3.0, model="test"))
+    assert draft.street and draft.house and draft.lat is not None, draft
+    operator = Actor(role=Role.OPERATOR, name="Оператор", user_id=None)
+
+    async def ticket(category: str) -> str:
+        view = await services.tickets.create(
+            NewTicket(
+                channel=Channel.PHONE,
+                phone="+79780000001",
+                category=category,
+                description="Холодные батареи",
+                address=draft.address,
+                street=draft.street,
+                house=draft.house,
+                lat=draft.lat,
+                lon=draft.lon,
+            ),
+            operator,
+        )
+        return view.number
+
+    open_one = await ticket(draft.category_code)
+    closed = await ticket(draft.category_code)
+    await services.tickets.move(closed, Status.REJECTED, operator, note="Не подтвердилось")
+    other = await ticket("garbage" if draft.category_code != "garbage" else "water_leak")
+
+    live = LiveTranscripts(
+        services.speech,
+        services.hub,
+        nearby=NearbyOpenTickets(services.sessions, services.reference),
+        nearby_interval=60.0,  # one search per place: the second phrase names the same place
+    )
+    call = live(MessageSpec(path=tmp_path / "near.wav", call_uniqueid="near.1", phone=CALLER))
+    assert call is not None
+    with HubWatch(services, lambda m: m.get("type") == "voice_live" and m["call_uniqueid"] == "near.1") as watch:
+        call._update(LiveText(HEATING, "", 3.0))  # what the recogniser calls when a phrase ends
+        message = await watch.next(30)
+        while not message["nearby"]:
+            message = await watch.next(30)
+        call._update(LiveText(HEATING + " третий день", "", 4.0))
+        await call.finish(RecordingOutcome(tmp_path / "near.wav", END_DTMF, "#", 8000, False))
+        final = await watch.next(30)
+        while not final["final"]:
+            final = await watch.next(30)
+    assert message["suggestion"]["street"] == draft.street and message["text"] == HEATING
+    (found,) = message["nearby"]
+    assert found["number"] == open_one and found["url"] == f"/staff/tickets/{open_one}"
+    assert found["category"] == draft.category_code and found["status"] == "new"
+    assert found["address"] == draft.address and found["same_address"] is True
+    assert closed not in str(final) and other not in str(final)
+    assert final["nearby"] == message["nearby"]
+    assert live.nearby_searches == 1
