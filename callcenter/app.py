@@ -131,6 +131,7 @@ def add_optional_parts(services: Services) -> None:
             services.speech,
             services.hub,
             nearby=NearbyOpenTickets(services.sessions, services.reference),
+            drafts=services.voice.live_draft,
         )
     if settings.agi_enabled:
         services.agi = build_agi_server(

@@ -2,7 +2,8 @@
 recogniser (speech feature, bounded pool); partial and final text, and the category/address
 suggestion made from it, are published on the hub as ``voice_live`` messages (supervisors'
 sockets; the telephony feature forwards them to the pop of an operator whose phone rings for
-that call). When the suggestion's category or place changes, the open tickets there (the
+that call). With ``drafts`` (the voice reports' live draft) each final phrase lands on the
+call's draft ticket as it is said. When the suggestion's category or place changes, the open tickets there (the
 duplicates search, handed in as ``nearby``) are looked up off the recognition path, at most
 once per ``nearby_interval`` per call, and go out in the messages' ``nearby`` list. The transcript is returned with the recording, so the voice report needs no
 second decode."""
@@ -26,6 +27,9 @@ MESSAGE_TYPE = "voice_live"
 NEARBY_TIMEOUT = 5.0  # the last search, when the message ends, waits at most this long
 
 Nearby = Callable[[Mapping[str, Any]], Awaitable[list[dict[str, Any]]]]
+# VoiceReports.live_draft: the call's draft ticket made at the first final phrase and updated
+# with each next one (keywords phone, call_uniqueid, text, draft).
+Drafts = Callable[..., Awaitable[Any]]
 
 
 class LiveTranscripts:
@@ -40,6 +44,7 @@ class LiveTranscripts:
         partial_interval: float = 0.5,
         nearby: Nearby | None = None,
         nearby_interval: float = 3.0,
+        drafts: Drafts | None = None,
     ) -> None:
         self.speech = speech
         self.hub = hub
@@ -48,6 +53,7 @@ class LiveTranscripts:
         self.nearby = nearby
         self.nearby_interval = nearby_interval
         self.nearby_searches = 0
+        self.drafts = drafts
         self.active = 0
         self.declined = 0
 
@@ -107,6 +113,13 @@ class CallTranscript:
         self._suggestion = suggestion(draft)
         self._publish(live)
         self._want_nearby()
+        if self._owner.drafts is not None and self._spec.kind == "ivr" and live.text:
+            try:
+                await self._owner.drafts(
+                    phone=self._spec.phone, call_uniqueid=self._spec.call_uniqueid, text=live.text, draft=draft
+                )
+            except Exception as err:  # noqa: BLE001 - the voice report still makes the draft at the end
+                logger.warning("live draft of %s not saved: %s", self._spec.path.name, err)
 
     # --- open tickets at the suggested place (the duplicates search) --------------------
 

@@ -164,3 +164,61 @@ async def test_open_tickets_at_the_suggested_place_go_out_with_the_live_transcri
     assert closed not in str(final) and other not in str(final)
     assert final["nearby"] == message["nearby"]
     assert live.nearby_searches == 1
+
+
+async def test_final_phrases_land_on_one_draft_as_the_caller_speaks(live_server: LiveServer, tmp_path: Path) -> None:
+    """The call's draft ticket is made at the first final phrase and follows the next ones;
+    the voice report at the end of the message reuses it (one draft, the recording on it,
+    the whole text as its description). An operator's own description is never replaced."""
+    from callcenter.audiosocket.live import LiveTranscripts
+    from callcenter.audiosocket.server import MessageSpec
+    from callcenter.stt.api import LiveText, Transcript
+
+    services = live_server.services
+    phone = "+79785550101"
+    live = LiveTranscripts(services.speech, services.hub, drafts=services.voice.live_draft)
+    call = live(MessageSpec(path=tmp_path / "d.wav", call_uniqueid="draft.1", phone=phone))
+    assert call is not None
+    first = "нет отопления мёрзнем с детьми"
+    call._update(LiveText(first, "", 2.0))  # what the recogniser calls when a phrase ends
+    assert call._drafting is not None
+    await call._drafting
+    (draft,) = await services.tickets.tickets_for_phone(phone)
+    assert draft.is_draft and draft.description == first and draft.extra["call_uniqueid"] == "draft.1"
+    assert draft.category is not None  # the suggestion's category, filled while still empty
+
+    call._update(LiveText(HEATING, "", 4.0))
+    await call._drafting
+    (again,) = await services.tickets.tickets_for_phone(phone)
+    assert again.number == draft.number and again.description == HEATING
+    assert again.street and again.house == "26" and again.extra["draft"]["street"] == again.street
+
+    recording = tmp_path / "d.wav"
+    recording.write_bytes(b"RIFF" + b"\x00" * 100)
+    whole = HEATING + " третий день"
+    view = await services.voice.submit(
+        phone=phone,
+        category_code=None,
+        recording_path=str(recording),
+        call_uniqueid="draft.1",
+        ivr_path="1>9",
+        transcript=Transcript(text=whole, words=(), duration=5.0, model="live"),
+    )
+    await services.voice.drain()
+    assert view.number == draft.number
+    (final,) = await services.tickets.tickets_for_phone(phone)
+    detail = await services.tickets.detail(final.number)
+    assert final.description == whole and final.extra["ivr_path"] == "1>9"
+    assert [a.kind for a in detail.attachments] == ["recording"]
+
+    # An operator rewrote the description: a late phrase does not overwrite it.
+    from callcenter.domain.tickets import Actor, Role
+
+    await services.tickets.edit(
+        final.number, {"description": "Со слов оператора"}, Actor(role=Role.OPERATOR, name="Оператор", user_id=None)
+    )
+    late = Transcript(text=whole + " ещё", words=(), duration=6.0, model="live")
+    await services.voice.live_draft(
+        phone=phone, call_uniqueid="draft.1", text=late.text, draft=services.speech.draft(late)
+    )
+    assert (await services.tickets.get(final.number)).description == "Со слов оператора"
