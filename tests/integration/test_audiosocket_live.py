@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -222,3 +223,44 @@ async def test_final_phrases_land_on_one_draft_as_the_caller_speaks(live_server:
         phone=phone, call_uniqueid="draft.1", text=late.text, draft=services.speech.draft(late)
     )
     assert (await services.tickets.get(final.number)).description == "Со слов оператора"
+
+
+async def test_the_nearby_search_is_throttled_and_repeated_only_for_a_new_place(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    """Within ``nearby_interval`` a new place waits (no second search yet); the same place is
+    never searched twice; when the message ends the newest place is searched at once and
+    the final message carries its list."""
+    from callcenter.audiosocket.live import LiveTranscripts
+    from callcenter.audiosocket.server import END_DTMF, MessageSpec, RecordingOutcome
+    from callcenter.stt.api import LiveText
+
+    services = live_server.services
+    asked: list[str | None] = []
+
+    async def nearby(suggested: Any) -> list[dict[str, Any]]:
+        asked.append(suggested.get("house"))
+        return [{"number": f"house-{suggested.get('house')}"}]
+
+    live = LiveTranscripts(services.speech, services.hub, nearby=nearby, nearby_interval=3600.0)
+    call = live(MessageSpec(path=tmp_path / "t.wav", call_uniqueid="throttle.1", phone=CALLER))
+    assert call is not None
+    with HubWatch(services, lambda m: m.get("type") == "voice_live" and m["call_uniqueid"] == "throttle.1") as watch:
+        call._update(LiveText(HEATING, "", 3.0))
+        message = await watch.next(30)
+        while not message["nearby"]:
+            message = await watch.next(30)
+        assert message["nearby"] == [{"number": "house-26"}]
+        call._update(LiveText(HEATING + " повторяю улица вакуленчука дом двадцать шесть", "", 5.0))
+        await call._drafting
+        other = "нет отопления улица вакуленчука дом тридцать"
+        call._update(LiveText(other, "", 7.0))  # a new place, within the interval: it waits
+        await call._drafting
+        assert call._suggestion is not None and call._suggestion["house"] == "30"
+        assert asked == ["26"]
+        await call.finish(RecordingOutcome(tmp_path / "t.wav", END_DTMF, "#", 8000, False))
+        final = await watch.next(30)
+        while not final["final"]:
+            final = await watch.next(30)
+    assert asked == ["26", "30"] and live.nearby_searches == 2
+    assert final["nearby"] == [{"number": "house-30"}]
