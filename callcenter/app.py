@@ -36,6 +36,7 @@ from callcenter.ivr.api import build_agi_server
 from callcenter.ivr.feature import FEATURE as IVR
 from callcenter.notifications.feature import FEATURE as NOTIFICATIONS
 from callcenter.open311.feature import FEATURE as OPEN311
+from callcenter.portal.api import NearbyOpenTickets
 from callcenter.portal.feature import FEATURE as PORTAL
 from callcenter.reference import Gazetteer, load_reference
 from callcenter.services import SERVICES, Services
@@ -126,7 +127,13 @@ def add_optional_parts(services: Services) -> None:
         hub=services.hub,
     )
     if settings.agi_enabled and settings.ivr_recorder == "audiosocket":
-        services.audiosocket = build_audiosocket(settings, services.speech, services.hub)
+        services.audiosocket = build_audiosocket(
+            settings,
+            services.speech,
+            services.hub,
+            nearby=NearbyOpenTickets(services.sessions, services.reference),
+            drafts=services.voice.live_draft,
+        )
     if settings.agi_enabled:
         services.agi = build_agi_server(
             settings,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callcenter.audiosocket.live import LiveTranscripts
+from callcenter.audiosocket.live import Drafts, LiveTranscripts, Nearby
 from callcenter.audiosocket.server import AudioSocketServer
 from callcenter.config import Settings
 from callcenter.events import EventHub
@@ -10,12 +10,19 @@ from callcenter.stt.api import SpeechService
 
 
 def build_audiosocket(
-    settings: Settings, speech: SpeechService | None = None, hub: EventHub | None = None
+    settings: Settings,
+    speech: SpeechService | None = None,
+    hub: EventHub | None = None,
+    *,
+    nearby: Nearby | None = None,
+    drafts: Drafts | None = None,
 ) -> AudioSocketServer:
     """The server the IVR records through; with ``speech`` and ``hub`` every recording is also
-    transcribed live (when a model is loaded)."""
+    transcribed live (when a model is loaded); with ``nearby`` (the duplicates search) the open
+    tickets at the suggested place go out with the live transcript; with ``drafts`` the call's
+    draft ticket follows the caller's final phrases."""
     live = (
-        LiveTranscripts(speech, hub, max_calls=settings.stt_live_max_calls)
+        LiveTranscripts(speech, hub, max_calls=settings.stt_live_max_calls, nearby=nearby, drafts=drafts)
         if speech is not None and hub is not None and settings.stt_live_max_calls > 0
         else None
     )

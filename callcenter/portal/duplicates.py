@@ -9,8 +9,10 @@ status, date, distance. An operator links a real duplicate with
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,6 +39,7 @@ class DuplicateCandidate:
     created_at: datetime
     distance_m: float | None  # None when found by address alone (no point on either side)
     same_address: bool
+    address: str = ""  # for staff only (the live pop): never in :meth:`as_json`
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -113,6 +116,7 @@ class DuplicateFinder:
                     m.Ticket.created_at,
                     m.Ticket.lat,
                     m.Ticket.lon,
+                    m.Ticket.address,
                 )
                 .where(
                     m.Ticket.category_code == category,
@@ -124,10 +128,10 @@ class DuplicateFinder:
             )
         ).all()
         result = []
-        for number, code, status, created, t_lat, t_lon in rows:
+        for number, code, status, created, t_lat, t_lon, address in rows:
             distance = haversine_m(lat, lon, t_lat, t_lon)
             if distance <= self.radius_m:
-                result.append(self._candidate(number, code, status, created, distance, False))
+                result.append(self._candidate(number, code, status, created, distance, False, address))
         return result
 
     async def _same_address(
@@ -142,6 +146,7 @@ class DuplicateFinder:
                     m.Ticket.created_at,
                     m.Ticket.lat,
                     m.Ticket.lon,
+                    m.Ticket.address,
                 )
                 .where(
                     m.Ticket.street == street,
@@ -154,18 +159,25 @@ class DuplicateFinder:
             )
         ).all()
         result = []
-        for number, code, status, created, t_lat, t_lon in rows:
+        for number, code, status, created, t_lat, t_lon, address in rows:
             distance = None
             if lat is not None and lon is not None and t_lat is not None and t_lon is not None:
                 distance = haversine_m(lat, lon, t_lat, t_lon)
-            result.append(self._candidate(number, code, status, created, distance, True))
+            result.append(self._candidate(number, code, status, created, distance, True, address))
         return result
 
     def _candidate(
-        self, number: str, code: str | None, status: str, created: datetime, distance: float | None, same_address: bool
+        self,
+        number: str,
+        code: str | None,
+        status: str,
+        created: datetime,
+        distance: float | None,
+        same_address: bool,
+        address: str | None,
     ) -> DuplicateCandidate:
         name = self._reference.category(code).name if code and self._reference.has_category(code) else None
-        return DuplicateCandidate(number, code, name, Status(status), created, distance, same_address)
+        return DuplicateCandidate(number, code, name, Status(status), created, distance, same_address, address or "")
 
 
 def _house_spellings(house: str) -> list[str]:
@@ -176,8 +188,56 @@ def _house_spellings(house: str) -> list[str]:
 
 def _merge(near: DuplicateCandidate) -> DuplicateCandidate:
     return DuplicateCandidate(
-        near.number, near.category, near.category_name, near.status, near.created_at, near.distance_m, True
+        near.number,
+        near.category,
+        near.category_name,
+        near.status,
+        near.created_at,
+        near.distance_m,
+        True,
+        near.address,
     )
+
+
+class NearbyOpenTickets:
+    """The duplicates search for a live transcript's suggestion (the AudioSocket feature calls
+    it with the suggestion's dict): open tickets of the suggested category near its point or
+    at its street and house, as the staff pop shows them (with address and a staff link)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], reference: ReferenceData, *, limit: int = 5) -> None:
+        self._finder = DuplicateFinder(sessions, reference, limit=limit)
+        self._reference = reference
+
+    async def __call__(self, suggestion: Mapping[str, Any]) -> list[dict[str, Any]]:
+        category = suggestion.get("category")
+        if not category or not self._reference.has_category(str(category)):
+            return []
+        lat, lon = suggestion.get("lat"), suggestion.get("lon")
+        street, house = suggestion.get("street"), suggestion.get("house")
+        if (lat is None or lon is None) and not (street and house):
+            return []  # no place yet: every open ticket of the category is no help
+        found = await self._finder.find(
+            str(category),
+            lat=float(lat) if lat is not None and lon is not None else None,
+            lon=float(lon) if lat is not None and lon is not None else None,
+            street=str(street) if street else None,
+            house=str(house) if house else None,
+        )
+        return [_staff_json(c) for c in found]
+
+
+def _staff_json(candidate: DuplicateCandidate) -> dict[str, Any]:
+    return {
+        "number": candidate.number,
+        "url": f"/staff/tickets/{candidate.number}",
+        "category": candidate.category,
+        "category_name": candidate.category_name,
+        "address": candidate.address[:200],
+        "status": candidate.status.value,
+        "status_label": STATUS_LABELS[candidate.status],
+        "distance_m": round(candidate.distance_m) if candidate.distance_m is not None else None,
+        "same_address": candidate.same_address,
+    }
 
 
 async def duplicates_of(sessions: async_sessionmaker[AsyncSession], ticket_id: int) -> list[DuplicateReport]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from callcenter.tickets.service import TicketService
 logger = logging.getLogger(__name__)
 
 IVR_ACTOR = Actor.system("IVR 1563")
+MAX_LIVE_DRAFTS = 1000  # calls whose live draft is remembered (the newest)
 STT_ACTOR = Actor.system("распознавание речи")
 
 
@@ -43,6 +45,10 @@ class VoiceReports:
         self._data_dir = Path(data_dir)
         self._sessions = sessions
         self._tasks: set[asyncio.Task[None]] = set()
+        # call uniqueid -> the draft made for it while the caller spoke (live transcript); the
+        # lock per call makes the live path and the end of the message agree on one draft.
+        self._live_drafts: OrderedDict[str, str] = OrderedDict()
+        self._live_locks: dict[str, asyncio.Lock] = {}
 
     async def submit(
         self,
@@ -57,18 +63,7 @@ class VoiceReports:
         """Create the draft ticket with its recording now; transcribe later (or, with the
         ``transcript`` made live while the caller spoke, fill the draft from it at once)."""
         category = category_code if category_code and self._reference.has_category(category_code) else None
-        name = self._reference.category(category).name if category else None
-        view = await self._tickets.create(
-            NewTicket(
-                channel=Channel.IVR,
-                phone=try_normalize_phone(phone),
-                category=category,
-                title=f"Голосовое сообщение: {name}" if name else "Голосовое сообщение",
-                is_draft=True,
-                extra={"ivr_path": ivr_path, "call_uniqueid": call_uniqueid},
-            ),
-            IVR_ACTOR,
-        )
+        view = await self._draft_for(call_uniqueid, phone, category, ivr_path)
         path = await asyncio.to_thread(self._find_recording, recording_path)
         status = "pending" if path is not None and self._speech_available() else "unavailable"
         size, digest = await asyncio.to_thread(_size_and_hash, path) if path else (0, None)
@@ -94,6 +89,65 @@ class VoiceReports:
                 view.number, "transcript", STT_ACTOR, note=f"Расшифровка недоступна: {reason}"
             )
         return view
+
+    async def _draft_for(self, call_uniqueid: str, phone: str, category: str | None, ivr_path: str) -> TicketView:
+        """The draft the live transcript already made for this call, else a new one."""
+        async with self._live_lock(call_uniqueid):
+            number = self._live_drafts.get(call_uniqueid) if call_uniqueid else None
+            if number is not None:
+                ticket = await self._tickets.get(number)
+                changes: dict[str, Any] = {"extra": {"ivr_path": ivr_path}}
+                if category and not ticket.category:
+                    changes["category"] = category
+                return await self._tickets.edit(number, changes, IVR_ACTOR)
+            view = await self._new_draft(call_uniqueid, phone, category, ivr_path, "")
+            if call_uniqueid:
+                self._remember(call_uniqueid, view.number)
+            return view
+
+    async def _new_draft(
+        self, call_uniqueid: str, phone: str, category: str | None, ivr_path: str, description: str
+    ) -> TicketView:
+        name = self._reference.category(category).name if category else None
+        return await self._tickets.create(
+            NewTicket(
+                channel=Channel.IVR,
+                phone=try_normalize_phone(phone),
+                category=category,
+                title=f"Голосовое сообщение: {name}" if name else "Голосовое сообщение",
+                description=description,
+                is_draft=True,
+                extra={"ivr_path": ivr_path, "call_uniqueid": call_uniqueid},
+            ),
+            IVR_ACTOR,
+        )
+
+    async def live_draft(self, *, phone: str, call_uniqueid: str, text: str, draft: Any) -> str | None:
+        """The caller's final phrases so far (live transcript): the call's draft ticket is made
+        at the first and follows them (description, suggested fields); the voice report at the
+        end of the message reuses it. Returns the draft's number (None once it is no draft)."""
+        if not call_uniqueid or not text:
+            return None
+        async with self._live_lock(call_uniqueid):
+            number = self._live_drafts.get(call_uniqueid)
+            if number is None:
+                view = await self._new_draft(call_uniqueid, phone, None, "", text)
+                number = view.number
+                self._remember(call_uniqueid, number)
+            await self._apply_suggestions(number, text, draft, event=False)
+            return number
+
+    def _live_lock(self, call_uniqueid: str) -> asyncio.Lock:
+        lock = self._live_locks.get(call_uniqueid)
+        if lock is None:
+            lock = self._live_locks[call_uniqueid] = asyncio.Lock()
+        return lock
+
+    def _remember(self, call_uniqueid: str, number: str) -> None:
+        self._live_drafts[call_uniqueid] = number
+        while len(self._live_drafts) > MAX_LIVE_DRAFTS:
+            old, _ = self._live_drafts.popitem(last=False)
+            self._live_locks.pop(old, None)
 
     def _speech_available(self) -> bool:
         return self._speech is not None and self._speech.available
@@ -163,14 +217,18 @@ class VoiceReports:
         await self._tickets.set_transcript(attachment_id, status, None)
         await self._tickets.record_event(number, "transcript", STT_ACTOR, note=note)
 
-    async def _apply_suggestions(self, number: str, text: str, draft: Any) -> None:
-        """Fill only what is still empty on a draft; an operator may already be editing it."""
+    async def _apply_suggestions(self, number: str, text: str, draft: Any, *, event: bool = True) -> None:
+        """Fill only what is still empty on a draft; an operator may already be editing it.
+        A description the live transcript wrote (equal to the transcript kept in ``extra``)
+        still counts as empty: the newer text replaces it."""
         ticket = await self._tickets.get(number)
         if not ticket.is_draft:
-            await self._tickets.record_event(number, "transcript", STT_ACTOR, note=text or "(пусто)")
+            if event:
+                await self._tickets.record_event(number, "transcript", STT_ACTOR, note=text or "(пусто)")
             return
         changes: dict[str, Any] = {"extra": {"draft": draft.to_dict(), "transcript": text}}
-        if not ticket.description and text:
+        machine_text = bool(ticket.description) and ticket.description == (ticket.extra or {}).get("transcript")
+        if text and text != ticket.description and (not ticket.description or machine_text):
             changes["description"] = text
         if not ticket.category and draft.category_code:
             changes["category"] = draft.category_code
@@ -187,6 +245,8 @@ class VoiceReports:
         if ticket.title.startswith("Голосовое сообщение") and draft.title:
             changes["title"] = draft.title
         await self._tickets.edit(number, changes, STT_ACTOR)
+        if not event:
+            return
         await self._tickets.record_event(
             number,
             "transcript",

@@ -100,15 +100,18 @@ class _Pop:
 
 
 MAX_LIVE = 1000  # live transcripts remembered (by the IVR leg's uniqueid)
+MAX_NEARBY = 10  # open tickets at the suggested place shown in the pop
 
 
 def live_json(message: dict[str, Any]) -> dict[str, Any]:
-    """The pop's view of a ``voice_live`` message: what the caller said, what it suggests."""
+    """The pop's view of a ``voice_live`` message: what the caller said, what it suggests,
+    and the open tickets already at the suggested place (``nearby``)."""
     return {
         "text": str(message.get("text") or "")[:2000],
         "final": bool(message.get("final")),
         "audio_seconds": message.get("audio_seconds"),
         "suggestion": message.get("suggestion"),
+        "nearby": list(message.get("nearby") or [])[:MAX_NEARBY],
     }
 
 

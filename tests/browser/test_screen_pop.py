@@ -171,3 +171,50 @@ async def test_click_to_call_shows_the_outcome_beside_the_button(server: LiveSer
     assert "занято" in await status.inner_text()
     assert await page.locator('input[name="call_key"]').get_attribute("value") != key  # ready for a new call
     assert fake.count("Originate", key) == 1
+
+
+def _voice(text: str, nearby: list[dict]) -> dict:
+    return {
+        "type": "voice_live",
+        "call_uniqueid": IVR_LEG,
+        "phone": TRACE_CALLER,
+        "kind": "ivr",
+        "text": text,
+        "final": False,
+        "audio_seconds": 2.0,
+        "suggestion": {"category": "water_leak", "category_name": "Порыв водопровода", "address": "ул. Ленина, д. 5"},
+        "nearby": nearby,
+    }
+
+
+async def test_the_ringing_pop_lists_open_tickets_at_the_place_the_caller_names(
+    server: LiveServer, fake: FakeAmi, browser: Browser
+):
+    services = server.services
+    await make_user(services, "op1", device=OP1, full_name="Анна Операторова")
+    found = {
+        "number": "2600042",
+        "url": "/staff/tickets/2600042",
+        "category": "water_leak",
+        "category_name": "Порыв водопровода",
+        "address": "ул. Ленина, д. 5",
+        "status": "new",
+        "status_label": "Новая",
+        "distance_m": 12,
+        "same_address": True,
+    }
+    services.hub.publish(_voice("на улице ленина", []))
+    events = the_call()
+    cut = index_of(events, "AgentCalled") + 1
+    _, one = await signed_in_page(browser, server.url, "op1")
+    await fake.send_frames(events[:cut])
+    panel = one.locator(POP)
+    await one.wait_for_selector(f"{POP} .pop-live")
+    assert await panel.locator(".pop-nearby").count() == 0  # nothing found yet
+    services.hub.publish(_voice("на улице ленина дом пять течёт вода", [found]))
+    await one.wait_for_selector(f"{POP} .pop-nearby")
+    await one.screenshot(path="/tmp/screen-pop-op1-nearby.png")
+    text = await panel.locator(".pop-nearby").inner_text()
+    assert "Похожие открытые заявки" in text
+    assert "№ 2600042" in text and "ул. Ленина, д. 5" in text and "Новая" in text and "12 м" in text
+    assert await panel.locator('.pop-nearby a[href="/staff/tickets/2600042"]').count() == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,3 +92,175 @@ async def test_live_transcripts_are_capped(live_server: LiveServer, tmp_path: Pa
     first.feed(b"\x00\x00" * 4000)
     await first.finish(RecordingOutcome(tmp_path / "a.wav", END_DTMF, "#", 8000, False))
     assert live.active == 0 and live(MessageSpec(path=tmp_path / "c.wav", call_uniqueid="c")) is not None
+
+
+HEATING = "нет отопления мёрзнем с детьми улица вакуленчука дом двадцать шесть квартира сто пять"
+
+
+async def test_open_tickets_at_the_suggested_place_go_out_with_the_live_transcript(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    """A phrase names a place where an open ticket of that category exists: the duplicates
+    search runs off the recognition path and its result rides the ``voice_live`` messages,
+    the final one included; a closed ticket there and a ticket of another category are not
+    listed. (The recogniser's callback is given the Russian phrase directly: the test model
+    is Korean.)"""
+    from callcenter.audiosocket.live import LiveTranscripts
+    from callcenter.audiosocket.server import END_DTMF, MessageSpec, RecordingOutcome
+    from callcenter.domain.tickets import Actor, Channel, Role, Status
+    from callcenter.portal.api import NearbyOpenTickets
+    from callcenter.stt.api import LiveText, Transcript
+    from callcenter.tickets.schemas import NewTicket
+
+    services = live_server.services
+    draft = services.speech.draft(Transcript(text=HEATING, words=(), duration=3.0, model="test"))
+    assert draft.street and draft.house and draft.lat is not None, draft
+    operator = Actor(role=Role.OPERATOR, name="Оператор", user_id=None)
+
+    async def ticket(category: str) -> str:
+        view = await services.tickets.create(
+            NewTicket(
+                channel=Channel.PHONE,
+                phone="+79780000001",
+                category=category,
+                description="Холодные батареи",
+                address=draft.address,
+                street=draft.street,
+                house=draft.house,
+                lat=draft.lat,
+                lon=draft.lon,
+            ),
+            operator,
+        )
+        return view.number
+
+    open_one = await ticket(draft.category_code)
+    closed = await ticket(draft.category_code)
+    await services.tickets.move(closed, Status.REJECTED, operator, note="Не подтвердилось")
+    other = await ticket("garbage" if draft.category_code != "garbage" else "water_leak")
+
+    live = LiveTranscripts(
+        services.speech,
+        services.hub,
+        nearby=NearbyOpenTickets(services.sessions, services.reference),
+        nearby_interval=60.0,  # one search per place: the second phrase names the same place
+    )
+    call = live(MessageSpec(path=tmp_path / "near.wav", call_uniqueid="near.1", phone=CALLER))
+    assert call is not None
+    with HubWatch(services, lambda m: m.get("type") == "voice_live" and m["call_uniqueid"] == "near.1") as watch:
+        call._update(LiveText(HEATING, "", 3.0))  # what the recogniser calls when a phrase ends
+        message = await watch.next(30)
+        while not message["nearby"]:
+            message = await watch.next(30)
+        call._update(LiveText(HEATING + " третий день", "", 4.0))
+        await call.finish(RecordingOutcome(tmp_path / "near.wav", END_DTMF, "#", 8000, False))
+        final = await watch.next(30)
+        while not final["final"]:
+            final = await watch.next(30)
+    assert message["suggestion"]["street"] == draft.street and message["text"] == HEATING
+    (found,) = message["nearby"]
+    assert found["number"] == open_one and found["url"] == f"/staff/tickets/{open_one}"
+    assert found["category"] == draft.category_code and found["status"] == "new"
+    assert found["address"] == draft.address and found["same_address"] is True
+    assert closed not in str(final) and other not in str(final)
+    assert final["nearby"] == message["nearby"]
+    assert live.nearby_searches == 1
+
+
+async def test_final_phrases_land_on_one_draft_as_the_caller_speaks(live_server: LiveServer, tmp_path: Path) -> None:
+    """The call's draft ticket is made at the first final phrase and follows the next ones;
+    the voice report at the end of the message reuses it (one draft, the recording on it,
+    the whole text as its description). An operator's own description is never replaced."""
+    from callcenter.audiosocket.live import LiveTranscripts
+    from callcenter.audiosocket.server import MessageSpec
+    from callcenter.stt.api import LiveText, Transcript
+
+    services = live_server.services
+    phone = "+79785550101"
+    live = LiveTranscripts(services.speech, services.hub, drafts=services.voice.live_draft)
+    call = live(MessageSpec(path=tmp_path / "d.wav", call_uniqueid="draft.1", phone=phone))
+    assert call is not None
+    first = "нет отопления мёрзнем с детьми"
+    call._update(LiveText(first, "", 2.0))  # what the recogniser calls when a phrase ends
+    assert call._drafting is not None
+    await call._drafting
+    (draft,) = await services.tickets.tickets_for_phone(phone)
+    assert draft.is_draft and draft.description == first and draft.extra["call_uniqueid"] == "draft.1"
+    assert draft.category is not None  # the suggestion's category, filled while still empty
+
+    call._update(LiveText(HEATING, "", 4.0))
+    await call._drafting
+    (again,) = await services.tickets.tickets_for_phone(phone)
+    assert again.number == draft.number and again.description == HEATING
+    assert again.street and again.house == "26" and again.extra["draft"]["street"] == again.street
+
+    recording = tmp_path / "d.wav"
+    recording.write_bytes(b"RIFF" + b"\x00" * 100)
+    whole = HEATING + " третий день"
+    view = await services.voice.submit(
+        phone=phone,
+        category_code=None,
+        recording_path=str(recording),
+        call_uniqueid="draft.1",
+        ivr_path="1>9",
+        transcript=Transcript(text=whole, words=(), duration=5.0, model="live"),
+    )
+    await services.voice.drain()
+    assert view.number == draft.number
+    (final,) = await services.tickets.tickets_for_phone(phone)
+    detail = await services.tickets.detail(final.number)
+    assert final.description == whole and final.extra["ivr_path"] == "1>9"
+    assert [a.kind for a in detail.attachments] == ["recording"]
+
+    # An operator rewrote the description: a late phrase does not overwrite it.
+    from callcenter.domain.tickets import Actor, Role
+
+    await services.tickets.edit(
+        final.number, {"description": "Со слов оператора"}, Actor(role=Role.OPERATOR, name="Оператор", user_id=None)
+    )
+    late = Transcript(text=whole + " ещё", words=(), duration=6.0, model="live")
+    await services.voice.live_draft(
+        phone=phone, call_uniqueid="draft.1", text=late.text, draft=services.speech.draft(late)
+    )
+    assert (await services.tickets.get(final.number)).description == "Со слов оператора"
+
+
+async def test_the_nearby_search_is_throttled_and_repeated_only_for_a_new_place(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    """Within ``nearby_interval`` a new place waits (no second search yet); the same place is
+    never searched twice; when the message ends the newest place is searched at once and
+    the final message carries its list."""
+    from callcenter.audiosocket.live import LiveTranscripts
+    from callcenter.audiosocket.server import END_DTMF, MessageSpec, RecordingOutcome
+    from callcenter.stt.api import LiveText
+
+    services = live_server.services
+    asked: list[str | None] = []
+
+    async def nearby(suggested: Any) -> list[dict[str, Any]]:
+        asked.append(suggested.get("house"))
+        return [{"number": f"house-{suggested.get('house')}"}]
+
+    live = LiveTranscripts(services.speech, services.hub, nearby=nearby, nearby_interval=3600.0)
+    call = live(MessageSpec(path=tmp_path / "t.wav", call_uniqueid="throttle.1", phone=CALLER))
+    assert call is not None
+    with HubWatch(services, lambda m: m.get("type") == "voice_live" and m["call_uniqueid"] == "throttle.1") as watch:
+        call._update(LiveText(HEATING, "", 3.0))
+        message = await watch.next(30)
+        while not message["nearby"]:
+            message = await watch.next(30)
+        assert message["nearby"] == [{"number": "house-26"}]
+        call._update(LiveText(HEATING + " повторяю улица вакуленчука дом двадцать шесть", "", 5.0))
+        await call._drafting
+        other = "нет отопления улица вакуленчука дом тридцать"
+        call._update(LiveText(other, "", 7.0))  # a new place, within the interval: it waits
+        await call._drafting
+        assert call._suggestion is not None and call._suggestion["house"] == "30"
+        assert asked == ["26"]
+        await call.finish(RecordingOutcome(tmp_path / "t.wav", END_DTMF, "#", 8000, False))
+        final = await watch.next(30)
+        while not final["final"]:
+            final = await watch.next(30)
+    assert asked == ["26", "30"] and live.nearby_searches == 2
+    assert final["nearby"] == [{"number": "house-30"}]

@@ -31,7 +31,24 @@ def voice(text: str, *, final: bool = False, uniqueid: str = IVR_LEG) -> dict[st
             "lon": 33.5,
             "confidence": 0.8,
         },
+        "nearby": NEARBY if final else [],
     }
+
+
+# An open ticket at the suggested place, as the live transcript's duplicates search lists it.
+NEARBY = [
+    {
+        "number": "2600001",
+        "url": "/staff/tickets/2600001",
+        "category": "water_leak",
+        "category_name": "Протечка",
+        "address": "ул. Ленина, д. 5",
+        "status": "new",
+        "status_label": "Новая",
+        "distance_m": 0,
+        "same_address": True,
+    }
+]
 
 
 async def test_ringing_operator_sees_the_transcript_live_until_answer(server: LiveServer, fake: FakeAmi) -> None:  # noqa: F811
@@ -51,6 +68,7 @@ async def test_ringing_operator_sees_the_transcript_live_until_answer(server: Li
         await fake.send_frames(head)  # up to the ring, before the answer
         first = await inbox1.wait_for(lambda m: m["type"] == "pop" and m["state"] == "ringing")
         assert first["live"]["text"] == "на улице ленина" and first["live"]["suggestion"]["category"] == "water_leak"
+        assert first["live"]["nearby"] == []
         services.hub.publish(voice("на улице ленина дом пять течёт вода", final=True))
         update = await inbox1.wait_for(lambda m: m["type"] == "pop" and m.get("update") == "live")
         assert update["linkedid"] == QUEUE_CALL and update["state"] == "ringing"
@@ -59,6 +77,7 @@ async def test_ringing_operator_sees_the_transcript_live_until_answer(server: Li
             "final": True,
             "audio_seconds": 3.0,
             "suggestion": voice("")["suggestion"],
+            "nearby": NEARBY,
         }
         services.hub.publish(voice("другой звонок", uniqueid="not-this-call.1"))  # someone else's words
         await fake.send_frames(tail)  # answered, then over

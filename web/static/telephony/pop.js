@@ -9,7 +9,8 @@
  *   state talking  -> the operator answered: the panel stays while they talk,
  *   state closed   -> the phone stopped ringing unanswered here: the panel goes,
  *   state ended    -> the call is over: the panel stays until closed by hand;
- *   update live    -> what the caller says (live transcript), while it still rings.
+ *   update live    -> what the caller says (live transcript), while it still rings, with the
+ *                     open tickets already at the place it suggests («Похожие открытые заявки»).
  * All text is set with textContent: nothing from the server is parsed as HTML.
  */
 (function () {
@@ -117,6 +118,24 @@
       }
       box.appendChild(line);
     }
+    if (l.nearby && l.nearby.length) { box.appendChild(nearbyBlock(l.nearby)); }
+    return box;
+  }
+
+  // Open tickets already at the place the caller names (the duplicates search), found live.
+  function nearbyBlock(list) {
+    var box = el("div", "pop-nearby");
+    box.appendChild(el("div", "pop-nearby-head", "Похожие открытые заявки"));
+    var ul = el("ul", "pop-nearby-list");
+    list.forEach(function (t) {
+      var li = el("li");
+      li.appendChild(link(t.url, "", "№ " + t.number));
+      var parts = [t.category_name || t.category, t.address, t.status_label];
+      if (t.distance_m !== null && t.distance_m !== undefined) { parts.push(t.distance_m + " м"); }
+      li.appendChild(document.createTextNode(" · " + parts.filter(Boolean).join(" · ")));
+      ul.appendChild(li);
+    });
+    box.appendChild(ul);
     return box;
   }
 
