@@ -121,10 +121,11 @@ async def test_the_ringing_operator_sees_the_pop_and_another_does_not(
     assert await two.locator(".pop").count() == 0
     assert "pop" not in await two.evaluate("() => window.seen")
 
+    # The call has the IVR's draft: the pop's button starts the ticket from that draft (issue 14).
+    assert await one.locator(f"{POP} a.pop-new").inner_text() == "Оформить заявку из черновика"
     await one.click(f"{POP} a.pop-new")
-    await one.wait_for_url("**/staff/tickets/new?**")
-    assert f"call={QUEUE_CALL}" in one.url and "category=water_leak" in one.url
-    assert await one.locator('input[name="call"]').get_attribute("value") == QUEUE_CALL
+    await one.wait_for_url(f"**/staff/tickets/{draft.number}/edit")
+    assert "Во дворе прорвало трубу" in await one.locator('textarea[name="description"]').input_value()
 
 
 async def test_the_supervisors_board_shows_the_waiting_caller_live(server: LiveServer, fake: FakeAmi, browser: Browser):
