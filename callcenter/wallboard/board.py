@@ -103,6 +103,7 @@ class Wallboard:
         self.panels: list[Panel] = panels if panels is not None else []
         self._metrics_seconds = metrics_seconds
         self._min_interval = min_interval
+        self._closed = False
         self._clock = clock
         self.board: Message | None = None
         self._figures: dict[str, Any] = {"queues": {}, "total": {}, "operators": {}}
@@ -135,6 +136,11 @@ class Wallboard:
             self._tasks.append(start_task(self._publish_loop(), name="wallboard-publish", logger=logger))
 
     async def close(self) -> None:
+        # The flag ends the loops even where a cancellation is lost (Python 3.11's wait_for can
+        # swallow one that arrives as its inner wait completes; seen as a shutdown that hung).
+        self._closed = True
+        self._dirty.set()
+        self._stale.set()
         await cancel_and_wait(*self._tasks)
 
     # --- state ------------------------------------------------------------------------------
@@ -300,7 +306,7 @@ class Wallboard:
 
     async def _follow(self, sub: Any) -> None:
         with sub:
-            while True:
+            while not self._closed:
                 message = await sub.get()
                 if message.get("type") == "board":
                     self.board = message
@@ -313,22 +319,25 @@ class Wallboard:
                     self._stale.set()
 
     async def _refresh_loop(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 await self.refresh_figures()
             except Exception as err:  # noqa: BLE001 - database down: the old figures stay
                 logger.warning("wallboard figures not refreshed (%s)", err)
             try:
-                await asyncio.wait_for(self._stale.wait(), self._metrics_seconds)
+                async with asyncio.timeout(self._metrics_seconds):
+                    await self._stale.wait()
                 await asyncio.sleep(0.3)  # the call writer stores the ended call first
             except TimeoutError:
                 pass
             self._stale.clear()
 
     async def _publish_loop(self) -> None:
-        while True:
+        while not self._closed:
             await self._dirty.wait()
             self._dirty.clear()
+            if self._closed:
+                return
             try:
                 self._hub.publish(await self.state())
                 self.published += 1
