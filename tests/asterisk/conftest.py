@@ -6,6 +6,7 @@ says how to run them. With it set, a broken Asterisk fails them: nothing here sk
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -141,6 +142,19 @@ async def hotline(
         await driver.hangup_all()
         if app.services.agi is not None:
             await app.services.agi.wait_idle(10)
+        # The app stops next; a shutdown that hangs (seen twice under load, not reproduced since)
+        # prints every task still alive, so the timeout's report names what held it.
+        watchdog = asyncio.get_running_loop().create_task(_report_stuck_shutdown(60.0))
+    watchdog.cancel()
     marker = request.node.get_closest_marker("missing_prompts")
     missing = missing_sounds(pbx.asterisk.log_text(), log_mark)
     assert missing == list(marker.args if marker else []), f"silent IVR: Asterisk could not play {missing}"
+
+
+async def _report_stuck_shutdown(after: float) -> None:
+    await asyncio.sleep(after)
+    print(f"\nthe app has not stopped {after:.0f} s after the test; tasks still alive:", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            print(f"--- {task!r}", file=sys.stderr)
+            task.print_stack(limit=12, file=sys.stderr)
