@@ -237,7 +237,8 @@ async def test_every_post_form_for_every_role_carries_a_token(live_server: LiveS
 
 
 def test_scripts_that_post_send_the_token() -> None:
-    """Our scripts POST only a form of the page (FormData carries its csrf_token field) or to the portal."""
+    """Our scripts POST a form of the page (FormData carries its csrf_token field), JSON with the
+    X-CSRF-Token header (the incident editor's live count), or to the portal."""
     posting = {}
     for script in sorted(WEB.rglob("*.js")):
         if "vendor" in script.parts:
@@ -245,9 +246,11 @@ def test_scripts_that_post_send_the_token() -> None:
         text = script.read_text()
         for call in re.finditer(r"fetch\(([^,]+),\s*\{[^}]*method:\s*\"POST\"[^}]*\}", text):
             posting.setdefault(script.relative_to(WEB).as_posix(), []).append(call.group(0))
-    assert set(posting) == {"telephony/call.js", "portal/form.js"}, posting
+    assert set(posting) == {"telephony/call.js", "portal/form.js", "incidents/editor.js"}, posting
     for call in posting["telephony/call.js"]:
         assert "fetch(form.action" in call and "new FormData(form)" in call, call
+    for call in posting["incidents/editor.js"]:  # JSON to a staff route: the token goes in the header
+        assert '"X-CSRF-Token": csrf' in call, call
     for call in posting["portal/form.js"]:
         assert re.match(r'fetch\("/portal/', call) and not is_guarded("/portal/"), call
 
