@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,7 +42,8 @@ def link_key(settings: Settings) -> bytes:
     if settings.notify_link_secret:
         return settings.notify_link_secret.encode()
     if settings.secret_key:
-        return b"notify-links:" + settings.secret_key.encode()
+        # Derived, so that a short app secret still gives a full-length link key (never the secret itself).
+        return hmac.new(settings.secret_key.encode(), b"notify-links", hashlib.sha256).digest()
     path = Path(settings.data_dir) / "notify-links.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ class Case:
     path: Callable[[dict[str, str]], str]
     allowed: dict[Role, int]  # role -> expected status; every other role gets 403
     data: dict[str, str] = field(default_factory=dict)
+    multipart: bool = False  # the route reads multipart/form-data (a photo upload) and checks CSRF in it
 
 
 def ok(roles: tuple[Role, ...], status: int = 200, **special: int) -> dict[Role, int]:
@@ -61,6 +62,21 @@ CASES = [
         lambda c: f"/staff/tickets/{c['number']}/move",
         ok(ACTORS, 422),
         {"to": "no-such-status"},
+    ),
+    Case(
+        "POST",
+        "/staff/tickets/{number}/done",
+        lambda c: f"/staff/tickets/{c['number']}/done",
+        ok(ACTORS, 409),  # a dispatched ticket cannot be done: the roles that may act get the refusal
+        {"note": ""},
+        multipart=True,
+    ),
+    Case(
+        "POST",
+        "/staff/tickets/{number}/public-summary",
+        lambda c: f"/staff/tickets/{c['number']}/public-summary",
+        ok(EDITORS, 409),  # a stale version: refused, nothing published, by every role that may publish
+        {"public_summary": "", "version": "999999"},
     ),
     Case(
         "POST",
@@ -162,6 +178,9 @@ async def test_every_route_as_every_role_and_as_nobody(live_server: LiveServer) 
                 path = case.path(world)
                 if case.method == "GET":
                     resp = await client.get(path)
+                elif case.multipart:
+                    form = aiohttp.FormData({"csrf_token": client.csrf, **case.data}, default_to_multipart=True)
+                    resp = await client.http.post(client.base + path, data=form, allow_redirects=False)
                 else:
                     resp = await client.post(path, case.data)
                 expected = _expected(case, role)
