@@ -76,9 +76,18 @@ class RunningApp:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings, services: Services | None = None) -> AsyncIterator[RunningApp]:
-    """``init_app(settings)`` (every default feature) served on 127.0.0.1 at a free port."""
+async def running_app(
+    settings: Settings, services: Services | None = None, *, empty_first: bool = False
+) -> AsyncIterator[RunningApp]:
+    """``init_app(settings)`` (every default feature) served on 127.0.0.1 at a free port.
+
+    ``empty_first``: on PostgreSQL (shared by the tests) the tables are emptied before the app
+    starts; a TRUNCATE racing the app's start-up jobs deadlocked (seen in CI)."""
     app = init_app(settings, services)
+    if empty_first and app[SERVICES].engine.dialect.name == "postgresql":
+        from tests.conftest import _truncate_postgres
+
+        await _truncate_postgres(app[SERVICES])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -90,12 +99,14 @@ async def running_app(settings: Settings, services: Services | None = None) -> A
         await runner.cleanup()
 
 
-async def clean_database(services: Services) -> None:
-    """On PostgreSQL (shared by the tests) empty the tables and load the reference data again."""
+async def clean_database(services: Services, *, emptied: bool = False) -> None:
+    """On PostgreSQL (shared by the tests) empty the tables (unless ``running_app(empty_first=True)``
+    already did) and load the reference data again."""
     if services.engine.dialect.name == "postgresql":
         from tests.conftest import _truncate_postgres
 
-        await _truncate_postgres(services)
+        if not emptied:
+            await _truncate_postgres(services)
         await sync_reference(services.sessions, services.reference)
 
 

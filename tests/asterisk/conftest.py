@@ -134,8 +134,9 @@ async def hotline(
     No silent IVR: a prompt Asterisk could not play ("File ... does not exist in any format")
     fails the test that played it. Calls left up are hung up before the app stops."""
     extra = request.node.get_closest_marker("app_settings")
-    async with running_app(pbx.settings(database_url, tmp_path, **(extra.kwargs if extra else {}))) as app:
-        await clean_database(app.services)
+    settings = pbx.settings(database_url, tmp_path, **(extra.kwargs if extra else {}))
+    async with running_app(settings, empty_first=True) as app:
+        await clean_database(app.services, emptied=True)
         ami = app.services.ami
         assert ami is not None and await ami.wait_connected(10), "the app's AMI link did not come up"
         yield app
