@@ -3,6 +3,7 @@ Asterisk replaying the recorded queue call (tests/fixtures/asterisk-traces/ami-q
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -39,7 +40,11 @@ async def test_wallboard_is_for_supervisors_and_has_no_navigation(server: LiveSe
     await make_user(server.services, "op1", device=OP1)
     async with signed_in(server.url, "boss") as boss:
         page = await boss.page("/staff/wallboard")
-        state = await (await boss.get("/staff/wallboard/state")).json()
+        for _ in range(100):  # the link is up; the tracker's first board follows it (bounded wait)
+            state = await (await boss.get("/staff/wallboard/state")).json()
+            if state["operators"]:
+                break
+            await asyncio.sleep(0.1)
     assert 'id="wb-state"' in page and "/static/wallboard/wallboard.js" in page
     assert "<nav" not in page and "topbar" not in page  # a large screen: no navigation
     assert state["type"] == "wallboard" and state["waiting"] == 0 and state["link"] == "connected"
