@@ -158,14 +158,19 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
     phone_column = CSV_HEADER.index("Телефон")
     await response.prepare(request)
     try:
-        await response.write(b"\xef\xbb\xbf" + csv_chunk([CSV_HEADER]))  # BOM: Excel reads UTF-8 then
-        async with contextlib.aclosing(feature.board.export_rows(start, end)) as batches:
-            async for rows in batches:
-                await response.write(csv_chunk(rows if full else [_masked_row(r, phone_column) for r in rows]))
+        try:
+            await response.write(b"\xef\xbb\xbf" + csv_chunk([CSV_HEADER]))  # BOM: Excel reads UTF-8 then
+            async with contextlib.aclosing(feature.board.export_rows(start, end)) as batches:
+                async for rows in batches:
+                    await response.write(csv_chunk(rows if full else [_masked_row(r, phone_column) for r in rows]))
+        finally:
+            # On record before the file ends, so a finished download has always been audited.
+            await audit(
+                request, "tickets_exported", "export", "callbacks-csv", full_phones=full, period=f"{start}..{end}"
+            )
         await response.write_eof()
     except ConnectionResetError:
         logger.info("callback CSV export: the client left before the end")
-    await audit(request, "tickets_exported", "export", "callbacks-csv", full_phones=full, period=f"{start}..{end}")
     return response
 
 

@@ -59,13 +59,18 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
     )
     full = sees_full_phones(current_user(request))
     await response.prepare(request)
-    await response.write("\ufeff".encode() + _lines([HEADER]))
-    rows = await _write_rows(request, response, form, full)
+    rows: int | None = None
+    try:
+        await response.write("\ufeff".encode() + _lines([HEADER]))
+        rows = await _write_rows(request, response, form, full)
+    finally:
+        # Recorded before the end of the file, so a finished download is always on record (and an
+        # interrupted one too, with no row count). Filters are kept as typed: the phone filter is
+        # what the reader asked, not a leak.
+        await audit(
+            request, "tickets_exported", "export", "csv", rows=rows, full_phones=full, query=request.query_string[:500]
+        )
     await response.write_eof()
-    # Filters are kept as typed (the phone filter too: it is what the reader asked, not a leak).
-    await audit(
-        request, "tickets_exported", "export", "csv", rows=rows, full_phones=full, query=request.query_string[:500]
-    )
     return response
 
 
