@@ -18,6 +18,11 @@ Then the same run again against a **peer**: a bare asyncio server (``start_serve
 fake Asterisk with the same commands, so the ratio ours / bare says what our FastAGI layer
 adds on this machine at that moment. ``--no-peer`` skips it.
 
+Last, the real IVR (bench/agi_ivr.py): ``callcenter serve`` runs the shipped menu and
+``--ivr-sessions`` callers each file a voice report, paced and then all at once, against the
+same command sequence from a bare asyncio peer. ``--no-ivr`` skips it, ``--ivr-only`` runs
+only it.
+
     .venv/bin/python bench/agi_bench.py [--sessions 500] [--commands 20] [--interval-ms 1000]
 """
 
@@ -36,6 +41,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+from bench import agi_ivr  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from callcenter.ivr.agi import AgiChannel, AgiServer, AgiTimeouts  # noqa: E402
 
@@ -224,6 +230,15 @@ async def drive(port: int, args: argparse.Namespace, run: Run, label: str) -> fl
 
 
 async def main(args: argparse.Namespace) -> None:
+    if not args.ivr_only:
+        await idle_handler(args)
+    if not args.no_ivr:
+        await agi_ivr.run(
+            args.ivr_sessions, args.ivr_interval_ms, args.ivr_spread, not args.no_peer, args.ivr_database_url
+        )
+
+
+async def idle_handler(args: argparse.Namespace) -> None:
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     run = Run(sessions=args.sessions, commands=args.commands, interval=args.interval_ms / 1000)
     timeouts = AgiTimeouts(header=60, command=120, media=120)
@@ -285,6 +300,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--commands", type=int, default=20, help="commands per session in each phase")
     parser.add_argument("--interval-ms", type=float, default=1000, help="mean pause between commands (paced phase)")
     parser.add_argument("--no-peer", action="store_true", help="skip the bare asyncio peer run")
+    parser.add_argument("--no-ivr", action="store_true", help="skip the real IVR run")
+    parser.add_argument("--ivr-only", action="store_true", help="only the real IVR run")
+    parser.add_argument("--ivr-sessions", type=int, default=200, help="callers per phase of the real IVR run")
+    parser.add_argument("--ivr-interval-ms", type=float, default=300, help="mean prompt length, paced IVR phase")
+    parser.add_argument("--ivr-spread", type=float, default=10, help="seconds over which paced callers arrive")
+    parser.add_argument("--ivr-database-url", default="", help="the real IVR run's store (default: a new SQLite file)")
     parser.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
