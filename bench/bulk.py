@@ -20,6 +20,8 @@ from tqdm import tqdm
 from callcenter.demo import bulk_rows
 from callcenter.reference import ReferenceData
 from callcenter.store import models as m
+from callcenter.store.db import session_factory
+from callcenter.store.reference_sync import sync_reference
 from callcenter.store.search import RussianStemmer
 
 BATCH = 5000
@@ -44,6 +46,9 @@ async def bulk_load(
     progress: bool = True,
 ) -> int:
     """Append ``count`` tickets after the existing ones, the newest created ``now``; returns the number loaded."""
+    # The tickets name categories and departments: on a store no app has started on yet, the
+    # reference tables are still empty (the app fills them at start; so does this).
+    await sync_reference(session_factory(engine), reference)
     now = now or datetime.now(UTC)
     year = now.year  # ticket numbers carry the current year, as the counter below does
     async with engine.connect() as conn:

@@ -7,9 +7,10 @@ from aiohttp import web
 from callcenter.features import Command, Feature
 from callcenter.open311.api_keys import ApiKeyService
 from callcenter.open311.cli import Open311KeyCommand
-from callcenter.open311.georeport import OPEN311, Open311Api
+from callcenter.open311.georeport import OPEN311, REQUESTS_CACHE, Open311Api
 from callcenter.open311.service import Open311Service
 from callcenter.services import Services
+from callcenter.web.public_cache import PublicCache
 from callcenter.web.ratelimit import parse_networks
 
 
@@ -18,9 +19,18 @@ def setup(app: web.Application, services: Services) -> None:
     service = Open311Service(
         services.settings, services.tickets, services.sessions, services.reference, services.gazetteer
     )
-    api = Open311Api(service, ApiKeyService(services.sessions), parse_networks(services.settings.trusted_proxies))
+    cache = PublicCache(services.hub)
+    api = Open311Api(
+        service, ApiKeyService(services.sessions), parse_networks(services.settings.trusted_proxies), cache
+    )
     app[OPEN311] = service
+    app[REQUESTS_CACHE] = cache
     api.routes(app.router)
+
+    async def close(_app: web.Application) -> None:
+        cache.close()
+
+    app.on_cleanup.append(close)
 
 
 _KEYS = Open311KeyCommand()

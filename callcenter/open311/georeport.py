@@ -23,22 +23,32 @@ from callcenter.open311.api_keys import ApiKeyService
 from callcenter.open311.formats import Format, error_response, format_of, respond
 from callcenter.open311.service import Open311Error, Open311Service
 from callcenter.web.error_pages import STORE_DOWN
+from callcenter.web.public_cache import PublicCache
 from callcenter.web.ratelimit import IPNetwork, RateLimiter, client_address
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "/open311/v2"
+MAX_CACHED_QUERY = 512  # longer query strings (long id lists) are answered without the cache
 MAX_POST_BYTES = 256 * 1024
 MAX_POST_FIELDS = 100  # GeoReport v2 POST has about 15 fields plus a few attribute[] entries
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 OPEN311 = web.AppKey("open311", Open311Service)
+REQUESTS_CACHE = web.AppKey("open311_requests_cache", PublicCache)
 
 
 class Open311Api:
     """The endpoint handlers with their service, keys and rate limits."""
 
-    def __init__(self, service: Open311Service, keys: ApiKeyService, trusted: tuple[IPNetwork, ...]) -> None:
+    def __init__(
+        self,
+        service: Open311Service,
+        keys: ApiKeyService,
+        trusted: tuple[IPNetwork, ...],
+        cache: PublicCache | None = None,
+    ) -> None:
         self.service = service
+        self.cache = cache  # public lists, the same for every client (web/public_cache.py)
         self.keys = keys
         self.trusted = trusted
         self.reads = RateLimiter(300, 60)  # per client address
@@ -127,8 +137,18 @@ class Open311Api:
     async def query(self, request: web.Request) -> web.Response:
         async def work(fmt: Format) -> web.Response:
             self._read_allowed(request)
-            found = await self.service.requests(self.service.parse_query(request.query))
-            return respond(fmt, "service_requests", found)
+            query = self.service.parse_query(request.query)  # a bad filter is refused before the cache
+
+            async def make() -> tuple[bytes, str]:
+                answer = respond(fmt, "service_requests", await self.service.requests(query))
+                return answer.body, answer.content_type  # type: ignore[return-value]
+
+            if self.cache is None or len(request.query_string) > MAX_CACHED_QUERY:
+                body, content_type = await make()
+            else:
+                key = ("requests", fmt.value, tuple(sorted(request.query.items())))
+                body, content_type = await self.cache.get(key, make)
+            return web.Response(body=body, content_type=content_type, charset="utf-8")
 
         return await self._answer(request, work)
 

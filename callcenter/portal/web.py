@@ -43,6 +43,7 @@ from callcenter.portal.publicmap import DEFAULT_LIMIT, map_points
 from callcenter.portal.service import FormInvalid, PortalService
 from callcenter.portal.uploads import FILE_NAME_PATTERN, PHOTO_ID_PATTERN, THUMB_SUFFIX, PendingPhoto
 from callcenter.services import Services
+from callcenter.web.public_cache import PublicCache
 from callcenter.web.ratelimit import IPNetwork, RateLimiter, client_address, parse_networks
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class PortalLimits:
 
 PORTAL = web.AppKey("portal", PortalService)
 LIMITS = web.AppKey("portal_limits", PortalLimits)
+MAP_CACHE = web.AppKey("portal_map_cache", PublicCache)
 
 
 def setup(app: web.Application, services: Services) -> None:
@@ -90,6 +92,7 @@ def setup(app: web.Application, services: Services) -> None:
     )
     app[PORTAL] = portal
     app[LIMITS] = PortalLimits(parse_networks(services.settings.trusted_proxies))
+    app[MAP_CACHE] = PublicCache(services.hub)
     app.on_cleanup.append(_close)
     router = app.router
     router.add_get("/", home, name="home")
@@ -108,6 +111,7 @@ def setup(app: web.Application, services: Services) -> None:
 
 
 async def _close(app: web.Application) -> None:
+    app[MAP_CACHE].close()
     await app[PORTAL].close()
 
 
@@ -516,13 +520,20 @@ async def points(request: web.Request) -> web.Response:
     category = request.query.get("category") or None
     if category and not portal.reference.has_category(category):
         return json_error(400, "unknown_category", f"Неизвестная тема «{category[:64]}»")
-    if box.empty:
-        collection: dict[str, Any] = {"type": "FeatureCollection", "features": [], "truncated": False}
-    else:
-        collection = await map_points(
-            portal.sessions, portal.reference, portal.settings.zone, box=box, category=category, limit=limit
-        )
-    response = _json(collection, content_type="application/geo+json")
+
+    async def make() -> tuple[bytes, str]:
+        if box.empty:
+            collection: dict[str, Any] = {"type": "FeatureCollection", "features": [], "truncated": False}
+        else:
+            collection = await map_points(
+                portal.sessions, portal.reference, portal.settings.zone, box=box, category=category, limit=limit
+            )
+        return json.dumps(collection, ensure_ascii=False).encode(), "application/geo+json"
+
+    # The same answer for every visitor: kept until a ticket changes (web/public_cache.py).
+    key = ("points", box.west, box.south, box.east, box.north, category, limit)
+    body, content_type = await request.app[MAP_CACHE].get(key, make)
+    response = web.Response(body=body, content_type=content_type, charset="utf-8")
     response.headers["Cache-Control"] = "public, max-age=30"
     return response
 

@@ -17,7 +17,7 @@ from sqlalchemy import update
 
 from callcenter.domain.tickets import Actor, Channel, Role, Status
 from callcenter.open311.cli import Open311KeyCommand
-from callcenter.open311.georeport import OPEN311
+from callcenter.open311.georeport import OPEN311, REQUESTS_CACHE
 from callcenter.store import models as m
 from callcenter.tickets.schemas import NewTicket, TicketFilter, TicketView
 from tests.conftest import LiveServer
@@ -417,3 +417,26 @@ async def test_media_url_is_the_first_public_photo(live_server: LiveServer, http
     assert found["media_url"].startswith(public_url + "/photos/") and found["media_url"].endswith(".jpg")
     async with http.get(live_server.url + found["media_url"][len(public_url) :]) as resp:
         assert resp.status == 200 and resp.content_type == "image/jpeg"
+
+
+async def test_lists_are_kept_for_every_reader_until_a_ticket_changes(
+    live_server: LiveServer, http: aiohttp.ClientSession
+) -> None:
+    cache = live_server.app[REQUESTS_CACHE]
+    leak = await make(live_server, "water_leak")
+    first = json.loads((await get(http, live_server.url + API + "/requests.json"))[2])
+    assert [(r["service_request_id"], r["status"]) for r in first] == [(leak.number, "open")]
+    hits = cache.hits
+    assert json.loads((await get(http, live_server.url + API + "/requests.json"))[2]) == first
+    assert cache.hits == hits + 1  # the second reader did not ask the store
+    status, _, xml_body = await get(http, live_server.url + API + "/requests.xml")
+    assert status == 200 and xml_root(xml_body).find("request/service_request_id").text == leak.number  # type: ignore[union-attr]
+
+    # A change is seen by the very next reader, whichever instance made it (the hub carries it).
+    await live_server.services.tickets.move(leak.number, Status.REJECTED, OPERATOR, note="Не в ведении города")
+    pothole = await make(live_server, "road_pothole")
+    after = json.loads((await get(http, live_server.url + API + "/requests.json"))[2])
+    assert [(r["service_request_id"], r["status"]) for r in after] == [
+        (pothole.number, "open"),
+        (leak.number, "closed"),
+    ]
