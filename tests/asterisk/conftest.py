@@ -29,6 +29,7 @@ from tests.asterisk.pbx import (
 from tests.telephony_fixtures import RunningApp, clean_database, running_app
 
 ENV = "CALLCENTER_TEST_ASTERISK"
+PG_ENV = "CALLCENTER_TEST_DATABASE_URL"
 HERE = Path(__file__).resolve().parent
 HOW = (
     f"tests/asterisk: real-Asterisk journeys deselected; run them with {ENV}=<asterisk binary>, "
@@ -50,10 +51,17 @@ def _ours(item: pytest.Item) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "missing_prompts(*names): the sounds this test makes Asterisk miss on purpose")
     config.addinivalue_line("markers", "app_settings(**values): settings of the app under test for this journey")
+    config.addinivalue_line("markers", "needs_postgresql: several app instances, so PostgreSQL (deselected without it)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get(ENV):
+        if not os.environ.get(PG_ENV):  # several instances need PostgreSQL (bash .ci/run sets both)
+            several = [item for item in items if _ours(item) and item.get_closest_marker("needs_postgresql")]
+            if several:
+                items[:] = [item for item in items if item not in several]
+                config.hook.pytest_deselected(items=several)
+                config.stash[_NO_PG] = len(several)
         return
     ours = [item for item in items if _ours(item)]
     if ours:
@@ -63,11 +71,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 _DESELECTED = pytest.StashKey[int]()
+_NO_PG = pytest.StashKey[int]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if config.stash.get(_DESELECTED, 0):
         terminalreporter.write_line(f"{config.stash[_DESELECTED]} {HOW}")
+    if config.stash.get(_NO_PG, 0):
+        terminalreporter.write_line(
+            f"{config.stash[_NO_PG]} tests/asterisk: several-instance journeys deselected; they need "
+            f"PostgreSQL too ({PG_ENV}, as bash .ci/run sets)"
+        )
 
 
 # ----------------------------------------------------------------- the private Asterisk

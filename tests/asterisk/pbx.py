@@ -260,6 +260,16 @@ class Pbx:
 
     def settings(self, database_url: str, tmp_path: Path, **extra: Any) -> Settings:
         """The app's settings for this Asterisk: real AMI link, FastAGI where the dialplan calls."""
+        return load_settings(environ={}, overrides=self.overrides(database_url, tmp_path, **extra))
+
+    def environment(self, database_url: str, tmp_path: Path, **extra: Any) -> dict[str, str]:
+        """The same settings as ``CALLCENTER_*`` variables, for a `callcenter serve` process."""
+        return {
+            f"CALLCENTER_{name.upper()}": str(value)
+            for name, value in self.overrides(database_url, tmp_path, **extra).items()
+        }
+
+    def overrides(self, database_url: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
         overrides: dict[str, Any] = {
             "database_url": database_url,
             "data_dir": tmp_path / "data",
@@ -278,7 +288,7 @@ class Pbx:
             "callback_hours": "00:00-24:00",
         }
         overrides.update(extra)
-        return load_settings(environ={}, overrides=overrides)
+        return overrides
 
 
 # ------------------------------------------------------------------ the tests' AMI session
