@@ -43,11 +43,11 @@ from callcenter.services import SERVICES, Services
 from callcenter.staff.feature import FEATURE as STAFF
 from callcenter.store.db import create_engine, ping, session_factory, sqlite_file
 from callcenter.store.maintenance import SqliteMaintenance
-from callcenter.store.pg_hub_bridge import PgHubBridge, bridge_for
+from callcenter.store.pg_hub_bridge import PgHubBridge, asyncpg_dsn, bridge_for
 from callcenter.store.reference_sync import sync_reference
 from callcenter.stt.api import SpeechService, VoiceReports
 from callcenter.stt.feature import FEATURE as STT
-from callcenter.telephony.api import AmiLink, ami_settings
+from callcenter.telephony.api import AmiActions, AmiLink, ami_settings
 from callcenter.telephony.feature import FEATURE as TELEPHONY
 from callcenter.tickets.service import TicketService
 from callcenter.wallboard.feature import FEATURE as WALLBOARD
@@ -109,6 +109,9 @@ def add_optional_parts(services: Services) -> None:
     settings = services.settings
     if settings.ami_enabled:
         services.ami = AmiLink(ami_settings(settings))
+        # On PostgreSQL several instances may run: a follower's actions go to the AMI leader.
+        relay = asyncpg_dsn(settings.database_url) is not None
+        services.ami_actions = AmiActions(services.ami, services.hub, relay=relay)
     services.callbacks = build_callbacks(
         settings,
         sessions=services.sessions,
@@ -233,9 +236,14 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _hub_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
     bridge = app[HUB_BRIDGE]
     await bridge.start()
+    actions = app[SERVICES].ami_actions  # a follower's AMI actions travel over the bridge
+    if actions is not None:
+        await actions.start()
     try:
         yield
     finally:
+        if actions is not None:
+            await actions.close()
         await bridge.close()
 
 

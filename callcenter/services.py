@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from callcenter.incidents.api import IncidentsFeature
     from callcenter.ivr.api import AgiServer
     from callcenter.stt.api import SpeechService, VoiceReports
-    from callcenter.telephony.api import AmiLink
+    from callcenter.telephony.api import AmiActions, AmiLink
 
 
 @dataclass
@@ -50,6 +50,8 @@ class Services:
     speech: SpeechService  # unavailable (but present) without a Vosk model
     voice: VoiceReports  # IVR recordings -> draft tickets
     ami: AmiLink | None = None  # the AMI link, when CALLCENTER_AMI_HOST is set
+    # Click-to-call, pauses and escalation calls: the link here, or the AMI leader's (relay.py).
+    ami_actions: AmiActions | None = None
     callbacks: CallbacksFeature | None = None
     agi: AgiServer | None = None  # the FastAGI server, when AGI is enabled
     incidents: IncidentsFeature | None = None  # outage incidents (the IVR announces them)

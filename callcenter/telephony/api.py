@@ -7,9 +7,11 @@ from callcenter.telephony.ami_protocol import AmiError
 from callcenter.telephony.board_messages import ivr_steps
 from callcenter.telephony.calls_store import CallStore
 from callcenter.telephony.originate import InvalidOriginate, OriginateRequest, callback, click_to_call, escalation
+from callcenter.telephony.relay import AmiActions
 from callcenter.telephony.wiring import ami_settings
 
 __all__ = [
+    "AmiActions",
     "AmiError",
     "AmiLink",
     "AmiSettings",

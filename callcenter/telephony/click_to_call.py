@@ -23,6 +23,7 @@ from callcenter.domain.phones import format_phone
 from callcenter.telephony.ami_link import AmiLink, LinkState
 from callcenter.telephony.calls_store import CallStore
 from callcenter.telephony.originate import InvalidOriginate, channel_id_for, click_to_call
+from callcenter.telephony.relay import AmiActions
 from callcenter.tickets.service import TicketService
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class ClickToCall:
 
     def __init__(
         self,
-        link: AmiLink | None,
+        link: AmiLink | AmiActions | None,
         store: CallStore,
         tickets: TicketService,
         *,

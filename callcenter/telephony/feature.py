@@ -40,7 +40,10 @@ def setup(app: web.Application, services: Services) -> None:
             incidents=services.incidents.service.caller_notes if services.incidents is not None else None,
         )
     calls = CallStore(services.sessions)
-    dialer = ClickToCall(services.ami, calls, services.tickets, dial_context=services.settings.click_to_call_context)
+    # ami_actions: on a follower instance the AMI leader dials (telephony/relay.py).
+    dialer = ClickToCall(
+        services.ami_actions, calls, services.tickets, dial_context=services.settings.click_to_call_context
+    )
     app[TELEPHONY] = TelephonySlice(live, calls, BoardCache(services.hub), dialer)
     app.cleanup_ctx.append(_telephony_ctx)
     add_message_type(app, "pop", Audience.ADDRESSEE)

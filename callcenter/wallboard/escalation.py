@@ -43,7 +43,7 @@ from callcenter.domain.tickets import Actor, Status, Targets
 from callcenter.reference import ReferenceData
 from callcenter.store import models as m
 from callcenter.tasks import cancel_and_wait, start_task
-from callcenter.telephony.api import AmiLink, escalation
+from callcenter.telephony.api import AmiActions, AmiLink, escalation
 from callcenter.tickets.schemas import TicketFilter, TicketView
 from callcenter.tickets.service import TicketService
 from callcenter.wallboard.models import DutyContact, Escalation
@@ -132,7 +132,7 @@ class Escalator:
         tickets: TicketService,
         reference: ReferenceData,
         contacts: DutyContacts,
-        ami: AmiLink | None,
+        ami: AmiLink | AmiActions | None,
         *,
         dial_template: str,
         chain: str,

@@ -37,7 +37,7 @@ def setup(app: web.Application, services: Services) -> None:
         services.tickets,
         services.reference,
         DutyContacts(services.sessions, services.reference),
-        services.ami,
+        services.ami_actions,  # on a follower instance the AMI leader dials (telephony/relay.py)
         dial_template=settings.dial_template,
         chain=settings.escalation_chain,
         step_minutes=settings.escalation_step_minutes,

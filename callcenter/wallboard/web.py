@@ -152,7 +152,7 @@ class PauseFailed(BadReason):
 
 async def _queue_pause(request: web.Request, interface: str, reason: str | None) -> None:
     """``QueuePause`` for every queue the phone is in; Asterisk's QueueMemberPause updates the boards."""
-    ami = request.app[SERVICES].ami
+    ami = request.app[SERVICES].ami_actions  # this instance's link, or the AMI leader's
     if ami is None:
         raise PauseFailed("Телефония отключена: паузу сейчас поставить нельзя.")
     fields = {"Action": "QueuePause", "Interface": interface, "Paused": "false" if reason is None else "true"}

@@ -3,6 +3,8 @@ killed with SIGKILL between calls; the other instance takes the link over, and t
 whose browser is on the survivor, gets exactly one screen pop for every call before, after
 and once the killed instance is back as a follower (issue 19's soak, short, on real parts;
 bench/soak.py is the long one on fake peers; deploy/several-instances.md says how it works).
+While the operator's instance is a follower, their click-to-call is dialled by the leader
+(telephony/relay.py), once.
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ import pytest
 
 from bench.server import ServerProcess
 from callcenter.app import build_services
+from callcenter.domain.tickets import Actor, Channel, Role
+from callcenter.tickets.schemas import NewTicket
 from tests.asterisk.conftest import PG_ENV
 from tests.asterisk.pbx import Driver, Pbx, free_port
-from tests.telephony_fixtures import Inbox, clean_database, make_user, signed_in
+from tests.asterisk.test_journeys import dialled
+from tests.telephony_fixtures import CALL_KEY_INPUT, Inbox, clean_database, make_user, signed_in
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.needs_postgresql]
 
 PHONES = ("+79780001101", "+79780001102", "+79780001103")
+CITIZEN = "+79780000033"  # the overlay's test trunk number (tests/asterisk/overlay/extensions.conf)
 
 
 async def ami_state(base: str) -> str:
@@ -71,6 +77,12 @@ async def test_leader_killed_the_other_instance_takes_ami_and_every_call_pops_on
     try:
         await clean_database(services)
         await make_user(services, "op1", device="Local/op1@operators/n", full_name="Оператор Один")
+        ticket = await services.tickets.create(
+            NewTicket(
+                channel=Channel.WEB, phone=CITIZEN, category="water_leak", title="Порыв", address="ул. Ленина, 5"
+            ),
+            Actor(role=Role.OPERATOR, name="Оператор Один"),
+        )
     finally:
         await services.engine.dispose()
 
@@ -83,6 +95,25 @@ async def test_leader_killed_the_other_instance_takes_ami_and_every_call_pops_on
             async with signed_in(b.base, "op1") as op1, op1.socket() as inbox:
                 await inbox.wait_for(lambda m: m["type"] == "hello")
                 await call_and_pop(driver, inbox, PHONES[0])  # made on a, carried by the bridge
+
+                # Click-to-call on the follower: the leader dials it, once, and b gets the outcome.
+                key = CALL_KEY_INPUT.search(await op1.page(f"/staff/tickets/{ticket.number}")).group(1)  # type: ignore[union-attr]
+                answer = await op1.post(
+                    f"/staff/tickets/{ticket.number}/call", {"call_key": key}, headers={"Accept": "application/json"}
+                )
+                body = await answer.json()
+                assert answer.status == 200 and body["outcome"] == "answered" and not body["repeated"], body
+                await driver.wait_for(
+                    lambda e: (
+                        e.get("Event") == "Newstate"
+                        and e.get("ChannelStateDesc") == "Up"
+                        and e.get("Channel", "").startswith(f"Local/{CITIZEN}@city-")
+                    ),
+                    20,
+                    "citizen answers",
+                )
+                await driver.hangup_all()
+                assert len(dialled(driver, CITIZEN)) == 1
 
                 assert a.process is not None
                 a.process.send_signal(signal.SIGKILL)
