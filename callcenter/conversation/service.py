@@ -113,6 +113,8 @@ class LiveConversations:
             live.ended_by = live.ended_by or "shutdown"
             for session in live.sessions.values():
                 session.hang_up()
+                if not session.connected.is_set():
+                    session.settle_cancelled("application shutting down")  # Asterisk never came
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=5.0)
         await cancel_and_wait(*self._tasks)
