@@ -10,6 +10,7 @@ took the call (``user_id``); the browser shows them in the call's panel beside t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +27,12 @@ logger = logging.getLogger(__name__)
 
 MESSAGE_TYPE = "conversation"
 MAX_LINES = 2000  # a conversation longer than this keeps its first lines (and its recordings)
+# A Local channel (and ChanSpy on it) sends no frames while its side is silent, so the recogniser
+# would never hear the pause that ends a phrase: after IDLE_SECONDS with no frame it is given
+# PAD_SECONDS of silence (once per pause). A SIP call's silent frames make this a no-op.
+IDLE_SECONDS = 0.5
+PAD_SECONDS = 1.0
+_SILENCE = bytes(int(PAD_SECONDS * 8000) * 2)  # slin16, 8 kHz
 
 
 @dataclass
@@ -105,12 +112,22 @@ class PartyTranscript:
         self._said = ""
         self._last_partial = float("-inf")
         self._last_partial_text = ""
+        self._pause: asyncio.TimerHandle | None = None
         self.frames = 0
+        self.pauses = 0  # pauses filled with silence for the recogniser
         self.recognizer = speech.live(self.update)
 
     def feed(self, pcm: bytes) -> None:
         self.frames += 1
         self.recognizer.feed(pcm)
+        if self._pause is not None:
+            self._pause.cancel()
+        self._pause = asyncio.get_running_loop().call_later(IDLE_SECONDS, self._fill_pause)
+
+    def _fill_pause(self) -> None:
+        self._pause = None
+        self.pauses += 1
+        self.recognizer.feed(_SILENCE)
 
     def update(self, live: LiveText) -> None:
         """The recogniser's news: a finished phrase becomes a line, the rest a partial."""
@@ -128,15 +145,19 @@ class PartyTranscript:
         self.conversation.partial(self.party, live.partial)
 
     async def finish(self, outcome: RecordingOutcome) -> Transcript:
+        if self._pause is not None:
+            self._pause.cancel()
+            self._pause = None
         transcript = await self.recognizer.finish()
         if transcript.text != self._said:
             self.conversation.line(self.party, new_words(self._said, transcript.text))
             self._said = transcript.text
         logger.info(
-            "conversation %s, %s: %d frames, %.1f s of audio, %d bytes skipped; ended by %s",
+            "conversation %s, %s: %d frames, %d pauses filled, %.1f s of audio, %d bytes skipped; ended by %s",
             self.conversation.linkedid,
             self.party,
             self.frames,
+            self.pauses,
             self.recognizer.audio_seconds,
             self.recognizer.dropped_bytes,
             outcome.reason,

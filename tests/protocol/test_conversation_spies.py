@@ -43,6 +43,8 @@ class WordPerSecond:
         return self.bytes / 16000
 
     def feed(self, pcm: bytes) -> None:
+        if not any(pcm):
+            return  # the silence a pause is filled with (transcript.py): no words in it
         self.bytes += len(pcm)
         if self.bytes // 16000 > len(self.words):
             self.words.append(f"слово{len(self.words) + 1}")

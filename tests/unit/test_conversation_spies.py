@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from callcenter.conversation.spies import CALLER, OPERATOR, ConversationSpies, Leg, Start, Stop
-from callcenter.conversation.transcript import new_words
+from callcenter.conversation.transcript import Conversation, PartyTranscript, new_words
+from callcenter.events import EventHub
+from callcenter.stt.api import LiveText
 from tests.protocol.fake_ami import load_trace
 
 QUEUE_CALL = "1795979524.2"
@@ -116,3 +121,66 @@ def test_the_call_tracker_does_not_count_a_spy_channel_as_a_call() -> None:
     assert tracker.live_calls() == ()
     real = {**spy, "Channel": "Local/1563@hotline-00000009;2", "Uniqueid": "1.9", "Linkedid": "1.9"}
     assert tracker.feed(real) != [] and len(tracker.live_calls()) == 1
+
+
+class _Heard:
+    """A recogniser stand-in that keeps what it is fed."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.silence = asyncio.Event()
+
+    def feed(self, pcm: bytes) -> None:
+        self.chunks.append(pcm)
+        if not any(pcm):
+            self.silence.set()
+
+
+class _Speech:
+    def __init__(self) -> None:
+        self.heard = _Heard()
+        self.updates: list[Any] = []
+
+    def live(self, on_update: Any) -> _Heard:
+        self.updates.append(on_update)
+        return self.heard
+
+
+async def test_a_pause_with_no_frames_is_heard_as_silence_once() -> None:
+    """ChanSpy on a Local channel sends nothing while that side is silent: the recogniser gets
+    one stretch of silence per pause, so the phrase before it ends (a line for the operator)."""
+    speech = _Speech()
+    hub = EventHub()
+    party = PartyTranscript(Conversation("1.1", hub, 7, "Local/op1@operators/n", "+79780000000"), CALLER, speech)  # type: ignore[arg-type]
+    frame = b"\x01\x02" * 160
+    party.feed(frame)
+    await asyncio.wait_for(speech.heard.silence.wait(), 10)
+    assert speech.heard.chunks[0] == frame and len(speech.heard.chunks) == 2 and not any(speech.heard.chunks[1])
+    assert len(speech.heard.chunks[1]) == 16000  # a second of 8 kHz slin16
+    party.feed(frame)  # speech again: a frame, and the next pause is filled once more
+    assert speech.heard.chunks[2] == frame and party.pauses == 1
+
+
+def test_lines_and_partials_go_to_the_operator_with_the_speaker() -> None:
+    hub = EventHub()
+    seen = hub.subscribe(lambda m: m.get("type") == "conversation", maxsize=100)
+    conversation = Conversation("1.1", hub, 7, "Local/op1@operators/n", "+79780000000")
+    party = PartyTranscript(conversation, OPERATOR, _Speech(), clock=lambda: 100.0)  # type: ignore[arg-type]
+    party.update(LiveText("", "служба", 0.5))
+    party.update(LiveText("служба 1563 слушаю", "", 1.5))
+    party.update(LiveText("служба 1563 слушаю", "что", 2.0))  # same clock: a partial too soon is skipped
+    messages = [seen.queue.get_nowait() for _ in range(seen.queue.qsize())]
+    assert [(m["state"], m["text"], m["speaker"], m["user_id"]) for m in messages] == [
+        ("partial", "служба", "Оператор", 7),
+        ("line", "служба 1563 слушаю", "Оператор", 7),
+    ]
+    assert [(line["party"], line["text"]) for line in conversation.lines] == [(OPERATOR, "служба 1563 слушаю")]
+
+
+def test_no_operator_no_messages_but_the_lines_are_kept() -> None:
+    hub = EventHub()
+    seen = hub.subscribe(lambda m: True, maxsize=100)
+    conversation = Conversation("1.1", hub, None, "Local/op9@operators/n", "")
+    conversation.line(CALLER, "  алло  ")
+    conversation.line(CALLER, "   ")
+    assert seen.queue.qsize() == 0 and [line["text"] for line in conversation.lines] == ["алло"]
