@@ -28,6 +28,7 @@ from callcenter.audiosocket.feature import FEATURE as AUDIOSOCKET
 from callcenter.callbacks.api import build_callbacks
 from callcenter.callbacks.feature import FEATURE as CALLBACKS
 from callcenter.config import Settings
+from callcenter.conversation.feature import FEATURE as CONVERSATION
 from callcenter.events import EventHub
 from callcenter.features import HEALTH_CHECKS, Feature
 from callcenter.incidents.api import build_incidents
@@ -69,6 +70,7 @@ FEATURES: tuple[Feature, ...] = (
     OPEN311,
     STAFF,
     TELEPHONY,
+    CONVERSATION,  # after telephony: it stops its spies before the AMI link closes
     CALLBACKS,
     NOTIFICATIONS,
     WALLBOARD,

@@ -89,6 +89,14 @@ class Settings:
     # message. About what stt_workers decode in real time (docs/benchmarks.md: half a core per
     # caller speaking, with the Korean test model on this machine); 0 turns it off.
     stt_live_max_calls: int = 2
+    # The operator's conversation with the caller, transcribed live beside the ticket form and
+    # kept on the call's row (docs/asterisk.md, "Live conversation transcript"). Off by default:
+    # turn it on only where callers are told the call is recorded (the IVR's greeting says so).
+    # Needs AMI, the AudioSocket server and the [conversation-spy] dialplan context.
+    live_conversation: bool = False
+    live_conversation_context: str = "conversation-spy"
+    live_conversation_max_seconds: float = 3600.0  # one conversation's recording stops here
+    live_conversation_max_calls: int = 10  # conversations transcribed at once; more are not spied on
 
     dial_template: str = "PJSIP/{number}@city-trunk"
     callback_delay_seconds: int = 900
@@ -348,6 +356,14 @@ def validate(settings: Settings) -> None:
         fail("sms_method", f"expected POST, PUT or GET, got {settings.sms_method!r}")
     if settings.sms_auth_header and ":" not in settings.sms_auth_header:
         fail("sms_auth_header", "expected 'Header-Name: value'")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,80}", settings.live_conversation_context):
+        fail(
+            "live_conversation_context", f"expected a dialplan context name, got {settings.live_conversation_context!r}"
+        )
+    if not 10 <= settings.live_conversation_max_seconds <= 86400:
+        fail("live_conversation_max_seconds", f"must be 10..86400, got {settings.live_conversation_max_seconds}")
+    if settings.live_conversation_max_calls < 1:
+        fail("live_conversation_max_calls", f"must be at least 1, got {settings.live_conversation_max_calls}")
     if settings.stt_live_max_calls < 0:
         fail("stt_live_max_calls", f"must be 0 (off) or more, got {settings.stt_live_max_calls}")
     if settings.ivr_recorder not in ("audiosocket", "record_file"):

@@ -4,6 +4,8 @@ from callcenter.audiosocket.server import (
     AudioSocketLimits,
     AudioSocketServer,
     Expected,
+    FrameListener,
+    ListenerFactory,
     MessageSpec,
     RecordingOutcome,
 )
@@ -13,6 +15,8 @@ __all__ = [
     "AudioSocketLimits",
     "AudioSocketServer",
     "Expected",
+    "FrameListener",
+    "ListenerFactory",
     "MessageSpec",
     "RecordingOutcome",
     "build_audiosocket",

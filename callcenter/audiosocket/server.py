@@ -135,11 +135,38 @@ class AudioSocketStats:
 class Expected:
     """A recording the IVR asked for, until Asterisk connects with its UUID and it ends."""
 
-    def __init__(self, spec: MessageSpec) -> None:
+    def __init__(self, spec: MessageSpec, listeners: ListenerFactory | None = None) -> None:
         self.spec = spec
         self.uuid = uuid.uuid4()
         self.connected = asyncio.Event()
+        self.listeners = listeners  # this session's frame listener, instead of the server's
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._ended = False
         self._outcome: asyncio.Future[RecordingOutcome] = asyncio.get_running_loop().create_future()
+
+    def attach(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """The session's socket, once Asterisk connected with this UUID."""
+        self._reader, self._writer = reader, writer
+        if self._ended:
+            self.hang_up()
+
+    def hang_up(self) -> None:
+        """End the session from the application: the hang-up message makes Asterisk hang the
+        AudioSocket channel up (or return from ``AudioSocket()``), and the session ends now,
+        as on a caller's hang-up, without waiting for Asterisk to close. Safe to call before
+        the session connects (it then ends as soon as it does) and more than once."""
+        self._ended = True
+        writer, reader = self._writer, self._reader
+        if writer is None or reader is None or writer.is_closing() or self.done:
+            return
+        with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+            writer.write(p.HANGUP)
+        # What is still unread is dropped (the conversation is over): no more reads, then EOF.
+        transport = writer.transport
+        if isinstance(transport, asyncio.ReadTransport):
+            transport.pause_reading()
+        reader.feed_eof()
 
     def settle(self, outcome: RecordingOutcome) -> None:
         if not self._outcome.done():
@@ -267,8 +294,9 @@ class _Session:
             )
         else:
             spec = expected.spec
+            expected.attach(self.reader, self.writer)
             expected.connected.set()
-        outcome = await self._record(spec)
+        outcome = await self._record(spec, expected.listeners if expected is not None else None)
         self.server.stats.by_reason[outcome.reason] = self.server.stats.by_reason.get(outcome.reason, 0) + 1
         if expected is not None:
             expected.settle(outcome)
@@ -280,9 +308,9 @@ class _Session:
         await sink.close()
         logger.warning("AudioSocket peer %s: %d bytes received kept in %s", self.peer, sink.bytes, sink.path)
 
-    async def _record(self, spec: MessageSpec) -> RecordingOutcome:
+    async def _record(self, spec: MessageSpec, listeners: ListenerFactory | None = None) -> RecordingOutcome:
         sink = _WavSink(spec.path)
-        listener = self.server.listener_for(spec)
+        listener = self.server.listener_for(spec, listeners)
         reason, error = END_ERROR, None
         await sink.open()
         try:
@@ -479,11 +507,14 @@ class AudioSocketServer:
     def set_listeners(self, factory: ListenerFactory | None) -> None:
         self._listeners = factory
 
-    def listener_for(self, spec: MessageSpec) -> FrameListener | None:
-        if self._listeners is None:
+    def listener_for(self, spec: MessageSpec, factory: ListenerFactory | None = None) -> FrameListener | None:
+        """The frame listener of one session: ``factory`` (given to :meth:`expect`) when set,
+        else the server's."""
+        factory = factory or self._listeners
+        if factory is None:
             return None
         try:
-            return self._listeners(spec)
+            return factory(spec)
         except Exception:  # noqa: BLE001 - no live transcript, the recording goes on
             logger.exception("no live transcript for %s", spec.path)
             return None
@@ -499,9 +530,11 @@ class AudioSocketServer:
         if not task.cancelled() and task.exception() is not None:
             logger.error("live transcript %s failed", task.get_name(), exc_info=task.exception())
 
-    def expect(self, spec: MessageSpec) -> Expected:
-        """Register a recording; give ``expected.uuid`` to ``EXEC AudioSocket``."""
-        expected = Expected(spec)
+    def expect(self, spec: MessageSpec, listeners: ListenerFactory | None = None) -> Expected:
+        """Register a recording; give ``expected.uuid`` to ``EXEC AudioSocket`` (or to an
+        ``AudioSocket/<address>/<uuid>`` channel). ``listeners`` makes this session's frame
+        listener instead of the server's (the live conversation's own transcript)."""
+        expected = Expected(spec, listeners)
         self._expected[expected.uuid] = expected
         expected._outcome.add_done_callback(lambda _f: self._expected.pop(expected.uuid, None))
         return expected

@@ -28,6 +28,7 @@ CITIZEN_NUMBER = "CITIZEN_NUMBER"  # the citizen's number on an outbound call (O
 ESCALATION_ID = "ESCALATION_ID"  # id of the escalation row an escalation call is about (Originate Variable)
 ESCALATION_KIND = "ESCALATION_KIND"  # "accept" (not accepted in time) or "done" (not done in time)
 ESCALATION_RESULT = "ESCALATION_RESULT"  # set by the escalation script: see ESCALATION_* values below
+SPY_TARGET = "SPY_TARGET"  # Uniqueid of the leg a live-conversation spy listens to (Originate Variable)
 
 OUR_VARIABLES = (
     IVR_ROUTE,
@@ -42,6 +43,7 @@ OUR_VARIABLES = (
     ESCALATION_ID,
     ESCALATION_KIND,
     ESCALATION_RESULT,
+    SPY_TARGET,
 )
 
 # --- Asterisk's own variables and dialplan functions the dialplan and scripts read.

@@ -108,11 +108,10 @@ class LiveRecognizer:
         self._job = asyncio.get_running_loop().create_task(self._decode(chunk, final), name="stt-live")
 
     async def _decode(self, chunk: bytes, final: bool) -> None:
-        segment, partial, spent = await self._run(lambda: self._accept(chunk, final))
+        segments, partial, spent = await self._run(lambda: self._accept(chunk, final))
         self.decode_seconds += spent
         self._fed += len(chunk)
-        if segment is not None:
-            self._segments.append(segment)
+        self._segments.extend(segments)
         self._partial = partial
         self.updates += 1
         self._job = None
@@ -124,8 +123,12 @@ class LiveRecognizer:
         if not final and len(self._buffer) >= self._chunk:
             self._start()
 
-    def _accept(self, chunk: bytes, final: bool) -> tuple[dict[str, Any] | None, str, float]:
-        """In a worker thread: resample, decode, read the result."""
+    def _accept(self, chunk: bytes, final: bool) -> tuple[list[dict[str, Any]], str, float]:
+        """In a worker thread: resample, decode, read the results.
+
+        A chunk bigger than ``chunk_seconds`` (recognition fell behind, so audio piled up) is
+        decoded in pieces of that size: Vosk looks for the end of a phrase only at the end of
+        what it is given, and a pause followed by more speech in one piece would not end one."""
         started = time.thread_time()
         if self._recognizer is None:
             self._recognizer = vosk.KaldiRecognizer(self._loaded.model, self._loaded.sample_rate)
@@ -135,15 +138,21 @@ class LiveRecognizer:
             data, self._resample_state = audioop.ratecv(
                 chunk, 2, 1, TELEPHONE_RATE, self._loaded.sample_rate, self._resample_state
             )
-        segment: dict[str, Any] | None = None
+        piece = max(2, int(self._chunk * self._loaded.sample_rate / TELEPHONE_RATE) // 2 * 2)
+        segments: list[dict[str, Any]] = []
+        ended = False  # the last piece ended a phrase
+        for offset in range(0, len(data), piece):
+            ended = self._recognizer.AcceptWaveform(data[offset : offset + piece])
+            if ended:
+                segments.append(json.loads(self._recognizer.Result()))
         partial = ""
         if final:
-            if data:
-                self._recognizer.AcceptWaveform(data)
-            segment = json.loads(self._recognizer.FinalResult())
-        elif self._recognizer.AcceptWaveform(data):
-            segment = json.loads(self._recognizer.Result())
+            segments.append(json.loads(self._recognizer.FinalResult()))
+        elif ended:
             self._since_partial = 0
+        elif segments:  # a phrase ended inside the chunk: the old partial is in it now
+            self._since_partial = 0
+            partial = json.loads(self._recognizer.PartialResult()).get("partial", "")
         else:
             self._since_partial += len(chunk)
             if self._since_partial >= self._partial_every:
@@ -151,7 +160,7 @@ class LiveRecognizer:
                 partial = json.loads(self._recognizer.PartialResult()).get("partial", "")
             else:
                 partial = self._partial  # unchanged since the last look
-        return segment, partial, time.thread_time() - started
+        return segments, partial, time.thread_time() - started
 
     def text(self, final: bool = False) -> LiveText:
         said = " ".join(s["text"] for s in self._segments if s.get("text"))

@@ -5,7 +5,7 @@ paths for the staff ticket page."""
 from callcenter.telephony.ami_link import AmiLink, AmiSettings, LinkState
 from callcenter.telephony.ami_protocol import AmiError
 from callcenter.telephony.board_messages import ivr_steps
-from callcenter.telephony.calls_store import CallStore
+from callcenter.telephony.calls_store import CallStore, OperatorDirectory
 from callcenter.telephony.originate import InvalidOriginate, OriginateRequest, callback, click_to_call, escalation
 from callcenter.telephony.relay import AmiActions
 from callcenter.telephony.wiring import ami_settings
@@ -18,6 +18,7 @@ __all__ = [
     "CallStore",
     "InvalidOriginate",
     "LinkState",
+    "OperatorDirectory",
     "OriginateRequest",
     "ami_settings",
     "callback",

@@ -305,6 +305,25 @@ class CallStore:
             rows = (await session.execute(query)).scalars().all()
         return [queue_call(row) for row in rows]
 
+    async def save_conversation(self, linkedid: str, conversation: dict[str, Any], started_at: datetime) -> None:
+        """Keep a live conversation's transcript on the call's row (``data["conversation"]``),
+        merged like every other fact; the row is made when the call writer has not yet made it
+        (and written again once if both made it at the same moment)."""
+        for attempt in (1, 2):
+            try:
+                async with self._sessions.begin() as session:
+                    row = (
+                        await session.execute(select(m.Call).where(m.Call.linkedid == linkedid).with_for_update())
+                    ).scalar_one_or_none()
+                    if row is None:
+                        row = m.Call(linkedid=linkedid, data={}, started_at=started_at)
+                        session.add(row)
+                    row.data = {**(row.data or {}), "conversation": conversation}
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
     async def get(self, linkedid: str) -> m.Call | None:
         """One row (for tests, the CLI and support)."""
         async with self._sessions() as session:

@@ -257,7 +257,7 @@ class CallTracker:
     def feed(self, event: Event) -> list[Notification]:
         """Apply one AMI event; return the notifications it caused (often none)."""
         handler = self._handlers.get(_text(event.get("Event", "")))
-        if handler is None:
+        if handler is None or _listening_channel(event):
             return []
         return handler(_single_valued(event))
 
@@ -302,7 +302,7 @@ class CallTracker:
         listed = {
             item.get("Uniqueid", ""): item
             for item in channels
-            if item.get("Uniqueid") and item.get("Uniqueid") not in self._gone
+            if item.get("Uniqueid") and item.get("Uniqueid") not in self._gone and not _listening_channel(item)
         }
         fresh, self._fresh = self._fresh or set(), None
         notes: list[Notification] = []
@@ -947,3 +947,14 @@ def _duration(item: Event) -> float:
         return float(sum(int(p) * 60**i for i, p in enumerate(reversed(parts))))
     except ValueError:
         return 0.0
+
+
+# The live conversation transcript's spies (callcenter/conversation): AudioSocket channels the
+# app originates to listen to a call. They are no calls of their own: never on the board or in
+# the calls table.
+LISTENING_CHANNEL_PREFIX = "AudioSocket/"
+
+
+def _listening_channel(event: Event) -> bool:
+    channel = event.get("Channel")
+    return isinstance(channel, str) and channel.startswith(LISTENING_CHANNEL_PREFIX)

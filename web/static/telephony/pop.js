@@ -11,6 +11,12 @@
  *   state ended    -> the call is over: the panel stays until closed by hand;
  *   update live    -> what the caller says (live transcript), while it still rings, with the
  *                     open tickets already at the place it suggests («Похожие открытые заявки»).
+ * And {"type": "conversation"} messages (the live conversation transcript, where the deployment
+ * turned it on: CALLCENTER_LIVE_CONVERSATION) while the operator talks, in the same panel:
+ *   state started  -> «Расшифровка разговора» opens,
+ *   state line     -> one finished phrase, «Абонент» or «Оператор»,
+ *   state partial  -> the phrase being said (replaced by its line),
+ *   state ended    -> every line as kept on the call's record (saved true/false).
  * All text is set with textContent: nothing from the server is parsed as HTML.
  */
 (function () {
@@ -139,6 +145,55 @@
     return box;
   }
 
+  // The operator's conversation with the caller, transcribed while they talk.
+  function conversationBlock(c) {
+    var box = el("div", "pop-conversation");
+    box.setAttribute("data-ended", c.ended ? "1" : "0");
+    box.appendChild(el("div", "pop-conversation-head",
+      c.ended ? "Расшифровка разговора (звонок завершён)" : "Расшифровка разговора (в реальном времени)"));
+    var list = el("ol", "pop-conversation-lines");
+    c.lines.forEach(function (line) {
+      var li = el("li", "pop-line pop-line-" + line.party);
+      li.appendChild(el("strong", "pop-line-speaker", line.speaker + ": "));
+      li.appendChild(document.createTextNode(line.text));
+      list.appendChild(li);
+    });
+    ["caller", "operator"].forEach(function (party) {
+      var partial = c.partial[party];
+      if (!c.ended && partial) {
+        var li = el("li", "pop-line pop-line-partial pop-line-" + party);
+        li.appendChild(el("strong", "pop-line-speaker", (party === "caller" ? "Абонент" : "Оператор") + ": "));
+        li.appendChild(document.createTextNode(partial + "…"));
+        list.appendChild(li);
+      }
+    });
+    if (!list.childNodes.length) { list.appendChild(el("li", "muted", "Слушаем…")); }
+    box.appendChild(list);
+    if (c.ended) {
+      box.appendChild(el("p", c.saved ? "muted" : "pop-warning",
+        c.saved ? "Расшифровка сохранена в записи звонка." : "Расшифровку не удалось сохранить."));
+    }
+    return box;
+  }
+
+  function conversation(m) {
+    var known = panels[m.linkedid];
+    if (!known) { return; }
+    var c = known.message.conversation || {lines: [], partial: {}, ended: false, saved: false};
+    c = {lines: c.lines.slice(), partial: Object.assign({}, c.partial), ended: c.ended, saved: c.saved};
+    if (m.state === "line") {
+      c.lines.push({party: m.party, speaker: m.speaker, text: m.text});
+      c.partial[m.party] = "";
+    } else if (m.state === "partial") {
+      c.partial[m.party] = m.text;
+    } else if (m.state === "ended") {
+      c.lines = (m.lines || c.lines).map(function (l) { return {party: l.party, speaker: l.speaker, text: l.text}; });
+      c.ended = true;
+      c.saved = !!m.saved;
+    }
+    show({linkedid: m.linkedid, conversation: c});
+  }
+
   function ticketRow(t) {
     var row = el("tr", t.open ? "pop-open" : "");
     var number = el("td");
@@ -192,6 +247,7 @@
     panel.appendChild(callerBlock(m));
     panel.appendChild(ivrBlock(m));
     if (m.live) { panel.appendChild(liveBlock(m.live)); }
+    if (m.conversation) { panel.appendChild(conversationBlock(m.conversation)); }
     if (m.draft) { panel.appendChild(draftBlock(m.draft)); }
     (m.incidents || []).forEach(function (i) {
       // outage mode: the caller's known address is inside an active incident
@@ -263,6 +319,7 @@
       document.addEventListener("cc:message", function (event) {
         var m = event.detail;
         if (m && m.type === "pop") { handle(m); }
+        if (m && m.type === "conversation") { conversation(m); }
       });
       return;
     }
@@ -277,6 +334,7 @@
       var m;
       try { m = JSON.parse(event.data); } catch (e) { return; }
       if (m && m.type === "pop") { handle(m); }
+      if (m && m.type === "conversation") { conversation(m); }
     });
     ws.addEventListener("close", function (event) {
       if (event.code === 4001) { return; }  // session revoked: the page will ask to sign in
