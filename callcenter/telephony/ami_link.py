@@ -326,6 +326,12 @@ class AmiLink:
         return self._state
 
     @property
+    def running(self) -> bool:
+        """Started and not closed: this instance keeps the link (the leader, or the only one),
+        connected or trying to reconnect; a follower's link is never started."""
+        return self._supervisor is not None
+
+    @property
     def stats(self) -> LinkStats:
         self._stats.frames = self._parser.frames
         self._stats.malformed = self._parser.malformed

@@ -7,8 +7,9 @@
     calls table --(at most every ``metrics_seconds``, or soon after a call ends)--> figures
     Wallboard._publish --"wallboard" (coalesced, <= 1 a second)--> EventHub --> /ws --> wallboard.js
 
-Only the app instance that owns the AMI link publishes "wallboard" messages (the others follow
-them over the hub bridge); every instance can render the page from the latest board it saw.
+Only the app instance that keeps the AMI link (the leader, or the only one) publishes
+"wallboard" and "pause" messages (the others follow them over the hub bridge: each would
+otherwise send every supervisor a copy); every instance can render the page from the latest board it saw.
 An operator whose pause changed (from the browser, the phone or the CLI) gets a "pause"
 message addressed to them (``user_id``), matched by the device on their account.
 """
@@ -86,7 +87,7 @@ class Wallboard:
         service_level_seconds: int,
         wrapup_seconds: float,
         short_abandon_seconds: float,
-        publish: bool,
+        publish: Callable[[], bool],
         panels: list[Panel] | None = None,
         metrics_seconds: float = 10.0,
         min_interval: float = 1.0,
@@ -99,7 +100,7 @@ class Wallboard:
         self._service_level = service_level_seconds
         self._wrapup = wrapup_seconds
         self._short = short_abandon_seconds
-        self._publish_enabled = publish
+        self._publishing = publish  # true on the instance that keeps the AMI link (asked each time)
         self.panels: list[Panel] = panels if panels is not None else []
         self._metrics_seconds = metrics_seconds
         self._min_interval = min_interval
@@ -132,8 +133,7 @@ class Wallboard:
             start_task(self._follow(sub), name="wallboard-follow", logger=logger),
             start_task(self._refresh_loop(), name="wallboard-figures", logger=logger),
         ]
-        if self._publish_enabled:
-            self._tasks.append(start_task(self._publish_loop(), name="wallboard-publish", logger=logger))
+        self._tasks.append(start_task(self._publish_loop(), name="wallboard-publish", logger=logger))
 
     async def close(self) -> None:
         # The flag ends the loops even where a cancellation is lost (Python 3.11's wait_for can
@@ -277,8 +277,8 @@ class Wallboard:
             self._pauses[interface] = now
             if before is None or before == now:
                 continue
-            user = await self._user_at(interface)
-            if user is not None:
+            user = await self._user_at(interface) if self._publishing() else None
+            if user is not None:  # one instance tells the operator (the bridge carries it to the rest)
                 self._hub.publish(
                     {
                         "type": "pause",
@@ -338,6 +338,8 @@ class Wallboard:
             self._dirty.clear()
             if self._closed:
                 return
+            if not self._publishing():
+                continue  # a follower: the leader's wallboard reaches its sockets over the bridge
             try:
                 self._hub.publish(await self.state())
                 self.published += 1

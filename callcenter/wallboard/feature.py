@@ -30,7 +30,8 @@ def setup(app: web.Application, services: Services) -> None:
         service_level_seconds=settings.wallboard_service_level_seconds,
         wrapup_seconds=settings.wallboard_wrapup_seconds,
         short_abandon_seconds=settings.wallboard_short_abandon_seconds,
-        publish=services.ami is not None,  # the instance with the AMI link publishes; others follow
+        # the instance that keeps the AMI link publishes; followers (several instances) do not
+        publish=lambda: services.ami is not None and services.ami.running,
     )
     escalator = Escalator(
         services.sessions,

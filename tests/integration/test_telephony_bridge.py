@@ -7,6 +7,7 @@ survive losing its LISTEN connection.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -168,3 +169,36 @@ async def test_listener_comes_back_after_its_connection_is_killed(pair, postgres
         else:
             pytest.fail("instance B never listened again")
     assert bridge.stats.connects >= 2 and bridge.connected
+
+
+@needs_postgres
+async def test_only_the_leader_publishes_the_wallboard_a_follower_relays_a_pause(
+    postgres_url: str, tmp_path, fake: FakeAmi
+):
+    """Both instances configured with AMI, as deploy/several-instances.md says: one leads. The
+    supervisors get one wallboard per change (not one per instance), and a pause asked on the
+    follower is sent to Asterisk by the leader (telephony/relay.py)."""
+    from callcenter.wallboard.wiring import WALLBOARD
+
+    async with AsyncExitStack() as stack:
+        a = await stack.enter_async_context(running_app(telephony_settings(postgres_url, tmp_path / "a", fake)))
+        await clean_database(a.services)
+        assert a.services.ami is not None and await a.services.ami.wait_connected(10)
+        b = await stack.enter_async_context(running_app(telephony_settings(postgres_url, tmp_path / "b", fake)))
+        for app in (a, b):
+            assert await app.app[HUB_BRIDGE].wait_connected(10)
+        assert b.services.ami is not None and not b.services.ami.running  # a follower: no AMI session
+        await make_user(a.services, "op1", device=OP1)
+        events = stamp(queue_events(), time.time() - 100)
+        await fake.send_frames(events[: index_of(events, "AgentCalled") + 1])
+        async with asyncio.timeout(10):
+            while a.app[WALLBOARD].board.published == 0:
+                await asyncio.sleep(0.05)  # the leader's coalesced publish (<= 1 a second)
+        await asyncio.sleep(1.5)  # a follower that publishes would have done so by now
+        assert b.app[WALLBOARD].board.published == 0
+
+        answer = await b.services.ami_actions.send_action(  # type: ignore[union-attr]
+            {"Action": "QueuePause", "Interface": OP1, "Paused": "true", "Reason": "Обед"}, timeout=5
+        )
+        assert answer.ok
+        assert fake.count("QueuePause") == 1
