@@ -37,7 +37,7 @@ def setup(app: web.Application, services: Services) -> None:
             sessions=services.sessions,
             tickets=services.tickets,
             reference=services.reference,
-            incidents=services.incidents.service.caller_notes if services.incidents is not None else None,
+            incidents=services.incidents.service.callers_notes if services.incidents is not None else None,
         )
     calls = CallStore(services.sessions)
     dialer = ClickToCall(services.ami, calls, services.tickets, dial_context=services.settings.click_to_call_context)
