@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 DRAFT_WINDOW = timedelta(minutes=15)  # a draft this fresh from the caller's number belongs to the call
 MAX_OPEN = 10
 MAX_RECENT = 5
-HISTORY_BATCH = 50  # callers whose histories one round of queries loads
+HISTORY_BATCH = 100  # callers whose histories one round of queries loads (each round waits on the database thread)
 OPEN_STATUSES = frozenset({Status.NEW, Status.DISPATCHED, Status.IN_PROGRESS, Status.DONE})
 LIVE_STATES = frozenset({"ringing", "talking"})
 HISTORY_UNAVAILABLE = "История обращений сейчас недоступна: нет связи с базой данных"
