@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -326,10 +327,16 @@ class IncidentService:
         incidents = await self.active()
         if not incidents:
             return []
+        return self._holding(incidents, await self._tickets.tickets_for_phone(normalized, limit=20), category)
+
+    def _holding(
+        self, incidents: Sequence[IncidentView], tickets: Iterable[TicketView], category: str | None = None
+    ) -> list[tuple[IncidentView, TicketView]]:
+        """Each of ``incidents`` that holds the place of one of ``tickets``, with the first such ticket."""
         found: list[tuple[IncidentView, TicketView]] = []
         seen: set[int] = set()
         now = self.now()
-        for ticket in await self._tickets.tickets_for_phone(normalized, limit=20):
+        for ticket in tickets:
             place = self.place_of(ticket)
             for facts in active_incidents_at([i.facts for i in incidents], place, now, category):
                 if facts.id not in seen:
@@ -339,23 +346,32 @@ class IncidentService:
 
     async def caller_notes(self, phone: str) -> list[dict[str, Any]]:
         """For an operator's screen pop: active incidents holding the caller's known address."""
-        notes = []
-        for incident, ticket in await self.for_phone(phone):
-            notes.append(
-                {
-                    "id": incident.id,
-                    "title": incident.title,
-                    "category_name": incident.category_name,
-                    "area": incident.area_text[:200],
-                    "address": ticket.address[:200],
-                    "expected_local": f"{incident.expected_at.astimezone(self.zone):%d.%m %H:%M}"
-                    if incident.expected_at
-                    else None,
-                    "url": f"/staff/incidents/{incident.id}",
-                    "master_number": incident.master_number,
-                }
-            )
-        return notes
+        return [self._caller_note(incident, ticket) for incident, ticket in await self.for_phone(phone)]
+
+    async def callers_notes(
+        self, tickets_by_phone: Mapping[str, Sequence[TicketView]]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`caller_notes` for many callers whose tickets (newest first) are already loaded:
+        one look at the active incidents for all of them (a burst of screen pops, issue 19)."""
+        incidents = await self.active() if tickets_by_phone else []
+        return {
+            phone: [self._caller_note(i, t) for i, t in self._holding(incidents, tickets)] if incidents else []
+            for phone, tickets in tickets_by_phone.items()
+        }
+
+    def _caller_note(self, incident: IncidentView, ticket: TicketView) -> dict[str, Any]:
+        return {
+            "id": incident.id,
+            "title": incident.title,
+            "category_name": incident.category_name,
+            "area": incident.area_text[:200],
+            "address": ticket.address[:200],
+            "expected_local": f"{incident.expected_at.astimezone(self.zone):%d.%m %H:%M}"
+            if incident.expected_at
+            else None,
+            "url": f"/staff/incidents/{incident.id}",
+            "master_number": incident.master_number,
+        }
 
     async def for_place(self, place: Place, category: str | None = None) -> list[IncidentView]:
         incidents = await self.active()

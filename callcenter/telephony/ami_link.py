@@ -69,6 +69,7 @@ from callcenter.telephony.originate import (
 logger = logging.getLogger(__name__)
 
 BANNER_PREFIX = b"Asterisk Call Manager/"
+READ_CHUNK = 256 * 1024  # bytes parsed between two yields of the reader (one socket read of asyncio)
 
 
 # --- settings, state and stream items -------------------------------------------------
@@ -617,7 +618,7 @@ class AmiLink:
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                data = await reader.read(65536)
+                data = await reader.read(READ_CHUNK)
                 if not data:
                     logger.warning("AMI connection closed")
                     return
@@ -625,6 +626,9 @@ class AmiLink:
                     self._dispatch(frame)
                 # A read from a full buffer does not suspend: yield once per chunk so that a
                 # burst of megabytes cannot hold the loop (and the web, and the pops) for long.
+                # A chunk is what one socket read brings (256 KiB): a burst of 200 AgentCalled
+                # (170 KB) is parsed and its pops published in one loop turn, before the
+                # history queries start (64 KiB chunks let them in between, issue 19).
                 await asyncio.sleep(0)
         finally:
             self._fail_pending()

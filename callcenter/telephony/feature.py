@@ -37,7 +37,7 @@ def setup(app: web.Application, services: Services) -> None:
             sessions=services.sessions,
             tickets=services.tickets,
             reference=services.reference,
-            incidents=services.incidents.service.caller_notes if services.incidents is not None else None,
+            incidents=services.incidents.service.callers_notes if services.incidents is not None else None,
         )
     calls = CallStore(services.sessions)
     # ami_actions: on a follower instance the AMI leader dials (telephony/relay.py).

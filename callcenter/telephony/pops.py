@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 DRAFT_WINDOW = timedelta(minutes=15)  # a draft this fresh from the caller's number belongs to the call
 MAX_OPEN = 10
 MAX_RECENT = 5
-HISTORY_BATCH = 50  # callers whose histories one round of queries loads
+HISTORY_BATCH = 100  # callers whose histories one round of queries loads (each round waits on the database thread)
 OPEN_STATUSES = frozenset({Status.NEW, Status.DISPATCHED, Status.IN_PROGRESS, Status.DONE})
 LIVE_STATES = frozenset({"ringing", "talking"})
 HISTORY_UNAVAILABLE = "История обращений сейчас недоступна: нет связи с базой данных"
@@ -135,7 +135,7 @@ class PopService:
         *,
         draft_window: timedelta = DRAFT_WINDOW,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        incidents: Callable[[str], Awaitable[list[dict[str, Any]]]] | None = None,
+        incidents: Callable[[dict[str, list[TicketView]]], Awaitable[dict[str, list[dict[str, Any]]]]] | None = None,
     ) -> None:
         self._hub = hub
         self._tickets = tickets
@@ -144,7 +144,9 @@ class PopService:
         self._wording = wording
         self._draft_window = draft_window
         self._clock = clock
-        self._incidents = incidents  # active incidents holding the caller's known address (outage mode)
+        # Active incidents holding each caller's known address (outage mode), for a batch of
+        # callers whose tickets are loaded: one look at the incidents, not one per call.
+        self._incidents = incidents
         self._pops: dict[tuple[str, str], _Pop] = {}
         self._details: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -359,9 +361,11 @@ class PopService:
             except Exception as err:  # noqa: BLE001 - the pops still show the callers without history
                 self._unavailable(batch, err)
                 continue
+            notes = await self._callers_incidents(found)
             for call, uniqueids, future in batch:
+                caller = call.caller or ""
                 try:
-                    details = await self._details_of(call, found.get(call.caller or "", []), uniqueids)
+                    details = await self._details_of(call, found.get(caller, []), uniqueids, notes.get(caller, []))
                 except Exception as err:  # noqa: BLE001 - the draft lookup failed: this pop without history
                     self._unavailable([(call, uniqueids, future)], err)
                     continue
@@ -379,7 +383,11 @@ class PopService:
                 future.set_result({"citizen": None, "tickets": [], "draft": None, "history_error": HISTORY_UNAVAILABLE})
 
     async def _details_of(
-        self, call: CallSnapshot, tickets: list[TicketView], uniqueids: frozenset[str]
+        self,
+        call: CallSnapshot,
+        tickets: list[TicketView],
+        uniqueids: frozenset[str],
+        incidents: list[dict[str, Any]],
     ) -> dict[str, Any]:
         draft = await self._find_draft(call, tickets, uniqueids)
         shown = [t for t in tickets if draft is None or t.number != draft.number]
@@ -389,22 +397,22 @@ class PopService:
         category = (draft.category if draft else None) or ivr_category(call.ivr_path, self._reference)
         return {
             "citizen": citizen,
-            "incidents": await self._caller_incidents(call),
+            "incidents": incidents,
             "tickets": [ticket_json(t) for t in open_tickets + recent],
             "draft": draft_json(draft) if draft else None,
             "category": category,
             "new_ticket_url": new_ticket_url(call, category),
         }
 
-    async def _caller_incidents(self, call: CallSnapshot) -> list[dict[str, Any]]:
-        """Active incidents that hold an address from the caller's tickets (empty when unknown)."""
-        if self._incidents is None or not call.caller:
-            return []
+    async def _callers_incidents(self, found: dict[str, list[TicketView]]) -> dict[str, list[dict[str, Any]]]:
+        """Active incidents that hold an address from each caller's tickets (empty when unknown)."""
+        if self._incidents is None or not found:
+            return {}
         try:
-            return await self._incidents(call.caller)
-        except Exception as err:  # noqa: BLE001 - the pop goes on without the incident note
-            logger.warning("screen pop for call %s without incidents: %s", call.linkedid, err)
-            return []
+            return await self._incidents(found)
+        except Exception as err:  # noqa: BLE001 - the pops go on without the incident note
+            logger.warning("screen pops for %d caller(s) without incidents: %s", len(found), err)
+            return {}
 
     async def _find_draft(
         self, call: CallSnapshot, tickets: list[TicketView], uniqueids: frozenset[str]

@@ -160,10 +160,13 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+_PLAIN = {str}
+
+
 def _single_valued(event: Event) -> Event:
     """The tracked events have single-valued headers; a repeated one (a broken or hostile peer)
     must not raise deep inside a handler and lose the event: the last value counts, as in AMI."""
-    if all(isinstance(v, str) for v in event.values()):
+    if set(map(type, event.values())) <= _PLAIN:  # C-level check: 2/3 of the tracker's time as a genexpr (issue 19)
         return event
     return {k: _text(v) for k, v in event.items()}
 

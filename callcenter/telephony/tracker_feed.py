@@ -67,6 +67,8 @@ class TrackerFeed:
         # batch is handed on at once: a burst of 200 AgentCalled in one TCP write makes 200
         # pops in one loop turn instead of one pop per turn behind every other task's work
         # (issue 19: burst first-frame p99 85-129 ms). At most BATCH items between two yields.
+        # Counted since the last hand-on (not since the start), so a burst that fits in BATCH
+        # is never cut in two with other tasks' work between its halves.
         pending: list[Notification] = []
         handled = 0
         async for item in self._subscription:
@@ -75,7 +77,7 @@ class TrackerFeed:
                 pending.extend(self._apply(item))
             except Exception:  # a tracker bug on one event must not stop the feed
                 logger.exception("call tracker failed on %.200r", item)
-            if len(self._subscription) and handled % BATCH:
+            if len(self._subscription) and handled < BATCH:
                 continue  # more is queued: take it first
             if pending and self._publish is not None:
                 notes, pending = pending, []
@@ -85,8 +87,9 @@ class TrackerFeed:
                     logger.exception("publishing %d call notification(s) failed", len(notes))
             else:
                 pending.clear()
-            if handled % BATCH == 0:
+            if handled >= BATCH:
                 await asyncio.sleep(0)  # a full queue never suspends the loop by itself
+            handled = 0
 
     def _apply(self, item: Any) -> list[Notification]:
         if isinstance(item, dict):

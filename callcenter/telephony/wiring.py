@@ -146,7 +146,7 @@ class Telephony:
         sessions: Any,
         tickets: TicketService,
         reference: Any,
-        incidents: Any = None,  # async (phone) -> active incidents at the caller's address, for pops
+        incidents: Any = None,  # async ({phone: tickets}) -> {phone: active incidents at their addresses}, for pops
     ) -> None:
         self.link = link
         self.tracker = IndexedTracker(CallTracker())

@@ -8,7 +8,7 @@ from __future__ import annotations
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
-from callcenter.telephony.ami_protocol import AmiFrameParser, parse_frame, serialize_action
+from callcenter.telephony.ami_protocol import AmiFrameParser, _parse_lines, parse_frame, serialize_action
 from tests.protocol.fake_ami import Trace, all_ami_traces
 
 VARSET = "Event: VarSet\r\nCallerIDName: Иван Петров\r\nVariable: QUEUEWAIT\r\nValue: \r\n\r\n".encode()
@@ -106,3 +106,20 @@ def test_endless_frame_is_bounded_and_the_stream_recovers():
 def test_actions_are_serialised_with_crlf_and_repeated_headers():
     wire = serialize_action({"Action": "Originate", "ActionID": "a1", "Variable": ["A=1", "B=2"]})
     assert wire == b"Action: Originate\r\nActionID: a1\r\nVariable: A=1\r\nVariable: B=2\r\n\r\n"
+
+
+def test_the_fast_path_and_the_line_by_line_path_agree():
+    """parse_frame takes a C-level path for the common frame; every odd frame falls back to
+    the line-by-line one and gets the same headers and bad-line count as before (issue 19)."""
+    frames = [
+        "Event: AgentCalled\r\nQueue: 1563\r\nCallerIDName: Иван: Петрович",
+        "Event: VarSet\r\nVariable: X\r\nValue:",
+        "Event: VarSet\r\nValue: \r\nVariable: Y",
+        "Response: Follows\r\nOutput: a\r\nOutput: b\r\nOutput: c",
+        "Event: Odd\r\nBad Key: 1\r\nnot a header\r\n: no key\r\nGood: yes",
+        "Event: Odd\r\n\r\nKey: 1",
+    ]
+    for text in frames:
+        assert parse_frame(text) == _parse_lines(text.split("\r\n")), text
+    assert parse_frame(frames[3])[0]["Output"] == ["a", "b", "c"]
+    assert parse_frame(frames[4]) == ({"Event": "Odd", "Good": "yes"}, 3)
