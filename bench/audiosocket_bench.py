@@ -11,8 +11,10 @@ real-time pace, then ``#``. Beside them a bare asyncio echo peer (in the app pro
 every 20 ms to show the round trip through the same loop.
 
 Printed per N:
-* transcript lag: for every live update, wall time minus the moment the audio it covers had
-  been sent (first frame + audio seconds decoded), p50/p95; the final text's lag after ``#``;
+* transcript lag: for every live update that shows new text, wall time minus the moment the
+  audio it covers had been sent (first frame + audio seconds decoded), p50/p95 (a message that
+  only adds the suggestion or the nearby tickets to text already shown is not counted: it
+  carries the audio seconds of that earlier text); the final text's lag after ``#``;
 * CPU per stream: the app process's CPU seconds per second of audio per caller (1.0 = a core);
 * event-loop lag: a 10 ms timer's oversleep, p50/p99;
 * dropped frames: frames sent minus frames written to the recordings; audio the recogniser
@@ -248,13 +250,21 @@ async def run_once(speech: SpeechService, n: int, pcm: bytes, folder: Path, max_
             await asyncio.sleep(TICK)
             loop_lags.append(max(0.0, loop.time() - before - TICK))
 
+    shown: dict[str, str] = {}  # the text each call's last update showed
+
     async def collect() -> None:
         while True:
             message = await updates.get()
             now = time.monotonic()
-            first = live.first_frame.get(message["call_uniqueid"])
+            call = message["call_uniqueid"]
+            first = live.first_frame.get(call)
             if first is None:
                 continue
+            # A message that shows no new text (the suggestion or the nearby list of a phrase
+            # already shown) is not a transcript update: its words were on screen before.
+            if not message["final"] and message["text"] == shown.get(call):
+                continue
+            shown[call] = message["text"]
             lag = now - (first + message["audio_seconds"])
             (final_lags if message["final"] else lags).append(lag)
 
