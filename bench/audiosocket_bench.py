@@ -301,7 +301,9 @@ async def run_once(speech: SpeechService, n: int, pcm: bytes, folder: Path, max_
         "loop_lags": loop_lags,
         "cpu_per_stream": cpu / (n * audio_seconds),
         "dropped": result["sent_frames"] - received,
-        "gated_s": sum(listener.recognizer.skipped_bytes for listener in live.listeners) / p.BYTES_PER_SECOND,
+        # Share of the live calls' audio the silence gate kept from the recognisers.
+        "gated": sum(listener.recognizer.skipped_bytes for listener in live.listeners)
+        / max(1, len(live.listeners) * len(pcm)),
         "stt_skipped_s": sum(listener.recognizer.dropped_bytes for listener in live.listeners) / p.BYTES_PER_SECOND,
         "rtts": result["rtts"],
         "reasons": sorted({o.reason for o in outcomes}),
@@ -360,7 +362,7 @@ async def main() -> None:
                 f"{ms(r['final_lags'], 95):>9}    | {r['cpu_per_stream'] * 100:9.1f}% | "
                 f"{ms(r['loop_lags'], 50)} {ms(r['loop_lags'], 99)}    | {r['dropped']:>7} {r['stt_skipped_s']:>10.1f} | "
                 f"{ms(r['rtts'], 50)} {ms(r['rtts'], 99)}    | {','.join(r['reasons'])}, {r['texts']}/{n}, "
-                f"{r['decode_rtf']:.3f}, {r['gated_s'] / (n * len(pcm) / p.BYTES_PER_SECOND):.0%}",
+                f"{r['decode_rtf']:.3f}, {r['gated']:.0%}",
                 flush=True,
             )
             for f in folder.glob("n*.wav"):
