@@ -8,10 +8,10 @@ While a chunk is decoding, newer audio collects in the buffer (one job in flight
 so a slow machine makes bigger chunks, never a queue of jobs). Partial and final text go to
 ``on_update`` on the loop.
 
-Silence costs nothing: past ``silence_tail_seconds`` of frames under ``silence_threshold``
-(peak to peak) the frames are not decoded at all (the tail is long enough for Vosk to end the
-phrase; the last ``preroll`` of the skipped audio goes in before the next speech so its first
-sound is not clipped). The audio is cut at the gap, and word timings and ``audio_seconds`` still
+Silence costs nothing (:class:`SilenceGate`): past ``tail_seconds`` of frames under
+``threshold`` (peak to peak) the frames are not decoded at all (the tail is long enough for Vosk
+to end the phrase; the last ``preroll_seconds`` of the skipped audio go in before the next
+speech so its first sound is not clipped). The audio is cut at the gap, and word timings and ``audio_seconds`` still
 count the skipped time, so the transcript lines up with the recording.
 """
 
