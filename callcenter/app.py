@@ -46,7 +46,7 @@ from callcenter.store.db import create_engine, ping, session_factory, sqlite_fil
 from callcenter.store.maintenance import SqliteMaintenance
 from callcenter.store.pg_hub_bridge import PgHubBridge, asyncpg_dsn, bridge_for
 from callcenter.store.reference_sync import sync_reference
-from callcenter.stt.api import SpeechService, VoiceReports
+from callcenter.stt.api import DecoderOptions, SilenceGate, SpeechService, VoiceReports
 from callcenter.stt.feature import FEATURE as STT
 from callcenter.telephony.api import AmiActions, AmiLink, ami_settings
 from callcenter.telephony.feature import FEATURE as TELEPHONY
@@ -91,7 +91,16 @@ def build_services(settings: Settings) -> Services:
     hub = EventHub()
     reference = load_reference()
     tickets = TicketService(sessions, hub, zone=settings.zone, done_rules=reference.done_rule)
-    speech = SpeechService(settings.stt_model, settings.stt_workers, settings.stt_job_timeout, reference)
+    speech = SpeechService(
+        settings.stt_model,
+        settings.stt_workers,
+        settings.stt_job_timeout,
+        reference,
+        decoder=DecoderOptions(max_active=settings.stt_max_active, beam=settings.stt_beam),
+        live_gate=SilenceGate(
+            threshold=settings.stt_live_silence_threshold, tail_seconds=settings.stt_live_silence_tail
+        ),
+    )
     return Services(
         settings=settings,
         engine=engine,

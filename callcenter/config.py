@@ -97,6 +97,14 @@ class Settings:
     live_conversation_context: str = "conversation-spy"
     live_conversation_max_seconds: float = 3600.0  # one conversation's recording stops here
     live_conversation_max_calls: int = 10  # conversations transcribed at once; more are not spied on
+    # The decoder's search, over the model's conf/model.conf (empty: the model's own). Narrower is
+    # faster and makes more search errors: docs/stt.md "Speed" says what was measured.
+    stt_max_active: int | None = None
+    stt_beam: float | None = None
+    # Live calls stop decoding silence after this many seconds of it (0: decode every frame);
+    # a frame is silence under this peak-to-peak amplitude (16-bit).
+    stt_live_silence_tail: float = 1.0
+    stt_live_silence_threshold: int = 600
 
     dial_template: str = "PJSIP/{number}@city-trunk"
     callback_delay_seconds: int = 900
@@ -366,6 +374,12 @@ def validate(settings: Settings) -> None:
         fail("live_conversation_max_calls", f"must be at least 1, got {settings.live_conversation_max_calls}")
     if settings.stt_live_max_calls < 0:
         fail("stt_live_max_calls", f"must be 0 (off) or more, got {settings.stt_live_max_calls}")
+    if settings.stt_max_active is not None and settings.stt_max_active < 200:
+        fail("stt_max_active", f"must be at least 200 (or empty: the model's own), got {settings.stt_max_active}")
+    if settings.stt_beam is not None and not 1.0 <= settings.stt_beam <= 30.0:
+        fail("stt_beam", f"must be between 1 and 30 (or empty: the model's own), got {settings.stt_beam}")
+    if settings.stt_live_silence_tail < 0 or settings.stt_live_silence_threshold < 0:
+        fail("stt_live_silence_tail", "stt_live_silence_tail and stt_live_silence_threshold must not be negative")
     if settings.ivr_recorder not in ("audiosocket", "record_file"):
         fail("ivr_recorder", f"expected audiosocket or record_file, got {settings.ivr_recorder!r}")
     for peer in settings.audiosocket_allowed_peers:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -35,6 +37,33 @@ _REQUIRED_FILES = ("am/final.mdl", "conf/model.conf")
 
 
 @dataclass(frozen=True)
+class DecoderOptions:
+    """Search options that override the model's own ``conf/model.conf`` (None keeps the model's).
+
+    ``max_active`` caps the hypotheses the decoder keeps per frame and ``beam`` how far below
+    the best one they may score: the search, not the acoustic network, is most of a small
+    model's CPU time on continuous speech (docs/benchmarks.md), so these trade search errors
+    for speed. Vosk reads them only from the model folder, so :func:`load_model` gives it a
+    copy of that folder whose ``model.conf`` says them (links to the large files, while loading).
+    """
+
+    max_active: int | None = None
+    beam: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_active is not None and self.max_active < 200:
+            raise ValueError(f"max_active must be at least 200 (the models' min-active), got {self.max_active}")
+        if self.beam is not None and not 1.0 <= self.beam <= 30.0:
+            raise ValueError(f"beam must be between 1 and 30, got {self.beam}")
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        """model.conf options to set, by name."""
+        options = {"max-active": self.max_active, "beam": self.beam}
+        return {name: f"{value:g}" for name, value in options.items() if value is not None}
+
+
+@dataclass(frozen=True)
 class LoadedModel:
     """A Vosk model in memory with what the pipeline needs to know about it."""
 
@@ -42,6 +71,7 @@ class LoadedModel:
     path: Path
     name: str
     sample_rate: int
+    decoder: DecoderOptions = DecoderOptions()
 
     def knows_word(self, word: str) -> bool:
         """Whether the model's vocabulary has this word (grammar phrases must use known words)."""
@@ -65,12 +95,14 @@ def model_sample_rate(path: Path) -> int:
     return int(match.group(1)) if match else DEFAULT_SAMPLE_RATE
 
 
-def load_model(path: Path | None) -> LoadedModel:
+def load_model(path: Path | None, decoder: DecoderOptions | None = None) -> LoadedModel:
     """Load a Vosk model folder (blocking, seconds to minutes for large models).
 
+    ``decoder`` overrides the search options of the model's ``conf/model.conf``.
     Raises :class:`SttUnavailable` with a one-line reason when no folder is configured,
     the folder is missing, or it does not hold a usable model.
     """
+    decoder = decoder or DecoderOptions()
     if path is None:
         raise SttUnavailable("no speech model configured (set CALLCENTER_STT_MODEL)")
     path = Path(path).expanduser()
@@ -83,17 +115,40 @@ def load_model(path: Path | None) -> LoadedModel:
     vosk.SetLogLevel(-1)
     started = time.monotonic()
     try:
-        model = vosk.Model(str(path))
+        if decoder.overrides:
+            with tempfile.TemporaryDirectory(prefix="vosk-model-") as tmp:
+                model = vosk.Model(str(_with_options(path, Path(tmp), decoder.overrides)))
+        else:
+            model = vosk.Model(str(path))
     except Exception as err:  # vosk raises a bare Exception on any load failure
         raise SttUnavailable(f"cannot load the Vosk model in {path}: damaged files ({err})") from err
-    loaded = LoadedModel(model, path, model_display_name(path), model_sample_rate(path))
+    loaded = LoadedModel(model, path, model_display_name(path), model_sample_rate(path), decoder)
     logger.info(
-        "speech model %s loaded in %.1f s (%d Hz)",
+        "speech model %s loaded in %.1f s (%d Hz%s)",
         loaded.name,
         time.monotonic() - started,
         loaded.sample_rate,
+        "".join(f", {name} {value}" for name, value in decoder.overrides.items()),
     )
     return loaded
+
+
+def _with_options(path: Path, folder: Path, overrides: dict[str, str]) -> Path:
+    """A view of the model folder in ``folder``: links to every entry but ``conf/``, whose
+    ``model.conf`` has ``overrides`` in place of (or after) the model's own lines. Vosk reads
+    all of it while loading, so the view may go once the model is in memory."""
+    for entry in path.iterdir():
+        if entry.name != "conf":
+            (folder / entry.name).symlink_to(entry.resolve())
+    shutil.copytree(path / "conf", folder / "conf", symlinks=False)
+    conf = folder / "conf" / "model.conf"
+    kept = [
+        line
+        for line in conf.read_text(encoding="utf-8").splitlines()
+        if line.strip().lstrip("-").split("=", 1)[0].strip() not in overrides
+    ]
+    conf.write_text("\n".join([*kept, *(f"--{name}={value}" for name, value in overrides.items())]) + "\n")
+    return folder
 
 
 class JobControl:

@@ -27,8 +27,9 @@ from callcenter.reference import ReferenceData
 from callcenter.stt.audio import find_ffmpeg
 from callcenter.stt.drafting import Draft, Drafter
 from callcenter.stt.errors import SttCancelled, SttError, SttTimeout, SttUnavailable
-from callcenter.stt.live import LiveRecognizer, Updates
+from callcenter.stt.live import LiveRecognizer, SilenceGate, Updates
 from callcenter.stt.recognizer import (
+    DecoderOptions,
     JobControl,
     LoadedModel,
     load_model,
@@ -57,7 +58,9 @@ class SpeechService:
     ``workers`` bounds concurrent decodes; ``job_timeout`` bounds one decode, in seconds.
     Call :meth:`start` before use and :meth:`close` at shutdown. ``model`` and ``drafter``
     are optional already-built parts (``model`` then wins over ``model_path``);
-    ``worker_nice`` is added to the worker threads' nice value (0 leaves it alone).
+    ``worker_nice`` is added to the worker threads' nice value (0 leaves it alone);
+    ``decoder`` overrides the model's search options, ``live_gate`` sets when live calls stop
+    decoding silence.
     """
 
     def __init__(
@@ -71,6 +74,8 @@ class SpeechService:
         model: LoadedModel | None = None,
         drafter: Drafter | None = None,
         worker_nice: int = DEFAULT_WORKER_NICE,
+        decoder: DecoderOptions | None = None,
+        live_gate: SilenceGate | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
@@ -82,6 +87,8 @@ class SpeechService:
         self.reference = reference
         self.ffmpeg = ffmpeg
         self.worker_nice = worker_nice
+        self.decoder = decoder or DecoderOptions()
+        self.live_gate = live_gate or SilenceGate()
         self.unavailable_reason: str | None = "not started"
         # Already-built parts may be handed in (tests, benchmarks, several services
         # sharing one model); start() then skips building them.
@@ -121,7 +128,9 @@ class SpeechService:
             self._drafter = await loop.run_in_executor(self._executor, Drafter, self.reference)
         try:
             await loop.run_in_executor(self._executor, find_ffmpeg, self.ffmpeg)
-            self._model = self._preloaded or await loop.run_in_executor(self._executor, load_model, self.model_path)
+            self._model = self._preloaded or await loop.run_in_executor(
+                self._executor, load_model, self.model_path, self.decoder
+            )
         except SttUnavailable as err:
             self.unavailable_reason = str(err)
             logger.warning("speech-to-text unavailable, recordings are kept untranscribed: %s", err)
@@ -178,7 +187,9 @@ class SpeechService:
     def live(self, on_update: Updates | None = None, *, chunk_seconds: float = 0.25) -> LiveRecognizer:
         """A recogniser for one call's audio as it arrives (8 kHz slin16, AudioSocket); its
         chunks run in this pool. Raises :class:`SttUnavailable` without a model."""
-        return LiveRecognizer(self._require_model(), self._run_live, on_update, chunk_seconds=chunk_seconds)
+        return LiveRecognizer(
+            self._require_model(), self._run_live, on_update, chunk_seconds=chunk_seconds, gate=self.live_gate
+        )
 
     async def draft_async(self, transcript: Transcript) -> Draft:
         """:meth:`draft` in a worker thread (the address search is CPU work)."""
