@@ -21,20 +21,18 @@ from callcenter.notifications.models import Notification
 from callcenter.notifications.worker import NotificationWorker
 from callcenter.services import Services
 from callcenter.store import models as m
-from tests.integration.notify_support import (
+from tests.integration.test_callback_support import FakeClock
+from tests.notify_support import (
     OPERATOR,
     MailServer,
-    mail_server,  # noqa: F401 - fixture
+    mail_settings,
     new_ticket,
     to_done,
 )
-from tests.integration.test_callback_support import FakeClock
 
 
 def _mail_settings(settings: Settings, server: MailServer) -> Settings:
-    return dataclasses.replace(
-        settings, smtp_host="127.0.0.1", smtp_port=server.port, smtp_starttls=False, notify_quiet_channels=["sms"]
-    )
+    return mail_settings(settings, server, notify_quiet_channels=["sms"])
 
 
 def _wire(services: Services, settings: Settings, **kwargs: object):
@@ -48,7 +46,7 @@ async def _rows(services: Services) -> list[Notification]:
         return list((await session.execute(select(Notification).order_by(Notification.id))).scalars().all())
 
 
-async def test_rows_written_with_each_event_and_sent_once(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+async def test_rows_written_with_each_event_and_sent_once(services: Services, settings: Settings, mail_server) -> None:
     feature = _wire(services, _mail_settings(settings, mail_server))
     view = await new_ticket(services.tickets, "citizen@example.ru")
     await to_done(services.tickets, view.number)
@@ -77,7 +75,7 @@ async def test_rows_written_with_each_event_and_sent_once(services: Services, se
 
 async def test_event_rollback_takes_its_notification_with_it(
     services: Services, settings: Settings, mail_server
-) -> None:  # noqa: F811
+) -> None:
     _wire(services, _mail_settings(settings, mail_server))
     view = await new_ticket(services.tickets, "citizen@example.ru")
     before = len(await _rows(services))
@@ -93,7 +91,7 @@ async def test_event_rollback_takes_its_notification_with_it(
     assert (await services.tickets.detail(view.number)).ticket.status is Status.NEW
 
 
-async def test_no_consent_no_row_and_unique_key(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+async def test_no_consent_no_row_and_unique_key(services: Services, settings: Settings, mail_server) -> None:
     _wire(services, _mail_settings(settings, mail_server))
     await new_ticket(services.tickets, None)  # ticked nothing
     assert await _rows(services) == []
@@ -112,7 +110,7 @@ async def test_no_consent_no_row_and_unique_key(services: Services, settings: Se
     assert view.number
 
 
-async def test_restart_sends_each_exactly_once(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+async def test_restart_sends_each_exactly_once(services: Services, settings: Settings, mail_server) -> None:
     """A graceful stop mid-way, and a crash with rows claimed but unsent: after restarts every
     message has arrived exactly once."""
     mail = _mail_settings(dataclasses.replace(settings, notify_batch=2), mail_server)
@@ -219,7 +217,7 @@ async def test_sms_waits_for_quiet_hours(services: Services, settings: Settings)
     assert len(sms.sent) == 1
 
 
-async def test_two_workers_racing_never_double_send(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+async def test_two_workers_racing_never_double_send(services: Services, settings: Settings, mail_server) -> None:
     """Two instances (two workers, one database) drain one queue at once: each message once."""
     mail = _mail_settings(dataclasses.replace(settings, notify_batch=3), mail_server)
     a = _wire(services, mail, owner="instance-a")
@@ -250,7 +248,7 @@ async def test_two_workers_racing_never_double_send(services: Services, settings
         assert sent_a > 0 and sent_b > 0, owners  # both really worked the queue at once
 
 
-async def test_email_channel_is_real_in_outbox(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+async def test_email_channel_is_real_in_outbox(services: Services, settings: Settings, mail_server) -> None:
     feature = _wire(services, _mail_settings(settings, mail_server))
     assert isinstance(feature.worker.channels["email"], EmailChannel)
     assert "sms" not in feature.worker.channels
@@ -335,3 +333,4 @@ async def test_running_worker_stopped_mid_batch_then_restarted(services: Service
     assert sorted(delivered) == sorted(f"h{i}@example.ru" for i in range(6))
     assert len(held.sent) + len(final.sent) == 6
     assert {r.state for r in await _rows(services)} == {"sent"}
+
