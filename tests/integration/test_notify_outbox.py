@@ -14,13 +14,14 @@ from sqlalchemy import func, select
 from callcenter.config import Settings
 from callcenter.domain.errors import DomainError
 from callcenter.domain.notifications import NotifyChannel
-from callcenter.domain.tickets import Status
-from callcenter.notifications.api import build_notifications
+from callcenter.domain.tickets import Actor, Status
+from callcenter.notifications.api import NOTIFICATIONS, build_notifications
 from callcenter.notifications.channels import DeliveryError, EmailChannel
 from callcenter.notifications.models import Notification
 from callcenter.notifications.worker import NotificationWorker
 from callcenter.services import Services
 from callcenter.store import models as m
+from tests.conftest import LiveServer
 from tests.integration.test_callback_support import FakeClock
 from tests.notify_support import (
     OPERATOR,
@@ -37,7 +38,7 @@ def _mail_settings(settings: Settings, server: MailServer) -> Settings:
 
 def _wire(services: Services, settings: Settings, **kwargs: object):
     feature = build_notifications(settings, sessions=services.sessions, tickets=services.tickets, **kwargs)
-    services.tickets.in_transaction.append(feature.writer)
+    services.tickets.add_in_transaction_hook(feature.writer, feature.writer.kinds)
     return feature
 
 
@@ -83,10 +84,10 @@ async def test_event_rollback_takes_its_notification_with_it(
     async def failing_hook(session, ticket, event) -> None:
         raise DomainError("boom")
 
-    services.tickets.in_transaction.append(failing_hook)
+    services.tickets.add_in_transaction_hook(failing_hook, ["status"])
     with pytest.raises(DomainError):
         await services.tickets.move(view.number, Status.DISPATCHED, OPERATOR)
-    services.tickets.in_transaction.remove(failing_hook)
+    services.tickets.remove_in_transaction_hook(failing_hook)
     assert len(await _rows(services)) == before
     assert (await services.tickets.detail(view.number)).ticket.status is Status.NEW
 
@@ -334,3 +335,30 @@ async def test_running_worker_stopped_mid_batch_then_restarted(services: Service
     assert len(held.sent) + len(final.sent) == 6
     assert {r.state for r in await _rows(services)} == {"sent"}
 
+
+async def test_the_outbox_hook_is_asked_only_about_the_kinds_that_notify(live_server: LiveServer) -> None:
+    tickets = live_server.services.tickets
+    writer = live_server.app[NOTIFICATIONS].writer
+    for kind in ("created", "status", "escalation"):
+        assert writer in tickets.in_transaction_hooks(kind)
+    for kind in ("note", "transcript", "call", "callback_attempt"):
+        assert tickets.in_transaction_hooks(kind) == []
+
+
+async def test_an_event_runs_only_the_hooks_of_its_kind(services: Services) -> None:
+    seen: list[str] = []
+
+    async def escalation_hook(session, ticket, event) -> None:
+        seen.append(event.kind)
+
+    services.tickets.add_in_transaction_hook(escalation_hook, ["escalation"])
+    view = await new_ticket(services.tickets, None)
+    system = Actor.system("тест")
+    await services.tickets.record_event(view.number, "transcript", system, note="текст")
+    await services.tickets.move(view.number, Status.DISPATCHED, OPERATOR)
+    assert seen == []
+    await services.tickets.record_event(view.number, "escalation", system, note="шаг 1")
+    assert seen == ["escalation"]
+    services.tickets.remove_in_transaction_hook(escalation_hook)
+    await services.tickets.record_event(view.number, "escalation", system, note="шаг 2")
+    assert seen == ["escalation"]
