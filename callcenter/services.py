@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from callcenter.callbacks.api import CallbacksFeature
     from callcenter.incidents.api import IncidentsFeature
     from callcenter.ivr.api import AgiServer
+    from callcenter.portal.api import PhotoDecoder
     from callcenter.stt.api import SpeechService, VoiceReports
     from callcenter.telephony.api import AmiLink
 
@@ -49,6 +50,7 @@ class Services:
     users: UserService
     speech: SpeechService  # unavailable (but present) without a Vosk model
     voice: VoiceReports  # IVR recordings -> draft tickets
+    photos: PhotoDecoder  # the one bounded pool every photo (portal, «Выполнено», answer page) is decoded in
     ami: AmiLink | None = None  # the AMI link, when CALLCENTER_AMI_HOST is set
     callbacks: CallbacksFeature | None = None
     agi: AgiServer | None = None  # the FastAGI server, when AGI is enabled
