@@ -37,7 +37,7 @@ from callcenter.ivr.api import build_agi_server
 from callcenter.ivr.feature import FEATURE as IVR
 from callcenter.notifications.feature import FEATURE as NOTIFICATIONS
 from callcenter.open311.feature import FEATURE as OPEN311
-from callcenter.portal.api import NearbyOpenTickets
+from callcenter.portal.api import NearbyOpenTickets, PhotoDecoder, PhotoLimits
 from callcenter.portal.feature import FEATURE as PORTAL
 from callcenter.reference import Gazetteer, load_reference
 from callcenter.services import SERVICES, Services
@@ -112,6 +112,7 @@ def build_services(settings: Settings) -> Services:
         users=UserService(sessions),
         speech=speech,
         voice=VoiceReports(tickets, speech, settings.data_dir, sessions, reference),
+        photos=PhotoDecoder(PhotoLimits(max_bytes=settings.max_photo_bytes)),
     )
 
 
@@ -249,6 +250,7 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     if maintenance is not None:
         await maintenance.close()
+    await services.photos.close()
     await services.engine.dispose()
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from callcenter.callbacks.api import CallbacksFeature
     from callcenter.incidents.api import IncidentsFeature
     from callcenter.ivr.api import AgiServer
+    from callcenter.portal.api import PhotoDecoder
     from callcenter.stt.api import SpeechService, VoiceReports
     from callcenter.telephony.api import AmiActions, AmiLink
 
@@ -49,6 +50,7 @@ class Services:
     users: UserService
     speech: SpeechService  # unavailable (but present) without a Vosk model
     voice: VoiceReports  # IVR recordings -> draft tickets
+    photos: PhotoDecoder  # the one bounded pool every photo (portal, «Выполнено», answer page) is decoded in
     ami: AmiLink | None = None  # the AMI link, when CALLCENTER_AMI_HOST is set
     # Click-to-call, pauses and escalation calls: the link here, or the AMI leader's (relay.py).
     ami_actions: AmiActions | None = None

@@ -10,9 +10,10 @@ a running task: one nobody holds can vanish mid-way.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -44,3 +45,19 @@ async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:
     for task in running:
         task.cancel()
     await asyncio.gather(*running, return_exceptions=True)
+
+
+async def close_server(server: asyncio.Server | None, sessions: Collection[asyncio.Task[Any]], grace: float) -> None:
+    """Shut a socket server down: stop accepting, let its running ``sessions`` finish for ``grace``
+    seconds, cancel the rest and wait for them, then wait (bounded by ``grace`` again) for the
+    server to close. The FastAGI and AudioSocket servers close this way."""
+    if server is not None:
+        server.close()
+    pending = set(sessions)
+    if pending:
+        _, pending = await asyncio.wait(pending, timeout=grace)
+    await cancel_and_wait(*pending)
+    if server is not None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await server.wait_closed()

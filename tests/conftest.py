@@ -41,6 +41,9 @@ def _release_finished_apps() -> Iterator[None]:
         cached.cache_clear()
 
 
+# Fixtures every suite may ask for without importing them (the SMTP server: mail_server).
+pytest_plugins = ["tests.notify_support"]
+
 PG_ENV = "CALLCENTER_TEST_DATABASE_URL"
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])
 

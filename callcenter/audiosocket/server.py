@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from callcenter.audiosocket import protocol as p
+from callcenter.tasks import close_server
 
 logger = logging.getLogger(__name__)
 
@@ -563,20 +564,8 @@ class AudioSocketServer:
         logger.info("AudioSocket listening on %s:%d (Asterisk connects to %s)", self._host, self.port, self.address)
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        pending = set(self._sessions)
-        if pending:
-            _, pending = await asyncio.wait(pending, timeout=self.limits.shutdown_grace)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.limits.shutdown_grace):
-                    await self._server.wait_closed()
-            self._server = None
+        server, self._server = self._server, None
+        await close_server(server, self._sessions, self.limits.shutdown_grace)
         for task in list(self._finishing):
             task.cancel()
         await asyncio.gather(*self._finishing, return_exceptions=True)

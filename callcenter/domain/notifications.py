@@ -161,6 +161,10 @@ NO_ANSWER_NOTE = (
 ESCALATION_TRIGGER = "escalation"
 ESCALATION_EMAIL_KEY = "duty_email"  # in an escalation event's data: the address the step mails
 
+# The ticket event kinds that can cause a notification: the others (a call, a transcript, a
+# callback attempt...) never do, so the outbox is not asked about them.
+NOTIFYING_EVENT_KINDS = ("created", "status", ESCALATION_TRIGGER)
+
 
 def compose_escalation(number: str, note: str, *, category: str, address: str, ticket_url: str) -> Message:
     """The e-mail an escalation step sends to the department's duty address (staff, not citizens:

@@ -105,13 +105,11 @@ class IncidentsCommand:
         if args.key_command == "add":
             view, key = await keys.add(args.department)
             print(key)
-            print(
-                f"key {view.id} for «{view.department}» issued; store it now: it cannot be shown again", file=sys.stderr
-            )
+            print(f"key {view.id} for «{view.owner}» issued; store it now: it cannot be shown again", file=sys.stderr)
         elif args.key_command == "list":
             for k in await keys.all():
                 state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
-                print(f"{k.id:4} {k.department:30} {k.key_prefix}…  {state}")
+                print(f"{k.id:4} {k.owner:30} {k.key_prefix}…  {state}")
         else:
             view = await keys.revoke(args.key_id)
             print(f"key {view.id} revoked")

@@ -197,6 +197,7 @@ async def api_post(request: web.Request) -> web.Response:
     key = await feature.keys.check(request.headers.get("X-Api-Key"))
     if key is None:
         return web.json_response({"error": "Неверный или отозванный ключ (X-Api-Key)"}, status=401)
+    await feature.keys.touch(key.id)
     if request.content_length is not None and request.content_length > MAX_API_BYTES:
         return web.json_response({"error": "Слишком большой запрос"}, status=413)
     body = await request.content.read(MAX_API_BYTES + 1)
@@ -225,11 +226,11 @@ async def api_post(request: web.Request) -> web.Response:
         return web.json_response({"error": "Ничего не принято", "problems": err.problems}, status=400)
     except DomainError as err:
         return web.json_response({"error": err.message}, status=400)
-    actor = Actor(role=Role.SUPERVISOR, name=f"система исполнителя {key.department}", department=key.department)
+    actor = Actor(role=Role.SUPERVISOR, name=f"система исполнителя {key.owner}", department=key.owner)
     created, skipped = [], []
     for item in inputs:
-        item = IncidentInput(**{**item.__dict__, "department": key.department, "source": "api"})
-        if item.external_ref and await service.find_external(key.department, item.external_ref) is not None:
+        item = IncidentInput(**{**item.__dict__, "department": key.owner, "source": "api"})
+        if item.external_ref and await service.find_external(key.owner, item.external_ref) is not None:
             skipped.append(item.external_ref)
             continue
         view = await service.create(item, actor)

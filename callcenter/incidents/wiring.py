@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from callcenter.accounts.api_keys import ApiKeys
 from callcenter.config import Settings
 from callcenter.events import EventHub
-from callcenter.incidents.api_keys import IncidentKeys
+from callcenter.incidents.api_keys import incident_keys
 from callcenter.incidents.ivr_port import IncidentsOutagePort
 from callcenter.incidents.service import IncidentService
 from callcenter.reference import Gazetteer, ReferenceData
@@ -21,7 +22,7 @@ class IncidentsFeature:
 
     service: IncidentService
     outage_port: IncidentsOutagePort  # the IVR's OutagePort
-    keys: IncidentKeys
+    keys: ApiKeys
     tile_url: str = ""  # the map tiles of the area editor (settings.tile_url)
 
 
@@ -42,6 +43,6 @@ def build_incidents(
     return IncidentsFeature(
         service=service,
         outage_port=IncidentsOutagePort(service),
-        keys=IncidentKeys(sessions),  # type: ignore[arg-type]
+        keys=incident_keys(sessions),  # type: ignore[arg-type]
         tile_url=settings.tile_url,
     )

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callcenter.ivr import channel_vars as cv
+from callcenter.tasks import close_server
 
 logger = logging.getLogger(__name__)
 
@@ -558,20 +559,8 @@ class AgiServer:
 
     async def close(self) -> None:
         """Stop accepting, let sessions finish for a short grace period, then cancel the rest."""
-        if self._server is not None:
-            self._server.close()
-        pending = set(self._sessions)
-        if pending:
-            _, pending = await asyncio.wait(pending, timeout=self.timeouts.shutdown_grace)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.timeouts.shutdown_grace):
-                    await self._server.wait_closed()
-            self._server = None
+        server, self._server = self._server, None
+        await close_server(server, self._sessions, self.timeouts.shutdown_grace)
         logger.info("FastAGI server closed")
 
     async def cleanup_ctx(self, _app: Any = None) -> AsyncIterator[None]:

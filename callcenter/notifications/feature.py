@@ -32,9 +32,11 @@ NO_ANSWER_EVERY_SECONDS = 3600.0
 
 
 def setup(app: web.Application, services: Services) -> None:
-    feature = build_notifications(services.settings, sessions=services.sessions, tickets=services.tickets)
+    feature = build_notifications(
+        services.settings, sessions=services.sessions, tickets=services.tickets, photos=services.photos
+    )
     app[NOTIFICATIONS] = feature
-    services.tickets.in_transaction.append(feature.writer)
+    services.tickets.add_in_transaction_hook(feature.writer, feature.writer.kinds)
 
     async def wake(view: TicketView, from_status: Status, actor: Actor) -> Any:
         feature.worker.wake()

@@ -1,7 +1,7 @@
 """The outbox: notification rows written with the ticket event that causes them, claimed by workers.
 
-Writing: :class:`OutboxWriter` is a ``TicketService.in_transaction`` hook, so the row commits
-or rolls back with the event; ``UNIQUE (event_id, channel)`` is the idempotency key.
+Writing: :class:`OutboxWriter` is a ``TicketService`` in-transaction hook, registered for the event
+kinds that can notify (``NOTIFYING_EVENT_KINDS``), so the row commits or rolls back with the event; ``UNIQUE (event_id, channel)`` is the idempotency key.
 
 Claiming is safe across app instances, as for callbacks (callcenter/callbacks/store.py): on
 PostgreSQL due rows are picked with ``FOR UPDATE SKIP LOCKED`` and flipped with
@@ -27,6 +27,7 @@ from callcenter.domain.callbacks import CallbackPolicy
 from callcenter.domain.notifications import (
     ESCALATION_EMAIL_KEY,
     ESCALATION_TRIGGER,
+    NOTIFYING_EVENT_KINDS,
     Consent,
     NotifyChannel,
     OutboxState,
@@ -82,7 +83,11 @@ class Links:
 
 
 class OutboxWriter:
-    """The in-transaction hook: one outbox row per consented, configured, not unsubscribed channel."""
+    """The in-transaction hook: one outbox row per consented, configured, not unsubscribed channel.
+
+    Registered for ``kinds`` only (``TicketService.add_in_transaction_hook``)."""
+
+    kinds = NOTIFYING_EVENT_KINDS
 
     def __init__(
         self, links: Links, channels_on: frozenset[NotifyChannel], policy: CallbackPolicy, quiet: frozenset[str]

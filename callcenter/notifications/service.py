@@ -24,7 +24,7 @@ from callcenter.domain.notifications import NO_ANSWER_NOTE, NoAnswerRule
 from callcenter.domain.tickets import STATUS_LABELS, Actor, Status
 from callcenter.notifications.links import ANSWER, UNSUBSCRIBE, LinkClaims, LinkSigner
 from callcenter.notifications.outbox import Outbox
-from callcenter.portal.api import PhotoLimits, PhotoStore, StoredPhoto, check_size, clean_photo_and_trim
+from callcenter.portal.api import PhotoDecoder, PhotoStore, StoredPhoto
 from callcenter.store import models as m
 from callcenter.tickets.schemas import TicketView
 from callcenter.tickets.service import TicketService
@@ -54,7 +54,7 @@ class AnswerService:
         signer: LinkSigner,
         outbox: Outbox,
         photos: PhotoStore,
-        limits: PhotoLimits,
+        decoder: PhotoDecoder,
         *,
         no_answer_days: int,
         no_answer_rule: NoAnswerRule,
@@ -65,7 +65,7 @@ class AnswerService:
         self.signer = signer
         self.outbox = outbox
         self._photos = photos
-        self._limits = limits
+        self._decoder = decoder
         self._no_answer_days = no_answer_days
         self._no_answer_rule = no_answer_rule
         self._clock = clock
@@ -127,8 +127,7 @@ class AnswerService:
 
     async def _keep_photo(self, photo: tuple[str, bytes], number: str) -> StoredPhoto:
         name, data = photo
-        check_size(name, len(data), self._limits)
-        clean = await asyncio.to_thread(clean_photo_and_trim, name, data, self._limits)
+        clean = await self._decoder.clean(name, data)  # the app's bounded decode pool
         token = self._photos.new_token()
         pending = await asyncio.to_thread(self._photos.add_pending, token, name, clean)
         (stored,) = await asyncio.to_thread(self._photos.commit, token, [pending.id], self.now())

@@ -21,7 +21,7 @@ from callcenter.notifications.links import LinkSigner
 from callcenter.notifications.outbox import Links, Outbox, OutboxWriter
 from callcenter.notifications.service import AnswerService
 from callcenter.notifications.worker import NotificationWorker
-from callcenter.portal.api import PhotoLimits, PhotoStore
+from callcenter.portal.api import PhotoDecoder, PhotoLimits, PhotoStore
 from callcenter.tickets.service import TicketService
 
 
@@ -60,8 +60,12 @@ def build_notifications(
     channels: dict[str, ChannelAdapter] | None = None,
     clock: Clock = utcnow,
     owner: str | None = None,
+    photos: PhotoDecoder | None = None,
 ) -> NotificationsFeature:
-    """Construct (not start) the feature; ``channels`` replaces the configured adapters (tests)."""
+    """Construct (not start) the feature; ``channels`` replaces the configured adapters (tests).
+
+    ``photos`` is the app's photo decoder (``Services.photos``); without it (tests that never
+    decode a photo) the feature makes its own."""
     policy = CallbackPolicy.from_settings(settings)
     quiet = frozenset(settings.notify_quiet_channels)
     adapters = build_channels(settings) if channels is None else channels
@@ -86,7 +90,7 @@ def build_notifications(
         signer,
         outbox,
         PhotoStore(settings.data_dir, settings.max_photos),
-        PhotoLimits(max_bytes=settings.max_photo_bytes),
+        photos or PhotoDecoder(PhotoLimits(max_bytes=settings.max_photo_bytes)),
         no_answer_days=settings.notify_no_answer_days,
         no_answer_rule=NoAnswerRule(settings.notify_no_answer_action),
         clock=clock,

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from callcenter.config import Settings
-from callcenter.open311.api_keys import ApiKeyService
+from callcenter.open311.api_keys import open311_keys
 from callcenter.store.db import create_engine, session_factory
 
 
@@ -31,20 +31,20 @@ class Open311KeyCommand:
 
     async def run(self, args: argparse.Namespace, settings: Settings) -> int:
         engine = create_engine(settings.database_url)
-        keys = ApiKeyService(session_factory(engine))
+        keys = open311_keys(session_factory(engine))
         try:
             if args.open311_key_command == "add":
                 view, key = await keys.add(args.key_name)
                 print(key)
-                print(f"key for «{view.name}» issued; store it now: it cannot be shown again", file=sys.stderr)
+                print(f"key for «{view.owner}» issued; store it now: it cannot be shown again", file=sys.stderr)
             elif args.open311_key_command == "list":
                 for k in await keys.all():
                     state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
                     used = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
-                    print(f"{k.name:30} {k.key_prefix}…  {state:18} last used: {used}")
+                    print(f"{k.owner:30} {k.key_prefix}…  {state:18} last used: {used}")
             else:
-                view = await keys.revoke(args.key_name)
-                print(f"key for «{view.name}» revoked")
+                view = await keys.revoke_owner(args.key_name)
+                print(f"key for «{view.owner}» revoked")
             return 0
         finally:
             await engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from callcenter.features import Command, Feature
-from callcenter.open311.api_keys import ApiKeyService
+from callcenter.open311.api_keys import open311_keys
 from callcenter.open311.cli import Open311KeyCommand
 from callcenter.open311.georeport import OPEN311, REQUESTS_CACHE, Open311Api
 from callcenter.open311.service import Open311Service
@@ -20,9 +20,7 @@ def setup(app: web.Application, services: Services) -> None:
         services.settings, services.tickets, services.sessions, services.reference, services.gazetteer
     )
     cache = PublicCache(services.hub)
-    api = Open311Api(
-        service, ApiKeyService(services.sessions), parse_networks(services.settings.trusted_proxies), cache
-    )
+    api = Open311Api(service, open311_keys(services.sessions), parse_networks(services.settings.trusted_proxies), cache)
     app[OPEN311] = service
     app[REQUESTS_CACHE] = cache
     api.routes(app.router)

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
-from callcenter.open311.api_keys import ApiKeyService
+from callcenter.accounts.api_keys import ApiKeys
 from callcenter.open311.formats import Format, error_response, format_of, respond
 from callcenter.open311.service import Open311Error, Open311Service
 from callcenter.web.error_pages import STORE_DOWN
@@ -43,7 +43,7 @@ class Open311Api:
     def __init__(
         self,
         service: Open311Service,
-        keys: ApiKeyService,
+        keys: ApiKeys,
         trusted: tuple[IPNetwork, ...],
         cache: PublicCache | None = None,
     ) -> None:
@@ -169,7 +169,7 @@ class Open311Api:
                 raise Open311Error(429, "Слишком много новых заявок с этим ключом: не более 120 за 10 минут")
             created = await self.service.create(_FieldView(fields), key)
             await self.keys.touch(key.id)
-            logger.info("open311 request %s created by %s", created["service_request_id"], key.name)
+            logger.info("open311 request %s created by %s", created["service_request_id"], key.owner)
             return respond(fmt, "service_requests", [created])
 
         return await self._answer(request, work)

@@ -22,13 +22,13 @@ from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from callcenter.accounts.api_keys import ApiKey
 from callcenter.config import Settings
 from callcenter.domain.errors import DomainError
 from callcenter.domain.notifications import CONSENT_KEY, consent_record
 from callcenter.domain.phones import normalize_phone
 from callcenter.domain.privacy import PUBLIC_SUMMARY, mask_personal, public_text
 from callcenter.domain.tickets import OPEN_STATUSES, STATUS_LABELS, Actor, Channel, Role, Status
-from callcenter.open311.api_keys import ApiKeyView
 from callcenter.portal.api import haversine_m, in_city, public_address, public_coordinate
 from callcenter.reference import Gazetteer, ReferenceData
 from callcenter.store import models as m
@@ -172,7 +172,7 @@ class Open311Service:
 
     # ------------------------------------------------------------------ create
 
-    async def create(self, fields: Mapping[str, str], key: ApiKeyView) -> dict[str, Any]:
+    async def create(self, fields: Mapping[str, str], key: ApiKey) -> dict[str, Any]:
         """Create a ticket from a POST; Open311Error (400/404) names the bad field."""
         self.check_jurisdiction(fields.get("jurisdiction_id"))
         code = (fields.get("service_code") or "").strip()
@@ -186,7 +186,7 @@ class Open311Service:
             raise Open311Error(400, "Укажите место: lat и long или address_string (address_id не поддерживается)")
         attributes = _attributes(fields)
         data = await self._new_ticket(code, point, address, attributes, fields, key)
-        actor = Actor(role=Role.CITIZEN, name=f"Open311: {key.name}")
+        actor = Actor(role=Role.CITIZEN, name=f"Open311: {key.owner}")
         try:
             view = await self.tickets.create(data, actor)
         except DomainError as err:
@@ -205,7 +205,7 @@ class Open311Service:
         address: str,
         attributes: dict[str, str],
         fields: Mapping[str, str],
-        key: ApiKeyView,
+        key: ApiKey,
     ) -> NewTicket:
         category = self.reference.category(code)
         description = (fields.get("description") or "").strip()
@@ -235,7 +235,7 @@ class Open311Service:
                 **_notify_consent(attributes.get("notify"), fields),
                 PUBLIC_SUMMARY: mask_personal(description) or None,
                 "open311": {
-                    "api_key": key.name,
+                    "api_key": key.owner,
                     "attributes": attributes,
                     "media_url": _media_url(fields),
                     "device_id": (fields.get("device_id") or "")[:100] or None,

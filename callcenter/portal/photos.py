@@ -9,12 +9,15 @@ and offered as the problem's location. A small thumbnail is made for pages and t
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
+import functools
 import hashlib
 import io
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +129,33 @@ def clean_photo_and_trim(name: str, raw: bytes, limits: PhotoLimits) -> CleanPho
         return clean_photo(name, raw, limits)
     finally:
         _trim_heap()
+
+
+# Photos decoded at once, app-wide: each decode holds up to PhotoLimits.max_decoded_bytes.
+DECODE_WORKERS = 2
+
+
+class PhotoDecoder:
+    """The one place photos are decoded: the portal's uploads, «Выполнено» with a photo and the
+    answer page's photo all go through the app's one decoder (``Services.photos``).
+
+    Its own small pool (``DECODE_WORKERS`` threads) bounds how many images are held decoded at
+    once (each bounded by ``limits.max_decoded_bytes``), and a burst of photos never takes the
+    default pool's threads that file I/O and the database driver need."""
+
+    def __init__(self, limits: PhotoLimits, workers: int = DECODE_WORKERS) -> None:
+        self.limits = limits
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photo-decode")
+
+    async def clean(self, name: str, data: bytes) -> CleanPhoto:
+        """Check the size, then decode, check and re-encode in the pool; ValidationError (in
+        Russian, naming the file) when the photo is refused."""
+        check_size(name, len(data), self.limits)
+        call = functools.partial(clean_photo_and_trim, name, data, self.limits)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._pool.shutdown, True)
 
 
 def _trim_heap() -> None:

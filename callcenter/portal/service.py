@@ -27,7 +27,7 @@ from callcenter.domain.tickets import Actor, Channel, Role
 from callcenter.portal.duplicates import DuplicateFinder
 from callcenter.portal.form import CheckedForm, PortalForm, check_form
 from callcenter.portal.geo import haversine_m, in_city
-from callcenter.portal.photos import CleanPhoto, PhotoLimits, check_size, clean_photo_and_trim
+from callcenter.portal.photos import CleanPhoto, PhotoDecoder
 from callcenter.portal.uploads import PendingPhoto, PhotoStore, StoredPhoto
 from callcenter.reference import Gazetteer, GeocodeResult, ReferenceData
 from callcenter.store import models as m
@@ -82,9 +82,6 @@ class Location:
     source: str  # map, photo, address
 
 
-DECODE_WORKERS = 2
-
-
 class PortalService:
     """Uploads, location and ticket creation for the portal (one per app)."""
 
@@ -95,6 +92,7 @@ class PortalService:
         sessions: async_sessionmaker[AsyncSession],
         reference: ReferenceData,
         gazetteer: Gazetteer,
+        photos: PhotoDecoder,
         *,
         workers: int = 2,
     ) -> None:
@@ -103,7 +101,8 @@ class PortalService:
         self.sessions = sessions
         self.reference = reference
         self.gazetteer = gazetteer
-        self.limits = PhotoLimits(max_bytes=settings.max_photo_bytes)
+        self.photos = photos
+        self.limits = photos.limits
         self.store = PhotoStore(settings.data_dir, settings.max_photos)
         self.duplicates = DuplicateFinder(sessions, reference)
         # SQLite admits one writer at a time; waiting here, in order, beats waiting in its busy
@@ -113,10 +112,6 @@ class PortalService:
             asyncio.Lock() if is_sqlite(settings.database_url) else contextlib.nullcontext()
         )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="portal")
-        # Photo decoding has its own small pool: at most DECODE_WORKERS images are held decoded
-        # at once (each bounded by PhotoLimits.max_decoded_bytes), and a burst of photos never
-        # takes the workers that file I/O and geocoding need.
-        self._decoder = ThreadPoolExecutor(max_workers=DECODE_WORKERS, thread_name_prefix="photo-decode")
 
     async def run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking or CPU work in the portal's pool."""
@@ -125,12 +120,11 @@ class PortalService:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._pool.shutdown, True)
-        await asyncio.to_thread(self._decoder.shutdown, True)
 
     async def decode(self, name: str, data: bytes) -> CleanPhoto:
-        """Check and re-encode one photo in the decode pool."""
-        call = functools.partial(clean_photo_and_trim, name, data, self.limits)
-        return await asyncio.get_running_loop().run_in_executor(self._decoder, call)
+        """Check and re-encode one photo in the app's photo decoder (its own small pool: at most
+        DECODE_WORKERS photos held decoded at once, app-wide; file I/O and geocoding keep theirs)."""
+        return await self.photos.clean(name, data)
 
     # ------------------------------------------------------------------ photos
 
@@ -142,7 +136,6 @@ class PortalService:
                 outcome.errors.append(upload.error or f"Файл «{upload.name}» не получен")
                 continue
             try:
-                check_size(upload.name, len(upload.data), self.limits)
                 clean = await self.decode(upload.name, upload.data)
                 outcome.accepted.append(await self.run(self.store.add_pending, outcome.token, upload.name, clean))
             except DomainError as err:

@@ -88,7 +88,12 @@ MAP_CACHE = web.AppKey("portal_map_cache", PublicCache)
 def setup(app: web.Application, services: Services) -> None:
     """Mount the portal: its service, limits and routes (the feature's setup, see portal/feature.py)."""
     portal = PortalService(
-        services.settings, services.tickets, services.sessions, services.reference, services.gazetteer
+        services.settings,
+        services.tickets,
+        services.sessions,
+        services.reference,
+        services.gazetteer,
+        services.photos,
     )
     app[PORTAL] = portal
     app[LIMITS] = PortalLimits(parse_networks(services.settings.trusted_proxies))

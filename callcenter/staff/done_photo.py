@@ -7,7 +7,8 @@ This route is the executor's form for it. The body is read once, as a bounded st
 portal's reader (per-file and per-request caps, a part-count limit); the CSRF token is checked on
 the field read from that stream before anything else is done (the staff middleware leaves
 multipart bodies of this route to it, see ``callcenter.web.auth``). The photo goes through the
-portal's checks (size, decode limits, re-encoded as JPEG without metadata) in a worker thread,
+portal's checks (size, decode limits, re-encoded as JPEG without metadata) in the app's bounded
+photo decoder (``Services.photos``, the portal's too),
 is stored under ``data_dir/photos`` and written with the move in one transaction. A refused
 move removes the stored file again. Bad input re-renders the ticket page with the note kept.
 """
@@ -25,7 +26,7 @@ from callcenter.domain.done_evidence import check_done_evidence
 from callcenter.domain.errors import DomainError, MissingField, ValidationError
 from callcenter.domain.ticket_numbers import clean_ticket_number
 from callcenter.domain.tickets import Status
-from callcenter.portal.api import PhotoLimits, PhotoStore, check_size, clean_photo_and_trim, read_form
+from callcenter.portal.api import PhotoDecoder, PhotoStore, read_form
 from callcenter.staff.pages import local_redirect, render, services
 from callcenter.staff.views import ACTOR_ROLES, ticket_context
 from callcenter.tickets.schemas import DonePhoto
@@ -50,16 +51,15 @@ TOO_LARGE = "Фото слишком большое: уменьшите его (
 
 @dataclass
 class DonePhotos:
-    """Checks and keeps photos of done work (the portal's photo store and limits)."""
+    """Checks and keeps photos of done work (the portal's photo store; the app's photo decoder)."""
 
     store: PhotoStore
-    limits: PhotoLimits
+    decoder: PhotoDecoder
 
     async def keep(self, name: str, data: bytes, when: datetime) -> DonePhoto:
         """Check, clean and store one photo; ValidationError (field ``photo``) when it is refused."""
         try:
-            check_size(name, len(data), self.limits)
-            clean = await asyncio.to_thread(clean_photo_and_trim, name, data, self.limits)
+            clean = await self.decoder.clean(name, data)
         except ValidationError as err:
             raise ValidationError(err.message, field="photo") from None
         token = self.store.new_token()

@@ -8,7 +8,7 @@ from aiohttp import web
 from callcenter.accounts.departments import DepartmentService
 from callcenter.accounts.departments_cli import DepartmentsCommand
 from callcenter.features import Command, Feature
-from callcenter.portal.api import PhotoLimits, PhotoStore
+from callcenter.portal.api import PhotoStore
 from callcenter.services import Services
 from callcenter.staff import (
     account,
@@ -48,9 +48,7 @@ def setup(app: web.Application, services: Services) -> None:
         related=RelatedRecords(services.sessions),
         stats=BoardStats(services.sessions, targets, settings.zone),
     )
-    app[DONE_PHOTOS] = DonePhotos(
-        PhotoStore(settings.data_dir, settings.max_photos), PhotoLimits(max_bytes=settings.max_photo_bytes)
-    )
+    app[DONE_PHOTOS] = DonePhotos(PhotoStore(settings.data_dir, settings.max_photos), services.photos)
     aiohttp_jinja2.get_env(app).filters["human_duration"] = human_duration
     add_routes(app.router)
     app.cleanup_ctx.append(privacy.retention_ctx)

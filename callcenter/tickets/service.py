@@ -8,7 +8,7 @@ Each public method is one transaction. Status moves go through the pure rules in
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,9 +62,10 @@ from callcenter.tickets.schemas import (
 
 logger = logging.getLogger(__name__)
 
-# Runs inside the transaction that writes a "created" or "status" event, after the event row is
-# flushed (it has its id): what it adds commits or rolls back with the event (the notifications
-# outbox). It must do no I/O but through ``session``.
+# Runs inside the transaction that writes an event of a kind it was registered for (see
+# TicketService.add_in_transaction_hook), after the event row is flushed (it has its id): what it
+# adds commits or rolls back with the event (the notifications outbox). It must do no I/O but
+# through ``session``.
 InTransactionHook = Callable[[AsyncSession, m.Ticket, m.TicketEvent], Awaitable[None]]
 
 ID_SLACK = 1000  # see TicketService._date_filter
@@ -90,7 +91,7 @@ class TicketService:
         self._names: dict[str, dict[str, str]] | None = None
         self._categories: dict[str, tuple[str, str | None]] | None = None
         self.on_status_change: list[Callable[[TicketView, Status, Actor], Any]] = []
-        self.in_transaction: list[InTransactionHook] = []
+        self._hooks: dict[str, list[InTransactionHook]] = {}  # by event kind
 
     # ------------------------------------------------------------------ create
 
@@ -721,11 +722,28 @@ class TicketService:
             data=data or {},
         )
 
+    def add_in_transaction_hook(self, hook: InTransactionHook, kinds: Iterable[str]) -> None:
+        """Run ``hook`` inside the transaction of every event of these ``kinds`` ("created",
+        "status", or a ``record_event`` kind such as "escalation"); events of other kinds neither
+        call it nor pay for the flush it needs."""
+        for kind in kinds:
+            self._hooks.setdefault(kind, []).append(hook)
+
+    def remove_in_transaction_hook(self, hook: InTransactionHook) -> None:
+        for hooks in self._hooks.values():
+            while hook in hooks:
+                hooks.remove(hook)
+
+    def in_transaction_hooks(self, kind: str) -> list[InTransactionHook]:
+        """The hooks an event of ``kind`` runs (a copy)."""
+        return list(self._hooks.get(kind, ()))
+
     async def _run_hooks(self, session: AsyncSession, ticket: m.Ticket, event: m.TicketEvent) -> None:
-        if not self.in_transaction:
+        hooks = self._hooks.get(event.kind)
+        if not hooks:
             return
         await session.flush()
-        for hook in self.in_transaction:
+        for hook in list(hooks):
             await hook(session, ticket, event)
 
     async def _index(self, session: AsyncSession, ticket: m.Ticket, *, new: bool = False) -> None:

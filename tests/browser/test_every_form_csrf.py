@@ -2,7 +2,8 @@
 
 The real server is crawled over HTTP as each role (and anonymously): from the start page,
 following links, plus the pages a link may not reach (each ticket, the callback pages, the admin
-pages) and pages re-rendered after a refused form. Each ``<form method=post>`` to a path the
+pages, /staff/account with a second session of the user and with two-factor enrolment started)
+and pages re-rendered after a refused form. Each ``<form method=post>`` to a path the
 staff middleware guards (``/staff/…``, ``/login``, ``/logout``) must carry a non-empty
 ``csrf_token`` field, one token per session, and that token must be accepted. The only POST
 forms to unguarded paths are the public ones listed in PUBLIC_FORMS. Scripts that POST are held
@@ -57,6 +58,10 @@ EXPECTED_ACTIONS = {
     "/staff/admin/users/N",
     "/staff/admin/users/N/revoke",
     "/staff/admin/departments/CODE",
+    "/staff/account/password",
+    "/staff/account/sessions/N/revoke",
+    "/staff/account/totp",
+    "/staff/account/totp/confirm",
     "/",
     "/track",
 }
@@ -165,6 +170,9 @@ async def refused_pages(client: StaffClient, role: str, world: World, services) 
         number = world.tickets["in_progress"]
         await post(f"/staff/tickets/{number}/move", {"to": "done", "note": ""})  # «что сделано» is required
         await post("/staff/tickets/new", {"phone": "12"})
+    # Every role's own account: starting two-factor sign-in shows the form that confirms it.
+    await post("/staff/account/totp", {})
+    await post("/staff/account/password", {"current": ""})  # the current password is required
     if role == "operator":
         callback_id = await callback_of(services, world.tickets["done"])
         await post(f"/staff/callbacks/{callback_id}/outcome", {"result": "not_satisfied", "comment": " "})
@@ -195,7 +203,11 @@ async def test_every_post_form_for_every_role_carries_a_token(live_server: LiveS
     met: set[str] = set()
     user_ids = [str(u.id) for u in world.users.values()]
     for role in ROLES:
-        async with staff_client(live_server.url, LOGINS[role]) as client:
+        # A second session of the same user: the account page lists it with a form to end it.
+        async with (
+            staff_client(live_server.url, LOGINS[role]) as _other,
+            staff_client(live_server.url, LOGINS[role]) as client,
+        ):
             extra = [f"/staff/tickets/{n}" for n in world.tickets.values()]
             extra += [f"/staff/tickets/{n}/edit" for n in world.tickets.values()]
             extra += [
@@ -207,6 +219,7 @@ async def test_every_post_form_for_every_role_carries_a_token(live_server: LiveS
                 "/staff/admin/users/new",
                 "/staff/admin/departments",
                 "/staff/queue?department=vodokanal",
+                "/staff/account",
                 "/",
             ]
             extra += [f"/staff/admin/users/{i}" for i in user_ids]

@@ -4,9 +4,7 @@ ticket and cancels its callback; the tracking page shows the same texts."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -18,31 +16,19 @@ from callcenter.store import models as m
 from callcenter.tickets.schemas import DonePhoto
 from tests.browser.journey_support import STAFF_SIZES, open_person
 from tests.conftest import LiveServer
-from tests.integration.notify_support import MailServer, start_mail_server
+from tests.notify_support import MailServer, mail_settings
 
 EXECUTOR = Actor(role=Role.OPERATOR, name="Диспетчер Иванова")
 ANSWER_LINK = re.compile(r"http://127\.0\.0\.1:\d+(/n/answer/[A-Za-z0-9_\-.]+)")
 
 
 @pytest.fixture
-async def mail() -> AsyncIterator[MailServer]:
-    server, info = await start_mail_server()
-    try:
-        yield info
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-@pytest.fixture
-def settings(settings: Settings, mail: MailServer) -> Settings:
-    return dataclasses.replace(
-        settings, smtp_host="127.0.0.1", smtp_port=mail.port, smtp_starttls=False, notify_tick_seconds=0.2
-    )
+def settings(settings: Settings, mail_server: MailServer) -> Settings:
+    return mail_settings(settings, mail_server, notify_tick_seconds=0.2)
 
 
 async def test_email_link_closes_the_ticket_and_cancels_the_callback(
-    browser: Browser, live_server: LiveServer, mail: MailServer
+    browser: Browser, live_server: LiveServer, mail_server: MailServer
 ) -> None:
     citizen = await open_person(browser, live_server.url, "citizen", STAFF_SIZES["1366x768"])
     page = citizen.page
@@ -59,8 +45,8 @@ async def test_email_link_closes_the_ticket_and_cancels_the_callback(
     number = await page.get_attribute("#ticket-number", "data-number")
     assert number
 
-    await mail.handler.wait_for(1)  # «зарегистрирована» with the tracking link
-    assert f"/track?number={number}" in mail.handler.bodies()[0]
+    await mail_server.handler.wait_for(1)  # «зарегистрирована» with the tracking link
+    assert f"/track?number={number}" in mail_server.handler.bodies()[0]
 
     tickets = live_server.services.tickets
     await tickets.move(number, Status.DISPATCHED, EXECUTOR)
@@ -71,8 +57,8 @@ async def test_email_link_closes_the_ticket_and_cancels_the_callback(
     photo_path.write_bytes(b"\xff\xd8\xff\xd9")
     photo = DonePhoto(path="photos/2026/01/" + "a" * 32 + ".jpg", size=4, sha256="0" * 64)
     await tickets.move(number, Status.DONE, EXECUTOR, note="Яма заделана", photo=photo)
-    await mail.handler.wait_for(3)
-    done_mail = [r for r in mail.handler.received if "выполнено" in str(r.message["Subject"])]
+    await mail_server.handler.wait_for(3)
+    done_mail = [r for r in mail_server.handler.received if "выполнено" in str(r.message["Subject"])]
     assert len(done_mail) == 1 and done_mail[0].recipients == ["citizen@example.ru"]
     body = done_mail[0].message.get_payload(decode=True).decode()
     assert "Иванова" not in body
@@ -93,8 +79,8 @@ async def test_email_link_closes_the_ticket_and_cancels_the_callback(
     assert (await tickets.detail(number)).ticket.status is Status.CLOSED
     async with live_server.services.sessions() as session:
         assert (await session.execute(select(m.Callback.state))).scalars().all() == ["cancelled"]
-    await mail.handler.wait_for(4)  # «закрыта»
-    assert sum("закрыта" in str(r.message["Subject"]) for r in mail.handler.received) == 1
+    await mail_server.handler.wait_for(4)  # «закрыта»
+    assert sum("закрыта" in str(r.message["Subject"]) for r in mail_server.handler.received) == 1
 
     # The tracking page's history carries the same texts.
     await citizen.goto(f"/track?number={number}")

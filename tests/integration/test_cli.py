@@ -174,7 +174,7 @@ def test_transcribe_prints_transcript_and_draft(tmp_path: Path) -> None:
 
 
 async def test_open311_key_add_prints_a_key_that_the_api_accepts(services: Services, tmp_path: Path) -> None:
-    from callcenter.open311.api_keys import ApiKeyService
+    from callcenter.open311.api_keys import open311_keys
 
     url = services.settings.database_url
     added = run_cli(["open311-key", "add", "Городской помощник"], url, tmp_path)
@@ -183,6 +183,6 @@ async def test_open311_key_add_prints_a_key_that_the_api_accepts(services: Servi
     assert len(key) >= 20 and "cannot be shown again" in added.stderr
     listed = run_cli(["open311-key", "list"], url, tmp_path)
     assert "Городской помощник" in listed.stdout and key not in listed.stdout
-    assert await ApiKeyService(services.sessions).check(key) is not None
+    assert await open311_keys(services.sessions).check(key) is not None
     wrong = key[:-1] + ("x" if key[-1] != "x" else "y")
-    assert await ApiKeyService(services.sessions).check(wrong) is None
+    assert await open311_keys(services.sessions).check(wrong) is None

@@ -3,9 +3,6 @@ real SMTP server (aiosmtpd on a loopback port): one e-mail per step, however oft
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,29 +13,17 @@ from callcenter.notifications.api import NOTIFICATIONS
 from callcenter.store import models as m
 from callcenter.wallboard.wiring import WALLBOARD
 from tests.conftest import LiveServer
-from tests.integration.notify_support import MailServer, start_mail_server
 from tests.integration.test_escalation import late_ticket, update_next_at
+from tests.notify_support import MailServer, mail_settings
 
 DUTY = "duty@vodokanal.example.ru"
 
 
 @pytest.fixture
-async def mail() -> AsyncIterator[MailServer]:
-    server, info = await start_mail_server()
-    try:
-        yield info
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-@pytest.fixture
-def settings(settings: Settings, mail: MailServer) -> Settings:
-    return dataclasses.replace(
+def settings(settings: Settings, mail_server: MailServer) -> Settings:
+    return mail_settings(
         settings,
-        smtp_host="127.0.0.1",
-        smtp_port=mail.port,
-        smtp_starttls=False,
+        mail_server,
         escalation_tick_seconds=0,  # the test ticks by hand
         escalation_step_minutes=10,
     )
@@ -49,7 +34,9 @@ async def escalation_rows(server: LiveServer, number: str) -> list:
     return [r for r in rows if r.trigger == "escalation"]
 
 
-async def test_each_department_step_mails_the_duty_address_once(live_server: LiveServer, mail: MailServer) -> None:
+async def test_each_department_step_mails_the_duty_address_once(
+    live_server: LiveServer, mail_server: MailServer
+) -> None:
     server = live_server
     escalator = server.app[WALLBOARD].escalator
     number = await late_ticket(server, Status.DISPATCHED, 3)
@@ -65,11 +52,13 @@ async def test_each_department_step_mails_the_duty_address_once(live_server: Liv
     worker = server.app[NOTIFICATIONS].worker
     while await worker.tick():  # the live app's own worker may take some first; either way, each once
         pass
-    await mail.handler.wait_for(2)
-    assert len(mail.handler.received) == 2 and {tuple(r.recipients) for r in mail.handler.received} == {(DUTY,)}
-    assert mail.handler.subjects() == [f"Эскалация: заявка № {number} не принята вовремя — 1563"] * 2
+    await mail_server.handler.wait_for(2)
+    assert len(mail_server.handler.received) == 2 and {tuple(r.recipients) for r in mail_server.handler.received} == {
+        (DUTY,)
+    }
+    assert mail_server.handler.subjects() == [f"Эскалация: заявка № {number} не принята вовремя — 1563"] * 2
     # Two workers (the test's and the live app's) may deliver the two mails in either order.
-    bodies = mail.handler.bodies()
+    bodies = mail_server.handler.bodies()
     [duty_body] = [b for b in bodies if "звонок дежурному службы" in b]
     [head_body] = [b for b in bodies if "звонок руководителю службы" in b]
     assert "звонок дежурному службы невозможен — телефон не указан" in duty_body
@@ -86,7 +75,7 @@ async def test_each_department_step_mails_the_duty_address_once(live_server: Liv
     assert await escalator.tick() == 0
     while await worker.tick():
         pass
-    assert len(await escalation_rows(server, number)) == 2 and len(mail.handler.received) == 2
+    assert len(await escalation_rows(server, number)) == 2 and len(mail_server.handler.received) == 2
 
     # The step's event is the idempotency key: writing its e-mail again is refused by the database.
     writer = server.app[NOTIFICATIONS].writer
@@ -99,9 +88,9 @@ async def test_each_department_step_mails_the_duty_address_once(live_server: Liv
             await session.flush()
 
 
-async def test_no_duty_email_no_message(live_server: LiveServer, mail: MailServer) -> None:
+async def test_no_duty_email_no_message(live_server: LiveServer, mail_server: MailServer) -> None:
     escalator = live_server.app[WALLBOARD].escalator
     number = await late_ticket(live_server, Status.DISPATCHED, 3)
     assert await escalator.tick() == 1  # no contacts at all: the step is noted, nothing queued
     assert await escalation_rows(live_server, number) == []
-    assert mail.handler.received == []
+    assert mail_server.handler.received == []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from callcenter.config import Settings, load_settings
+from callcenter.config import Settings
 from callcenter.domain.incidents import Area, StreetPart, parse_houses
 from callcenter.domain.tickets import Actor, Channel, Role
 from callcenter.incidents.models import IncidentCall
@@ -18,34 +18,17 @@ from callcenter.incidents.service import IncidentInput, IncidentView
 from callcenter.ivr import channel_vars as cv
 from callcenter.tickets.schemas import NewTicket
 from tests.conftest import LiveServer
-from tests.protocol.agi_peer import FakeAsterisk, Step, environment_lines, step
+from tests.protocol.agi_peer import ESC, PeerResult, Step, call_app_ivr, play, scripted_agi_settings, step
 
 pytestmark = pytest.mark.timeout(120)
-ESC = '"0123456789*#"'
 CALLER = "+79780001122"
 BOSS = Actor(role=Role.SUPERVISOR, name="Руководитель")
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def settings(settings: Settings, tmp_path: Path) -> Settings:
     (tmp_path / "prompts").mkdir()
-    return load_settings(
-        environ={},
-        overrides={
-            "database_url": database_url,
-            "data_dir": tmp_path / "data",
-            "secret_key": "test-secret",
-            "agi_port": 0,
-            "ivr_prompts_dir": tmp_path / "prompts",
-            "ivr_recorder": "record_file",  # the scripted peer answers RECORD FILE (AudioSocket: its own tests)
-            "audiosocket_port": 0,
-        },
-    )
-
-
-def play(name: str, key: str | None = None, failed: bool = False) -> Step:
-    reply = "200 result=-1 endpos=0" if failed else f"200 result={ord(key) if key else 0} endpos=8000"
-    return step(f"STREAM FILE 1563/{name} {ESC}", reply)
+    return scripted_agi_settings(settings, ivr_prompts_dir=tmp_path / "prompts")
 
 
 def say_time(incident: IncidentView, zone) -> list[Step]:
@@ -79,20 +62,10 @@ async def incident(server: LiveServer, recording: str | None = None) -> Incident
     )
 
 
-async def run(server: LiveServer, script: list[Step]) -> object:
-    agi = server.services.agi
-    assert agi is not None
-    peer = FakeAsterisk(
-        "127.0.0.1",
-        agi.port,
-        env=environment_lines("ivr", callerid=CALLER),
-        script=script,
-        dead_after=True,
-        auto_variables=True,
+async def run(server: LiveServer, script: list[Step], *, whole_script: bool = True) -> PeerResult:
+    return await call_app_ivr(
+        server.services.agi, script, callerid=CALLER, whole_script=whole_script, dead_after=True, auto_variables=True
     )
-    result = await peer.run()
-    assert result.mismatches == [] and result.script_left == 0, (result.mismatches, result.commands)
-    return result
 
 
 async def calls(server: LiveServer) -> list[tuple[str, str]]:
@@ -134,17 +107,7 @@ async def test_keypad_path_category_then_district_then_operator(live_server: Liv
         play("record-after-beep"),
         step("RECORD FILE ", "200 result=-1 endpos=0"),  # (the caller hangs up here)
     ]
-    agi = live_server.services.agi
-    peer = FakeAsterisk(
-        "127.0.0.1",
-        agi.port,
-        env=environment_lines("ivr", callerid=CALLER),
-        script=script,
-        dead_after=True,
-        auto_variables=True,
-    )
-    outcome = await peer.run()
-    assert outcome.mismatches == [], outcome.commands
+    await run(live_server, script, whole_script=False)
 
 
 @pytest.mark.parametrize("installed", [False, True])
@@ -197,17 +160,7 @@ async def test_a_recording_that_fails_to_play_falls_back_to_the_spoken_parts(liv
         play("outage-offer", "9"),
         play("open-ticket-found"),  # 9: the menus go on (this caller also has an open ticket)
     ]
-    agi = live_server.services.agi
-    peer = FakeAsterisk(
-        "127.0.0.1",
-        agi.port,
-        env=environment_lines("ivr", callerid=CALLER),
-        script=script,
-        dead_after=True,
-        auto_variables=True,
-    )
-    result = await peer.run()
-    assert result.mismatches == [], result.commands
+    await run(live_server, script, whole_script=False)
     assert await calls(live_server) == [("address", "menu")]
 
 

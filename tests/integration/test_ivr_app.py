@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from callcenter.config import Settings
@@ -11,10 +9,18 @@ from callcenter.domain.tickets import Actor, Channel, Role, Status
 from callcenter.ivr import channel_vars as cv
 from callcenter.tickets.schemas import NewTicket
 from tests.conftest import LiveServer
-from tests.protocol.agi_peer import HANGUP, FakeAsterisk, Step, environment_lines, step
+from tests.protocol.agi_peer import (
+    ESC,
+    HANGUP,
+    FakeAsterisk,
+    Step,
+    environment_lines,
+    play,
+    scripted_agi_settings,
+    step,
+)
 
 pytestmark = pytest.mark.timeout(120)
-ESC = '"0123456789*#"'
 CALLER = "+79780001122"
 WAV = b"RIFF" + b"\0" * 40 + b"voice" * 200
 
@@ -22,11 +28,7 @@ WAV = b"RIFF" + b"\0" * 40 + b"voice" * 200
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """These journeys use the RECORD FILE fallback (tests/integration/test_ivr_audiosocket.py: AudioSocket)."""
-    return dataclasses.replace(settings, ivr_recorder="record_file")
-
-
-def play(name: str, key: str | None = None) -> Step:
-    return step(f"STREAM FILE 1563/{name} {ESC}", f"200 result={ord(key) if key else 0} endpos=8000")
+    return scripted_agi_settings(settings)
 
 
 def peer(server: LiveServer, script: list[Step], **kw: object) -> FakeAsterisk:

@@ -12,17 +12,12 @@ import pytest
 from callcenter.audiosocket import protocol as p
 from callcenter.ivr import channel_vars as cv
 from tests.conftest import LiveServer
-from tests.protocol.agi_peer import HANGUP, FakeAsterisk, Step, environment_lines, step
+from tests.protocol.agi_peer import HANGUP, FakeAsterisk, Step, environment_lines, play, step
 from tests.protocol.audiosocket_peer import Replayed, replay, shortened, trace
 
 pytestmark = pytest.mark.timeout(120)
-ESC = '"0123456789*#"'
 CALLER = "+79780001122"
 EXEC_RE = re.compile(r"^EXEC AudioSocket ([0-9a-f-]{36}),(\S+)$")
-
-
-def play(name: str, key: str | None = None) -> Step:
-    return step(f"STREAM FILE 1563/{name} {ESC}", f"200 result={ord(key) if key else 0} endpos=8000")
 
 
 class StreamingAsterisk(FakeAsterisk):

@@ -7,7 +7,6 @@ withheld number is not asked."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
@@ -17,11 +16,10 @@ from callcenter.domain.tickets import Actor, Role, Status
 from callcenter.ivr import channel_vars as cv
 from callcenter.notifications.api import NOTIFICATIONS
 from tests.conftest import LiveServer
-from tests.integration.notify_support import Gateway, start_gateway
-from tests.protocol.agi_peer import FakeAsterisk, PeerResult, Step, environment_lines, step
+from tests.notify_support import Gateway, start_gateway
+from tests.protocol.agi_peer import PeerResult, Step, call_app_ivr, play, scripted_agi_settings, step
 
 pytestmark = pytest.mark.timeout(120)
-ESC = '"0123456789*#"'
 CALLER = "+79780001122"
 WAV = b"RIFF" + b"\0" * 40 + b"voice" * 200
 SUPERVISOR = Actor(role=Role.SUPERVISOR, name="Старший смены")
@@ -39,11 +37,7 @@ async def gateway() -> AsyncIterator[Gateway]:
 @pytest.fixture
 def settings(settings: Settings, gateway: Gateway) -> Settings:
     """RECORD FILE (as tests/integration/test_ivr_app.py) and SMS through the fake gateway."""
-    return dataclasses.replace(settings, ivr_recorder="record_file", sms_url=gateway.url)
-
-
-def play(name: str, key: str | None = None) -> Step:
-    return step(f"STREAM FILE 1563/{name} {ESC}", f"200 result={ord(key) if key else 0} endpos=8000")
+    return scripted_agi_settings(settings, sms_url=gateway.url)
 
 
 REPORT = [
@@ -60,20 +54,7 @@ REPORT = [
 
 
 async def run(server: LiveServer, script: list[Step], callerid: str = CALLER) -> PeerResult:
-    agi = server.services.agi
-    assert agi is not None, "the FastAGI server did not start with the app"
-    peer = FakeAsterisk(
-        "127.0.0.1",
-        agi.port,
-        env=environment_lines("ivr", callerid=callerid),
-        script=script,
-        recording_bytes=WAV,
-        auto_variables=True,
-    )
-    result = await peer.run()
-    await agi.wait_idle(5)
-    assert result.mismatches == [] and result.script_left == 0, result.commands
-    return result
+    return await call_app_ivr(server.services.agi, script, callerid=callerid, recording_bytes=WAV, auto_variables=True)
 
 
 async def accept(server: LiveServer, number: str) -> list[tuple[str, str, str]]:

@@ -10,11 +10,10 @@ import pytest
 
 from callcenter.config import Settings, load_settings
 from callcenter.notifications.channels import DeliveryError, EmailChannel, SmsChannel, build_channels
-from tests.integration.notify_support import (
+from tests.notify_support import (
     SMTP_PASSWORD,
     SMTP_USER,
     json_body,
-    mail_server,  # noqa: F401 - fixture
     start_gateway,
     start_mail_server,
 )
@@ -30,7 +29,7 @@ def test_channels_are_off_until_configured() -> None:
     assert sorted(on) == ["email", "sms"]
 
 
-async def test_email_plain_delivery(mail_server) -> None:  # noqa: F811
+async def test_email_plain_delivery(mail_server) -> None:
     channel = EmailChannel(_settings(smtp_host="127.0.0.1", smtp_port=mail_server.port, smtp_starttls=False))
     message_id = await channel.send("citizen@example.ru", "Заявка № 2600001 зарегистрирована", "Текст сообщения", "n1")
     assert message_id and "n1" in message_id
@@ -65,7 +64,7 @@ async def test_email_starttls_and_auth(tmp_path: Path) -> None:
         await server.wait_closed()
 
 
-async def test_email_refused_recipient_is_permanent_and_dead_server_is_transient(mail_server) -> None:  # noqa: F811
+async def test_email_refused_recipient_is_permanent_and_dead_server_is_transient(mail_server) -> None:
     mail_server.handler.refuse.add("gone@example.ru")
     channel = EmailChannel(_settings(smtp_host="127.0.0.1", smtp_port=mail_server.port, smtp_starttls=False))
     with pytest.raises(DeliveryError) as refused:

@@ -3,9 +3,7 @@ staff form; no checkbox, no messages; a bad e-mail is refused with everything ke
 
 from __future__ import annotations
 
-import dataclasses
 import html
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -14,8 +12,8 @@ from callcenter.config import Settings
 from callcenter.domain.tickets import Role
 from callcenter.notifications.api import NOTIFICATIONS
 from tests.conftest import LiveServer
-from tests.integration.notify_support import MailServer, start_mail_server
 from tests.integration.test_staff_support import make_user, staff_client
+from tests.notify_support import MailServer, mail_settings
 
 PORTAL_FORM = {
     "category": "road_pothole",
@@ -27,20 +25,8 @@ PORTAL_FORM = {
 
 
 @pytest.fixture
-async def mail() -> AsyncIterator[MailServer]:
-    server, info = await start_mail_server()
-    try:
-        yield info
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-@pytest.fixture
-def settings(settings: Settings, mail: MailServer) -> Settings:
-    return dataclasses.replace(
-        settings, smtp_host="127.0.0.1", smtp_port=mail.port, smtp_starttls=False, sms_url="http://127.0.0.1:9/x"
-    )
+def settings(settings: Settings, mail_server: MailServer) -> Settings:
+    return mail_settings(settings, mail_server, sms_url="http://127.0.0.1:9/x")
 
 
 async def _channels(live: LiveServer, number: str) -> list[tuple[str, str]]:

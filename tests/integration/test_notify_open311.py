@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -12,23 +10,13 @@ import pytest
 from callcenter.config import Settings
 from callcenter.notifications.api import NOTIFICATIONS
 from tests.conftest import LiveServer
-from tests.integration.notify_support import MailServer, start_mail_server
 from tests.integration.test_open311_api import API, api_key, http, post  # noqa: F401 - fixtures
+from tests.notify_support import MailServer, mail_settings
 
 
 @pytest.fixture
-async def mail() -> AsyncIterator[MailServer]:
-    server, info = await start_mail_server()
-    try:
-        yield info
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-@pytest.fixture
-def settings(settings: Settings, mail: MailServer) -> Settings:
-    return dataclasses.replace(settings, smtp_host="127.0.0.1", smtp_port=mail.port, smtp_starttls=False)
+def settings(settings: Settings, mail_server: MailServer) -> Settings:
+    return mail_settings(settings, mail_server)
 
 
 async def test_notify_attribute(live_server: LiveServer, http: aiohttp.ClientSession, api_key: str) -> None:  # noqa: F811

@@ -14,32 +14,31 @@ from sqlalchemy import func, select
 from callcenter.config import Settings
 from callcenter.domain.errors import DomainError
 from callcenter.domain.notifications import NotifyChannel
-from callcenter.domain.tickets import Status
-from callcenter.notifications.api import build_notifications
+from callcenter.domain.tickets import Actor, Status
+from callcenter.notifications.api import NOTIFICATIONS, build_notifications
 from callcenter.notifications.channels import DeliveryError, EmailChannel
 from callcenter.notifications.models import Notification
 from callcenter.notifications.worker import NotificationWorker
 from callcenter.services import Services
 from callcenter.store import models as m
-from tests.integration.notify_support import (
+from tests.conftest import LiveServer
+from tests.integration.test_callback_support import FakeClock
+from tests.notify_support import (
     OPERATOR,
     MailServer,
-    mail_server,  # noqa: F401 - fixture
+    mail_settings,
     new_ticket,
     to_done,
 )
-from tests.integration.test_callback_support import FakeClock
 
 
 def _mail_settings(settings: Settings, server: MailServer) -> Settings:
-    return dataclasses.replace(
-        settings, smtp_host="127.0.0.1", smtp_port=server.port, smtp_starttls=False, notify_quiet_channels=["sms"]
-    )
+    return mail_settings(settings, server, notify_quiet_channels=["sms"])
 
 
 def _wire(services: Services, settings: Settings, **kwargs: object):
     feature = build_notifications(settings, sessions=services.sessions, tickets=services.tickets, **kwargs)
-    services.tickets.in_transaction.append(feature.writer)
+    services.tickets.add_in_transaction_hook(feature.writer, feature.writer.kinds)
     return feature
 
 
@@ -48,7 +47,7 @@ async def _rows(services: Services) -> list[Notification]:
         return list((await session.execute(select(Notification).order_by(Notification.id))).scalars().all())
 
 
-async def test_rows_written_with_each_event_and_sent_once(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+async def test_rows_written_with_each_event_and_sent_once(services: Services, settings: Settings, mail_server) -> None:
     feature = _wire(services, _mail_settings(settings, mail_server))
     view = await new_ticket(services.tickets, "citizen@example.ru")
     await to_done(services.tickets, view.number)
@@ -77,7 +76,7 @@ async def test_rows_written_with_each_event_and_sent_once(services: Services, se
 
 async def test_event_rollback_takes_its_notification_with_it(
     services: Services, settings: Settings, mail_server
-) -> None:  # noqa: F811
+) -> None:
     _wire(services, _mail_settings(settings, mail_server))
     view = await new_ticket(services.tickets, "citizen@example.ru")
     before = len(await _rows(services))
@@ -85,15 +84,15 @@ async def test_event_rollback_takes_its_notification_with_it(
     async def failing_hook(session, ticket, event) -> None:
         raise DomainError("boom")
 
-    services.tickets.in_transaction.append(failing_hook)
+    services.tickets.add_in_transaction_hook(failing_hook, ["status"])
     with pytest.raises(DomainError):
         await services.tickets.move(view.number, Status.DISPATCHED, OPERATOR)
-    services.tickets.in_transaction.remove(failing_hook)
+    services.tickets.remove_in_transaction_hook(failing_hook)
     assert len(await _rows(services)) == before
     assert (await services.tickets.detail(view.number)).ticket.status is Status.NEW
 
 
-async def test_no_consent_no_row_and_unique_key(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+async def test_no_consent_no_row_and_unique_key(services: Services, settings: Settings, mail_server) -> None:
     _wire(services, _mail_settings(settings, mail_server))
     await new_ticket(services.tickets, None)  # ticked nothing
     assert await _rows(services) == []
@@ -112,7 +111,7 @@ async def test_no_consent_no_row_and_unique_key(services: Services, settings: Se
     assert view.number
 
 
-async def test_restart_sends_each_exactly_once(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+async def test_restart_sends_each_exactly_once(services: Services, settings: Settings, mail_server) -> None:
     """A graceful stop mid-way, and a crash with rows claimed but unsent: after restarts every
     message has arrived exactly once."""
     mail = _mail_settings(dataclasses.replace(settings, notify_batch=2), mail_server)
@@ -219,7 +218,7 @@ async def test_sms_waits_for_quiet_hours(services: Services, settings: Settings)
     assert len(sms.sent) == 1
 
 
-async def test_two_workers_racing_never_double_send(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+async def test_two_workers_racing_never_double_send(services: Services, settings: Settings, mail_server) -> None:
     """Two instances (two workers, one database) drain one queue at once: each message once."""
     mail = _mail_settings(dataclasses.replace(settings, notify_batch=3), mail_server)
     a = _wire(services, mail, owner="instance-a")
@@ -250,7 +249,7 @@ async def test_two_workers_racing_never_double_send(services: Services, settings
         assert sent_a > 0 and sent_b > 0, owners  # both really worked the queue at once
 
 
-async def test_email_channel_is_real_in_outbox(services: Services, settings: Settings, mail_server) -> None:  # noqa: F811
+async def test_email_channel_is_real_in_outbox(services: Services, settings: Settings, mail_server) -> None:
     feature = _wire(services, _mail_settings(settings, mail_server))
     assert isinstance(feature.worker.channels["email"], EmailChannel)
     assert "sms" not in feature.worker.channels
@@ -335,3 +334,31 @@ async def test_running_worker_stopped_mid_batch_then_restarted(services: Service
     assert sorted(delivered) == sorted(f"h{i}@example.ru" for i in range(6))
     assert len(held.sent) + len(final.sent) == 6
     assert {r.state for r in await _rows(services)} == {"sent"}
+
+
+async def test_the_outbox_hook_is_asked_only_about_the_kinds_that_notify(live_server: LiveServer) -> None:
+    tickets = live_server.services.tickets
+    writer = live_server.app[NOTIFICATIONS].writer
+    for kind in ("created", "status", "escalation"):
+        assert writer in tickets.in_transaction_hooks(kind)
+    for kind in ("note", "transcript", "call", "callback_attempt"):
+        assert tickets.in_transaction_hooks(kind) == []
+
+
+async def test_an_event_runs_only_the_hooks_of_its_kind(services: Services) -> None:
+    seen: list[str] = []
+
+    async def escalation_hook(session, ticket, event) -> None:
+        seen.append(event.kind)
+
+    services.tickets.add_in_transaction_hook(escalation_hook, ["escalation"])
+    view = await new_ticket(services.tickets, None)
+    system = Actor.system("тест")
+    await services.tickets.record_event(view.number, "transcript", system, note="текст")
+    await services.tickets.move(view.number, Status.DISPATCHED, OPERATOR)
+    assert seen == []
+    await services.tickets.record_event(view.number, "escalation", system, note="шаг 1")
+    assert seen == ["escalation"]
+    services.tickets.remove_in_transaction_hook(escalation_hook)
+    await services.tickets.record_event(view.number, "escalation", system, note="шаг 2")
+    assert seen == ["escalation"]

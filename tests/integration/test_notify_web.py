@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import aiohttp
@@ -23,34 +22,21 @@ from callcenter.notifications.links import ANSWER, LinkClaims
 from callcenter.notifications.models import Notification
 from callcenter.store import models as m
 from tests.conftest import LiveServer
-from tests.integration.notify_support import (
+from tests.integration.test_staff_support import make_user, staff_client
+from tests.notify_support import (
     MailServer,
-    mail_server,  # noqa: F401 - fixture
+    mail_settings,
     new_ticket,
-    start_mail_server,
     to_done,
 )
-from tests.integration.test_staff_support import make_user, staff_client
 
 ANSWER_LINK = re.compile(r"(/n/answer/[A-Za-z0-9_\-.]+)")
 UNSUB_LINK = re.compile(r"(/n/unsubscribe/[A-Za-z0-9_\-.]+)")
 
 
 @pytest.fixture
-async def mail() -> AsyncIterator[MailServer]:
-    server, info = await start_mail_server()
-    try:
-        yield info
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-@pytest.fixture
-def settings(settings: Settings, mail: MailServer) -> Settings:  # the conftest's settings, with e-mail on
-    return dataclasses.replace(
-        settings, smtp_host="127.0.0.1", smtp_port=mail.port, smtp_starttls=False, notify_tick_seconds=0.2
-    )
+def settings(settings: Settings, mail_server: MailServer) -> Settings:  # the conftest's settings, with e-mail on
+    return mail_settings(settings, mail_server, notify_tick_seconds=0.2)
 
 
 async def _bodies(live: LiveServer, number: str) -> list[str]:

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from callcenter.config import Settings
+from callcenter.ivr.agi import AgiServer
 
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 INVALID = "510 Invalid or unknown command"
@@ -247,6 +252,40 @@ class FakeAsterisk:
         if command.startswith(DEAD_OK):
             return lines + ["200 result=1"]
         return lines + [DEAD if command.startswith(KNOWN) else INVALID]
+
+
+# --- the app's own IVR, scripted (tests/integration/test_ivr_*.py, test_incidents_ivr.py) ---
+
+ESC = '"0123456789*#"'  # the escape digits the shipped menu passes to STREAM FILE
+
+
+def play(name: str, key: str | None = None, *, failed: bool = False, endpos: int = 8000) -> Step:
+    """The menu plays prompt ``1563/name``; the caller presses ``key`` (or not), or playback fails."""
+    reply = "200 result=-1 endpos=0" if failed else f"200 result={ord(key) if key else 0} endpos={endpos}"
+    return step(f"STREAM FILE 1563/{name} {ESC}", reply)
+
+
+def scripted_agi_settings(settings: Settings, **changes: Any) -> Settings:
+    """``settings`` for a scripted peer: the IVR records with RECORD FILE, which the peer answers
+    (AudioSocket recording has its own tests)."""
+    return dataclasses.replace(settings, ivr_recorder="record_file", **changes)
+
+
+async def call_app_ivr(
+    agi: AgiServer | None, script: list[Step], *, callerid: str, whole_script: bool = True, **options: Any
+) -> PeerResult:
+    """One call of ``callerid`` into the app's FastAGI server, answered from ``script`` (``options``
+    go to FakeAsterisk). Every command matched its step (and, with ``whole_script``, every step was
+    used), and the server's session has ended when this returns."""
+    assert agi is not None, "the FastAGI server did not start with the app"
+    peer = FakeAsterisk(
+        "127.0.0.1", agi.port, env=environment_lines("ivr", callerid=callerid), script=script, **options
+    )
+    result = await peer.run()
+    await agi.wait_idle(5)
+    assert result.mismatches == [], (result.mismatches, result.commands)
+    assert not whole_script or result.script_left == 0, (result.script_left, result.commands)
+    return result
 
 
 # --- recorded traces -------------------------------------------------------------------

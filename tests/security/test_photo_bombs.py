@@ -8,21 +8,32 @@ header, before Pillow allocates a single pixel block (counted by Pillow's own al
 from __future__ import annotations
 
 import asyncio
+import html
 import io
 import struct
 import threading
 import zlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import aiohttp
 import pytest
 from PIL import Image
 
-from callcenter.portal import service as portal_service
+from callcenter.domain.tickets import Status
+from callcenter.notifications.api import NOTIFICATIONS
+from callcenter.notifications.links import ANSWER, LinkClaims
+from callcenter.portal import photos as photos_module
 from callcenter.portal.photos import PhotoLimits, PhotoRejected, allowed_formats, clean_photo
+from callcenter.portal.web import PORTAL
 from callcenter.services import Services
+from callcenter.staff.done_photo import DONE_PHOTOS
 from tests.conftest import LiveServer
+from tests.integration.test_done_photo import post_done, pothole_in_work
+from tests.integration.test_staff_support import staff_client
+from tests.notify_support import new_ticket as notify_ticket
+from tests.notify_support import to_done
 
 LIMITS = PhotoLimits(max_bytes=10 * 2**20)
 BOMB_MESSAGE = "слишком большое по числу точек"
@@ -39,6 +50,13 @@ def solid_rgba_png(side: int) -> bytes:
     idat = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
     header = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)  # 8-bit RGBA
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def bomb_png() -> bytes:
+    """6000x6000 RGBA: a file of about 170 KB that would take 137 MB to decode."""
+    data = solid_rgba_png(6000)
+    assert len(data) < 200 * 1024 and 6000 * 6000 * 4 > LIMITS.max_decoded_bytes
+    return data
 
 
 @pytest.fixture(scope="module")
@@ -107,20 +125,23 @@ async def test_the_portal_refuses_the_review_png_with_a_clear_message(
         assert BOMB_MESSAGE in (await resp.json())["message"]
 
 
-async def test_at_most_two_photos_are_decoded_at_once(services: Services) -> None:
-    """Six photos at once: never more than two decodes in flight (each holds up to 64 MB decoded)."""
+async def test_at_most_two_photos_are_decoded_at_once_whichever_form_sends_them(live_server: LiveServer) -> None:
+    """Six photos at once, two from each form that takes one (the portal, «Выполнено», the answer
+    page): never more than two decodes in flight app-wide (each holds up to 64 MB decoded)."""
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, "JPEG")
     jpeg = buffer.getvalue()
     lock, release = threading.Lock(), threading.Event()
     state = {"active": 0, "peak": 0, "started": 0}
-    real = portal_service.clean_photo_and_trim
+    threads: set[str] = set()
+    real = photos_module.clean_photo_and_trim
 
     def counting(name, raw, limits):  # type: ignore[no-untyped-def]
         with lock:
             state["active"] += 1
             state["started"] += 1
             state["peak"] = max(state["peak"], state["active"])
+            threads.add(threading.current_thread().name)
         try:
             release.wait(timeout=30)
             return real(name, raw, limits)
@@ -128,20 +149,59 @@ async def test_at_most_two_photos_are_decoded_at_once(services: Services) -> Non
             with lock:
                 state["active"] -= 1
 
-    portal = portal_service.PortalService(
-        services.settings, services.tickets, services.sessions, services.reference, services.gazetteer
-    )
-    try:
-        with mock.patch.object(portal_service, "clean_photo_and_trim", counting):
-            decodes = [asyncio.create_task(portal.decode(f"p{n}.jpg", jpeg)) for n in range(6)]
-            while state["started"] < 2:  # both workers busy (an event, not a timer: we poll the counter)
-                await asyncio.sleep(0.01)
-            for _ in range(20):
-                await asyncio.sleep(0)  # give a third decode every chance to start
-            in_flight_while_blocked = state["started"]
-            release.set()
-            results = await asyncio.gather(*decodes)
-    finally:
-        await portal.close()
+    app = live_server.app
+    portal, done, answers = app[PORTAL], app[DONE_PHOTOS], app[NOTIFICATIONS].answers
+    when = datetime.now(UTC)
+    with mock.patch.object(photos_module, "clean_photo_and_trim", counting):
+        decodes = [
+            *(asyncio.create_task(portal.decode(f"p{n}.jpg", jpeg)) for n in range(2)),
+            *(asyncio.create_task(done.keep(f"d{n}.jpg", jpeg, when)) for n in range(2)),
+            *(asyncio.create_task(answers._keep_photo((f"a{n}.jpg", jpeg), "1")) for n in range(2)),  # noqa: SLF001
+        ]
+        while state["started"] < 2:  # both workers busy (an event, not a timer: we poll the counter)
+            await asyncio.sleep(0.01)
+        for _ in range(20):
+            await asyncio.sleep(0)  # give a third decode every chance to start
+        in_flight_while_blocked = state["started"]
+        release.set()
+        results = await asyncio.gather(*decodes)
     assert in_flight_while_blocked == 2
     assert state["peak"] == 2 and len(results) == 6
+    assert {name.split("_")[0] for name in threads} == {"photo-decode"}  # the decoder's pool, not the default one
+
+
+async def _ticket_state(services: Services, number: str) -> tuple[Status, int, list[str]]:
+    detail = await services.tickets.detail(number)
+    return detail.ticket.status, detail.ticket.version, [a.kind for a in detail.attachments]
+
+
+async def test_done_with_a_bomb_png_is_refused_in_russian_and_nothing_changes(live_server: LiveServer) -> None:
+    services = live_server.services
+    number = await pothole_in_work(services)
+    before = await _ticket_state(services, number)
+    async with staff_client(live_server.url, "dorogi") as client:
+        resp = await post_done(client, number, photo=("result.png", bomb_png(), "image/png"))
+        body = html.unescape(await resp.text())
+    assert resp.status == 400 and BOMB_MESSAGE in body and "result.png" in body  # the route answers 400 for a bad photo
+    assert await _ticket_state(services, number) == before
+    assert before[0] is Status.IN_PROGRESS
+
+
+async def test_the_answer_page_refuses_a_bomb_png_in_russian_and_nothing_changes(
+    live_server: LiveServer, http: aiohttp.ClientSession
+) -> None:
+    services = live_server.services
+    view = await notify_ticket(services.tickets, None)
+    await to_done(services.tickets, view.number)
+    before = await _ticket_state(services, view.number)
+    signer = live_server.app[NOTIFICATIONS].answers.signer
+    token = signer.make(LinkClaims(ANSWER, number=view.number), datetime.now(UTC) + timedelta(days=1))
+    form = aiohttp.FormData()
+    form.add_field("fixed", "no")
+    form.add_field("comment", "Яма осталась")
+    form.add_field("photo", bomb_png(), filename="yama.png", content_type="image/png")
+    async with http.post(f"{live_server.url}/n/answer/{token}", data=form) as resp:
+        body = html.unescape(await resp.text())
+    assert resp.status == 422 and BOMB_MESSAGE in body and "Яма осталась" in body  # the comment is kept
+    assert await _ticket_state(services, view.number) == before
+    assert before[0] is Status.DONE

@@ -35,3 +35,23 @@ def test_no_secrets_in_shipped_config() -> None:
             r"(?im)^[ \t]*(secret|password|CALLCENTER_AMI_SECRET|CALLCENTER_SECRET_KEY)[ \t]*[=:][ \t]*(\S*)", text
         ):
             assert match.group(2) in ("", "CHANGE-ME"), f"{path.name}: {match.group(0)}"
+
+
+def _read_write_paths(unit: str) -> list[Path]:
+    paths: list[Path] = []
+    for line in unit.splitlines():
+        if line.startswith("ReadWritePaths="):
+            paths += [Path(p.lstrip("-")) for p in line.split("=", 1)[1].split()]
+    return paths
+
+
+def test_the_unit_lets_the_service_write_every_folder_the_example_config_names(tmp_path: Path) -> None:
+    """ProtectSystem=strict makes everything else read-only: data_dir (recordings, photos) and the IVR
+    prompts folder (serve makes missing prompts; an escalation call writes its spoken message there)."""
+    unit = (ROOT / "deploy" / "callcenter.service").read_text()
+    assert "ProtectSystem=strict" in unit
+    writable = _read_write_paths(unit)
+    config = tomllib.loads((ROOT / "deploy" / "callcenter.example.toml").read_text())
+    written = [Path(config["data_dir"]), Path(config["ivr"]["prompts_dir"])]
+    for folder in written:
+        assert any(folder == w or w in folder.parents for w in writable), (folder, writable)

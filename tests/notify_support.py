@@ -1,10 +1,11 @@
-"""Shared pieces of the notifications tests (no tests here): a real SMTP server (aiosmtpd) on a
+"""Shared pieces of the notifications tests (no tests here; a pytest plugin of tests/conftest.py): a real SMTP server (aiosmtpd) on a
 loopback port, with STARTTLS and AUTH when asked; a fake SMS gateway on a real socket; helpers
 that make tickets with the citizen's consent."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email
 import email.policy
 import json
@@ -20,6 +21,7 @@ import pytest
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from callcenter.config import Settings
 from callcenter.domain.notifications import consent_record
 from callcenter.domain.tickets import Actor, Channel, Role, Status
 from callcenter.tickets.schemas import NewTicket, TicketView
@@ -141,12 +143,19 @@ async def start_mail_server(tls_folder: Path | None = None) -> tuple[asyncio.Abs
 
 @pytest.fixture
 async def mail_server() -> AsyncIterator[MailServer]:
+    """A plain (no TLS) SMTP server for the test; tests/conftest.py registers this module as a plugin,
+    so any test may ask for it, and override ``settings`` with :func:`mail_settings`."""
     server, info = await start_mail_server()
     try:
         yield info
     finally:
         server.close()
         await server.wait_closed()
+
+
+def mail_settings(settings: Settings, mail: MailServer, **changes: Any) -> Settings:
+    """``settings`` sending e-mail to ``mail`` (plain SMTP on loopback), with ``changes``."""
+    return dataclasses.replace(settings, smtp_host="127.0.0.1", smtp_port=mail.port, smtp_starttls=False, **changes)
 
 
 @dataclass
