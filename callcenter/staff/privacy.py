@@ -101,7 +101,7 @@ class PrivacyCommand:
         else:
             print(
                 f"Персональные данные удалены: заявок {len(report.tickets)}, файлов {report.files}, "
-                f"звонков {report.calls}, заявителей {report.citizens}"
+                f"звонков {report.calls}, заявителей {report.citizens}, расшифровок разговоров {report.conversations}"
             )
         return 0
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.domain.conversations import Dialogue, read_conversation
 from callcenter.domain.errors import NotFound
 from callcenter.store import models as m
 
@@ -27,6 +28,8 @@ class CallRow:
     operator: str | None
     ivr_path: str | None
     abandoned: bool
+    conversation: Dialogue | None = None  # the operator's talk with the caller, if it was kept
+    conversation_hidden: bool = False  # kept, but not for this reader (analysts)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class RelatedRecords:
                 full_name or login,
                 c.ivr_path,
                 c.abandoned,
+                read_conversation(c.data),
             )
             for c, full_name, login in rows
         ]

@@ -14,11 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
+from callcenter.accounts.users import UserView
 from callcenter.domain.errors import DomainError, ValidationError
 from callcenter.domain.privacy import PUBLIC_SUMMARY, PUBLIC_SUMMARY_CONFIRMED, PUBLISHER_ROLES, mask_personal
 from callcenter.domain.ticket_numbers import clean_ticket_number
 from callcenter.domain.tickets import Role, Status, allowed_targets
 from callcenter.staff.pages import error_field, local_redirect, render, services, staff, text_fields
+from callcenter.staff.related import CallRow
 from callcenter.staff.ticket_extra import extra_rows, ivr_wording
 from callcenter.tickets.schemas import TicketView
 from callcenter.web.audit import audit, sees_full_phones
@@ -84,7 +86,7 @@ async def ticket_context(request: web.Request, number: str) -> dict[str, Any]:
         "others": others,
         "extra_rows": extra_rows(detail.ticket.extra, shared.settings.zone, shared.reference, ivr_words),
         "ivr_words": ivr_words,
-        "calls": await related.calls_for(detail.ticket.id),
+        "calls": _calls_for_reader(await related.calls_for(detail.ticket.id), user),
         "callbacks": await related.callbacks_for(detail.ticket.id),
         "actions": [(to, action_label(detail.ticket.status, to), note_required(to)) for to in moves],
         "done_rule": done_rule,
@@ -97,6 +99,13 @@ async def ticket_context(request: web.Request, number: str) -> dict[str, Any]:
         "typed": {},
         "open_action": None,
     }
+
+
+def _calls_for_reader(calls: list[CallRow], user: UserView) -> list[CallRow]:
+    """Analysts see that a conversation was kept, never what was said (statistics, not people)."""
+    if sees_full_phones(user):
+        return calls
+    return [dataclasses.replace(c, conversation=None, conversation_hidden=True) if c.conversation else c for c in calls]
 
 
 @require_roles(*STAFF_ROLES)

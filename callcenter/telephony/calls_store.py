@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Text, cast, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.accounts.users import UserService, UserView
 from callcenter.domain.calls import CallDirection, CallSnapshot
+from callcenter.domain.conversations import CONVERSATION_KEY, PARTIES, Dialogue, read_conversation, recording_path
 from callcenter.domain.phones import format_phone
 from callcenter.domain.queue_stats import QueueCall
 from callcenter.store import models as m
@@ -126,6 +127,20 @@ class MissedCall:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedConversation:
+    """A call's kept conversation (the live conversation feature's transcript), as pages show it."""
+
+    linkedid: str
+    caller: str | None
+    started_at: datetime
+    operator: str | None
+    ticket_number: str | None
+    ticket_department: str | None
+    dialogue: Dialogue
+    files: dict[str, str]  # party -> its WAV, relative to the data folder
+
+
+@dataclass(frozen=True)
 class OutboundClaim:
     """The row a click-to-call reserved before dialling (its Linkedid is ``cc-<key>``)."""
 
@@ -324,10 +339,46 @@ class CallStore:
                 if attempt == 2:
                     raise
 
+    async def conversations_since(self, since: datetime, *, limit: int = 100) -> list[SavedConversation]:
+        """Calls since ``since`` with a kept conversation, newest first (the calls page)."""
+        query = _conversation_query().where(m.Call.started_at >= since).order_by(m.Call.started_at.desc())
+        async with self._sessions() as session:
+            rows = (await session.execute(query.limit(limit))).all()
+        return [found for row in rows if (found := _saved_conversation(*row)) is not None]
+
+    async def conversation(self, linkedid: str) -> SavedConversation | None:
+        """The kept conversation of one call, or None."""
+        async with self._sessions() as session:
+            row = (await session.execute(_conversation_query().where(m.Call.linkedid == linkedid))).first()
+        return _saved_conversation(*row) if row is not None else None
+
     async def get(self, linkedid: str) -> m.Call | None:
         """One row (for tests, the CLI and support)."""
         async with self._sessions() as session:
             return (await session.execute(select(m.Call).where(m.Call.linkedid == linkedid))).scalar_one_or_none()
+
+
+def _conversation_query() -> Any:
+    # The JSON column as text: one filter for SQLite and PostgreSQL; rows are read in Python after.
+    return (
+        select(m.Call, m.User.full_name, m.User.login, m.Ticket.number, m.Ticket.department_code)
+        .outerjoin(m.User, m.User.id == m.Call.operator_id)
+        .outerjoin(m.Ticket, m.Ticket.id == m.Call.ticket_id)
+        .where(cast(m.Call.data, Text).like(f'%"{CONVERSATION_KEY}"%'))
+    )
+
+
+def _saved_conversation(
+    call: m.Call, full_name: str | None, login: str | None, number: str | None, department: str | None
+) -> SavedConversation | None:
+    dialogue = read_conversation(call.data)
+    if dialogue is None:
+        return None
+    files = {party: path for party in PARTIES if (path := recording_path(call.data, party)) is not None}
+    started = _aware(call.started_at) or datetime.now(UTC)
+    return SavedConversation(
+        call.linkedid, call.caller, started, full_name or login, number, department, dialogue, files
+    )
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -3,6 +3,9 @@
 * ``GET /staff/calls``: the board (supervisors, analysts, admins); the page loads its
   state once and then follows "board" and "call" messages on ``/ws``;
 * ``GET /staff/calls/state``: that state as JSON (live board, missed calls of the last 24 hours);
+* ``GET /staff/calls/{linkedid}/conversation/{party}.wav``: a kept conversation's recording
+  (operators, supervisors, admins, executors of the call's ticket's department; never analysts,
+  who see neither the transcripts nor the recordings: statistics, not people); audited;
 * ``POST /staff/tickets/{number}/call``: click-to-call (operators, supervisors), with the
   ``call_key`` the ticket page rendered (``web/templates/calls/_call_button.html``).
   Answers JSON to ``web/static/telephony/call.js`` and a page to plain forms.
@@ -10,7 +13,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
@@ -24,10 +30,14 @@ from callcenter.telephony.board_messages import ivr_steps
 from callcenter.telephony.click_to_call import TelephonyUnavailable, new_call_key
 from callcenter.telephony.wiring import TELEPHONY, TelephonySlice
 from callcenter.web.audit import audit, mask_callers, sees_full_phones
-from callcenter.web.auth import SUPERVISION_ROLES, current_user, require_roles
+from callcenter.web.auth import SUPERVISION_ROLES, check_department, current_user, require_roles
 from callcenter.web.error_pages import status_for, wants_json
 
+logger = logging.getLogger(__name__)
+
 DIAL_ROLES = (Role.OPERATOR, Role.SUPERVISOR)
+# Who may hear a kept conversation: as the IVR's voice messages, but never analysts.
+CONVERSATION_ROLES = (Role.OPERATOR, Role.EXECUTOR, Role.SUPERVISOR, Role.ADMIN)
 MISSED_WINDOW = timedelta(hours=24)  # round-the-clock service: not the calendar day
 
 
@@ -36,6 +46,11 @@ def add_routes(app: web.Application) -> None:
     aiohttp_jinja2.get_env(app).globals["call_key"] = new_call_key
     app.router.add_get("/staff/calls", calls_page, name="staff_calls")
     app.router.add_get("/staff/calls/state", calls_state, name="staff_calls_state")
+    app.router.add_get(
+        r"/staff/calls/{linkedid:[A-Za-z0-9._-]{1,64}}/conversation/{party:caller|operator}.wav",
+        conversation_recording,
+        name="staff_conversation_recording",
+    )
     app.router.add_post(r"/staff/tickets/{number:\d{7,12}}/call", call_from_ticket, name="staff_ticket_call")
 
 
@@ -62,7 +77,48 @@ async def state_for_reader(request: web.Request) -> dict[str, Any]:
 
 @require_roles(*SUPERVISION_ROLES)
 async def calls_page(request: web.Request) -> web.Response:
-    return aiohttp_jinja2.render_template("calls/board.html", request, {"state": await state_for_reader(request)})
+    context: dict[str, Any] = {
+        "state": await state_for_reader(request),
+        "conversations": [],
+        "sees_conversations": False,
+    }
+    if current_user(request).role in CONVERSATION_ROLES:
+        since = datetime.now(UTC) - MISSED_WINDOW
+        context["conversations"] = await _slice(request).calls.conversations_since(since)
+        context["sees_conversations"] = True
+    return aiohttp_jinja2.render_template("calls/board.html", request, context)
+
+
+@require_roles(*CONVERSATION_ROLES)
+async def conversation_recording(request: web.Request) -> web.StreamResponse:
+    """One party's WAV of a kept conversation, for users who may see the call's ticket."""
+    linkedid, party = request.match_info["linkedid"], request.match_info["party"]
+    saved = await _slice(request).calls.conversation(linkedid)
+    if saved is None or party not in saved.files:
+        raise web.HTTPNotFound()
+    user = current_user(request)
+    if saved.ticket_number is None and user.role is Role.EXECUTOR:
+        raise web.HTTPNotFound()  # a call with no ticket belongs to no executor
+    check_department(user, saved.ticket_department)
+    path = await asyncio.to_thread(_inside, Path(request.app[SERVICES].settings.data_dir), saved.files[party])
+    await audit(request, "conversation_heard", "call", linkedid, party=party, ticket=saved.ticket_number or "")
+    headers = {
+        "Content-Type": "audio/wav",
+        "Content-Disposition": "inline",
+        "Cache-Control": "private, max-age=3600",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return web.FileResponse(path, headers=headers)
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """The file under the data folder; missing (erased) or outside it: 404."""
+    base = root.resolve()
+    path = (base / relative).resolve()
+    if base not in path.parents or not path.is_file():
+        logger.warning("conversation recording missing or outside the data folder: %s", relative)
+        raise web.HTTPNotFound()
+    return path
 
 
 @require_roles(*SUPERVISION_ROLES)

@@ -9,8 +9,10 @@ Two ways in, both written to the audit log:
 
 What goes: the link to the citizen (and the citizen's phone, name and e-mail once none of their
 tickets keeps them), the flat, photos and recordings (rows and files), phones and names inside
-the description, title and notes (masked), the caller of the ticket's calls, the number of its
-finished callbacks. What stays: number, category, department, address of the problem, district,
+the description, title and notes (masked), the caller of the ticket's calls and their facts (the
+IVR path, the live conversation's transcript and its two WAV files), the number of its finished
+callbacks. A call linked to no ticket keeps no conversation past the retention period either
+(counted from the call's start): its transcript and WAV files go, the call stays for the board. What stays: number, category, department, address of the problem, district,
 map point, statuses and their times: everything the statistics use.
 """
 
@@ -19,14 +21,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import Text, and_, cast, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.accounts.audit import SYSTEM, AuditActor, AuditLog
 from callcenter.clock import Clock, utcnow
+from callcenter.domain.conversations import CONVERSATION_KEY, conversation_files, without_conversation
 from callcenter.domain.phones import normalize_phone
 from callcenter.domain.privacy import mask_personal
 from callcenter.store import models as m
@@ -44,9 +48,16 @@ class ErasureReport:
     files: int = 0
     calls: int = 0
     citizens: int = 0
+    conversations: int = 0  # conversation transcripts erased (their WAV files count in ``files``)
 
     def as_details(self) -> dict[str, object]:
-        return {"tickets": len(self.tickets), "files": self.files, "calls": self.calls, "citizens": self.citizens}
+        return {
+            "tickets": len(self.tickets),
+            "files": self.files,
+            "calls": self.calls,
+            "citizens": self.citizens,
+            "conversations": self.conversations,
+        }
 
 
 class PersonalDataEraser:
@@ -68,16 +79,22 @@ class PersonalDataEraser:
     async def erase_expired(self, retention: timedelta) -> ErasureReport:
         """Erase every ticket whose close (or rejection) is older than ``retention``; audited as the system."""
         report = ErasureReport()
+        cutoff = self._clock() - retention
         while True:
-            ids = await self._expired_batch(self._clock() - retention)
+            ids = await self._expired_batch(cutoff)
             if not ids:
                 break
             await self._erase(ids, report)
-        if report.tickets:
+        await self._erase_unlinked_conversations(cutoff, report)
+        if report.tickets or report.conversations:
             await self._audit.record(
                 SYSTEM, "retention_erased", "tickets", "", days=retention.days, **report.as_details()
             )
-            logger.info("retention: personal data of %d closed tickets erased", len(report.tickets))
+            logger.info(
+                "retention: personal data of %d closed tickets and %d conversations erased",
+                len(report.tickets),
+                report.conversations,
+            )
         return report
 
     async def erase_phone(self, raw_phone: str, actor: AuditActor) -> ErasureReport:
@@ -94,6 +111,7 @@ class PersonalDataEraser:
         for start in range(0, len(ids), self._batch):
             await self._erase(ids[start : start + self._batch], report)
         async with self._sessions.begin() as session:
+            paths = await self._conversation_files(session, m.Call.caller == phone, report)
             calls = await session.execute(update(m.Call).where(m.Call.caller == phone).values(caller=None, data={}))
             report.calls += _rows(calls)
             await session.execute(
@@ -104,6 +122,7 @@ class PersonalDataEraser:
             await session.execute(update(m.Callback).where(m.Callback.phone == phone).values(phone=ERASED))
             if citizen_id is not None:
                 report.citizens += await self._anonymise_citizen(session, citizen_id)
+        report.files += await asyncio.to_thread(_remove_files, self._data_dir, paths)
         # The number itself never goes into the log: only its last two digits, to find the request.
         await self._audit.record(actor, "privacy_erased", "citizen", f"…{phone[-2:]}", **report.as_details())
         return report
@@ -123,6 +142,7 @@ class PersonalDataEraser:
             m.Ticket.flat.is_not(None),
             exists().where(m.Attachment.ticket_id == m.Ticket.id),
             exists().where(and_(m.Call.ticket_id == m.Ticket.id, m.Call.caller.is_not(None))),
+            exists().where(and_(m.Call.ticket_id == m.Ticket.id, _has_conversation())),
         )
         async with self._sessions() as session:
             rows = await session.execute(
@@ -154,12 +174,58 @@ class PersonalDataEraser:
             paths = [a.path for a in attachments]
             for attachment in attachments:
                 await session.delete(attachment)
+            paths += await self._conversation_files(session, m.Call.ticket_id.in_(ids), report)
             calls = await session.execute(update(m.Call).where(m.Call.ticket_id.in_(ids)).values(caller=None, data={}))
             report.calls += _rows(calls)
             await self._erase_callbacks(session, ids)
             for citizen_id in citizens:
                 report.citizens += await self._anonymise_citizen(session, citizen_id)
         report.files += await asyncio.to_thread(_remove_files, self._data_dir, paths)
+
+    async def _conversation_files(self, session: AsyncSession, which: Any, report: ErasureReport) -> list[str]:
+        """The WAV files of the conversations on the calls ``which`` selects (counted in the report);
+        the caller deletes them after the rows are cleared."""
+        rows = await session.execute(select(m.Call.data).where(which, _has_conversation()))
+        paths: list[str] = []
+        for (data,) in rows:
+            if isinstance(data, dict) and CONVERSATION_KEY in data:
+                report.conversations += 1
+                paths += conversation_files(data)
+        return paths
+
+    async def _erase_unlinked_conversations(self, cutoff: datetime, report: ErasureReport) -> None:
+        """Conversations on calls linked to no ticket, started before ``cutoff``: transcript and files."""
+        last_id = 0
+        while True:
+            async with self._sessions.begin() as session:
+                calls = (
+                    (
+                        await session.execute(
+                            select(m.Call)
+                            .where(
+                                m.Call.ticket_id.is_(None),
+                                m.Call.started_at < cutoff,
+                                m.Call.id > last_id,
+                                _has_conversation(),
+                            )
+                            .order_by(m.Call.id)
+                            .limit(self._batch)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                paths: list[str] = []
+                for call in calls:
+                    last_id = call.id
+                    if not isinstance(call.data, dict) or CONVERSATION_KEY not in call.data:
+                        continue  # the word was elsewhere in the data: no conversation here
+                    paths += conversation_files(call.data)
+                    call.data = without_conversation(call.data)
+                    report.conversations += 1
+            report.files += await asyncio.to_thread(_remove_files, self._data_dir, paths)
+            if len(calls) < self._batch:
+                return
 
     async def _erase_callbacks(self, session: AsyncSession, ids: list[int]) -> None:
         covered = select(m.CallbackTicket.callback_id).where(m.CallbackTicket.ticket_id.in_(ids))
@@ -182,6 +248,12 @@ class PersonalDataEraser:
         # phone is unique and required (callbacks point at the row): a placeholder per citizen.
         citizen.phone, citizen.name, citizen.email = f"{ERASED}-{citizen_id}"[:20], None, None
         return 1
+
+
+def _has_conversation() -> Any:
+    """A cheap, dialect-neutral pre-filter (JSON text on both SQLite and PostgreSQL); rows it lets
+    through are checked in Python, so a false match erases nothing."""
+    return cast(m.Call.data, Text).like(f'%"{CONVERSATION_KEY}"%')
 
 
 def _rows(result: object) -> int:

@@ -121,3 +121,104 @@ def test_the_admin_command_erases_on_request(tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 2 and "не распознан" in bad.stdout
+
+
+def _conversation(services: Services, linkedid: str) -> dict[str, object]:
+    """A saved live conversation as callcenter/conversation keeps it, with its two WAV files on disk."""
+    folder = Path(services.settings.data_dir) / "recordings" / "conversations"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {party: f"{linkedid}-{party}.wav" for party in ("caller", "operator")}
+    for name in names.values():
+        (folder / name).write_bytes(b"RIFF....WAVE")
+    return {
+        "started_at": "2026-12-01T10:00:00+00:00",
+        "ended_at": "2026-12-01T10:02:00+00:00",
+        "ended_by": "hangup",
+        "operator_id": None,
+        "interface": "PJSIP/101",
+        "lines": [
+            {"party": "caller", "speaker": "Абонент", "text": "меня зовут петрова анна", "at_seconds": 2.0},
+            {"party": "operator", "speaker": "Оператор", "text": "записала ваш адрес", "at_seconds": 6.5},
+        ],
+        "recordings": names,
+    }
+
+
+def _wavs(services: Services, linkedid: str) -> list[Path]:
+    return sorted((Path(services.settings.data_dir) / "recordings" / "conversations").glob(f"{linkedid}-*.wav"))
+
+
+async def _call_data(services: Services, linkedid: str) -> dict[str, object]:
+    async with services.sessions() as session:
+        return (await session.execute(select(m.Call.data).where(m.Call.linkedid == linkedid))).scalar_one()
+
+
+async def test_expiry_erases_conversation_transcripts_and_their_recordings(services: Services) -> None:
+    rig = build_rig(services, start=local(2026, 12, 1, 12, 0))
+    old = await _closed(rig, PHONE, services)
+    ticket, _ = await _citizen(services, old)
+    start = rig.clock()
+    async with services.sessions.begin() as session:
+        call = (await session.execute(select(m.Call).where(m.Call.ticket_id == ticket.id))).scalar_one()
+        call.data = {"conversation": _conversation(services, "linked")}
+        # Conversations whose call made no ticket: an old one, a young one, and an old call without one.
+        session.add(
+            m.Call(
+                linkedid="old-talk",
+                caller="+79782008888",
+                started_at=start,
+                data={"ivr_path": "1", "conversation": _conversation(services, "old-talk")},
+            )
+        )
+        session.add(
+            m.Call(
+                linkedid="old-plain",
+                caller="+79782008889",
+                started_at=start,
+                data={"ivr_path": "2", "note": "conversation"},
+            )
+        )
+        session.add(
+            m.Call(
+                linkedid="young-talk",
+                caller="+79782008890",
+                started_at=start + timedelta(days=25),
+                data={"conversation": _conversation(services, "young-talk")},
+            )
+        )
+    rig.clock.advance(days=31)
+    audit = AuditLog(services.sessions)
+    eraser = PersonalDataEraser(services.sessions, services.settings.data_dir, audit, clock=rig.clock, batch=1)
+    report = await eraser.erase_expired(timedelta(days=30))
+    assert report.tickets == [old] and report.conversations == 2
+    assert report.files == 2 + 4  # the photo and its thumbnail, two WAVs per conversation
+    assert _wavs(services, "linked") == [] and _wavs(services, "old-talk") == []
+    assert "conversation" not in await _call_data(services, f"call-{ticket.id}")
+    assert await _call_data(services, "old-talk") == {"ivr_path": "1"}  # the call stays for the board
+    assert await _call_data(services, "old-plain") == {"ivr_path": "2", "note": "conversation"}
+    assert "conversation" in await _call_data(services, "young-talk") and len(_wavs(services, "young-talk")) == 2
+    [event] = await audit.search(AuditQuery(action="retention_erased"))
+    assert event.details["conversations"] == 2
+    again = await eraser.erase_expired(timedelta(days=30))
+    assert again.conversations == 0 and again.files == 0
+
+
+async def test_a_citizens_request_erases_their_conversations_and_recordings(services: Services) -> None:
+    rig = build_rig(services, start=local(2026, 12, 1, 12, 0))
+    closed = await _closed(rig, "+79782009999", services)  # the citizen's ticket, called from elsewhere
+    ticket, _ = await _citizen(services, closed)
+    async with services.sessions.begin() as session:
+        call = (await session.execute(select(m.Call).where(m.Call.ticket_id == ticket.id))).scalar_one()
+        call.data = {"conversation": _conversation(services, "linked-theirs")}
+        session.add(m.Call(linkedid="theirs", caller=PHONE, data={"conversation": _conversation(services, "theirs")}))
+        session.add(
+            m.Call(linkedid="others", caller="+79782001111", data={"conversation": _conversation(services, "others")})
+        )
+    eraser = PersonalDataEraser(services.sessions, services.settings.data_dir, AuditLog(services.sessions))
+    actor = AuditActor(None, "admin.ivanov", "admin", "command line")
+    report = await eraser.erase_phone(PHONE, actor)
+    assert report.conversations == 1 and _wavs(services, "theirs") == []
+    assert await _call_data(services, "theirs") == {}
+    assert len(_wavs(services, "others")) == 2 and "conversation" in await _call_data(services, "others")
+    report = await eraser.erase_phone("+79782009999", actor)
+    assert report.conversations == 1 and _wavs(services, "linked-theirs") == []
