@@ -92,7 +92,9 @@ async def test_operator_sees_both_sides_of_the_conversation_live_and_it_is_kept(
 async def test_off_by_default_no_spy_is_placed(pbx: Pbx, driver: Driver, hotline: RunningApp) -> None:
     """Consent is opt-in per deployment: without the setting an answered call is not listened to."""
     assert LIVE_CONVERSATIONS not in hotline.app
-    citizen = await driver.call_citizen("operator", PHONE, variables={"TALK": "8"})
+    # The caller stays 40 s from pressing 0: long enough to outlast op1's wrap-up (queues.conf
+    # wrapuptime 10) after the journey before this one, which left the queue a moment ago.
+    citizen = await driver.call_citizen("operator", PHONE, variables={"TALK": "40"})
     await driver.wait_for(
         lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline", 60, "AgentConnect"
     )
