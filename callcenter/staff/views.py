@@ -32,6 +32,7 @@ from callcenter.web.auth import (
     require_roles,
 )
 from callcenter.web.error_pages import status_for
+from callcenter.web.files import file_inside, private_file
 
 logger = logging.getLogger(__name__)
 
@@ -241,23 +242,7 @@ async def attachment_file(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     found = await staff(request).related.attachment(int(attachment_id))
     check_department(current_user(request), found.department)
-    path = await asyncio.to_thread(_inside, Path(services(request).settings.data_dir), found.path)
+    path = await asyncio.to_thread(file_inside, Path(services(request).settings.data_dir), found.path)
     await audit(request, "attachment_viewed", "ticket", found.ticket_number or "", attachment=found.id, mime=found.mime)
     inline = found.mime.startswith(("image/", "audio/"))
-    headers = {
-        "Content-Type": found.mime if inline else "application/octet-stream",
-        "Content-Disposition": "inline" if inline else f'attachment; filename="attachment-{found.id}"',
-        "Cache-Control": "private, max-age=3600",
-        "X-Content-Type-Options": "nosniff",
-    }
-    return web.FileResponse(path, headers=headers)
-
-
-def _inside(root: Path, relative: str) -> Path:
-    """The file under the data folder; a path that escapes it (``..``) is refused."""
-    base = root.resolve()
-    path = (base / relative).resolve()
-    if base not in path.parents or not path.is_file():
-        logger.warning("attachment file missing or outside the data folder: %s", relative)
-        raise web.HTTPNotFound()
-    return path
+    return private_file(path, found.mime, inline=inline, name=f"attachment-{found.id}")

@@ -32,6 +32,7 @@ from callcenter.telephony.wiring import TELEPHONY, TelephonySlice
 from callcenter.web.audit import audit, mask_callers, sees_full_phones
 from callcenter.web.auth import SUPERVISION_ROLES, check_department, current_user, require_roles
 from callcenter.web.error_pages import status_for, wants_json
+from callcenter.web.files import file_inside, private_file
 
 logger = logging.getLogger(__name__)
 
@@ -100,25 +101,9 @@ async def conversation_recording(request: web.Request) -> web.StreamResponse:
     if saved.ticket_number is None and user.role is Role.EXECUTOR:
         raise web.HTTPNotFound()  # a call with no ticket belongs to no executor
     check_department(user, saved.ticket_department)
-    path = await asyncio.to_thread(_inside, Path(request.app[SERVICES].settings.data_dir), saved.files[party])
+    path = await asyncio.to_thread(file_inside, Path(request.app[SERVICES].settings.data_dir), saved.files[party])
     await audit(request, "conversation_heard", "call", linkedid, party=party, ticket=saved.ticket_number or "")
-    headers = {
-        "Content-Type": "audio/wav",
-        "Content-Disposition": "inline",
-        "Cache-Control": "private, max-age=3600",
-        "X-Content-Type-Options": "nosniff",
-    }
-    return web.FileResponse(path, headers=headers)
-
-
-def _inside(root: Path, relative: str) -> Path:
-    """The file under the data folder; missing (erased) or outside it: 404."""
-    base = root.resolve()
-    path = (base / relative).resolve()
-    if base not in path.parents or not path.is_file():
-        logger.warning("conversation recording missing or outside the data folder: %s", relative)
-        raise web.HTTPNotFound()
-    return path
+    return private_file(path, "audio/wav", inline=True, name=f"{party}.wav")
 
 
 @require_roles(*SUPERVISION_ROLES)
