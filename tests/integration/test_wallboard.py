@@ -98,7 +98,11 @@ async def test_pause_from_the_browser_goes_to_asterisk_with_its_reason_and_comes
 ):
     await make_user(server.services, "op1", device=OP1)
     async with signed_in(server.url, "op1") as op1, op1.socket() as mine, signed_in(server.url, "boss") as boss:
-        page = await op1.page("/staff/pause")
+        for _ in range(100):  # the link is up; the member's state follows its QueueStatus (bounded wait)
+            page = await op1.page("/staff/pause")
+            if "АТС ещё не сообщила" not in page:
+                break
+            await asyncio.sleep(0.1)
         assert "Вы принимаете звонки" in page and "Обед" in page
         async with boss.socket() as wall:
             await mine.wait_for(lambda m: m["type"] == "hello")
