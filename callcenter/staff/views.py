@@ -234,6 +234,9 @@ def _version(value: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+VOICE_KINDS = frozenset({"recording", "comment"})  # the IVR's voice report and the callback's spoken comment
+
+
 @require_roles(*STAFF_ROLES)
 async def attachment_file(request: web.Request) -> web.StreamResponse:
     """An attachment's file, for users who may see its ticket (never a public static path)."""
@@ -242,6 +245,9 @@ async def attachment_file(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     found = await staff(request).related.attachment(int(attachment_id))
     check_department(current_user(request), found.department)
+    if found.kind in VOICE_KINDS and not sees_full_phones(current_user(request)):
+        # a caller's own voice says their name, address and number: analysts get statistics, not people
+        raise web.HTTPForbidden(text="Записи голоса граждан слушают операторы и руководители, не аналитики.")
     path = await asyncio.to_thread(file_inside, Path(services(request).settings.data_dir), found.path)
     await audit(request, "attachment_viewed", "ticket", found.ticket_number or "", attachment=found.id, mime=found.mime)
     inline = found.mime.startswith(("image/", "audio/"))

@@ -18,7 +18,7 @@ from callcenter.web.audit import mask_callers
 from callcenter.web.context import WEB
 from tests.conftest import LiveServer
 from tests.integration.test_staff_support import make_user as make_staff
-from tests.integration.test_staff_support import new_ticket, staff_client
+from tests.integration.test_staff_support import OPERATOR_ACTOR, new_ticket, staff_client
 from tests.protocol.fake_ami import FakeAmi
 from tests.telephony_fixtures import (  # noqa: F401 (fake, settings: fixtures)
     QUEUE_CALL,
@@ -115,3 +115,39 @@ async def test_the_callbacks_csv_masks_numbers_for_analysts(services: Services) 
             full = (await (await sv.get("/staff/callbacks/export.csv")).read()).decode("utf-8-sig")
         assert "+79780001122" in full
         assert "+79780001122" not in masked and "+7 978 ***-**-22" in masked
+
+
+async def test_analysts_do_not_hear_citizens_voices(live_server: LiveServer) -> None:
+    """A voice report says the caller's name, address and number: analysts get no player and a 403;
+    a supervisor hears it, and that is audited."""
+    services = live_server.services
+    await make_staff(services, "lena", Role.ANALYST)
+    await make_staff(services, "boss", Role.SUPERVISOR)
+    ticket = await new_ticket(services, phone=PHONE)
+    folder = services.settings.data_dir / "recordings"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "voice.wav").write_bytes(b"RIFF0000WAVEfmt ")
+    voice = await services.tickets.add_attachment(
+        ticket.number,
+        kind="recording",
+        path="recordings/voice.wav",
+        mime="audio/wav",
+        size=16,
+        sha256=None,
+        public=False,
+        actor=OPERATOR_ACTOR,
+    )
+    async with staff_client(live_server.url, "lena") as lena:
+        page = await (await lena.get(f"/staff/tickets/{ticket.number}")).text()
+        refused = await lena.get(f"/staff/attachments/{voice}")
+        refused_text = await refused.text()
+    assert refused.status == 403 and "не аналитики" in refused_text
+    assert f'src="/staff/attachments/{voice}"' not in page and "Запись голоса доступна операторам" in page
+    async with staff_client(live_server.url, "boss") as boss:
+        page = await (await boss.get(f"/staff/tickets/{ticket.number}")).text()
+        heard = await boss.get(f"/staff/attachments/{voice}")
+        body = await heard.read()
+    assert heard.status == 200 and body.startswith(b"RIFF") and f'src="/staff/attachments/{voice}"' in page
+    events = await live_server.app[WEB].audit.search(AuditQuery())
+    heard_by = {e.login for e in events if e.action == "attachment_viewed"}
+    assert heard_by == {"boss"}
