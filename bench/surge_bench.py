@@ -232,7 +232,9 @@ def simulate(
     share_known: float,
     share_subscribe: float,
 ) -> Figures:
-    rng = random.Random(seed)
+    # Separate streams, so "off" and "on" see the same callers arriving at the same moments with
+    # the same patience (only what the IVR does with them differs).
+    arrivals, choices, talks = random.Random(seed), random.Random(seed + 1), random.Random(seed + 2)
     figures = Figures()
     rate = calls / (hours * 3600)
     events: list[tuple[float, int, str, int]] = []  # (time, order, kind, caller)
@@ -240,15 +242,16 @@ def simulate(
     t = 0.0
     patience: dict[int, float] = {}
     for caller in range(calls):
-        t += rng.expovariate(rate)
-        profile = pick_profile(rng, outage_on, share_outage, share_known, share_subscribe)
+        t += arrivals.expovariate(rate)
+        waits_for = arrivals.expovariate(1 / patience_mean)
+        profile = pick_profile(choices, outage_on, share_outage, share_known, share_subscribe)
         outcome = outcomes[profile]
         figures.calls += 1
         figures.ivr_seconds.append(outcome.seconds)
         if not outcome.to_operator:
             figures.no_operator += 1
             continue
-        patience[caller] = rng.expovariate(1 / patience_mean)
+        patience[caller] = waits_for
         order += 1
         heapq.heappush(events, (t + outcome.seconds, order, "join", caller))
     free = operators
@@ -273,7 +276,7 @@ def simulate(
             figures.reached_operator += 1
             figures.waits.append(now - joined)
             order += 1
-            heapq.heappush(events, (now + rng.expovariate(1 / talk_mean), order, "free", waiting))
+            heapq.heappush(events, (now + talks.expovariate(1 / talk_mean), order, "free", waiting))
     return figures
 
 
