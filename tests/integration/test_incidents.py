@@ -82,6 +82,7 @@ async def test_supervisor_creates_counts_and_restores_one_callback_per_citizen(l
         assert not [n for n in inside if f'id="t-{n}"' in listing] and f'id="t-{outside}"' in listing
         group = await boss.page(f"/staff/?incident={incident_id}&linked=1")
         assert group.count(f"↳ авария № {incident_id}") == 3 and f'id="t-{outside}"' not in group
+        assert (await boss.get("/staff/?incident=x")).status == 422  # not a number: said, not a 500
         unfolded = await boss.page("/staff/?linked=1")
         assert all(f'id="t-{n}"' in unfolded for n in inside)
         row = await boss.get(f"/staff/tickets/{inside[0]}/row?view=board")
