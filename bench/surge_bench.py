@@ -3,22 +3,27 @@
     python -m bench.surge_bench [--calls 300] [--hours 1] [--operators 3] [--seed 1563]
 
 What is real and what is simulated:
-* REAL: the IVR's decisions. Every caller profile is run through the project's own
-  ``IvrEngine`` with the shipped ivr/menu.yaml (outage section removed for "off") over a
-  scripted channel: which prompts play, where the call ends (operator queue, or done without an
-  operator), and how long the IVR part takes (each prompt's length estimated from its Russian
-  text in prompts.yaml at espeak's 150 words a minute, ~14 characters a second; SAY NUMBER 0.8 s).
+* REAL: the IVR's decisions. Every caller profile is one call into the app's own FastAGI server
+  (``AgiServer`` with the ``ivr`` script: the real ``IvrEngine`` and the shipped ivr/menu.yaml,
+  outage section removed for "off") over a TCP socket, the other end a fake Asterisk answering
+  each command as Asterisk 22 does (bench/agi_ivr.py's replies) and pressing the caller's keys:
+  which prompts play, where the call ends (operator queue, or done without an operator), and how
+  long the IVR part takes (each prompt's length estimated from its Russian text in prompts.yaml
+  at espeak's 150 words a minute, ~14 characters a second; SAY NUMBER 0.8 s). The incidents
+  feature behind the IVR is a stand-in port (one active incident): no database.
 * SIMULATED: arrivals (Poisson), who calls about the outage, what they press, the queue
   (first come first served, N operators), talk time (exponential, mean 150 s) and patience
   (exponential, mean 180 s: a caller still waiting then hangs up = abandoned). A discrete-event
-  simulation, seeded, so the figures repeat. No Asterisk and no database: the small run on the
-  real Asterisk is tests/asterisk/test_incidents.py.
+  simulation, seeded, so the figures repeat; no AMI peer (the queue is arithmetic here). The
+  small run with a real Asterisk's queue is tests/asterisk/test_incidents.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import heapq
 import random
 import statistics
@@ -26,12 +31,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bench.agi_ivr import MAX_COMMANDS, environment, reply_for
 from callcenter.ivr import channel_vars as cv
-from callcenter.ivr.agi import DigitsResult, PlaybackResult
+from callcenter.ivr.agi import AgiServer
 from callcenter.ivr.engine import IvrEngine, RecordingSettings
 from callcenter.ivr.menu import load_menu
 from callcenter.ivr.outage import OutageFlow, OutageNotice
 from callcenter.ivr.ports import TicketBrief
+from callcenter.ivr.scripts.ivr import ivr
 
 CHARS_PER_SECOND = 14.0
 SAY_SECONDS = 0.8
@@ -43,56 +50,56 @@ UNKNOWN = "+79780000002"
 
 
 @dataclass
-class _Env:
-    callerid: str
-    uniqueid: str = "bench.1"
-
-
-@dataclass
-class ScriptedChannel:
-    """Duck-types AgiChannel: plays nothing, counts seconds, answers with the caller's script.
-
-    ``script`` maps a prompt name to the key pressed while it plays (consumed once)."""
+class TimedCaller:
+    """The fake Asterisk side of one call (bench/agi_ivr.py's replies, as a real Asterisk 22 gives
+    them): answers every AGI command over the socket, presses the caller's keys and adds up how
+    long the call would take. ``script`` maps a prompt name to the key pressed while it plays."""
 
     phone: str
     script: dict[str, str]
     prompt_seconds: dict[str, float]
     seconds: float = 0.0
     variables: dict[str, str] = field(default_factory=dict)
-    hung_up: bool = False
-    usable: bool = True
+    commands: list[str] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self.env = _Env(self.phone)
+    async def call(self, port: int, uniqueid: str) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(environment("ivr", self.phone, uniqueid))
+            await writer.drain()
+            while raw := await reader.readline():
+                command = raw.decode().rstrip("\n")
+                self.commands.append(command)
+                if len(self.commands) > MAX_COMMANDS:
+                    break  # an IVR that loops: the caller hangs up
+                writer.write((self.reply(command) + "\n").encode())
+                await writer.drain()
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
 
-    async def answer(self) -> None:
-        return None
-
-    async def stream_file(self, name: str, escape: str = "") -> PlaybackResult:
-        prompt = name.split("/", 1)[-1]
-        key = self.script.pop(prompt, None)
-        full = self.prompt_seconds.get(prompt, 2.0)
-        self.seconds += full / 2 if key else full
-        return PlaybackResult(digit=key, endpos=None, failed=False)
-
-    async def wait_for_digit(self, timeout_ms: int) -> DigitsResult:
-        self.seconds += timeout_ms / 1000
-        return DigitsResult(digits="", timed_out=True, failed=False)
-
-    async def say_number(self, number: int, escape: str = "", gender: str | None = None) -> PlaybackResult:
-        self.seconds += SAY_SECONDS
-        return PlaybackResult(digit=None, endpos=None, failed=False)
-
-    async def say_digits(self, digits: str, escape: str = "") -> PlaybackResult:
-        self.seconds += SAY_SECONDS * len(digits) / 2
-        return PlaybackResult(digit=None, endpos=None, failed=False)
-
-    async def set_variable(self, name: str, value: str) -> None:
-        self.variables[name] = value
-
-    async def get_data(self, name: str, timeout_ms: int, max_digits: int) -> DigitsResult:
-        self.seconds += timeout_ms / 1000
-        return DigitsResult(digits="", timed_out=True, failed=False)
+    def reply(self, command: str) -> str:
+        words = command.split()
+        if command.startswith("STREAM FILE"):
+            prompt = words[2].split("/", 1)[-1]
+            key = self.script.pop(prompt, None)
+            full = self.prompt_seconds.get(prompt, 2.0)
+            self.seconds += full / 2 if key else full
+            return f"200 result={ord(key) if key else 0} endpos=8000"
+        if command.startswith("SAY NUMBER"):
+            self.seconds += SAY_SECONDS
+            return "200 result=0"
+        if command.startswith("SAY DIGITS"):
+            self.seconds += SAY_SECONDS * len(words[2]) / 2
+            return "200 result=0"
+        if command.startswith("WAIT FOR DIGIT"):
+            self.seconds += int(words[3]) / 1000
+            return "200 result=0"
+        if command.startswith("GET DATA"):
+            self.seconds += int(words[3]) / 1000 if len(words) > 3 else 0
+            return "200 result= (timeout)"
+        return reply_for(command, self.variables)
 
 
 class _Backend:
@@ -129,6 +136,7 @@ class IvrOutcome:
 
 
 async def run_ivr(outage_on: bool, phone: str, script: dict[str, str]) -> IvrOutcome:
+    """One caller through the app's FastAGI server (the real IvrEngine, the shipped menu)."""
     menu = load_menu()
     prompt_seconds = {name: len(text) / CHARS_PER_SECOND for name, text in menu.prompts.items()}
     flow = None
@@ -140,10 +148,16 @@ async def run_ivr(outage_on: bool, phone: str, script: dict[str, str]) -> IvrOut
         RecordingSettings(local_dir=Path("/nonexistent")),
         outage=flow,
     )
-    channel = ScriptedChannel(phone, dict(script), prompt_seconds)
-    await engine.run_hotline(channel)  # type: ignore[arg-type]
-    route = channel.variables.get(cv.IVR_ROUTE, "")
-    return IvrOutcome(route == cv.ROUTE_OPERATOR, channel.seconds, channel.variables.get(cv.IVR_PATH, ""))
+    server = AgiServer("127.0.0.1", 0, {cv.SCRIPT_IVR: functools.partial(ivr, engine=engine)})
+    await server.start()
+    try:
+        caller = TimedCaller(phone, dict(script), prompt_seconds)
+        await caller.call(server.port, "1795979627.1")
+        await server.wait_idle(5)
+    finally:
+        await server.close()
+    route = caller.variables.get(cv.IVR_ROUTE, "")
+    return IvrOutcome(route == cv.ROUTE_OPERATOR, caller.seconds, caller.variables.get(cv.IVR_PATH, ""))
 
 
 # Who calls, and what they press (menu keys as a caller would, pressed during the named prompt).
@@ -218,7 +232,9 @@ def simulate(
     share_known: float,
     share_subscribe: float,
 ) -> Figures:
-    rng = random.Random(seed)
+    # Separate streams, so "off" and "on" see the same callers arriving at the same moments with
+    # the same patience (only what the IVR does with them differs).
+    arrivals, choices, talks = random.Random(seed), random.Random(seed + 1), random.Random(seed + 2)
     figures = Figures()
     rate = calls / (hours * 3600)
     events: list[tuple[float, int, str, int]] = []  # (time, order, kind, caller)
@@ -226,15 +242,16 @@ def simulate(
     t = 0.0
     patience: dict[int, float] = {}
     for caller in range(calls):
-        t += rng.expovariate(rate)
-        profile = pick_profile(rng, outage_on, share_outage, share_known, share_subscribe)
+        t += arrivals.expovariate(rate)
+        waits_for = arrivals.expovariate(1 / patience_mean)
+        profile = pick_profile(choices, outage_on, share_outage, share_known, share_subscribe)
         outcome = outcomes[profile]
         figures.calls += 1
         figures.ivr_seconds.append(outcome.seconds)
         if not outcome.to_operator:
             figures.no_operator += 1
             continue
-        patience[caller] = rng.expovariate(1 / patience_mean)
+        patience[caller] = waits_for
         order += 1
         heapq.heappush(events, (t + outcome.seconds, order, "join", caller))
     free = operators
@@ -259,7 +276,7 @@ def simulate(
             figures.reached_operator += 1
             figures.waits.append(now - joined)
             order += 1
-            heapq.heappush(events, (now + rng.expovariate(1 / talk_mean), order, "free", waiting))
+            heapq.heappush(events, (now + talks.expovariate(1 / talk_mean), order, "free", waiting))
     return figures
 
 
@@ -282,7 +299,7 @@ def main() -> None:
     args = parser.parse_args()
     on = asyncio.run(ivr_outcomes(True))
     off = asyncio.run(ivr_outcomes(False))
-    print("IVR decisions (the real IvrEngine and ivr/menu.yaml):")
+    print("IVR decisions (the real IvrEngine and ivr/menu.yaml over FastAGI, a fake Asterisk peer):")
     for label, outcomes in (("off", off), ("on", on)):
         for name, o in outcomes.items():
             print(

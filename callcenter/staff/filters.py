@@ -20,7 +20,19 @@ from callcenter.reference import DISTRICTS, ReferenceData
 from callcenter.tickets.schemas import TicketFilter
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
-FILTER_FIELDS = ("status", "category", "department", "channel", "district", "date_from", "date_to", "q", "phone")
+FILTER_FIELDS = (
+    "status",
+    "category",
+    "department",
+    "channel",
+    "district",
+    "date_from",
+    "date_to",
+    "q",
+    "phone",
+    "incident",  # an outage incident's number: its linked tickets
+    "linked",  # "1": show tickets linked to an incident one by one (the board folds them under the master)
+)
 ARCHIVE_STATUSES = (Status.CLOSED, Status.ARCHIVED, Status.REJECTED)
 # The status choices of the select: "" means every status the page allows.
 STATUS_GROUPS: dict[str, tuple[Status, ...]] = {
@@ -56,8 +68,12 @@ def parse_filters(
     default_status: str = "",
     default_days: int | None = None,
     today: date | None = None,
+    fold_linked: bool = False,
 ) -> FilterForm:
-    """Read the filter fields; a bad one is reported and left out, the rest still apply."""
+    """Read the filter fields; a bad one is reported and left out, the rest still apply.
+
+    ``fold_linked``: the list groups an outage's linked tickets under its master (the board),
+    unless ``linked=1`` or one incident's tickets are asked for."""
     # NUL never belongs in a filter and PostgreSQL refuses it in text (it answered 503).
     values = {name: str(query.get(name, "")).replace("\x00", "").strip()[:MAX_QUERY] for name in FILTER_FIELDS}
     if "status" not in query:
@@ -71,8 +87,19 @@ def parse_filters(
     _apply_codes(form, reference)
     _apply_dates(form)
     _apply_text(form)
+    _apply_incident(form, fold_linked)
     form.before_id = _positive_int(query.get("before"))
     return form
+
+
+def _apply_incident(form: FilterForm, fold_linked: bool) -> None:
+    incident = _positive_int(form.values["incident"])
+    if form.values["incident"] and incident is None:
+        form.errors["incident"] = "Укажите номер аварии"
+    if form.values["linked"] not in ("", "1"):
+        form.values["linked"] = ""
+    fold = fold_linked and incident is None and form.values["linked"] != "1"
+    form.filter = replace(form.filter, incident=incident, fold_linked=fold)
 
 
 def _statuses(value: str, allowed: tuple[Status, ...], errors: dict[str, str]) -> tuple[Status, ...]:

@@ -62,6 +62,7 @@ def read_filters(request: web.Request, spec: ListSpec) -> FilterForm:
         allowed=spec.statuses,
         default_status=spec.default_status,
         today=local_today(shared.settings.zone),
+        fold_linked=spec is BOARD,
     )
     user = current_user(request)
     if user.role is Role.EXECUTOR:

@@ -138,6 +138,10 @@ class TicketFilter:
     drafts_only: bool = False
     street: str | None = None
     house: str | None = None
+    incident: int | None = None  # only the tickets linked to this outage incident (its master too)
+    # The operators' board groups an outage's linked tickets under its master: they are left out
+    # here unless being worked on their own (in progress, e.g. reopened by their citizen).
+    fold_linked: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, Select, column, func, select, text, update
+from sqlalchemy import Integer, Select, column, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -590,6 +590,17 @@ class TicketService:
             stmt = await self._filtered(session, filters)
             return (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
 
+    @staticmethod
+    def _incident_filter(stmt: Select[tuple[m.Ticket]], f: TicketFilter) -> Select[tuple[m.Ticket]]:
+        """Outage links live in ``extra`` (``incident``, ``incident_master``: set by the incidents feature)."""
+        incident = m.Ticket.extra["incident"].as_integer()
+        if f.incident is not None:
+            stmt = stmt.where(incident == f.incident)
+        if f.fold_linked:
+            master = m.Ticket.extra["incident_master"].as_boolean()
+            stmt = stmt.where(or_(incident.is_(None), master.is_(True), m.Ticket.status == Status.IN_PROGRESS.value))
+        return stmt
+
     async def _filtered(self, session: AsyncSession, f: TicketFilter) -> Select[tuple[m.Ticket]]:
         stmt = select(m.Ticket)
         if f.statuses:
@@ -606,6 +617,8 @@ class TicketService:
                 stmt = stmt.where(field == value)
         if f.drafts_only:
             stmt = stmt.where(m.Ticket.is_draft.is_(True))
+        if f.incident is not None or f.fold_linked:
+            stmt = self._incident_filter(stmt, f)
         if f.date_from or f.date_to:
             stmt = self._date_filter(stmt, f)
         if f.phone:

@@ -76,8 +76,23 @@ async def test_supervisor_creates_counts_and_restores_one_callback_per_citizen(l
         service = services.incidents.service
         for number in inside:
             await service.link(incident_id, number, "operator")
+        # The board groups the linked tickets under the master: folded, counted, one click away.
         listing = await boss.page("/staff/")
-        assert listing.count(f"↳ авария № {incident_id}") == 3 and f"главная · авария № {incident_id}" in listing
+        assert f"главная · авария № {incident_id}" in listing and "↳ привязано: 3" in listing
+        assert not [n for n in inside if f'id="t-{n}"' in listing] and f'id="t-{outside}"' in listing
+        group = await boss.page(f"/staff/?incident={incident_id}&linked=1")
+        assert group.count(f"↳ авария № {incident_id}") == 3 and f'id="t-{outside}"' not in group
+        assert (await boss.get("/staff/?incident=x")).status == 422  # not a number: said, not a 500
+        unfolded = await boss.page("/staff/?linked=1")
+        assert all(f'id="t-{n}"' in unfolded for n in inside)
+        row = await boss.get(f"/staff/tickets/{inside[0]}/row?view=board")
+        assert row.status == 204  # a live update of a folded ticket adds no row
+        supervisor = Actor(role=Role.SUPERVISOR, name="Руководитель")
+        department = services.reference.category("no_water").department
+        await services.tickets.move(inside[2], Status.DISPATCHED, supervisor, department=department)
+        await services.tickets.move(inside[2], Status.IN_PROGRESS, supervisor)
+        worked = await boss.page("/staff/")
+        assert f'id="t-{inside[2]}"' in worked  # in work on its own: shown
         board = await boss.page(f"/staff/incidents/{incident_id}")
         assert "Порыв на Ленина" in board and "улица Ленина, д. 1–15" in board
         public = await (await boss.get("/api/incidents/active.json")).json()
