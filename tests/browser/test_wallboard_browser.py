@@ -66,6 +66,14 @@ async def test_wallboard_follows_a_call_and_an_operators_pause_with_its_reason(
     await expect(wall.locator("#wb-waiting")).to_have_text("0")
     await expect(wall.locator("#wb-answered")).to_have_text("1", timeout=30_000)
     await expect(wall.locator("#wb-sl-today")).to_have_text("100 %")
+    # today's chart: one bar per hour since midnight, the answered call drawn in its hour
+    bar = wall.locator('#wb-chart g[data-answered="1"]')
+    await expect(bar).to_have_count(1)
+    await expect(bar.locator("rect.wb-bar-in-time")).to_have_count(1)
+    await assert_fully_visible(wall.locator("#wb-chart"), f"wallboard chart at {size}")
+    box = await wall.locator("#wb-chart").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= STAFF_SIZES[size][1], f"chart below the screen at {size}"
+    await boss.shot("wallboard-answered")
 
     await op1.goto("/staff/pause")
     await expect(op1.page.locator("#pause-state")).to_contain_text("Вы принимаете звонки")
