@@ -74,6 +74,10 @@ async def test_queued_call_shows_with_its_wait_then_the_answer_moves_the_service
         async with boss.http.get(server.url + "/staff/wallboard/stats?format=csv&by=queue") as resp:
             csv_text = (await resp.content.read()).decode("utf-8-sig")
         stats_page = await boss.page("/staff/wallboard/stats?by=operator")
+        other_csvs = {}
+        for by in ("hour", "day", "operator"):
+            async with boss.http.get(server.url + f"/staff/wallboard/stats?format=csv&by={by}") as resp:
+                other_csvs[by] = (await resp.content.read()).decode("utf-8-sig").strip().splitlines()
     [call] = queued["calls"]
     assert call["queue"] == "hotline" and queued["oldest_queued_at"] == call["queued_at"]
     [hotline] = queued["queues"]
@@ -92,6 +96,10 @@ async def test_queued_call_shows_with_its_wait_then_the_answer_moves_the_service
     lines = csv_text.strip().splitlines()
     assert lines[0].startswith("queue,offered,answered,abandoned,short_abandoned,answered_in_time,service_level")
     assert lines[1].startswith("hotline,1,1,0,0,1,1.0")
+    for by, rows in other_csvs.items():  # the same call in every grouping: one row, answered in time
+        assert rows[0].startswith(f"{by},offered,answered,") and len(rows) == 2, (by, rows)
+        assert rows[1].split(",")[1:4] == ["1", "1", "0"], (by, rows)
+    assert other_csvs["operator"][1].startswith("Operator One,")
     assert "Operator One" in stats_page and stats_page.count("<svg") == 2  # service level and volume
     assert "Operator One: 1: отвечено 1, брошено 0" in stats_page
     row = await server.app[TELEPHONY].calls.get(QUEUE_CALL)
