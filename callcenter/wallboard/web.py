@@ -295,10 +295,7 @@ async def stats_page(request: web.Request) -> web.Response:
         title="Уровень обслуживания, %",
     )
     volume = horizontal_bars(
-        [(label, f.offered, f"{f.offered}: отвечено {f.answered}, брошено {f.abandoned}") for label, f in rows],
-        title="Звонков в очереди",
-        color=PALETTE[1],
-        width=560,
+        [(label, f.offered, str(f.offered)) for label, f in rows], title="Поступило звонков", color=PALETTE[1]
     )
     return aiohttp_jinja2.render_template(
         "wallboard/stats.html",

@@ -101,7 +101,7 @@ async def test_queued_call_shows_with_its_wait_then_the_answer_moves_the_service
         assert rows[1].split(",")[1:4] == ["1", "1", "0"], (by, rows)
     assert other_csvs["operator"][1].startswith("Operator One,")
     assert "Operator One" in stats_page and stats_page.count("<svg") == 2  # service level and volume
-    assert "Operator One: 1: отвечено 1, брошено 0" in stats_page
+    assert "<title>Operator One: 1</title>" in stats_page and "Поступило звонков" in stats_page
     row = await server.app[TELEPHONY].calls.get(QUEUE_CALL)
     assert row.answered_at is not None and row.queue == "hotline"
 
