@@ -205,3 +205,46 @@ async def _pause_by_cli(hotline: RunningApp, driver: Driver) -> tuple[Any, Any, 
             15,
         )
     return board, note, mine_now, page, back
+
+
+async def test_a_pause_dialled_on_the_phone_shows_on_the_wallboard_and_ends_the_same_way(
+    pbx: Pbx, driver: Driver, hotline: RunningApp
+) -> None:
+    """op1's phone dials *46 then *47 (the shipped [operator-phones] context, caller number op1)."""
+    await make_user(hotline.services, "boss", role=Role.SUPERVISOR)
+    async with signed_in(hotline.url, "boss") as boss, boss.socket() as wall:
+        await wall.wait_for(lambda m: m["type"] == "hello")
+        try:
+            await _dial_feature(driver, "*46")
+            paused = await wall.wait_for(
+                lambda m: (
+                    m["type"] == "wallboard"
+                    and any(o["interface"] == OP1 and o["status"] == "paused" for o in m["operators"])
+                ),
+                20,
+            )
+            await _dial_feature(driver, "*47")
+            back = await wall.wait_for(
+                lambda m: (
+                    m["type"] == "wallboard" and any(o["interface"] == OP1 and not o["paused"] for o in m["operators"])
+                ),
+                20,
+            )
+        finally:
+            await driver.command(f"queue unpause member {OP1} queue hotline")
+    op = next(o for o in paused["operators"] if o["interface"] == OP1)
+    assert (op["status_label"], op["pause_reason"]) == ("на паузе", "Пауза с телефона")
+    assert next(o for o in back["operators"] if o["interface"] == OP1)["status"] != "paused"
+
+
+async def _dial_feature(driver: Driver, code: str) -> None:
+    """What op1's phone does when it dials ``code``: a channel with caller number op1 in [operator-phones]."""
+    reply = await driver.action(
+        "Originate",
+        Channel=f"Local/{code}@operator-phones",
+        Application="Wait",
+        Data="1",
+        CallerID="Operator One <op1>",
+        Async="true",
+    )
+    assert reply.get("Response") == "Success", reply
