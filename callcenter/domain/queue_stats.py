@@ -30,7 +30,7 @@ import enum
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from statistics import fmean
 
 DEFAULT_SERVICE_LEVEL_SECONDS = 20  # asterisk-config/queues.conf: servicelevel = 20
@@ -173,6 +173,36 @@ def grouped(
         )
         for key in sorted(groups, key=str)
     ]
+
+
+def hours_of_day(
+    calls: Sequence[QueueCall],
+    zone: tzinfo,
+    day_start: datetime,
+    now: datetime,
+    *,
+    service_level_seconds: int | Callable[[str], int] = DEFAULT_SERVICE_LEVEL_SECONDS,
+    short_abandon_seconds: float = DEFAULT_SHORT_ABANDON_SECONDS,
+) -> list[tuple[datetime, QueueMetrics]]:
+    """The figures of every local hour from ``day_start`` up to the hour of ``now``, hours
+    without calls included (the wallboard's chart has no gaps); keys are local hour starts."""
+    by_hour = dict(
+        grouped(
+            calls,
+            Grouping.HOUR,
+            zone,
+            service_level_seconds=service_level_seconds,
+            short_abandon_seconds=short_abandon_seconds,
+        )
+    )
+    empty = metrics([])
+    result: list[tuple[datetime, QueueMetrics]] = []
+    hour = day_start.astimezone(zone).replace(minute=0, second=0, microsecond=0)
+    last = now.astimezone(zone).replace(minute=0, second=0, microsecond=0)
+    while hour <= last:
+        result.append((hour, by_hour.get(hour, empty)))
+        hour = (hour.astimezone(UTC) + timedelta(hours=1)).astimezone(zone)  # UTC steps: right across a DST change
+    return result
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from callcenter.domain.phones import mask_phone
 from callcenter.domain.queue_stats import (
     STATUS_LABELS,
     QueueCall,
+    hours_of_day,
     metrics,
     operator_days,
     operator_status,
@@ -170,6 +171,24 @@ class Wallboard:
                 for q in queues
             },
             "operators": {i: {"handled": d.handled, "missed": d.missed} for i, d in operator_days(calls).items()},
+            "hours": [
+                {
+                    "hour": start.strftime("%H:00"),
+                    "answered": f.answered,
+                    "answered_in_time": f.answered_in_time,
+                    "abandoned": f.abandoned,  # short abandons included, as everywhere (docs/wallboard.md)
+                    "short_abandoned": f.short_abandoned,
+                    "service_level": f.as_json()["service_level"],
+                }
+                for start, f in hours_of_day(
+                    calls,
+                    self._zone,
+                    midnight,
+                    now,
+                    service_level_seconds=self.service_level_of,
+                    short_abandon_seconds=self._short,
+                )
+            ],
             "day_started_at": midnight.astimezone(UTC).isoformat(),
         }
         self._figures_at = time.monotonic()
@@ -216,6 +235,8 @@ class Wallboard:
                 for c in queued
             ],
             "total": self._figures.get("total") or empty,
+            # today's calls per local hour for the board's chart (answered in time, later, abandoned)
+            "hours": self._figures.get("hours") or [],
             "queues": queues,
             "operators": [self._operator(o, now) for o in board.get("operators") or []],
             "panels": await self._panels(),

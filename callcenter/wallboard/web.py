@@ -34,7 +34,7 @@ from callcenter.wallboard.reasons import BadReason
 from callcenter.wallboard.wiring import WALLBOARD, WallboardSlice
 from callcenter.web.auth import SUPERVISION_ROLES, current_user, require_roles
 from callcenter.web.error_pages import wants_json
-from callcenter.web.svg_charts import horizontal_bars
+from callcenter.web.svg_charts import PALETTE, horizontal_bars
 
 PAUSE_ROLES = (Role.OPERATOR, Role.SUPERVISOR)
 MAX_STATS_DAYS = 92
@@ -294,12 +294,16 @@ async def stats_page(request: web.Request) -> web.Response:
         [(label, (f.service_level or 0) * 100, _percent(f.service_level)) for label, f in rows],
         title="Уровень обслуживания, %",
     )
+    volume = horizontal_bars(
+        [(label, f.offered, str(f.offered)) for label, f in rows], title="Поступило звонков", color=PALETTE[1]
+    )
     return aiohttp_jinja2.render_template(
         "wallboard/stats.html",
         request,
         {
             "rows": rows,
             "chart": chart,
+            "volume": volume,
             "grouping": grouping,
             "groupings": GROUP_LABELS,
             "first": first,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
+from callcenter.domain.phones import format_phone
 from callcenter.domain.tickets import Actor, Channel, Role, Status
 from callcenter.store import models as m
 from callcenter.tickets.schemas import NewTicket
@@ -80,3 +81,29 @@ async def test_unaccepted_ticket_calls_the_duty_phone_and_pressing_1_accepts_it(
     again = await hotline.services.tickets.detail(number)
     assert len([e for e in again.events if e.kind == "escalation"]) == len(escalations)  # nothing more: accepted
     assert len(dialled) == 1
+
+
+@pytest.mark.app_settings(escalation_tick_seconds=0.5, escalation_step_minutes=0.05)
+async def test_a_busy_duty_phone_moves_the_chain_to_the_head_who_accepts_with_1(
+    pbx: Pbx, driver: Driver, hotline: RunningApp
+) -> None:
+    """duty (busy: tests/asterisk/overlay [city] +79780000001) -> head, 3 s later, presses 1."""
+    number = await late_dispatched_ticket(hotline)
+    view = await hotline.services.tickets.get(number)
+    escalator = hotline.app[WALLBOARD].escalator
+    await escalator.contacts.save(view.department, {"duty_phone": "+79780000001", "head_phone": DUTY})
+    async with asyncio.timeout(120):
+        while (await hotline.services.tickets.get(number)).status is not Status.IN_PROGRESS:
+            await asyncio.sleep(0.5)  # two steps, two calls, the head's key: bounded above
+    await hotline.services.agi.wait_idle(30)
+    await escalator.wait_calls()
+    detail = await hotline.services.tickets.detail(number)
+    notes = [e.note for e in detail.events if e.kind == "escalation"]
+    duty = next(i for i, n in enumerate(notes) if "звонок дежурному службы" in n)
+    head = next(i for i, n in enumerate(notes) if "звонок руководителю службы" in n)
+    assert "+7 978 000-00-01" in notes[duty] and f"{format_phone(DUTY)}" in notes[head]
+    assert duty < head and any("Звонок эскалации: busy" in n for n in notes[duty + 1 : head]), notes
+    [accepted] = [e for e in detail.events if e.kind == "status" and e.to_status == "in_progress"]
+    assert "эскалации" in accepted.note
+    await escalator.tick()  # accepted: the chain is over, whichever step it had reached (3 s apart here)
+    assert await escalator.panel_lines() == []

@@ -5,8 +5,10 @@ statistics agree with Asterisk's QueueStatus counters (Completed, Abandoned)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+from typing import Any
 
 import pytest
 
@@ -150,3 +152,99 @@ def _reason_id(page: str, label: str) -> str:
     found = re.search(r'name="reason" value="(\d+)"[^>]*data-reason="' + re.escape(label) + '"', page)
     assert found, f"no reason {label} on the pause page"
     return found.group(1)
+
+
+async def test_a_pause_made_outside_the_browser_shows_on_the_wallboard_and_the_operators_page(
+    pbx: Pbx, driver: Driver, hotline: RunningApp
+) -> None:
+    """Asterisk's CLI stands in for the phone's feature code (PauseQueueMember): the app sent
+    nothing, yet the QueueMemberPause it hears shows the pause and its reason everywhere."""
+    await make_user(hotline.services, "op1", device=OP1, full_name="Оператор Один")
+    await make_user(hotline.services, "boss", role=Role.SUPERVISOR)
+    try:
+        board, note, mine_now, page, back = await _pause_by_cli(hotline, driver)
+    finally:
+        await driver.command(f"queue unpause member {OP1} queue hotline")  # op1 never stays paused for the next test
+    op = next(o for o in board["operators"] if o["interface"] == OP1)
+    assert (op["status_label"], op["pause_reason"]) == ("на паузе", "Совещание")
+    assert note["reason"] == "Совещание" and (mine_now["paused"], mine_now["reason"]) == (True, "Совещание")
+    assert "Вы на паузе" in page and "Совещание" in page
+    assert not next(o for o in back["operators"] if o["interface"] == OP1)["paused"]
+
+
+async def _pause_by_cli(hotline: RunningApp, driver: Driver) -> tuple[Any, Any, Any, str, Any]:
+    async with (
+        signed_in(hotline.url, "op1") as op1,
+        op1.socket() as mine,
+        signed_in(hotline.url, "boss") as boss,
+        boss.socket() as wall,
+    ):
+        await mine.wait_for(lambda m: m["type"] == "hello")
+        await wall.wait_for(lambda m: m["type"] == "hello")
+        for _ in range(100):  # the app's first QueueStatus reports op1 unpaused (bounded wait)
+            if (await (await op1.get("/staff/pause/state")).json())["known"]:
+                break
+            await asyncio.sleep(0.1)
+        await driver.command(f"queue pause member {OP1} queue hotline reason Совещание")
+        note = await mine.wait_for(lambda m: m["type"] == "pause" and m["paused"], 15)
+        board = await wall.wait_for(
+            lambda m: (
+                m["type"] == "wallboard"
+                and any(o["interface"] == OP1 and o["status"] == "paused" for o in m["operators"])
+            ),
+            15,
+        )
+        mine_now = await (await op1.get("/staff/pause/state")).json()
+        page = await op1.page("/staff/pause")
+        await driver.command(f"queue unpause member {OP1} queue hotline")
+        back = await wall.wait_for(
+            lambda m: (
+                m["type"] == "wallboard"
+                and any(o["interface"] == OP1 and o["status"] != "paused" for o in m["operators"])
+            ),
+            15,
+        )
+    return board, note, mine_now, page, back
+
+
+async def test_a_pause_dialled_on_the_phone_shows_on_the_wallboard_and_ends_the_same_way(
+    pbx: Pbx, driver: Driver, hotline: RunningApp
+) -> None:
+    """op1's phone dials *46 then *47 (the shipped [operator-phones] context, caller number op1)."""
+    await make_user(hotline.services, "boss", role=Role.SUPERVISOR)
+    async with signed_in(hotline.url, "boss") as boss, boss.socket() as wall:
+        await wall.wait_for(lambda m: m["type"] == "hello")
+        try:
+            await _dial_feature(driver, "*46")
+            paused = await wall.wait_for(
+                lambda m: (
+                    m["type"] == "wallboard"
+                    and any(o["interface"] == OP1 and o["status"] == "paused" for o in m["operators"])
+                ),
+                20,
+            )
+            await _dial_feature(driver, "*47")
+            back = await wall.wait_for(
+                lambda m: (
+                    m["type"] == "wallboard" and any(o["interface"] == OP1 and not o["paused"] for o in m["operators"])
+                ),
+                20,
+            )
+        finally:
+            await driver.command(f"queue unpause member {OP1} queue hotline")
+    op = next(o for o in paused["operators"] if o["interface"] == OP1)
+    assert (op["status_label"], op["pause_reason"]) == ("на паузе", "Пауза с телефона")
+    assert next(o for o in back["operators"] if o["interface"] == OP1)["status"] != "paused"
+
+
+async def _dial_feature(driver: Driver, code: str) -> None:
+    """What op1's phone does when it dials ``code``: a channel with caller number op1 in [operator-phones]."""
+    reply = await driver.action(
+        "Originate",
+        Channel=f"Local/{code}@operator-phones",
+        Application="Wait",
+        Data="1",
+        CallerID="Operator One <op1>",
+        Async="true",
+    )
+    assert reply.get("Response") == "Success", reply

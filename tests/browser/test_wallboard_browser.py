@@ -66,6 +66,14 @@ async def test_wallboard_follows_a_call_and_an_operators_pause_with_its_reason(
     await expect(wall.locator("#wb-waiting")).to_have_text("0")
     await expect(wall.locator("#wb-answered")).to_have_text("1", timeout=30_000)
     await expect(wall.locator("#wb-sl-today")).to_have_text("100 %")
+    # today's chart: one bar per hour since midnight, the answered call drawn in its hour
+    bar = wall.locator('#wb-chart g[data-answered="1"]')
+    await expect(bar).to_have_count(1)
+    await expect(bar.locator("rect.wb-bar-in-time")).to_have_count(1)
+    await assert_fully_visible(wall.locator("#wb-chart"), f"wallboard chart at {size}")
+    box = await wall.locator("#wb-chart").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= STAFF_SIZES[size][1], f"chart below the screen at {size}"
+    await boss.shot("wallboard-answered")
 
     await op1.goto("/staff/pause")
     await expect(op1.page.locator("#pause-state")).to_contain_text("Вы принимаете звонки")
@@ -81,6 +89,15 @@ async def test_wallboard_follows_a_call_and_an_operators_pause_with_its_reason(
     await op1.page.click("#pause-resume")
     await expect(op1.page.locator("#pause-state")).to_contain_text("Вы принимаете звонки")
     await expect(row).not_to_have_attribute("data-status", "paused")
+    # the supervisor's statistics of the same call: both charts and the table fit the screen
+    await boss.goto("/staff/wallboard/stats?by=operator")
+    await expect(wall.locator("#stats-table tbody tr")).to_have_count(1)
+    await expect(wall.locator("#stats-table tbody tr td").first).to_have_text("Operator One")
+    for chart in ("#stats-level svg", "#stats-volume svg"):
+        await assert_fully_visible(wall.locator(chart), f"statistics chart {chart} at {size}")
+    await assert_no_sideways_scrolling(wall, f"statistics page at {size}")
+    await boss.shot("wallboard-stats")
+
     [pause, resume] = [a for a in fake.actions if a.get("Action") == "QueuePause"]
     assert (pause["Paused"], pause["Reason"], resume["Paused"]) == ("true", "Обед", "false")
     boss.check_clean()

@@ -114,6 +114,19 @@ async def test_done_overdue_escalates_too_and_a_fresh_ticket_does_not(live_serve
     assert await escalator.tick() == 1
     assert "не выполнена в срок" in (await escalation_notes(live_server, late))[0]
     assert await escalation_notes(live_server, fresh) == []
+    # the whole chain for the "done" stage: no duty phone, no head phone, then the supervisor
+    assert await escalator.tick() == 1
+    assert await escalator.tick() == 1
+    notes = await escalation_notes(live_server, late)
+    assert len(notes) == 3 and all("не выполнена в срок" in n for n in notes)
+    assert "звонок дежурному службы невозможен" in notes[0] and "звонок руководителю службы невозможен" in notes[1]
+    assert "старшему смены на табло" in notes[2]
+    board = live_server.app[WALLBOARD].board
+    [line] = await escalation_lines(board)
+    assert line["text"].startswith(f"Заявка {late}: не выполнена в срок") and line["level"] == "alert"
+    assert await escalator.tick() == 0  # the chain is over: nothing more until the ticket moves on
+    await live_server.services.tickets.move(late, Status.DONE, OPERATOR, note="Устранено")
+    assert await escalator.tick() == 0 and await escalation_lines(board) == []
 
 
 async def test_duty_contacts_admin_page_refuses_bad_numbers(live_server: LiveServer):

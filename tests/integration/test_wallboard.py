@@ -74,6 +74,10 @@ async def test_queued_call_shows_with_its_wait_then_the_answer_moves_the_service
         async with boss.http.get(server.url + "/staff/wallboard/stats?format=csv&by=queue") as resp:
             csv_text = (await resp.content.read()).decode("utf-8-sig")
         stats_page = await boss.page("/staff/wallboard/stats?by=operator")
+        other_csvs = {}
+        for by in ("hour", "day", "operator"):
+            async with boss.http.get(server.url + f"/staff/wallboard/stats?format=csv&by={by}") as resp:
+                other_csvs[by] = (await resp.content.read()).decode("utf-8-sig").strip().splitlines()
     [call] = queued["calls"]
     assert call["queue"] == "hotline" and queued["oldest_queued_at"] == call["queued_at"]
     [hotline] = queued["queues"]
@@ -83,12 +87,21 @@ async def test_queued_call_shows_with_its_wait_then_the_answer_moves_the_service
     assert (today["offered"], today["answered"], today["answered_in_time"], today["service_level"]) == (1, 1, 1, 1.0)
     assert answered["total"]["last_hour"]["service_level"] == 1.0 and today["aht_seconds"] is not None
     assert answered["waiting"] == 0
+    # the board's chart: every local hour since midnight, the call in the hour it joined the queue
+    hours = answered["hours"]
+    assert hours[0]["hour"] == "00:00" and len(hours) == len({h["hour"] for h in hours})
+    assert [(h["answered"], h["answered_in_time"], h["abandoned"]) for h in hours if h["answered"]] == [(1, 1, 0)]
     [op] = answered["operators"]
     assert op["handled_today"] == 1 and op["status"] in ("wrapup", "free")
     lines = csv_text.strip().splitlines()
     assert lines[0].startswith("queue,offered,answered,abandoned,short_abandoned,answered_in_time,service_level")
     assert lines[1].startswith("hotline,1,1,0,0,1,1.0")
-    assert "Operator One" in stats_page and "<svg" in stats_page
+    for by, rows in other_csvs.items():  # the same call in every grouping: one row, answered in time
+        assert rows[0].startswith(f"{by},offered,answered,") and len(rows) == 2, (by, rows)
+        assert rows[1].split(",")[1:4] == ["1", "1", "0"], (by, rows)
+    assert other_csvs["operator"][1].startswith("Operator One,")
+    assert "Operator One" in stats_page and stats_page.count("<svg") == 2  # service level and volume
+    assert "<title>Operator One: 1</title>" in stats_page and "Поступило звонков" in stats_page
     row = await server.app[TELEPHONY].calls.get(QUEUE_CALL)
     assert row.answered_at is not None and row.queue == "hotline"
 

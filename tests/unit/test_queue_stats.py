@@ -12,6 +12,7 @@ from callcenter.domain.queue_stats import (
     OperatorStatus,
     QueueCall,
     grouped,
+    hours_of_day,
     metrics,
     operator_days,
     operator_status,
@@ -63,6 +64,17 @@ def test_grouping_by_local_hour_queue_and_operator():
     assert [(k, f.answered) for k, f in ops] == [("op1", 1), ("op2", 1)]  # unanswered have no operator
     [(day, f)] = grouped(calls, Grouping.DAY, ZONE)
     assert day.isoformat() == "2026-12-06" and f.offered == 3
+
+
+def test_hours_of_day_has_every_local_hour_up_to_now_empty_ones_included():
+    midnight = datetime(2026, 12, 5, 21, 0, tzinfo=UTC)  # 00:00 in Simferopol
+    calls = [answered(5, at=T0), answered(30, at=T0 + timedelta(minutes=40)), abandoned(9), abandoned(2)]
+    hours = hours_of_day(calls, ZONE, midnight, T0 + timedelta(hours=2), short_abandon_seconds=5)
+    assert [k.hour for k, _ in hours] == list(range(13))  # 00:00 .. 12:00 local, now is 12:30
+    by_hour = {k.hour: f for k, f in hours}
+    assert (by_hour[10].answered, by_hour[10].abandoned, by_hour[10].short_abandoned) == (1, 2, 1)
+    assert (by_hour[11].answered, by_hour[11].answered_in_time) == (1, 0)
+    assert by_hour[12].offered == 0 and by_hour[12].service_level is None and by_hour[0].offered == 0
 
 
 def test_operator_day_counts_rings_not_taken_as_missed():

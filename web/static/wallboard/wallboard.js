@@ -106,6 +106,51 @@
     $("wb-operators-empty").hidden = state.operators.length > 0;
   }
 
+  var SVG = "http://www.w3.org/2000/svg";
+
+  function svg(tag, attrs, text) {
+    var node = document.createElementNS(SVG, tag);
+    Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined) { node.textContent = text; }
+    return node;
+  }
+
+  /* Today's calls per local hour: stacked bars (answered in time, answered later, abandoned,
+     short abandons left out as in the shares), the busiest hour's total on the axis. */
+  function renderChart() {
+    var chart = $("wb-chart");
+    if (!chart) { return; }
+    chart.textContent = "";
+    var hours = state.hours || [];
+    var W = 640, H = 190, left = 34, top = 8, bottom = 26, plotH = H - top - bottom;
+    var max = 0;
+    hours.forEach(function (h) { max = Math.max(max, h.answered + h.abandoned - h.short_abandoned); });
+    var yMax = Math.max(max, 1);
+    var slot = (W - left) / Math.max(hours.length, 1);
+    chart.appendChild(svg("line", {x1: left, y1: top + plotH, x2: W, y2: top + plotH, "class": "wb-axis"}));
+    chart.appendChild(svg("text", {x: left - 4, y: top + 14, "text-anchor": "end", "class": "wb-tick"}, String(yMax)));
+    chart.appendChild(svg("text", {x: left - 4, y: top + plotH, "text-anchor": "end", "class": "wb-tick"}, "0"));
+    var every = hours.length > 12 ? 3 : (hours.length > 6 ? 2 : 1);
+    hours.forEach(function (h, i) {
+      var x = left + i * slot + slot * 0.12, w = slot * 0.76, y = top + plotH;
+      var abandoned = h.abandoned - h.short_abandoned;
+      var group = svg("g", {"data-hour": h.hour, "data-answered": h.answered, "data-abandoned": abandoned});
+      group.appendChild(svg("title", {}, h.hour + ": отвечено " + h.answered + " (вовремя " + h.answered_in_time +
+        "), не дождались " + abandoned + ", уровень " + percent(h.service_level)));
+      [["wb-bar-in-time", h.answered_in_time], ["wb-bar-late", h.answered - h.answered_in_time],
+       ["wb-bar-abandoned", abandoned]].forEach(function (part) {
+        var height = plotH * part[1] / yMax;
+        if (height <= 0) { return; }
+        y -= height;
+        group.appendChild(svg("rect", {x: x, y: y, width: w, height: height, "class": part[0]}));
+      });
+      if (i % every === 0 || i === hours.length - 1) {
+        group.appendChild(svg("text", {x: x + w / 2, y: H - 6, "text-anchor": "middle", "class": "wb-tick"}, h.hour.slice(0, 2)));
+      }
+      chart.appendChild(group);
+    });
+  }
+
   function renderPanels() {
     var box = $("wb-panels");
     box.textContent = "";
@@ -128,6 +173,7 @@
     renderTiles();
     renderQueues();
     renderOperators();
+    renderChart();
     renderPanels();
     document.body.setAttribute("data-updated", state.server_now);
   }
