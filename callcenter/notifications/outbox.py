@@ -34,6 +34,7 @@ from callcenter.domain.notifications import (
     Trigger,
     compose,
     compose_escalation,
+    confirms_draft,
     trigger_for,
 )
 from callcenter.notifications.links import ANSWER, UNSUBSCRIBE, LinkClaims, LinkSigner
@@ -103,7 +104,10 @@ class OutboxWriter:
         if event.kind == ESCALATION_TRIGGER:
             await self._escalation(session, ticket, event)
             return
-        trigger = trigger_for(event.kind, event.from_status, event.to_status)
+        if event.kind == "edit":  # only a voice draft's confirmation registers it
+            trigger = Trigger.REGISTERED if confirms_draft(event.kind, event.data) else None
+        else:
+            trigger = trigger_for(event.kind, event.from_status, event.to_status)
         if trigger is None or (trigger is Trigger.REGISTERED and ticket.is_draft):
             return
         now = event.at

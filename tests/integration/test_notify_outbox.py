@@ -339,7 +339,7 @@ async def test_running_worker_stopped_mid_batch_then_restarted(services: Service
 async def test_the_outbox_hook_is_asked_only_about_the_kinds_that_notify(live_server: LiveServer) -> None:
     tickets = live_server.services.tickets
     writer = live_server.app[NOTIFICATIONS].writer
-    for kind in ("created", "status", "escalation"):
+    for kind in ("created", "status", "edit", "escalation"):
         assert writer in tickets.in_transaction_hooks(kind)
     for kind in ("note", "transcript", "call", "callback_attempt"):
         assert tickets.in_transaction_hooks(kind) == []
