@@ -81,12 +81,15 @@ class NotificationWorker:
             return
         except Exception as err:  # noqa: BLE001 - an adapter bug must not stop the worker; retried later
             logger.exception("notification %s: %s adapter failed", item.id, item.channel.value)
+            # Retried on the same schedule and limit as a transient failure, then shown as failed.
+            delay = retry_delay(item.attempts, self._retry, self._max_attempts)
+            now = self._clock()
             await self.outbox.mark_failed(
                 item.id,
                 self.owner,
-                self._clock(),
+                now,
                 f"{type(err).__name__}: {err}",
-                self._clock() + timedelta(minutes=5),
+                now + delay if delay else None,
                 item.channel.value,
             )
             return

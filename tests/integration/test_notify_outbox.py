@@ -362,3 +362,64 @@ async def test_an_event_runs_only_the_hooks_of_its_kind(services: Services) -> N
     services.tickets.remove_in_transaction_hook(escalation_hook)
     await services.tickets.record_event(view.number, "escalation", system, note="шаг 2")
     assert seen == ["escalation"]
+
+
+async def test_a_lease_running_out_at_night_keeps_the_sms_for_the_calling_window(
+    services: Services, settings: Settings
+) -> None:
+    """An instance claims an SMS and an e-mail just before the calling window closes and dies;
+    the claims come back after the window closed: the e-mail goes at once, the SMS at 09:00."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("Europe/Simferopol")
+    clock = FakeClock(datetime(2026, 12, 7, 20, 59, 30, tzinfo=zone))
+    services.tickets._clock = clock
+    sms, mail = FlakyChannel([]), FlakyChannel([])
+    feature = _wire(services, settings, channels={"sms": sms, "email": mail}, clock=clock, owner="alive")
+    await new_ticket(services.tickets, "c@example.ru", sms=True)
+    claimed = await feature.outbox.claim(
+        "dead", clock(), timedelta(seconds=120), 10, frozenset({NotifyChannel.SMS, NotifyChannel.EMAIL})
+    )
+    assert sorted(c.channel.value for c in claimed) == ["email", "sms"]  # then the instance dies
+    clock.advance(seconds=121)  # 21:01:31: the window has closed
+    assert await feature.worker.tick() == 1
+    assert len(mail.sent) == 1 and sms.sent == []
+    rows = {r.channel: r for r in await _rows(services)}
+    assert rows["sms"].state == "pending"
+    assert rows["sms"].due_at.astimezone(zone) == datetime(2026, 12, 8, 9, 0, tzinfo=zone)
+    clock.set(datetime(2026, 12, 8, 9, 0, tzinfo=zone))
+    assert await feature.worker.tick() == 1
+    assert len(sms.sent) == 1
+
+
+class BrokenChannel:
+    """An adapter with a bug: raises something that is not a DeliveryError."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def send(self, address: str, subject: str, text: str, key: str) -> str | None:
+        self.calls += 1
+        raise KeyError("template field")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_an_adapter_bug_is_retried_on_the_schedule_then_shown_as_failed(
+    services: Services, settings: Settings
+) -> None:
+    clock = FakeClock(services.tickets._clock() + timedelta(seconds=5))
+    broken = BrokenChannel()
+    tuned = dataclasses.replace(settings, notify_retry_minutes=[2], notify_max_attempts=2)
+    feature = _wire(services, tuned, channels={"email": broken}, clock=clock)
+    await new_ticket(services.tickets, "c@example.ru")
+    assert await feature.worker.tick() == 1
+    (row,) = await _rows(services)
+    assert row.state == "pending" and row.due_at == clock() + timedelta(minutes=2) and "KeyError" in row.last_error
+    clock.advance(minutes=2)
+    assert await feature.worker.tick() == 1
+    (row,) = await _rows(services)
+    assert row.state == "failed" and row.attempts == 2 and broken.calls == 2
+    assert [p["state"] for p in await feature.outbox.problems()] == ["failed"]
