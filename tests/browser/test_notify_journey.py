@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from callcenter.config import Settings
 from callcenter.domain.tickets import Actor, Role, Status
+from callcenter.notifications.api import NOTIFICATIONS
 from callcenter.store import models as m
 from callcenter.tickets.schemas import DonePhoto
 from tests.browser.journey_support import (
@@ -28,6 +29,7 @@ from tests.notify_support import MailServer, mail_settings, new_ticket, to_done
 
 EXECUTOR = Actor(role=Role.OPERATOR, name="Диспетчер Иванова")
 ANSWER_LINK = re.compile(r"http://127\.0\.0\.1:\d+(/n/answer/[A-Za-z0-9_\-.]+)")
+UNSUBSCRIBE_LINK = re.compile(r"http://127\.0\.0\.1:\d+(/n/unsubscribe/[A-Za-z0-9_\-.]+)")
 
 
 @pytest.fixture
@@ -143,4 +145,16 @@ async def test_phone_answer_not_fixed_with_comment_and_photo(
     await citizen.goto(link.group(1))  # the link again: the ticket is no longer done
     await expect(page.locator("#answer-status")).to_contain_text("уже не требуется")
     assert await page.locator("#answer-form").count() == 0
+
+    # The unsubscribe link of the same e-mail, on the phone: after it, «выполнено» again sends nothing.
+    unsubscribe = UNSUBSCRIBE_LINK.search(body)
+    assert unsubscribe, body
+    await citizen.goto(unsubscribe.group(1))
+    await assert_no_sideways_scrolling(page, "unsubscribe page (phone)")
+    await assert_fully_visible(page.locator("#unsubscribe-submit"), "unsubscribe button")
+    await page.click("#unsubscribe-submit")
+    await expect(page.locator("#unsubscribe-done")).to_contain_text("больше не будут приходить")
+    before = len(await live_server.app[NOTIFICATIONS].outbox.for_ticket(view.number))
+    await tickets.move(view.number, Status.DONE, EXECUTOR, note="Люк заменён")
+    assert len(await live_server.app[NOTIFICATIONS].outbox.for_ticket(view.number)) == before
     citizen.check_clean()
