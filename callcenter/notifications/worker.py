@@ -118,12 +118,17 @@ class NotificationWorker:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # Cleared before the tick, not after: a wake() or close() that comes while a batch is
+            # being sent stays set, so the loop looks again (or stops) at once instead of sleeping
+            # a whole tick (a stop during a send used to wait for the tick, then close's timeout).
+            self._wake.clear()
             try:
                 while await self.tick() and not self._stopping:
                     pass
             except Exception:  # noqa: BLE001 - the database may be briefly away; try again next tick
                 logger.exception("notification tick failed")
-            self._wake.clear()
+            if self._stopping:
+                break
             try:
                 await asyncio.wait_for(self._wake.wait(), self._tick_seconds)
             except TimeoutError:
