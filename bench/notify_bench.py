@@ -39,7 +39,7 @@ from callcenter.store.db import create_engine, session_factory  # noqa: E402
 from callcenter.store.migrate import upgrade_async  # noqa: E402
 from callcenter.store.reference_sync import sync_reference  # noqa: E402
 from callcenter.tickets.schemas import NewTicket  # noqa: E402
-from tests.integration.notify_support import consented, start_mail_server  # noqa: E402
+from tests.notify_support import consented, start_mail_server  # noqa: E402
 
 OPERATOR = Actor(role=Role.OPERATOR, name="bench")
 
@@ -104,7 +104,7 @@ async def main() -> None:
 
     plain = await _create(services, args.tickets, 0)
     feature = build_notifications(settings, sessions=services.sessions, tickets=services.tickets)
-    services.tickets.in_transaction.append(feature.writer)
+    services.tickets.add_in_transaction_hook(feature.writer, feature.writer.kinds)
     hooked = await _create(services, args.tickets, args.tickets)
     print(f"ticket create without the outbox hook: {_ms(plain)}")
     print(f"ticket create with the outbox row:     {_ms(hooked)}")

@@ -67,6 +67,14 @@ def trigger_for(kind: str, from_status: str | None, to_status: str | None) -> Tr
     return None
 
 
+def confirms_draft(kind: str, data: dict[str, Any] | None) -> bool:
+    """An ``edit`` event that confirmed a voice draft: the ticket is registered only now, so its
+    «зарегистрирована» message (number and tracking link) is sent now (the draft's own
+    ``created`` event sends nothing)."""
+    changes = (data or {}).get("changes")
+    return kind == "edit" and isinstance(changes, dict) and changes.get("is_draft") == [True, False]
+
+
 @dataclass(frozen=True)
 class Consent:
     """Which channels the citizen agreed to at intake, and where to."""
@@ -161,9 +169,10 @@ NO_ANSWER_NOTE = (
 ESCALATION_TRIGGER = "escalation"
 ESCALATION_EMAIL_KEY = "duty_email"  # in an escalation event's data: the address the step mails
 
-# The ticket event kinds that can cause a notification: the others (a call, a transcript, a
-# callback attempt...) never do, so the outbox is not asked about them.
-NOTIFYING_EVENT_KINDS = ("created", "status", ESCALATION_TRIGGER)
+# The ticket event kinds that can cause a notification ("edit": a voice draft's confirmation):
+# the others (a call, a transcript, a callback attempt...) never do, so the outbox is not asked
+# about them.
+NOTIFYING_EVENT_KINDS = ("created", "status", "edit", ESCALATION_TRIGGER)
 
 
 def compose_escalation(number: str, note: str, *, category: str, address: str, ticket_url: str) -> Message:

@@ -34,6 +34,7 @@ from callcenter.domain.notifications import (
     Trigger,
     compose,
     compose_escalation,
+    confirms_draft,
     trigger_for,
 )
 from callcenter.notifications.links import ANSWER, UNSUBSCRIBE, LinkClaims, LinkSigner
@@ -103,7 +104,10 @@ class OutboxWriter:
         if event.kind == ESCALATION_TRIGGER:
             await self._escalation(session, ticket, event)
             return
-        trigger = trigger_for(event.kind, event.from_status, event.to_status)
+        if event.kind == "edit":  # only a voice draft's confirmation registers it
+            trigger = Trigger.REGISTERED if confirms_draft(event.kind, event.data) else None
+        else:
+            trigger = trigger_for(event.kind, event.from_status, event.to_status)
         if trigger is None or (trigger is Trigger.REGISTERED and ticket.is_draft):
             return
         now = event.at
@@ -244,19 +248,26 @@ class Outbox:
         return [Claimed(r[0], NotifyChannel(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
     async def release_expired(self, now: datetime) -> int:
-        """Claims whose lease ran out (a worker died mid-send): back to pending, due now."""
+        """Claims whose lease ran out (a worker died mid-send): back to pending, due now, or for
+        the quiet channels at the calling window's next opening (a lease may run out at night)."""
         expired = (Notification.state == OutboxState.SENDING.value) & (Notification.lease_until <= now)
         async with self._sessions() as session:
             if (await session.execute(select(Notification.id).where(expired).limit(1))).first() is None:
                 return 0
+        quiet_due = self._policy.next_callable(now, self._policy.window)
+        count = 0
         async with self._sessions.begin() as session:
-            result = await session.execute(
-                update(Notification)
-                .where(expired)
-                .values(state=OutboxState.PENDING.value, claimed_by=None, lease_until=None, due_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            count = _rowcount(result)
+            for channels, due in (
+                (Notification.channel.in_(sorted(self._quiet)), quiet_due),
+                (Notification.channel.not_in(sorted(self._quiet)), now),
+            ):
+                result = await session.execute(
+                    update(Notification)
+                    .where(expired, channels)
+                    .values(state=OutboxState.PENDING.value, claimed_by=None, lease_until=None, due_at=due)
+                    .execution_options(synchronize_session=False)
+                )
+                count += _rowcount(result)
         if count:
             logger.warning("%d notification claim(s) expired: queued again", count)
         return count

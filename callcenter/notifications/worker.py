@@ -81,12 +81,15 @@ class NotificationWorker:
             return
         except Exception as err:  # noqa: BLE001 - an adapter bug must not stop the worker; retried later
             logger.exception("notification %s: %s adapter failed", item.id, item.channel.value)
+            # Retried on the same schedule and limit as a transient failure, then shown as failed.
+            delay = retry_delay(item.attempts, self._retry, self._max_attempts)
+            now = self._clock()
             await self.outbox.mark_failed(
                 item.id,
                 self.owner,
-                self._clock(),
+                now,
                 f"{type(err).__name__}: {err}",
-                self._clock() + timedelta(minutes=5),
+                now + delay if delay else None,
                 item.channel.value,
             )
             return
@@ -115,12 +118,17 @@ class NotificationWorker:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # Cleared before the tick, not after: a wake() or close() that comes while a batch is
+            # being sent stays set, so the loop looks again (or stops) at once instead of sleeping
+            # a whole tick (a stop during a send used to wait for the tick, then close's timeout).
+            self._wake.clear()
             try:
                 while await self.tick() and not self._stopping:
                     pass
             except Exception:  # noqa: BLE001 - the database may be briefly away; try again next tick
                 logger.exception("notification tick failed")
-            self._wake.clear()
+            if self._stopping:
+                break
             try:
                 await asyncio.wait_for(self._wake.wait(), self._tick_seconds)
             except TimeoutError:

@@ -366,7 +366,9 @@ class TicketService:
             now = self._clock()
             await self._bump(session, ticket, now)
             note = "Черновик подтверждён оператором" if "is_draft" in diff else None
-            session.add(self._event(ticket, actor, "edit", now, note=note, data={"changes": diff}, public=False))
+            event = self._event(ticket, actor, "edit", now, note=note, data={"changes": diff}, public=False)
+            session.add(event)
+            await self._run_hooks(session, ticket, event)
             await self._index(session, ticket)
             view = await self._view(session, ticket)
         self._publish("edited", view)
@@ -737,7 +739,7 @@ class TicketService:
 
     def add_in_transaction_hook(self, hook: InTransactionHook, kinds: Iterable[str]) -> None:
         """Run ``hook`` inside the transaction of every event of these ``kinds`` ("created",
-        "status", or a ``record_event`` kind such as "escalation"); events of other kinds neither
+        "status", "edit", or a ``record_event`` kind such as "escalation"); events of other kinds neither
         call it nor pay for the flush it needs."""
         for kind in kinds:
             self._hooks.setdefault(kind, []).append(hook)

@@ -5,21 +5,31 @@ ticket and cancels its callback; the tracking page shows the same texts."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.async_api import Browser, expect
 from sqlalchemy import select
 
 from callcenter.config import Settings
 from callcenter.domain.tickets import Actor, Role, Status
+from callcenter.notifications.api import NOTIFICATIONS
 from callcenter.store import models as m
 from callcenter.tickets.schemas import DonePhoto
-from tests.browser.journey_support import STAFF_SIZES, open_person
+from tests.browser.journey_support import (
+    PHONE_SIZE,
+    STAFF_SIZES,
+    assert_fully_visible,
+    assert_no_sideways_scrolling,
+    open_person,
+)
 from tests.conftest import LiveServer
-from tests.notify_support import MailServer, mail_settings
+from tests.notify_support import MailServer, mail_settings, new_ticket, to_done
 
 EXECUTOR = Actor(role=Role.OPERATOR, name="Диспетчер Иванова")
 ANSWER_LINK = re.compile(r"http://127\.0\.0\.1:\d+(/n/answer/[A-Za-z0-9_\-.]+)")
+UNSUBSCRIBE_LINK = re.compile(r"http://127\.0\.0\.1:\d+(/n/unsubscribe/[A-Za-z0-9_\-.]+)")
 
 
 @pytest.fixture
@@ -91,4 +101,60 @@ async def test_email_link_closes_the_ticket_and_cancels_the_callback(
     await expect(timeline).to_contain_text(f"Заявка № {number} принята в работу.")
     await expect(timeline).to_contain_text(f"Заявка № {number} закрыта. Спасибо!")
     await citizen.shot("notify-track", full_page=True)
+    citizen.check_clean()
+
+
+async def test_phone_answer_not_fixed_with_comment_and_photo(
+    browser: Browser, live_server: LiveServer, mail_server: MailServer, tmp_path: Path
+) -> None:
+    """The answer page on a 390x844 phone: opened from the delivered e-mail, nothing scrolls
+    sideways, «Нет» with a comment and a photo chosen in Chromium reopens the ticket; the same
+    link opened again says no answer is needed any more."""
+    tickets = live_server.services.tickets
+    view = await new_ticket(tickets, "phone-user@example.ru")
+    await to_done(tickets, view.number)
+    await mail_server.handler.wait_for(3)  # зарегистрирована, принята в работу, выполнено
+    (body,) = [b for b in mail_server.handler.bodies() if "/n/answer/" in b]
+    link = ANSWER_LINK.search(body)
+    assert link, body
+
+    citizen = await open_person(browser, live_server.url, "citizen", PHONE_SIZE)
+    page = citizen.page
+    await citizen.goto(link.group(1))
+    await expect(page.locator("h1")).to_contain_text(f"Заявка № {view.number}: выполнено")
+    await assert_no_sideways_scrolling(page, "answer page (phone)")
+    for control in ("#fixed-yes", "#fixed-no", "#comment", "#photo", "#answer-submit"):
+        await assert_fully_visible(page.locator(control), f"answer page {control}")
+    await page.check("#fixed-no")
+    await page.fill("#comment", "Вода снова течёт из-под люка")
+    picture = tmp_path / "leak.jpg"
+    Image.new("RGB", (640, 480), (30, 60, 200)).save(picture, "JPEG")
+    await page.set_input_files("#photo", str(picture))
+    await citizen.shot("notify-answer-not-fixed")
+    await page.click("#answer-submit")
+    await expect(page.locator("#answered-text")).to_contain_text("возвращена исполнителю")
+    await assert_no_sideways_scrolling(page, "answered page (phone)")
+    await citizen.shot("notify-answered-not-fixed")
+
+    detail = await tickets.detail(view.number)
+    assert detail.ticket.status is Status.IN_PROGRESS
+    assert any("Вода снова течёт из-под люка" in (e.note or "") for e in detail.events if e.kind == "status")
+    (photo,) = [a for a in detail.attachments if a.kind == "photo"]
+    assert (live_server.services.settings.data_dir / photo.path).exists()
+
+    await citizen.goto(link.group(1))  # the link again: the ticket is no longer done
+    await expect(page.locator("#answer-status")).to_contain_text("уже не требуется")
+    assert await page.locator("#answer-form").count() == 0
+
+    # The unsubscribe link of the same e-mail, on the phone: after it, «выполнено» again sends nothing.
+    unsubscribe = UNSUBSCRIBE_LINK.search(body)
+    assert unsubscribe, body
+    await citizen.goto(unsubscribe.group(1))
+    await assert_no_sideways_scrolling(page, "unsubscribe page (phone)")
+    await assert_fully_visible(page.locator("#unsubscribe-submit"), "unsubscribe button")
+    await page.click("#unsubscribe-submit")
+    await expect(page.locator("#unsubscribe-done")).to_contain_text("больше не будут приходить")
+    before = len(await live_server.app[NOTIFICATIONS].outbox.for_ticket(view.number))
+    await tickets.move(view.number, Status.DONE, EXECUTOR, note="Люк заменён")
+    assert len(await live_server.app[NOTIFICATIONS].outbox.for_ticket(view.number)) == before
     citizen.check_clean()

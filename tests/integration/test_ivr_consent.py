@@ -2,7 +2,8 @@
 real socket, the shipped menu, the real store and outbox, a fake SMS gateway on a real socket.
 
 Pressing 1 after the voice report records consent on the draft exactly as the staff form does
-(``extra["notify"]``), so the ticket's «принята в работу» SMS is queued; no key, no consent; a
+(``extra["notify"]``), so the operator's confirmation of the draft queues the «зарегистрирована»
+SMS (number and tracking link) and taking it in hand the «принята в работу» one; no key, no consent; a
 withheld number is not asked."""
 
 from __future__ import annotations
@@ -61,13 +62,14 @@ async def accept(server: LiveServer, number: str) -> list[tuple[str, str, str]]:
     """The operator confirms the draft; it is dispatched and taken in hand: the outbox rows."""
     tickets = server.services.tickets
     await tickets.edit(number, {}, SUPERVISOR, confirm_draft=True)
+    await tickets.edit(number, {"address": "ул. Ленина, д. 7"}, SUPERVISOR)
     await tickets.move(number, Status.DISPATCHED, SUPERVISOR)
     await tickets.move(number, Status.IN_PROGRESS, SUPERVISOR)
     rows = await server.app[NOTIFICATIONS].outbox.for_ticket(number)
     return [(n.channel, n.address, n.body) for n in rows]
 
 
-async def test_key_1_records_consent_and_the_accepted_sms_is_queued(live_server: LiveServer) -> None:
+async def test_key_1_records_consent_and_the_registered_and_accepted_sms_are_queued(live_server: LiveServer) -> None:
     script = [*REPORT, play("sms-consent", "1"), play("sms-consent-recorded"), play("goodbye")]
     result = await run(live_server, script)
     number = result.variables[cv.IVR_TICKET]
@@ -78,8 +80,11 @@ async def test_key_1_records_consent_and_the_accepted_sms_is_queued(live_server:
     assert result.variables[cv.IVR_PATH].endswith(">record>sms")
 
     rows = await accept(live_server, number)
-    assert [(channel, address) for channel, address, _ in rows] == [("sms", CALLER)]
-    assert f"Заявка № {number} принята в работу." in rows[0][2]
+    # The confirmation registers the ticket: number and tracking link; then «принята в работу».
+    # The consent's own edit and a later edit of the confirmed ticket send nothing.
+    assert [(channel, address) for channel, address, _ in rows] == [("sms", CALLER), ("sms", CALLER)]
+    assert f"Заявка № {number} зарегистрирована." in rows[0][2] and f"/track?number={number}" in rows[0][2]
+    assert f"Заявка № {number} принята в работу." in rows[1][2]
 
 
 async def test_no_key_is_no_consent_and_no_sms(live_server: LiveServer) -> None:

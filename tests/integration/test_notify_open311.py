@@ -16,7 +16,7 @@ from tests.notify_support import MailServer, mail_settings
 
 @pytest.fixture
 def settings(settings: Settings, mail_server: MailServer) -> Settings:
-    return mail_settings(settings, mail_server)
+    return mail_settings(settings, mail_server, sms_url="http://127.0.0.1:9/x")  # SMS on (never sent here)
 
 
 async def test_notify_attribute(live_server: LiveServer, http: aiohttp.ClientSession, api_key: str) -> None:  # noqa: F811
@@ -27,6 +27,13 @@ async def test_notify_attribute(live_server: LiveServer, http: aiohttp.ClientSes
     number = json.loads(body)[0]["service_request_id"]
     rows = await live_server.app[NOTIFICATIONS].outbox.for_ticket(number)
     assert [(r.channel, r.address, r.trigger) for r in rows] == [("email", "app-user@example.ru", "registered")]
+
+    both = {"email": "both@example.ru", "phone": "8 978 555-44-33", "attribute[notify]": "both"}
+    status, body = await post(http, url, {**base, **both})
+    assert status == 200, body
+    rows = await live_server.app[NOTIFICATIONS].outbox.for_ticket(json.loads(body)[0]["service_request_id"])
+    assert sorted((r.channel, r.address) for r in rows) == [("email", "both@example.ru"), ("sms", "+79785554433")]
+    assert {r.trigger for r in rows} == {"registered"}
 
     status, body = await post(http, url, {**base, "email": "quiet@example.ru"})  # no attribute: no messages
     assert status == 200

@@ -339,7 +339,7 @@ async def test_running_worker_stopped_mid_batch_then_restarted(services: Service
 async def test_the_outbox_hook_is_asked_only_about_the_kinds_that_notify(live_server: LiveServer) -> None:
     tickets = live_server.services.tickets
     writer = live_server.app[NOTIFICATIONS].writer
-    for kind in ("created", "status", "escalation"):
+    for kind in ("created", "status", "edit", "escalation"):
         assert writer in tickets.in_transaction_hooks(kind)
     for kind in ("note", "transcript", "call", "callback_attempt"):
         assert tickets.in_transaction_hooks(kind) == []
@@ -362,3 +362,132 @@ async def test_an_event_runs_only_the_hooks_of_its_kind(services: Services) -> N
     services.tickets.remove_in_transaction_hook(escalation_hook)
     await services.tickets.record_event(view.number, "escalation", system, note="шаг 2")
     assert seen == ["escalation"]
+
+
+async def test_a_lease_running_out_at_night_keeps_the_sms_for_the_calling_window(
+    services: Services, settings: Settings
+) -> None:
+    """An instance claims an SMS and an e-mail just before the calling window closes and dies;
+    the claims come back after the window closed: the e-mail goes at once, the SMS at 09:00."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("Europe/Simferopol")
+    clock = FakeClock(datetime(2026, 12, 7, 20, 59, 30, tzinfo=zone))
+    services.tickets._clock = clock
+    sms, mail = FlakyChannel([]), FlakyChannel([])
+    feature = _wire(services, settings, channels={"sms": sms, "email": mail}, clock=clock, owner="alive")
+    await new_ticket(services.tickets, "c@example.ru", sms=True)
+    claimed = await feature.outbox.claim(
+        "dead", clock(), timedelta(seconds=120), 10, frozenset({NotifyChannel.SMS, NotifyChannel.EMAIL})
+    )
+    assert sorted(c.channel.value for c in claimed) == ["email", "sms"]  # then the instance dies
+    clock.advance(seconds=121)  # 21:01:31: the window has closed
+    assert await feature.worker.tick() == 1
+    assert len(mail.sent) == 1 and sms.sent == []
+    rows = {r.channel: r for r in await _rows(services)}
+    assert rows["sms"].state == "pending"
+    assert rows["sms"].due_at.astimezone(zone) == datetime(2026, 12, 8, 9, 0, tzinfo=zone)
+    clock.set(datetime(2026, 12, 8, 9, 0, tzinfo=zone))
+    assert await feature.worker.tick() == 1
+    assert len(sms.sent) == 1
+
+
+class BrokenChannel:
+    """An adapter with a bug: raises something that is not a DeliveryError."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def send(self, address: str, subject: str, text: str, key: str) -> str | None:
+        self.calls += 1
+        raise KeyError("template field")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_an_adapter_bug_is_retried_on_the_schedule_then_shown_as_failed(
+    services: Services, settings: Settings
+) -> None:
+    clock = FakeClock(services.tickets._clock() + timedelta(seconds=5))
+    broken = BrokenChannel()
+    tuned = dataclasses.replace(settings, notify_retry_minutes=[2], notify_max_attempts=2)
+    feature = _wire(services, tuned, channels={"email": broken}, clock=clock)
+    await new_ticket(services.tickets, "c@example.ru")
+    assert await feature.worker.tick() == 1
+    (row,) = await _rows(services)
+    assert row.state == "pending" and row.due_at == clock() + timedelta(minutes=2) and "KeyError" in row.last_error
+    clock.advance(minutes=2)
+    assert await feature.worker.tick() == 1
+    (row,) = await _rows(services)
+    assert row.state == "failed" and row.attempts == 2 and broken.calls == 2
+    assert [p["state"] for p in await feature.outbox.problems()] == ["failed"]
+
+
+async def test_the_app_restarted_sends_what_the_stopped_one_left_exactly_once(
+    settings: Settings, mail_server: MailServer
+) -> None:
+    """The real app, stopped and started again over the same database: messages queued by the
+    first run and left in the outbox go out once each from the second; a third run sends nothing."""
+    from aiohttp import web
+
+    from callcenter.app import init_app
+    from callcenter.services import SERVICES
+
+    # A tick far away: after its first (empty) look the worker waits; «created» does not wake it.
+    tuned = _mail_settings(dataclasses.replace(settings, notify_tick_seconds=3600.0), mail_server)
+
+    async def run_app(body) -> None:  # type: ignore[no-untyped-def]
+        app = init_app(tuned)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await body(app[SERVICES])
+        finally:
+            await runner.cleanup()  # a graceful stop: the worker finishes its batch and closes
+
+    numbers: list[str] = []
+
+    async def first(services: Services) -> None:
+        if services.engine.dialect.name == "postgresql":
+            from tests.conftest import _truncate_postgres
+
+            await _truncate_postgres(services)
+        from callcenter.store.reference_sync import sync_reference
+
+        await sync_reference(services.sessions, services.reference)
+        for i in range(5):
+            numbers.append((await new_ticket(services.tickets, f"left{i}@example.ru")).number)
+        assert {r.state for r in await _rows(services)} == {"pending"}
+
+    async def second(services: Services) -> None:
+        await mail_server.handler.wait_for(5)
+
+    async def third(services: Services) -> None:
+        assert {r.state for r in await _rows(services)} == {"sent"}
+
+    await run_app(first)
+    assert mail_server.handler.received == []  # stopped with 5 messages waiting in the outbox
+    await run_app(second)
+    await run_app(third)
+    got = Counter(r.recipients[0] for r in mail_server.handler.received)
+    assert got == Counter({f"left{i}@example.ru": 1 for i in range(5)})
+    assert len(numbers) == 5
+
+
+async def test_a_stop_during_a_send_ends_the_worker_when_the_send_ends(services: Services, settings: Settings) -> None:
+    """close() while a batch is in flight: the worker stops as soon as the batch is recorded, not
+    after its tick (an hour here) or close's own timeout."""
+    tuned = dataclasses.replace(settings, notify_tick_seconds=3600.0)
+    held = HoldingChannel()
+    feature = _wire(services, tuned, channels={"email": held}, owner="w")
+    await new_ticket(services.tickets, "in-flight@example.ru")
+    feature.worker.start()
+    await held.started.wait()
+    stopping = asyncio.create_task(feature.worker.close(timeout=3600))
+    await asyncio.sleep(0)
+    held.release.set()
+    await asyncio.wait_for(stopping, 60)  # the bound only turns a hang into a failure
+    assert held.sent == ["in-flight@example.ru"]
+    assert [r.state for r in await _rows(services)] == ["sent"]
