@@ -1,8 +1,9 @@
 """Signed links in messages: HMAC-SHA256 over a small JSON payload, with an expiry.
 
-A token is ``base64url(payload).base64url(mac)``. The payload names the action ("answer":
-the citizen's reply to «выполнено»; "unsub": unsubscribe one address), the ticket number or
-the channel and address, and the expiry (Unix seconds). A changed byte or an expired token is
+A token is ``base64url(body + mac[:12])``: the body is a version byte, the action ("answer":
+the citizen's reply to «выполнено»; "unsub": unsubscribe one address), the expiry (Unix
+seconds) and the ticket number or the channel and address. The first form,
+``base64url(json).base64url(mac)``, is still accepted: links already sent keep working. A changed byte or an expired token is
 refused with a Russian message; nothing is looked up before the signature is checked.
 """
 
@@ -13,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +24,12 @@ from callcenter.domain.errors import DomainError
 MAX_TOKEN = 600
 ANSWER = "answer"
 UNSUBSCRIBE = "unsub"
+COMPACT = 2  # the compact token's version byte
+COMPACT_MAC = 12  # bytes of HMAC-SHA256 kept in a compact token (96 bits)
+_HEAD = struct.Struct(">BBI")  # version, action, expiry (Unix seconds)
+_ACTIONS = {ANSWER: 1, UNSUBSCRIBE: 2}
+_ACTION_NAMES = {code: name for name, code in _ACTIONS.items()}
+_Found = tuple[Any, int, Any, Any, Any]  # action, expiry, number, channel, address
 
 
 class BadLink(DomainError):
@@ -62,37 +70,56 @@ class LinkSigner:
         return hmac.new(self._key, body, hashlib.sha256).digest()
 
     def make(self, claims: LinkClaims, expires: datetime) -> str:
-        payload: dict[str, Any] = {"a": claims.action, "e": int(expires.timestamp())}
-        for key, value in (("n", claims.number), ("c", claims.channel), ("d", claims.address)):
-            if value is not None:
-                payload[key] = value
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        return f"{_b64(body)}.{_b64(self._mac(body))}"
+        """A compact token (no dot): version, action, expiry and the claims in a few bytes, and
+        the first 12 bytes (96 bits) of the MAC. About 40 characters where the JSON form took
+        110: an SMS with two links is two segments shorter."""
+        fields = "\x00".join(v or "" for v in (claims.number, claims.channel, claims.address)).encode()
+        body = _HEAD.pack(COMPACT, _ACTIONS[claims.action], int(expires.timestamp())) + fields
+        return _b64(body + self._mac(body)[:COMPACT_MAC])
 
     def check(self, token: str, action: str, now: datetime) -> LinkClaims:
-        """The claims of a valid, unexpired token for ``action``; BadLink or ExpiredLink otherwise."""
+        """The claims of a valid, unexpired token for ``action``; BadLink or ExpiredLink otherwise.
+        Tokens of the first, JSON form (``payload.mac``, sent before the compact one) still work."""
         bad = BadLink("Ссылка повреждена или неполна: откройте её из сообщения целиком или позвоните 1563")
-        if not token or len(token) > MAX_TOKEN or token.count(".") != 1:
-            raise bad
-        body_text, mac_text = token.split(".")
-        try:
-            body, mac = _unb64(body_text), _unb64(mac_text)
-        except (binascii.Error, ValueError) as err:
-            raise bad from err
-        if not hmac.compare_digest(mac, self._mac(body)):
+        if not token or len(token) > MAX_TOKEN or token.count(".") > 1:
             raise bad
         try:
-            payload = json.loads(body)
-        except ValueError as err:
+            found = self._legacy(token) if "." in token else self._compact(token)
+        except (binascii.Error, ValueError, struct.error) as err:  # UnicodeDecodeError is a ValueError
             raise bad from err
-        if not isinstance(payload, dict) or payload.get("a") != action or not isinstance(payload.get("e"), int):
+        if found is None or found[0] != action:
             raise bad
-        if now.timestamp() > payload["e"]:
+        _, expiry, number, channel, address = found
+        if now.timestamp() > expiry:
             raise ExpiredLink(
                 "Срок действия ссылки истёк. Сообщить о выполнении можно по номеру 1563",
-                details={"expired": payload["e"]},
+                details={"expired": expiry},
             )
-        return LinkClaims(action, payload.get("n"), payload.get("c"), payload.get("d"))
+        return LinkClaims(action, number, channel, address)
+
+    def _compact(self, token: str) -> _Found | None:
+        raw = _unb64(token)
+        if len(raw) < _HEAD.size + COMPACT_MAC:
+            return None
+        body, mac = raw[:-COMPACT_MAC], raw[-COMPACT_MAC:]
+        if not hmac.compare_digest(mac, self._mac(body)[:COMPACT_MAC]):
+            return None
+        version, code, expiry = _HEAD.unpack_from(body)
+        fields = body[_HEAD.size :].decode("utf-8").split("\x00")
+        if version != COMPACT or code not in _ACTION_NAMES or len(fields) != 3:
+            return None
+        number, channel, address = (f or None for f in fields)
+        return _ACTION_NAMES[code], expiry, number, channel, address
+
+    def _legacy(self, token: str) -> _Found | None:
+        body_text, mac_text = token.split(".")
+        body, mac = _unb64(body_text), _unb64(mac_text)
+        if not hmac.compare_digest(mac, self._mac(body)):
+            return None
+        payload = json.loads(body)
+        if not isinstance(payload, dict) or not isinstance(payload.get("e"), int):
+            return None
+        return payload.get("a"), payload["e"], payload.get("n"), payload.get("c"), payload.get("d")
 
 
 def answer_expiry(now: datetime, days: int) -> datetime:

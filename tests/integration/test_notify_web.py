@@ -122,8 +122,8 @@ async def test_bad_input_on_the_answer_page(live_server: LiveServer) -> None:
         resp = await http.post(live_server.url + link, data={"fixed": "no", "comment": "ы" * 2500})
         assert resp.status == 422 and "слишком длинный" in await resp.text()
         # A changed token, a cut one, and one for another ticket signed with another key.
-        body, mac = link.rsplit("/", 1)[1].split(".")
-        for bad in (f"{body}.{mac[:-3]}xyz", body, f"{body[:-4]}.{mac}"):
+        token = link.rsplit("/", 1)[1]
+        for bad in (f"{token[:-3]}xyz", token[:-16], f"{token[:6]}{token[-16:]}", f"{token}.{token}"):
             for method in ("GET", "POST"):
                 resp = await http.request(method, f"{live_server.url}/n/answer/{bad}", data={"fixed": "yes"})
                 assert resp.status == 400 and "Ссылка повреждена" in await resp.text(), (method, bad)
