@@ -9,6 +9,7 @@ belongs to that filtered list, so the browser drops the row.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,7 +21,8 @@ from callcenter.domain.ticket_numbers import clean_ticket_number
 from callcenter.domain.tickets import Role, Status
 from callcenter.staff.filters import ARCHIVE_STATUSES, FilterForm, local_today, parse_filters
 from callcenter.staff.pages import render, services
-from callcenter.tickets.schemas import TicketPage, TicketView
+from callcenter.tickets.schemas import TicketFilter, TicketPage, TicketView
+from callcenter.tickets.service import TicketService
 from callcenter.web.auth import STAFF_ROLES, check_department, current_user, require_roles
 
 PAGE_SIZE = 50
@@ -98,7 +100,17 @@ async def row_fragment(request: web.Request) -> web.StreamResponse:
     form = read_filters(request, spec)
     if not await _belongs(request, form, ticket):
         return web.Response(status=204)
-    return render(request, spec.row_template, {"t": ticket, "spec": spec, "form": form})
+    context: dict[str, Any] = {"t": ticket, "spec": spec, "form": form}
+    if ticket.extra.get("incident_master") and ticket.extra.get("incident"):  # its folded count, now
+        context["linked_counts"] = await linked_counts(services(request).tickets, [ticket])
+    return render(request, spec.row_template, context)
+
+
+async def linked_counts(tickets: TicketService, rows: Iterable[TicketView]) -> dict[int, int]:
+    """Per outage incident whose master is among ``rows``: how many tickets are linked to it
+    besides the master (the board folds them under it)."""
+    masters = {t.extra["incident"] for t in rows if t.extra.get("incident_master") and t.extra.get("incident")}
+    return {incident: await tickets.count(TicketFilter(incident=incident)) - 1 for incident in sorted(masters)}
 
 
 async def _belongs(request: web.Request, form: FilterForm, ticket: TicketView) -> bool:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from callcenter.domain.tickets import Role
-from callcenter.staff.lists import BOARD, list_context, load_page, read_filters
+from callcenter.staff.lists import BOARD, linked_counts, list_context, load_page, read_filters
 from callcenter.staff.pages import render, services
-from callcenter.tickets.schemas import TicketFilter, TicketPage
 from callcenter.web.auth import STAFF_ROLES, current_user, require_roles
 
 
@@ -18,13 +17,5 @@ async def board_page(request: web.Request) -> web.StreamResponse:
     form = read_filters(request, BOARD)
     page = await load_page(request, form)
     context = list_context(BOARD, form, page)
-    context["linked_counts"] = await linked_counts(request, page)
+    context["linked_counts"] = await linked_counts(services(request).tickets, page.rows)
     return render(request, "staff/board.html", context, 422 if form.errors else 200)
-
-
-async def linked_counts(request: web.Request, page: TicketPage) -> dict[int, int]:
-    """Per outage incident whose master is on the page: how many tickets are linked to it
-    besides the master (the board folds them under it)."""
-    tickets = services(request).tickets
-    masters = {t.extra["incident"] for t in page.rows if t.extra.get("incident_master") and t.extra.get("incident")}
-    return {incident: await tickets.count(TicketFilter(incident=incident)) - 1 for incident in sorted(masters)}

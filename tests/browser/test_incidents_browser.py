@@ -61,6 +61,21 @@ async def test_supervisor_draws_declares_and_restores_an_outage(
     await services.incidents.service.link(incident.id, ticket.number, "operator")  # an "incident" message
     await expect(page.locator("#fig-linked")).to_have_text("2")
     assert await page.evaluate("window.__sameDocument === true")  # refreshed in place, no reload
+    # the operators' board folds the linked tickets under the master; a new link moves its count live
+    await person.goto("/staff/")
+    await live(page)
+    master_row = page.locator(f'tr[data-incident-master="{incident.id}"]')
+    await expect(master_row).to_contain_text("привязано: 1")
+    second = await services.tickets.create(
+        NewTicket(
+            channel=Channel.PHONE, phone="+79780000112", category="no_water", title="Нет воды", address="ул. Ленина, 7"
+        ),
+        Actor(role=Role.OPERATOR, name="Оператор"),
+    )
+    await services.incidents.service.link(incident.id, second.number, "operator")
+    await expect(master_row).to_contain_text("привязано: 2")
+    await expect(page.locator(f'tr[data-number="{second.number}"]')).to_have_count(0)  # folded, not listed
+    await person.goto(f"/staff/incidents/{incident.id}")
     await page.fill("#f-note", "Магистраль отремонтирована")
     await page.click("#restore-button")
     await expect(page.locator("h1")).to_contain_text("Устранено")

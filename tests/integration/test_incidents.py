@@ -74,8 +74,12 @@ async def test_supervisor_creates_counts_and_restores_one_callback_per_citizen(l
         assert made.status == 303, await made.text()
         incident_id = int(made.headers["Location"].rsplit("/", 1)[1])
         service = services.incidents.service
-        for number in inside:
+        master = (await service.get(incident_id)).master_number
+        for linked, number in enumerate(inside, start=1):
             await service.link(incident_id, number, "operator")
+            # the live board refreshes the master's row on the "linked" message: it counts them now
+            fresh = await (await boss.get(f"/staff/tickets/{master}/row?view=board")).text()
+            assert f'data-incident-master="{incident_id}"' in fresh and f"↳ привязано: {linked}" in fresh
         # The board groups the linked tickets under the master: folded, counted, one click away.
         listing = await boss.page("/staff/")
         assert f"главная · авария № {incident_id}" in listing and "↳ привязано: 3" in listing

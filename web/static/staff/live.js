@@ -75,6 +75,11 @@
         document.getElementById("stale-banner").hidden = false;
       }
     }
+    if (m.type === "incident" && list && (m.change === "linked" || m.change === "subscribed")) {
+      // a ticket folded under an outage's master: the master row's «привязано» count moves
+      var master = list.querySelector('tr[data-incident-master="' + Number(m.id) + '"]');
+      if (master) { refreshRow(master.dataset.number); }
+    }
     document.dispatchEvent(new CustomEvent("cc:message", {detail: m}));
   }
 
