@@ -145,7 +145,10 @@ class AmiFrameParser:
     def _drop_oversized(self) -> None:
         logger.warning("AMI frame longer than %d bytes without an end: skipped", self._max)
         self.malformed += 1
-        self._buffer.clear()
+        # Keep the last three bytes: they may be the start of the blank line that ends the
+        # skipped frame (``\r\n\r`` here, ``\n`` in the next read); dropping them would skip
+        # the following, good frame as well.
+        del self._buffer[: -(len(FRAME_END) - 1)]
         self._scan_from = 0
         self._skipping = True
 

@@ -57,3 +57,14 @@ def test_an_ami_frame_over_the_limit_arriving_whole_in_one_read_is_refused() -> 
     following = b"Event: Hangup\r\nChannel: PJSIP/op1-0001\r\n\r\n"
     assert parser.feed(huge + following) == [{"Event": "Hangup", "Channel": "PJSIP/op1-0001"}]
     assert parser.malformed == 1 and parser.frames == 1
+
+
+def test_the_frame_after_an_oversized_one_is_kept_when_the_blank_line_is_split_across_reads() -> None:
+    """The oversized frame's blank line split ``\r\n\r`` | ``\n``: the next frame used to be lost."""
+    parser = AmiFrameParser()
+    huge = b"Event: VarSet\r\nVariable: X\r\nValue: " + b"x" * (300 * 1024) + b"\r\n\r"
+    following = b"\nEvent: Hangup\r\nChannel: PJSIP/op1-0001\r\n\r\n"
+    assert parser.feed(huge) == []
+    assert parser.feed(following) == [{"Event": "Hangup", "Channel": "PJSIP/op1-0001"}]
+    assert parser.malformed == 1 and parser.frames == 1
+    assert len(parser._buffer) == 0  # noqa: SLF001 - nothing of the skipped frame stays buffered
