@@ -138,7 +138,9 @@ class AmiFrameParser:
         if start:
             del buf[:start]
         self._scan_from = max(0, len(buf) - 3)
-        if len(buf) > self._max:
+        # The start of a blank line may wait here for its end: it is not part of the frame, so a
+        # frame of exactly the limit whose blank line is split across reads is still whole.
+        if len(buf) > self._max + len(FRAME_END) - 1:
             self._drop_oversized()
         return frames
 
