@@ -524,6 +524,11 @@ async def ticket_number(database_url: str, key: str) -> str:
 
 async def review(database_url: str, work: Path, load_seconds: float, fault_every: float, agi_waves: int) -> None:
     work.mkdir(parents=True, exist_ok=True)
+    from callcenter.store.db import sqlite_file
+
+    old = sqlite_file(database_url)
+    if old is not None and old.exists():  # a fresh SQLite file (clean_database keeps the users)
+        old.unlink()
     department, routes = await prepare(database_url, work)
     agi_port = free_port()
     env = {
