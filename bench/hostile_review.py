@@ -39,6 +39,7 @@ from bench.server import ServerProcess
 PASSWORD = "review-password-1563"
 MARK = "hostile-review"
 ACCEPTED = "POST without a CSRF token accepted (< 300, or a redirect for a signed-in user)"
+NOT_ADMIN = "admin page (/staff/admin/...) answered 2xx to another role"
 IDENTITIES = ("anonymous", "operator", "executor", "supervisor", "analyst", "admin", "logged_out")
 SCRIPT = "<script>alert(1563)</script>"
 BAD_VALUES: tuple[str, ...] = (
@@ -220,6 +221,8 @@ async def routes_by_identity(base: str, routes: list[tuple[str, str]], number: s
                 staff = path.startswith("/staff") and path != "/staff/static"
                 if identity in ("anonymous", "logged_out") and staff and resp.status < 300:
                     tally.add("staff page answered 2xx without a live session", f"{identity} GET {path}")
+                if path.startswith("/staff/admin") and identity != "admin" and resp.status < 300:
+                    tally.add(NOT_ADMIN, f"{identity} GET {path}")
                 del body
             elif method in ("POST", "*") and (path.startswith("/staff") or path.startswith("/login")):
                 async with http.post(url, data={"x": "1"}, allow_redirects=False, timeout=timeout) as resp:
@@ -235,7 +238,7 @@ async def routes_by_identity(base: str, routes: list[tuple[str, str]], number: s
     get_routes = sum(1 for m, p in routes if m == "GET")
     tally.show(
         f"routes x identities: {len(routes)} routes ({get_routes} GET) x {len(sessions)} identities",
-        zeros=("5xx", "staff page answered 2xx without a live session", ACCEPTED),
+        zeros=("5xx", "staff page answered 2xx without a live session", NOT_ADMIN, ACCEPTED),
     )
 
 
