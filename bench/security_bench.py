@@ -2,6 +2,8 @@
 
     .venv/bin/python -m bench.security_bench                      # this checkout
     .venv/bin/python -m bench.security_bench --code /tmp/old-src  # another source tree (e.g. `git archive`)
+    .venv/bin/python -m bench.security_bench --review --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/cc_review
+                                                  # the whole hostile review (bench/hostile_review.py)
 
 For each attack the script sends the attack and, at the same time, /healthz requests one after
 another; it prints the attack's answer, how long it took, the slowest /healthz while it ran
@@ -139,5 +141,23 @@ async def main(code: Path | None) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--code", type=Path, help="run the server from this source tree instead")
+    parser.add_argument("--review", action="store_true", help="rerun the whole hostile review instead (see below)")
+    parser.add_argument(
+        "--database-url",
+        default=f"sqlite+aiosqlite:///{WORKDIR}/review.db",
+        help="--review: the database (PostgreSQL gets connection faults during the load)",
+    )
+    parser.add_argument("--load-seconds", type=float, default=30.0, help="--review: length of the mixed load")
+    parser.add_argument("--fault-every", type=float, default=5.0, help="--review: seconds between PostgreSQL faults")
+    parser.add_argument("--agi-waves", type=int, default=8, help="--review: waves of 54 hostile FastAGI connections")
     args = parser.parse_args()
+    if args.review:
+        from bench import hostile_review
+
+        print(hostile_review.__doc__)
+        sys.exit(
+            hostile_review.run(
+                args.database_url, WORKDIR / "review", args.load_seconds, args.fault_every, args.agi_waves
+            )
+        )
     sys.exit(asyncio.run(main(args.code.resolve() if args.code else None)))

@@ -138,14 +138,19 @@ class AmiFrameParser:
         if start:
             del buf[:start]
         self._scan_from = max(0, len(buf) - 3)
-        if len(buf) > self._max:
+        # The start of a blank line may wait here for its end: it is not part of the frame, so a
+        # frame of exactly the limit whose blank line is split across reads is still whole.
+        if len(buf) > self._max + len(FRAME_END) - 1:
             self._drop_oversized()
         return frames
 
     def _drop_oversized(self) -> None:
         logger.warning("AMI frame longer than %d bytes without an end: skipped", self._max)
         self.malformed += 1
-        self._buffer.clear()
+        # Keep the last three bytes: they may be the start of the blank line that ends the
+        # skipped frame (``\r\n\r`` here, ``\n`` in the next read); dropping them would skip
+        # the following, good frame as well.
+        del self._buffer[: -(len(FRAME_END) - 1)]
         self._scan_from = 0
         self._skipping = True
 

@@ -12,7 +12,8 @@ tickets keeps them), the flat, photos and recordings (rows and files), phones an
 the description, title and notes (masked), the caller of the ticket's calls and their facts (the
 IVR path, the live conversation's transcript and its two WAV files), the number of its finished
 callbacks. A call linked to no ticket keeps no conversation past the retention period either
-(counted from the call's start): its transcript and WAV files go, the call stays for the board. What stays: number, category, department, address of the problem, district,
+(counted from the call's start): its caller's number, its transcript and WAV files go, the call stays
+for the board and the queue statistics. What stays: number, category, department, address of the problem, district,
 map point, statuses and their times: everything the statistics use.
 """
 
@@ -86,13 +87,15 @@ class PersonalDataEraser:
                 break
             await self._erase(ids, report)
         await self._erase_unlinked_conversations(cutoff, report)
-        if report.tickets or report.conversations:
+        await self._erase_unlinked_callers(cutoff, report)
+        if report.tickets or report.conversations or report.calls:
             await self._audit.record(
                 SYSTEM, "retention_erased", "tickets", "", days=retention.days, **report.as_details()
             )
             logger.info(
-                "retention: personal data of %d closed tickets and %d conversations erased",
+                "retention: personal data of %d closed tickets, %d calls and %d conversations erased",
                 len(report.tickets),
+                report.calls,
                 report.conversations,
             )
         return report
@@ -226,6 +229,16 @@ class PersonalDataEraser:
             report.files += await asyncio.to_thread(_remove_files, self._data_dir, paths)
             if len(calls) < self._batch:
                 return
+
+    async def _erase_unlinked_callers(self, cutoff: datetime, report: ErasureReport) -> None:
+        """Calls linked to no ticket, started before ``cutoff``, forget who called (the row stays)."""
+        async with self._sessions.begin() as session:
+            calls = await session.execute(
+                update(m.Call)
+                .where(m.Call.ticket_id.is_(None), m.Call.started_at < cutoff, m.Call.caller.is_not(None))
+                .values(caller=None)
+            )
+            report.calls += _rows(calls)
 
     async def _erase_callbacks(self, session: AsyncSession, ids: list[int]) -> None:
         covered = select(m.CallbackTicket.callback_id).where(m.CallbackTicket.ticket_id.in_(ids))

@@ -51,3 +51,23 @@ def test_a_frame_over_the_limit_is_refused_whether_it_ends_or_not(body: bytes, e
         parser.feed(FRAME_END)
     assert parser.feed(b"Event: Next\r\n\r\n") == [{"Event": "Next"}]
     assert len(parser._buffer) <= SMALL  # noqa: SLF001 - the bound is what this test is about
+
+
+@given(
+    st.integers(min_value=-4, max_value=4),
+    st.lists(frame, max_size=3),
+    st.lists(st.integers(min_value=-4, max_value=4), min_size=1, max_size=4),
+    st.lists(st.integers(min_value=0, max_value=SMALL + 200), max_size=6),
+)
+def test_frames_near_or_over_the_limit_split_anywhere_give_the_same_frames(
+    delta: int, following: list[bytes], near_end: list[int], cuts: list[int]
+) -> None:
+    """A frame just under, at or over the limit, then good frames: cut anywhere (often near the big
+    frame's blank line), the same frames as whole, and nothing after the big frame is lost."""
+    head = b"Event: Big\r\nX: "
+    data = head + b"y" * (SMALL + delta - len(head)) + FRAME_END + b"".join(following)
+    around_the_blank_line = [SMALL + delta + offset for offset in near_end]
+    whole = AmiFrameParser(max_frame_bytes=SMALL).feed(data)
+    split = _feed_in_pieces(AmiFrameParser(max_frame_bytes=SMALL), data, around_the_blank_line + cuts)
+    assert split == whole
+    assert (whole[:1] == [{"Event": "Big", "X": "y" * (SMALL + delta - len(head))}]) == (delta <= 0)

@@ -57,3 +57,23 @@ def test_an_ami_frame_over_the_limit_arriving_whole_in_one_read_is_refused() -> 
     following = b"Event: Hangup\r\nChannel: PJSIP/op1-0001\r\n\r\n"
     assert parser.feed(huge + following) == [{"Event": "Hangup", "Channel": "PJSIP/op1-0001"}]
     assert parser.malformed == 1 and parser.frames == 1
+
+
+def test_the_frame_after_an_oversized_one_is_kept_when_the_blank_line_is_split_across_reads() -> None:
+    """The oversized frame's blank line split ``\r\n\r`` | ``\n``: the next frame used to be lost."""
+    parser = AmiFrameParser()
+    huge = b"Event: VarSet\r\nVariable: X\r\nValue: " + b"x" * (300 * 1024) + b"\r\n\r"
+    following = b"\nEvent: Hangup\r\nChannel: PJSIP/op1-0001\r\n\r\n"
+    assert parser.feed(huge) == []
+    assert parser.feed(following) == [{"Event": "Hangup", "Channel": "PJSIP/op1-0001"}]
+    assert parser.malformed == 1 and parser.frames == 1
+    assert len(parser._buffer) == 0  # noqa: SLF001 - nothing of the skipped frame stays buffered
+
+
+def test_a_frame_at_the_limit_is_kept_when_its_blank_line_is_split_across_reads() -> None:
+    """Its first blank-line bytes counted against the limit: the frame used to be dropped."""
+    parser = AmiFrameParser(max_frame_bytes=64)
+    frame = b"Event: Hangup\r\nChannel: " + b"P" * (64 - len(b"Event: Hangup\r\nChannel: "))
+    assert parser.feed(frame + b"\r\n") == []
+    assert parser.feed(b"\r\n") == [{"Event": "Hangup", "Channel": "P" * 40}]
+    assert parser.malformed == 0

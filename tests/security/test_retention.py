@@ -222,3 +222,27 @@ async def test_a_citizens_request_erases_their_conversations_and_recordings(serv
     assert len(_wavs(services, "others")) == 2 and "conversation" in await _call_data(services, "others")
     report = await eraser.erase_phone("+79782009999", actor)
     assert report.conversations == 1 and _wavs(services, "linked-theirs") == []
+
+
+async def _callers(services: Services) -> dict[str, str | None]:
+    async with services.sessions() as session:
+        return {linkedid: caller for linkedid, caller in await session.execute(select(m.Call.linkedid, m.Call.caller))}
+
+
+async def test_expiry_forgets_the_caller_of_calls_that_made_no_ticket(services: Services) -> None:
+    """A call that made no ticket kept the caller's number for ever (only a request erased it)."""
+    rig = build_rig(services, start=local(2026, 12, 1, 12, 0))
+    start = rig.clock()
+    async with services.sessions.begin() as session:
+        session.add(m.Call(linkedid="old-missed", caller="+79782007777", started_at=start, abandoned=True))
+        session.add(m.Call(linkedid="young", caller="+79782007778", started_at=start + timedelta(days=25)))
+    rig.clock.advance(days=31)
+    audit = AuditLog(services.sessions)
+    eraser = PersonalDataEraser(services.sessions, services.settings.data_dir, audit, clock=rig.clock)
+    report = await eraser.erase_expired(timedelta(days=30))
+    assert report.calls == 1 and report.tickets == []
+    callers = await _callers(services)
+    assert callers["old-missed"] is None and callers["young"] == "+79782007778"
+    [event] = await audit.search(AuditQuery(action="retention_erased"))
+    assert event.details["calls"] == 1
+    assert (await eraser.erase_expired(timedelta(days=30))).calls == 0
