@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, Route
 
+from callcenter.domain.tickets import Actor, Channel, Role
+from callcenter.tickets.schemas import NewTicket
 from tests.conftest import LiveServer
 from tests.protocol.fake_ami import FakeAmi
 from tests.telephony_fixtures import (  # noqa: F401 (fake, settings: fixtures)
@@ -142,6 +144,18 @@ async def test_the_ringing_pop_maps_the_named_place_and_the_open_tickets_there(
     server: LiveServer, fake: FakeAmi, browser: Browser, width: int, height: int
 ):
     await make_user(server.services, "op1", device=OP1, full_name="Анна Операторова")
+    for n in range(6):  # a regular caller: the pop's history table makes it long
+        await server.services.tickets.create(
+            NewTicket(
+                channel=Channel.WEB,
+                phone=TRACE_CALLER,
+                category="no_water",
+                title=f"Нет воды, обращение {n + 1}",
+                description="Нет воды во всём доме",
+                address="ул. Ленина, 5",
+            ),
+            Actor(role=Role.OPERATOR, name="Оператор из теста"),
+        )
     tiles: list[str] = []
     page = await operator_page(browser, server.url, width, height, tiles)
     errors: list[str] = []
@@ -151,7 +165,8 @@ async def test_the_ringing_pop_maps_the_named_place_and_the_open_tickets_there(
     hub.publish(voice("на улице", None, []))  # said before the queue: no place yet
     events = stamp(varset_after(queue_events(), "IVR_PATH", "1>water_leak>record"), time.time() - 60)
     await fake.send_frames(events[: index_of(events, "AgentCalled") + 1])
-    await page.wait_for_selector(f"{POP} .pop-live")
+    await page.wait_for_selector(f'{POP}[data-complete="1"] .pop-live')
+    assert await page.locator(f"{POP} .pop-tickets tr").count() == 6
     assert await page.locator(f"{POP} .pop-map-none").inner_text() == "Адрес ещё не распознан"
     assert await page.locator(MAP).count() == 0
 
