@@ -40,6 +40,8 @@ class DuplicateCandidate:
     distance_m: float | None  # None when found by address alone (no point on either side)
     same_address: bool
     address: str = ""  # for staff only (the live pop): never in :meth:`as_json`
+    lat: float | None = None  # for staff only (the pop's small map): never in :meth:`as_json`
+    lon: float | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -131,7 +133,7 @@ class DuplicateFinder:
         for number, code, status, created, t_lat, t_lon, address in rows:
             distance = haversine_m(lat, lon, t_lat, t_lon)
             if distance <= self.radius_m:
-                result.append(self._candidate(number, code, status, created, distance, False, address))
+                result.append(self._candidate(number, code, status, created, distance, False, address, t_lat, t_lon))
         return result
 
     async def _same_address(
@@ -163,7 +165,7 @@ class DuplicateFinder:
             distance = None
             if lat is not None and lon is not None and t_lat is not None and t_lon is not None:
                 distance = haversine_m(lat, lon, t_lat, t_lon)
-            result.append(self._candidate(number, code, status, created, distance, True, address))
+            result.append(self._candidate(number, code, status, created, distance, True, address, t_lat, t_lon))
         return result
 
     def _candidate(
@@ -175,9 +177,13 @@ class DuplicateFinder:
         distance: float | None,
         same_address: bool,
         address: str | None,
+        lat: float | None,
+        lon: float | None,
     ) -> DuplicateCandidate:
         name = self._reference.category(code).name if code and self._reference.has_category(code) else None
-        return DuplicateCandidate(number, code, name, Status(status), created, distance, same_address, address or "")
+        return DuplicateCandidate(
+            number, code, name, Status(status), created, distance, same_address, address or "", lat, lon
+        )
 
 
 def _house_spellings(house: str) -> list[str]:
@@ -196,6 +202,8 @@ def _merge(near: DuplicateCandidate) -> DuplicateCandidate:
         near.distance_m,
         True,
         near.address,
+        near.lat,
+        near.lon,
     )
 
 
@@ -237,6 +245,8 @@ def _staff_json(candidate: DuplicateCandidate) -> dict[str, Any]:
         "status_label": STATUS_LABELS[candidate.status],
         "distance_m": round(candidate.distance_m) if candidate.distance_m is not None else None,
         "same_address": candidate.same_address,
+        "lat": candidate.lat,  # the pop's small map puts a marker there
+        "lon": candidate.lon,
     }
 
 

@@ -40,7 +40,12 @@ def install_filters(app: web.Application, settings: Settings) -> None:
         callback_result=_callback_result,
         isoformat=lambda v: v.astimezone(UTC).isoformat() if v else "",
     )
-    env.globals.update(version=__version__, status_labels=STATUS_LABELS, channel_labels=CHANNEL_LABELS)
+    env.globals.update(
+        version=__version__,
+        status_labels=STATUS_LABELS,
+        channel_labels=CHANNEL_LABELS,
+        tile_url=settings.tile_url,  # the staff layout's screen pop draws its small map with these tiles
+    )
 
 
 @jinja2.pass_context

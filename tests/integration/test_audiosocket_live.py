@@ -162,6 +162,7 @@ async def test_open_tickets_at_the_suggested_place_go_out_with_the_live_transcri
     assert found["number"] == open_one and found["url"] == f"/staff/tickets/{open_one}"
     assert found["category"] == draft.category_code and found["status"] == "new"
     assert found["address"] == draft.address and found["same_address"] is True
+    assert (found["lat"], found["lon"]) == (draft.lat, draft.lon)  # the pop's map puts its marker there
     assert closed not in str(final) and other not in str(final)
     assert final["nearby"] == message["nearby"]
     assert live.nearby_searches == 1

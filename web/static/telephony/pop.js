@@ -11,6 +11,10 @@
  *   state ended    -> the call is over: the panel stays until closed by hand;
  *   update live    -> what the caller says (live transcript), while it still rings, with the
  *                     open tickets already at the place it suggests («Похожие открытые заявки»).
+ *                     Once the suggestion has a point, a small map (the vendored Leaflet, loaded on
+ *                     first need, tiles from data-tile-url = settings.tile_url) marks it and those
+ *                     tickets; the map element is kept across updates: its markers move, it is
+ *                     never re-created. Without a point: «Адрес ещё не распознан».
  * And {"type": "conversation"} messages (the live conversation transcript, where the deployment
  * turned it on: CALLCENTER_LIVE_CONVERSATION) while the operator talks, in the same panel:
  *   state started  -> «Расшифровка разговора» opens,
@@ -31,7 +35,10 @@
     ended: "Звонок завершён"
   };
   var panels = {};        // linkedid -> {el, message}
+  var maps = {};          // linkedid -> {box, map, place, tickets: {number: marker}}
   var retry = 1000;
+  var LEAFLET = "/static/vendor/leaflet-1.9.4/";
+  var leaflet = null;     // a promise of window.L once leaflet.js is loaded
 
   function stylesheet() {
     if (document.querySelector("link[data-telephony-css]")) { return; }
@@ -104,7 +111,7 @@
   }
 
   // What the caller is saying (AudioSocket + live speech recognition): updated while it rings.
-  function liveBlock(l) {
+  function liveBlock(l, linkedid) {
     var box = el("div", "pop-live");
     box.setAttribute("data-final", l.final ? "1" : "0");
     box.appendChild(el("div", "pop-live-head", l.final ? "Сообщение звонящего (распознано)" : "Звонящий говорит…"));
@@ -114,18 +121,120 @@
       var line = el("div", "pop-live-suggestion");
       line.appendChild(el("span", "muted", "Предположительно: "));
       line.appendChild(document.createTextNode([s.category_name, s.address].filter(Boolean).join(" · ")));
-      if (s.lat !== null && s.lat !== undefined && s.lon !== null && s.lon !== undefined) {
-        var map = link("https://www.openstreetmap.org/?mlat=" + s.lat + "&mlon=" + s.lon + "#map=17/" + s.lat + "/" + s.lon,
-          "pop-live-map", "на карте");
-        map.target = "_blank";
-        map.rel = "noopener";
-        line.appendChild(document.createTextNode(" "));
-        line.appendChild(map);
-      }
       box.appendChild(line);
+    }
+    if (point(s)) {
+      box.appendChild(mapBox(linkedid));
+      var osm = link("https://www.openstreetmap.org/?mlat=" + s.lat + "&mlon=" + s.lon + "#map=17/" + s.lat + "/" + s.lon,
+        "pop-live-map", "открыть на карте");
+      osm.target = "_blank";
+      osm.rel = "noopener";
+      box.appendChild(osm);
+    } else {
+      box.appendChild(el("p", "pop-map-none muted", "Адрес ещё не распознан"));
     }
     if (l.nearby && l.nearby.length) { box.appendChild(nearbyBlock(l.nearby)); }
     return box;
+  }
+
+  function point(p) {
+    return !!p && typeof p.lat === "number" && typeof p.lon === "number" && isFinite(p.lat) && isFinite(p.lon);
+  }
+
+  // --- the small map: one Leaflet map per panel, kept while the panel is redrawn -------------
+
+  function loadLeaflet() {
+    if (window.L) { return Promise.resolve(window.L); }
+    if (!leaflet) {
+      leaflet = new Promise(function (resolve, reject) {
+        var css = document.createElement("link");
+        css.rel = "stylesheet";
+        css.href = LEAFLET + "leaflet.css";
+        document.head.appendChild(css);
+        var js = document.createElement("script");
+        js.src = LEAFLET + "leaflet.js";
+        js.addEventListener("load", function () { resolve(window.L); });
+        js.addEventListener("error", function () { leaflet = null; reject(new Error("leaflet.js")); });
+        document.head.appendChild(js);
+      });
+    }
+    return leaflet;
+  }
+
+  function mapBox(linkedid) {
+    if (!maps[linkedid]) {
+      var box = el("div", "pop-map");
+      box.setAttribute("role", "region");
+      box.setAttribute("aria-label", "Место, названное звонящим, и открытые заявки рядом");
+      maps[linkedid] = {box: box, map: null, place: null, tickets: {}};
+    }
+    return maps[linkedid].box;
+  }
+
+  // After each render: draw or move the markers of the panel's map (if it shows one).
+  function drawMap(linkedid, live) {
+    var m = maps[linkedid];
+    if (!m || !live || !point(live.suggestion) || !m.box.isConnected) { return; }
+    loadLeaflet().then(function (L) {
+      if (!maps[linkedid] || !m.box.isConnected) { return; }  // the panel went while loading
+      placeMarkers(L, m, live);
+    }).catch(function () { m.box.setAttribute("data-error", "leaflet"); });
+  }
+
+  function placeMarkers(L, m, live) {
+    var s = live.suggestion;
+    var here = [s.lat, s.lon];
+    if (!m.map) {
+      m.map = L.map(m.box, {center: here, zoom: 17, zoomControl: false, attributionControl: true});
+      var tiles = L.tileLayer(script.dataset.tileUrl, {maxZoom: 19, attribution: "&copy; участники OpenStreetMap"});
+      tiles.on("tileerror", function () { m.box.setAttribute("data-tiles-failed", "1"); });
+      if (script.dataset.tileUrl) { tiles.addTo(m.map); }
+      m.place = L.circleMarker(here, {radius: 9, color: "#fff", weight: 2, fillColor: "#d9480f", fillOpacity: 1,
+        className: "pop-map-place"}).bindTooltip("Адрес звонящего").addTo(m.map);
+    } else {
+      m.map.invalidateSize();  // the box moved into the redrawn panel
+      var before = m.place.getLatLng();
+      if (before.lat !== s.lat || before.lng !== s.lon) {
+        m.place.setLatLng(here);
+        m.map.panTo(here);
+      }
+    }
+    placeTickets(L, m, live.nearby || []);
+    m.box.setAttribute("data-lat", String(s.lat));
+    m.box.setAttribute("data-lon", String(s.lon));
+  }
+
+  // The nearby open tickets with a point: each marker's popup links to its ticket.
+  function placeTickets(L, m, nearby) {
+    var wanted = {};
+    nearby.filter(point).forEach(function (t) {
+      wanted[t.number] = true;
+      var marker = m.tickets[t.number];
+      if (marker) {
+        marker.setLatLng([t.lat, t.lon]);
+        return;
+      }
+      var popup = el("div", "pop-map-popup");
+      popup.appendChild(link(t.url, "", "Заявка № " + t.number));
+      popup.appendChild(el("div", "", [t.category_name || t.category, t.status_label].filter(Boolean).join(" · ")));
+      marker = L.circleMarker([t.lat, t.lon], {radius: 7, color: "#fff", weight: 2, fillColor: "#2a6fdb",
+        fillOpacity: 1, className: "pop-map-ticket pop-map-ticket-" + t.number}).bindPopup(popup).addTo(m.map);
+      m.tickets[t.number] = marker;
+    });
+    Object.keys(m.tickets).forEach(function (number) {
+      if (!wanted[number]) {
+        m.tickets[number].remove();
+        delete m.tickets[number];
+      }
+    });
+    m.box.setAttribute("data-tickets", String(Object.keys(m.tickets).length));
+  }
+
+  function dropMap(linkedid) {
+    var m = maps[linkedid];
+    if (!m) { return; }
+    if (m.map) { m.map.remove(); }
+    delete maps[linkedid];
   }
 
   // Open tickets already at the place the caller names (the duplicates search), found live.
@@ -246,7 +355,7 @@
     panel.appendChild(head);
     panel.appendChild(callerBlock(m));
     panel.appendChild(ivrBlock(m));
-    if (m.live) { panel.appendChild(liveBlock(m.live)); }
+    if (m.live) { panel.appendChild(liveBlock(m.live, m.linkedid)); }
     if (m.conversation) { panel.appendChild(conversationBlock(m.conversation)); }
     if (m.draft) { panel.appendChild(draftBlock(m.draft)); }
     (m.incidents || []).forEach(function (i) {
@@ -281,6 +390,7 @@
       container().prepend(panel);
     }
     panels[m.linkedid] = {el: panel, message: merged};
+    drawMap(m.linkedid, merged.live);
   }
 
   function setState(linkedid, state) {
@@ -294,6 +404,7 @@
     if (!known) { return; }
     known.el.remove();
     delete panels[linkedid];
+    dropMap(linkedid);
   }
 
   function handle(m) {
