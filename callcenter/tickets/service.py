@@ -467,6 +467,30 @@ class TicketService:
                 raise TicketNotFound(number)
             return await self._view(session, ticket)
 
+    async def number_for_call(self, call_uniqueid: str, *, within: timedelta) -> str | None:
+        """The number of the newest IVR ticket made during the call ``call_uniqueid``
+        (``extra["call_uniqueid"]``) in the last ``within``, else None.
+
+        The ``created_at`` range walks ix_tickets_created_at (a few IVR tickets an hour), so the
+        JSON comparison only runs on those rows: no full scan, on SQLite and PostgreSQL alike.
+        """
+        if not call_uniqueid:
+            return None
+        since = self._clock() - within
+        async with self._sessions() as session:
+            return (
+                await session.execute(
+                    select(m.Ticket.number)
+                    .where(
+                        m.Ticket.created_at >= since,
+                        m.Ticket.channel == Channel.IVR.value,
+                        m.Ticket.extra["call_uniqueid"].as_string() == call_uniqueid,
+                    )
+                    .order_by(m.Ticket.created_at.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+
     async def detail(self, number: str, *, include_internal: bool = True) -> TicketDetail:
         """Everything the ticket page shows; ``include_internal=False`` for the public tracking page."""
         async with self._sessions() as session:
