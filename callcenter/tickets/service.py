@@ -468,11 +468,12 @@ class TicketService:
             return await self._view(session, ticket)
 
     async def number_for_call(self, call_uniqueid: str, *, within: timedelta) -> str | None:
-        """The number of the newest IVR ticket made during the call ``call_uniqueid``
-        (``extra["call_uniqueid"]``) in the last ``within``, else None.
+        """The number of the newest ticket the IVR made during the call ``call_uniqueid``
+        (``extra["call_uniqueid"]``, set only on voice drafts) in the last ``within``, else None.
 
-        The ``created_at`` range walks ix_tickets_created_at (a few IVR tickets an hour), so the
-        JSON comparison only runs on those rows: no full scan, on SQLite and PostgreSQL alike.
+        Both SQLite and PostgreSQL walk ix_tickets_created_at over that range (a few dozen
+        tickets an hour) and compare the JSON field only there: no full scan. No channel
+        condition on purpose: SQLite would pick ix_tickets_channel_id for it, every IVR ticket.
         """
         if not call_uniqueid:
             return None
@@ -483,7 +484,6 @@ class TicketService:
                     select(m.Ticket.number)
                     .where(
                         m.Ticket.created_at >= since,
-                        m.Ticket.channel == Channel.IVR.value,
                         m.Ticket.extra["call_uniqueid"].as_string() == call_uniqueid,
                     )
                     .order_by(m.Ticket.created_at.desc())

@@ -18,8 +18,8 @@ from callcenter.domain.errors import IllegalTransition
 from callcenter.domain.tickets import Actor, Role, Status
 from callcenter.ivr.store_backend import StoreIvrBackend
 from callcenter.services import Services
-from callcenter.stt.service import SpeechService
 from callcenter.store import models as m
+from callcenter.stt.service import SpeechService
 from callcenter.stt.transcript import Transcript
 from callcenter.stt.voice_reports import LIVE_DRAFT_WINDOW, VoiceReports
 from tests.stt_fixtures import korean_model_dir, speak, telephone
