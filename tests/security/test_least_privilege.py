@@ -17,8 +17,8 @@ from callcenter.services import Services
 from callcenter.web.audit import mask_callers
 from callcenter.web.context import WEB
 from tests.conftest import LiveServer
-from tests.integration.test_staff_support import make_user as make_staff
 from tests.integration.test_staff_support import OPERATOR_ACTOR, new_ticket, staff_client
+from tests.integration.test_staff_support import make_user as make_staff
 from tests.protocol.fake_ami import FakeAmi
 from tests.telephony_fixtures import (  # noqa: F401 (fake, settings: fixtures)
     QUEUE_CALL,
