@@ -14,6 +14,7 @@ import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 IVR_ACTOR = Actor.system("IVR 1563")
 MAX_LIVE_DRAFTS = 1000  # calls whose live draft is remembered (the newest)
+# How far back the store is searched for a call's draft that this process does not remember
+# (made before a restart, or by another instance): far longer than any voice message.
+LIVE_DRAFT_WINDOW = timedelta(hours=1)
 STT_ACTOR = Actor.system("распознавание речи")
 
 
@@ -46,7 +50,8 @@ class VoiceReports:
         self._sessions = sessions
         self._tasks: set[asyncio.Task[None]] = set()
         # call uniqueid -> the draft made for it while the caller spoke (live transcript); the
-        # lock per call makes the live path and the end of the message agree on one draft.
+        # lock per call makes the live path and the end of the message agree on one draft. Only
+        # a fast path: the draft itself names its call, and _known_draft falls back to the store.
         self._live_drafts: OrderedDict[str, str] = OrderedDict()
         self._live_locks: dict[str, asyncio.Lock] = {}
 
@@ -93,7 +98,7 @@ class VoiceReports:
     async def _draft_for(self, call_uniqueid: str, phone: str, category: str | None, ivr_path: str) -> TicketView:
         """The draft the live transcript already made for this call, else a new one."""
         async with self._live_lock(call_uniqueid):
-            number = self._live_drafts.get(call_uniqueid) if call_uniqueid else None
+            number = await self._known_draft(call_uniqueid)
             if number is not None:
                 ticket = await self._tickets.get(number)
                 changes: dict[str, Any] = {"extra": {"ivr_path": ivr_path}}
@@ -129,13 +134,27 @@ class VoiceReports:
         if not call_uniqueid or not text:
             return None
         async with self._live_lock(call_uniqueid):
-            number = self._live_drafts.get(call_uniqueid)
+            number = await self._known_draft(call_uniqueid)
             if number is None:
                 view = await self._new_draft(call_uniqueid, phone, None, "", text)
                 number = view.number
                 self._remember(call_uniqueid, number)
             await self._apply_suggestions(number, text, draft, event=False)
             return number
+
+    async def _known_draft(self, call_uniqueid: str) -> str | None:
+        """The ticket already made for this call: remembered here, else found in the store (this
+        process restarted since, or the live transcript ran on another instance). A draft an
+        operator has confirmed meanwhile still counts: the recording belongs to it, not to a
+        second ticket for the same call."""
+        if not call_uniqueid:
+            return None
+        number = self._live_drafts.get(call_uniqueid)
+        if number is None:
+            number = await self._tickets.number_for_call(call_uniqueid, within=LIVE_DRAFT_WINDOW)
+            if number is not None:
+                self._remember(call_uniqueid, number)
+        return number
 
     def _live_lock(self, call_uniqueid: str) -> asyncio.Lock:
         lock = self._live_locks.get(call_uniqueid)

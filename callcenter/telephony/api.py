@@ -6,7 +6,14 @@ from callcenter.telephony.ami_link import AmiLink, AmiSettings, LinkState
 from callcenter.telephony.ami_protocol import AmiError
 from callcenter.telephony.board_messages import ivr_steps
 from callcenter.telephony.calls_store import CallStore, OperatorDirectory
-from callcenter.telephony.originate import InvalidOriginate, OriginateRequest, callback, click_to_call, escalation
+from callcenter.telephony.originate import (
+    InvalidOriginate,
+    OriginateRequest,
+    callback,
+    channel_id_for,
+    click_to_call,
+    escalation,
+)
 from callcenter.telephony.relay import AmiActions
 from callcenter.telephony.wiring import ami_settings
 
@@ -22,6 +29,7 @@ __all__ = [
     "OriginateRequest",
     "ami_settings",
     "callback",
+    "channel_id_for",
     "click_to_call",
     "escalation",
     "ivr_steps",

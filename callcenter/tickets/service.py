@@ -467,6 +467,30 @@ class TicketService:
                 raise TicketNotFound(number)
             return await self._view(session, ticket)
 
+    async def number_for_call(self, call_uniqueid: str, *, within: timedelta) -> str | None:
+        """The number of the newest ticket the IVR made during the call ``call_uniqueid``
+        (``extra["call_uniqueid"]``, set only on voice drafts) in the last ``within``, else None.
+
+        Both SQLite and PostgreSQL walk ix_tickets_created_at over that range (a few dozen
+        tickets an hour) and compare the JSON field only there: no full scan. No channel
+        condition on purpose: SQLite would pick ix_tickets_channel_id for it, every IVR ticket.
+        """
+        if not call_uniqueid:
+            return None
+        since = self._clock() - within
+        async with self._sessions() as session:
+            return (
+                await session.execute(
+                    select(m.Ticket.number)
+                    .where(
+                        m.Ticket.created_at >= since,
+                        m.Ticket.extra["call_uniqueid"].as_string() == call_uniqueid,
+                    )
+                    .order_by(m.Ticket.created_at.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+
     async def detail(self, number: str, *, include_internal: bool = True) -> TicketDetail:
         """Everything the ticket page shows; ``include_internal=False`` for the public tracking page."""
         async with self._sessions() as session:

@@ -19,6 +19,13 @@ same transaction as the step's event, so one step sends one e-mail.
 Every step is an ``escalation`` event on the ticket's timeline. The step is written before the
 call is placed and the originate's key is ``esc-<row>-<step>``, so a restart or a second app
 instance never rings a phone twice for one step.
+
+A step's call is never overlapped by the next step: while it rings or talks, the row's
+``next_at`` is held at the step interval plus ``call_limit_seconds``; when the call is over (not
+answered, busy, failed, or answered and hung up: its ``calls`` row, written by the AMI leader's
+call tracker, has ``ended_at``) the next step is due at the step interval or at once if that has
+passed. A lost hang-up event, or an instance that dies mid-call, only delays the chain to the
+held time, never stops it.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,7 +50,7 @@ from callcenter.domain.tickets import Actor, Status, Targets
 from callcenter.reference import ReferenceData
 from callcenter.store import models as m
 from callcenter.tasks import cancel_and_wait, start_task
-from callcenter.telephony.api import AmiActions, AmiLink, escalation
+from callcenter.telephony.api import AmiActions, AmiLink, channel_id_for, escalation
 from callcenter.tickets.schemas import TicketFilter, TicketView
 from callcenter.tickets.service import TicketService
 from callcenter.wallboard.models import DutyContact, Escalation
@@ -53,6 +60,10 @@ logger = logging.getLogger(__name__)
 EVENT_KIND = "escalation"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_TICKETS = 1000  # late tickets looked at per tick (far above a real day)
+# Longest a step's call may keep the next step waiting: the escalation originate rings 40 s,
+# the script reads the ticket and asks twice (about a minute); the rest is margin.
+CALL_LIMIT_SECONDS = 180.0
+CALL_POLL_SECONDS = 1.0  # how often an answered call's row is looked at until it ends
 
 
 class BadContact(DomainError):
@@ -141,6 +152,8 @@ class Escalator:
         dispatch_target_seconds: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_change: Callable[[], None] = lambda: None,
+        call_limit_seconds: float = CALL_LIMIT_SECONDS,
+        call_poll_seconds: float = CALL_POLL_SECONDS,
     ) -> None:
         self._sessions = sessions
         self._tickets = tickets
@@ -154,6 +167,8 @@ class Escalator:
         self._tick_seconds = tick_seconds
         self._dispatch = timedelta(seconds=dispatch_target_seconds)
         self._clock = clock
+        self._call_limit = timedelta(seconds=call_limit_seconds)
+        self._call_poll = call_poll_seconds
         self._task: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
@@ -293,16 +308,61 @@ class Escalator:
         note = f"Эскалация: заявка {late} ({waited}) — {STEP_LABELS[step]} {who}, {format_phone(phone)}."
         await self._event(view, note + mailed, row, step, email=email)
         await self._set(row.id, last_note=note[:300])
+        await self._hold(row, now + self._step + self._call_limit)  # released when the call is over
         task = start_task(
-            self._call(row, view, step, phone), name=f"escalation-call-{row.id}-{row.step}", logger=logger
+            self._call_then_release(row, view, step, phone, now),
+            name=f"escalation-call-{row.id}-{row.step}",
+            logger=logger,
         )
         self._calls.add(task)
         task.add_done_callback(self._calls.discard)
 
-    async def _call(self, row: Escalation, view: TicketView, step: Step, phone: str) -> None:
+    async def _hold(self, row: Escalation, until: datetime) -> None:
+        """Set when the step after ``row.step`` is due, unless the chain has moved on meanwhile
+        (resolved, finished, or a later step taken)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Escalation)
+                .where(Escalation.id == row.id, Escalation.step == row.step + 1, Escalation.state == "open")
+                .values(next_at=until)
+            )
+
+    async def _call_then_release(
+        self, row: Escalation, view: TicketView, step: Step, phone: str, taken: datetime
+    ) -> None:
+        """Place the step's call; once it is over the next step is due (at the step interval,
+        or now if that has passed). An answered call is over when its ``calls`` row ends; if that
+        is not seen before the held time, the next step comes then, noted on the timeline."""
+        in_progress = await self._call(row, view, step, phone)
+        if in_progress is not None:
+            held = taken + self._step + self._call_limit
+            if not await self._call_ended(in_progress, held):
+                await self._event(
+                    view,
+                    f"Звонок эскалации: окончание звонка не получено за {_minutes(held - taken)}; следующий шаг — сейчас.",
+                    row,
+                    step,
+                )
+                return
+        await self._hold(row, max(taken + self._step, self._clock()))
+
+    async def _call_ended(self, linkedid: str, held: datetime) -> bool:
+        """Wait until the call ``linkedid`` has ended (its ``calls`` row), at most until ``held``."""
+        query = select(m.Call.id).where(m.Call.linkedid == linkedid, m.Call.ended_at.is_not(None))
+        while True:
+            async with self._sessions() as session:
+                if (await session.execute(query)).first() is not None:
+                    return True
+            if self._clock() >= held:
+                return False
+            await asyncio.sleep(self._call_poll)
+
+    async def _call(self, row: Escalation, view: TicketView, step: Step, phone: str) -> str | None:
+        """Place the call; the Linkedid of a call that may still be going on (answered, or its
+        OriginateResponse lost), None when it is already over (not answered, not placed)."""
         if self._ami is None:
             await self._event(view, "Звонок эскалации не сделан: телефония отключена.", row, step)
-            return
+            return None
         request = escalation(
             f"esc-{row.id}-{row.step}",
             phone=phone,
@@ -315,9 +375,11 @@ class Escalator:
             result = await self._ami.originate(request)
         except Exception as err:  # noqa: BLE001 - recorded on the timeline, the chain goes on
             await self._event(view, f"Звонок эскалации не удался: {err}", row, step)
-            return
-        if result.outcome.value != "answered":
-            await self._event(view, f"Звонок эскалации: {result.outcome.value} {result.detail}".strip(), row, step)
+            return None
+        if result.outcome.value == "answered":
+            return channel_id_for(request.request_id)
+        await self._event(view, f"Звонок эскалации: {result.outcome.value} {result.detail}".strip(), row, step)
+        return channel_id_for(request.request_id) if result.outcome.value == "timed_out" else None
 
     async def _event(
         self, view: TicketView, note: str, row: Escalation, step: Step, *, email: str | None = None

@@ -103,6 +103,8 @@ async def test_a_busy_duty_phone_moves_the_chain_to_the_head_who_accepts_with_1(
     head = next(i for i, n in enumerate(notes) if "звонок руководителю службы" in n)
     assert "+7 978 000-00-01" in notes[duty] and f"{format_phone(DUTY)}" in notes[head]
     assert duty < head and any("Звонок эскалации: busy" in n for n in notes[duty + 1 : head]), notes
+    # the supervisor step (3 s after the head's) waited for the head's call, which accepted it
+    assert not any("старшему смены" in n for n in notes), notes
     [accepted] = [e for e in detail.events if e.kind == "status" and e.to_status == "in_progress"]
     assert "эскалации" in accepted.note
     await escalator.tick()  # accepted: the chain is over, whichever step it had reached (3 s apart here)

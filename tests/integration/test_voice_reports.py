@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from callcenter.domain.errors import IllegalTransition
 from callcenter.domain.tickets import Actor, Role, Status
 from callcenter.ivr.store_backend import StoreIvrBackend
 from callcenter.services import Services
+from callcenter.store import models as m
 from callcenter.stt.service import SpeechService
-from callcenter.stt.voice_reports import VoiceReports
+from callcenter.stt.transcript import Transcript
+from callcenter.stt.voice_reports import LIVE_DRAFT_WINDOW, VoiceReports
 from tests.stt_fixtures import korean_model_dir, speak, telephone
 
 OPERATOR = Actor(role=Role.OPERATOR, name="Оператор")
@@ -155,3 +160,74 @@ async def test_pending_transcripts_resume_after_a_restart(
     await voice.drain()
     assert (await services.tickets.detail(brief.number)).attachments[0].transcript_status == "done"
     shutil.rmtree(services.settings.recordings_dir)
+
+
+def live_text(speech: SpeechService, text: str) -> Any:
+    """The suggestions the live transcript hands VoiceReports.live_draft with a final phrase."""
+    return speech.draft(Transcript(text=text, words=(), duration=2.0, model="live"))
+
+
+async def test_the_voice_report_finds_the_live_draft_another_instance_made(
+    services: Services, speech: SpeechService, tmp_path: Path
+) -> None:
+    """The live transcript made the call's draft on one instance (the AudioSocket stream's); the
+    voice report at the end of the message reaches another (or this one restarted) that never
+    saw it: still one ticket for the call, with the recording on it."""
+    phone, call = "+79785550102", "1795979700.31"
+    _, streaming = backend(services, None)
+    text = "нет отопления мёрзнем с детьми"
+    number = await streaming.live_draft(phone=phone, call_uniqueid=call, text=text, draft=live_text(speech, text))
+    assert number is not None
+    ivr, _ = backend(services, None)  # a fresh VoiceReports: nothing of that call in its memory
+    brief = await ivr.submit_voice_report(
+        phone=phone,
+        category_code=None,
+        recording_path=recording(tmp_path, services),
+        call_uniqueid=call,
+        ivr_path="1>record",
+    )
+    assert brief.number == number
+    (only,) = await services.tickets.tickets_for_phone(phone)
+    detail = await services.tickets.detail(only.number)
+    assert [a.kind for a in detail.attachments] == ["recording"] and detail.attachments[0].size > 0
+    assert detail.ticket.is_draft and detail.ticket.description == text
+    assert detail.ticket.extra["ivr_path"] == "1>record" and detail.ticket.extra["call_uniqueid"] == call
+    # another call from the same phone is another ticket
+    other = await ivr.submit_voice_report(
+        phone=phone, category_code=None, recording_path="/nonexistent/r", call_uniqueid="1795979800.40", ivr_path="1"
+    )
+    assert other.number != number
+    assert len(await services.tickets.tickets_for_phone(phone)) == 2
+
+
+async def test_a_live_draft_confirmed_meanwhile_still_gets_the_recording(
+    services: Services, speech: SpeechService
+) -> None:
+    """An operator confirmed the live draft while the caller still spoke; the voice report on
+    another instance attaches the recording to that ticket instead of making a second draft. A
+    ticket of the same call older than the search window is not looked for."""
+    phone, call = "+79785550103", "1795979900.52"
+    _, streaming = backend(services, None)
+    text = "во дворе прорвало трубу"
+    number = await streaming.live_draft(phone=phone, call_uniqueid=call, text=text, draft=live_text(speech, text))
+    assert number is not None
+    await services.tickets.edit(number, {"category": "water_leak"}, OPERATOR, confirm_draft=True)
+    ivr, _ = backend(services, None)
+    brief = await ivr.submit_voice_report(
+        phone=phone, category_code=None, recording_path="/nonexistent/r2", call_uniqueid=call, ivr_path="1>record"
+    )
+    assert brief.number == number
+    detail = await services.tickets.detail(number)
+    assert not detail.ticket.is_draft and [a.kind for a in detail.attachments] == ["recording"]
+    assert len(await services.tickets.tickets_for_phone(phone)) == 1
+
+    old_call = "1795970000.1"
+    stale = await streaming.live_draft(phone=phone, call_uniqueid=old_call, text=text, draft=live_text(speech, text))
+    long_ago = datetime.now(UTC) - LIVE_DRAFT_WINDOW - timedelta(minutes=1)
+    async with services.sessions.begin() as session:
+        await session.execute(update(m.Ticket).where(m.Ticket.number == stale).values(created_at=long_ago))
+    _, fresh = backend(services, None)
+    late = await fresh.submit(
+        phone=phone, category_code=None, recording_path="/nonexistent/r3", call_uniqueid=old_call, ivr_path="1"
+    )
+    assert late.number != stale
