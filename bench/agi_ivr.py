@@ -16,9 +16,10 @@ the same fake Asterisk; the ratio says what our IVR adds.
 
     .venv/bin/python bench/agi_bench.py --ivr-only [--ivr-sessions 200] [--ivr-database-url postgresql+asyncpg://...]
 
-Each voice report is three store transactions here (the draft ticket, its recording, and the
-"transcript unavailable" event: the run has no speech model), about 15 statements; on SQLite
-they run one at a time, so the burst's recording step queues behind the others' reports.
+Each voice report is one store transaction here (the draft ticket, its recording and the
+"transcript unavailable" event: the run has no speech model; ``TicketService.create_with``), 11
+statements with a new caller; on SQLite they run one at a time, so the burst's recording step
+queues behind the others' reports.
 """
 
 from __future__ import annotations

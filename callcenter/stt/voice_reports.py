@@ -26,7 +26,7 @@ from callcenter.reference import ReferenceData
 from callcenter.store import models as m
 from callcenter.stt.errors import AudioDecodeError, SttError, SttUnavailable
 from callcenter.stt.transcript import Transcript
-from callcenter.tickets.schemas import NewTicket, TicketView
+from callcenter.tickets.schemas import CreatedTicket, NewAttachment, NewEvent, NewTicket, TicketView
 from callcenter.tickets.service import TicketService
 
 logger = logging.getLogger(__name__)
@@ -66,55 +66,92 @@ class VoiceReports:
         transcript: Transcript | Awaitable[Transcript] | None = None,
     ) -> TicketView:
         """Create the draft ticket with its recording now; transcribe later (or, with the
-        ``transcript`` made live while the caller spoke, fill the draft from it at once)."""
+        ``transcript`` made live while the caller spoke, fill the draft from it at once).
+        A new draft, its recording and the "transcript unavailable" event are one transaction."""
         category = category_code if category_code and self._reference.has_category(category_code) else None
-        view = await self._draft_for(call_uniqueid, phone, category, ivr_path)
         path = await asyncio.to_thread(self._find_recording, recording_path)
         status = "pending" if path is not None and self._speech_available() else "unavailable"
         size, digest = await asyncio.to_thread(_size_and_hash, path) if path else (0, None)
-        attachment_id = await self._tickets.add_attachment(
-            view.number,
+        recording = NewAttachment(
             kind="recording",
             path=self._relative(path, recording_path),
             mime="audio/wav",
             size=size,
             sha256=digest,
             public=False,
-            actor=IVR_ACTOR,
             transcript_status=status,
         )
+        events: tuple[NewEvent, ...] = ()
+        if status != "pending":
+            reason = "файл записи не найден" if path is None else "модель распознавания речи не настроена"
+            events = (NewEvent("transcript", note=f"Расшифровка недоступна: {reason}", actor=STT_ACTOR),)
+        view, attachment_id = await self._draft_for(call_uniqueid, phone, category, ivr_path, recording, events)
         if status == "pending" and transcript is not None:
             self._track(self._use_live(view.number, attachment_id, transcript, path), f"stt-live-{view.number}")  # type: ignore[arg-type]
         elif status == "pending":
             self._spawn(view.number, attachment_id, path)  # type: ignore[arg-type]
         else:
-            reason = "файл записи не найден" if path is None else "модель распознавания речи не настроена"
             logger.warning("ticket %s: transcript unavailable (%s)", view.number, reason)
-            await self._tickets.record_event(
-                view.number, "transcript", STT_ACTOR, note=f"Расшифровка недоступна: {reason}"
-            )
         return view
 
-    async def _draft_for(self, call_uniqueid: str, phone: str, category: str | None, ivr_path: str) -> TicketView:
-        """The draft the live transcript already made for this call, else a new one."""
+    async def _draft_for(
+        self,
+        call_uniqueid: str,
+        phone: str,
+        category: str | None,
+        ivr_path: str,
+        recording: NewAttachment,
+        events: tuple[NewEvent, ...],
+    ) -> tuple[TicketView, int]:
+        """The draft the live transcript already made for this call, else a new one (made with
+        the recording and ``events`` in its own transaction); and the recording's id."""
         async with self._live_lock(call_uniqueid):
             number = await self._known_draft(call_uniqueid)
             if number is not None:
-                ticket = await self._tickets.get(number)
-                changes: dict[str, Any] = {"extra": {"ivr_path": ivr_path}}
-                if category and not ticket.category:
-                    changes["category"] = category
-                return await self._tickets.edit(number, changes, IVR_ACTOR)
-            view = await self._new_draft(call_uniqueid, phone, category, ivr_path, "")
+                return await self._update_live_draft(number, category, ivr_path, recording, events)
+            created = await self._new_draft(
+                call_uniqueid, phone, category, ivr_path, "", attachments=(recording,), events=events
+            )
             if call_uniqueid:
-                self._remember(call_uniqueid, view.number)
-            return view
+                self._remember(call_uniqueid, created.view.number)
+            return created.view, created.attachment_ids[0]
+
+    async def _update_live_draft(
+        self, number: str, category: str | None, ivr_path: str, recording: NewAttachment, events: tuple[NewEvent, ...]
+    ) -> tuple[TicketView, int]:
+        ticket = await self._tickets.get(number)
+        changes: dict[str, Any] = {"extra": {"ivr_path": ivr_path}}
+        if category and not ticket.category:
+            changes["category"] = category
+        view = await self._tickets.edit(number, changes, IVR_ACTOR)
+        attachment_id = await self._tickets.add_attachment(
+            number,
+            kind=recording.kind,
+            path=recording.path,
+            mime=recording.mime,
+            size=recording.size,
+            sha256=recording.sha256,
+            public=recording.public,
+            actor=IVR_ACTOR,
+            transcript_status=recording.transcript_status,
+        )
+        for item in events:
+            await self._tickets.record_event(number, item.kind, item.actor or IVR_ACTOR, note=item.note, data=item.data)
+        return view, attachment_id
 
     async def _new_draft(
-        self, call_uniqueid: str, phone: str, category: str | None, ivr_path: str, description: str
-    ) -> TicketView:
+        self,
+        call_uniqueid: str,
+        phone: str,
+        category: str | None,
+        ivr_path: str,
+        description: str,
+        *,
+        attachments: tuple[NewAttachment, ...] = (),
+        events: tuple[NewEvent, ...] = (),
+    ) -> CreatedTicket:
         name = self._reference.category(category).name if category else None
-        return await self._tickets.create(
+        return await self._tickets.create_with(
             NewTicket(
                 channel=Channel.IVR,
                 phone=try_normalize_phone(phone),
@@ -125,6 +162,8 @@ class VoiceReports:
                 extra={"ivr_path": ivr_path, "call_uniqueid": call_uniqueid},
             ),
             IVR_ACTOR,
+            attachments=attachments,
+            events=events,
         )
 
     async def live_draft(self, *, phone: str, call_uniqueid: str, text: str, draft: Any) -> str | None:
@@ -136,8 +175,7 @@ class VoiceReports:
         async with self._live_lock(call_uniqueid):
             number = await self._known_draft(call_uniqueid)
             if number is None:
-                view = await self._new_draft(call_uniqueid, phone, None, "", text)
-                number = view.number
+                number = (await self._new_draft(call_uniqueid, phone, None, "", text)).view.number
                 self._remember(call_uniqueid, number)
             await self._apply_suggestions(number, text, draft, event=False)
             return number

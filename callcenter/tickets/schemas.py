@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from callcenter.domain.tickets import Channel, Status, Timers
+from callcenter.domain.tickets import Actor, Channel, Status, Timers
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,40 @@ class NewTicket:
     is_draft: bool = False
     department: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    """A file stored with a ticket, written in the ticket's own transaction by
+    ``TicketService.create_with`` (as ``add_attachment`` would write it)."""
+
+    kind: str
+    path: str
+    mime: str
+    size: int
+    sha256: str | None
+    public: bool
+    transcript_status: str | None = None
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A timeline event that is not a status move, written with a new ticket by
+    ``TicketService.create_with`` after its attachments (as ``record_event`` would write it)."""
+
+    kind: str
+    note: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    public: bool = False
+    actor: Actor | None = None  # None: the actor who creates the ticket
+
+
+@dataclass(frozen=True)
+class CreatedTicket:
+    """What ``TicketService.create_with`` made: the ticket and its attachments' ids, in order."""
+
+    view: TicketView
+    attachment_ids: tuple[int, ...]
 
 
 EDITABLE_FIELDS = (

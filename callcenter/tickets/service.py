@@ -51,8 +51,11 @@ from callcenter.store.search import RussianStemmer, fts5_match_query, index_tick
 from callcenter.tickets.schemas import (
     EDITABLE_FIELDS,
     AttachmentView,
+    CreatedTicket,
     DonePhoto,
     EventView,
+    NewAttachment,
+    NewEvent,
     NewTicket,
     TicketDetail,
     TicketFilter,
@@ -97,6 +100,20 @@ class TicketService:
 
     async def create(self, data: NewTicket, actor: Actor) -> TicketView:
         """Create a ticket with its number and first event; the citizen is found or added by phone."""
+        return (await self.create_with(data, actor)).view
+
+    async def create_with(
+        self,
+        data: NewTicket,
+        actor: Actor,
+        *,
+        attachments: Sequence[NewAttachment] = (),
+        events: Sequence[NewEvent] = (),
+    ) -> CreatedTicket:
+        """``create``, and in the same transaction the ticket's first ``attachments`` and then
+        ``events``: the rows and the timeline are what ``create`` followed by ``add_attachment``
+        and ``record_event`` calls write, in that order, with the same in-transaction hooks (an
+        IVR voice report is one transaction instead of three)."""
         async with self._sessions.begin() as session:
             department = data.department
             if data.category is not None:
@@ -141,8 +158,11 @@ class TicketService:
             await self._run_hooks(session, ticket, event)
             await self._index(session, ticket, new=True)
             view = await self._view(session, ticket, citizen, now)
+            attachment_ids = tuple([await self._attach(session, ticket, a, actor) for a in attachments])
+            for item in events:
+                await self._add_event(session, ticket, item, actor)
         self._publish("created", view)
-        return view
+        return CreatedTicket(view, attachment_ids)
 
     async def _next_number(self, session: AsyncSession) -> str:
         """Take the next number of the year atomically (row lock on PostgreSQL, write lock on SQLite)."""
@@ -454,9 +474,14 @@ class TicketService:
         e-mail to the department's duty address with the event that records the step)."""
         async with self._sessions.begin() as session:
             ticket = await self._load_for_update(session, number, None)
-            event = self._event(ticket, actor, kind, self._clock(), note=note, data=data or {}, public=public)
-            session.add(event)
-            await self._run_hooks(session, ticket, event)
+            await self._add_event(session, ticket, NewEvent(kind, note, data or {}, public), actor)
+
+    async def _add_event(self, session: AsyncSession, ticket: m.Ticket, item: NewEvent, actor: Actor) -> None:
+        event = self._event(
+            ticket, item.actor or actor, item.kind, self._clock(), note=item.note, data=item.data, public=item.public
+        )
+        session.add(event)
+        await self._run_hooks(session, ticket, event)
 
     # ------------------------------------------------------------------ reads
 
@@ -702,27 +727,37 @@ class TicketService:
         actor: Actor,
         transcript_status: str | None = None,
     ) -> int:
+        item = NewAttachment(kind, path, mime, size, sha256, public, transcript_status)
         async with self._sessions.begin() as session:
             ticket = await self._load_for_update(session, number, None)
-            row = m.Attachment(
-                ticket_id=ticket.id,
-                kind=kind,
-                path=path,
-                mime=mime,
-                size=size,
-                sha256=sha256,
-                public=public,
-                created_at=self._clock(),
-                transcript_status=transcript_status,
+            return await self._attach(session, ticket, item, actor)
+
+    async def _attach(self, session: AsyncSession, ticket: m.Ticket, item: NewAttachment, actor: Actor) -> int:
+        """The attachment row and its timeline event (no in-transaction hooks, as ever)."""
+        row = m.Attachment(
+            ticket_id=ticket.id,
+            kind=item.kind,
+            path=item.path,
+            mime=item.mime,
+            size=item.size,
+            sha256=item.sha256,
+            public=item.public,
+            created_at=self._clock(),
+            transcript_status=item.transcript_status,
+        )
+        session.add(row)
+        await session.flush()
+        session.add(
+            self._event(
+                ticket,
+                actor,
+                "attachment",
+                self._clock(),
+                public=item.public,
+                data={"attachment": row.id, "kind": item.kind},
             )
-            session.add(row)
-            await session.flush()
-            session.add(
-                self._event(
-                    ticket, actor, "attachment", self._clock(), public=public, data={"attachment": row.id, "kind": kind}
-                )
-            )
-            return row.id
+        )
+        return row.id
 
     async def set_transcript(self, attachment_id: int, status: str, transcript: dict[str, Any] | None) -> None:
         async with self._sessions.begin() as session:

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+import sqlalchemy
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.domain.errors import IllegalTransition
 from callcenter.domain.tickets import Actor, Role, Status
@@ -96,6 +98,50 @@ async def test_without_a_model_the_recording_is_kept_and_marked(services: Servic
     (rec,) = detail.attachments
     assert rec.transcript_status == "unavailable" and rec.size > 0
     assert any(e.note and e.note.startswith("Расшифровка недоступна") for e in detail.events)
+
+
+async def test_a_new_voice_report_is_one_transaction_with_the_same_timeline(services: Services, tmp_path: Path) -> None:
+    """Draft, recording and "transcript unavailable" commit together; the timeline and the
+    in-transaction hooks are what three transactions gave: created, attachment, transcript."""
+    seen: list[tuple[str, int]] = []
+
+    async def hook(session: AsyncSession, ticket: m.Ticket, event: m.TicketEvent) -> None:
+        count = select(func.count()).select_from(m.Attachment).where(m.Attachment.ticket_id == ticket.id)
+        seen.append((event.kind, (await session.execute(count)).scalar_one()))
+
+    commits: list[object] = []
+
+    def committed(connection: object) -> None:
+        commits.append(connection)
+
+    sqlalchemy.event.listen(services.engine.sync_engine, "commit", committed)
+    services.tickets.add_in_transaction_hook(hook, ("created", "attachment", "transcript"))
+    try:
+        ivr, _ = backend(services, None)
+        brief = await ivr.submit_voice_report(
+            phone="+79780001122",
+            category_code="water_leak",
+            recording_path=recording(tmp_path, services),
+            call_uniqueid="1.9",
+            ivr_path="1>water_leak>record",
+        )
+    finally:
+        services.tickets.remove_in_transaction_hook(hook)
+        sqlalchemy.event.remove(services.engine.sync_engine, "commit", committed)
+    assert len(commits) == 1
+    # "created" runs before the recording is added; attachment events never ran hooks
+    assert seen == [("created", 0), ("transcript", 1)]
+    detail = await services.tickets.detail(brief.number)
+    assert [(e.kind, e.actor_name) for e in detail.events] == [
+        ("created", "IVR 1563"),
+        ("attachment", "IVR 1563"),
+        ("transcript", "распознавание речи"),
+    ]
+    assert detail.events[1].data == {"attachment": detail.attachments[0].id, "kind": "recording"}
+    assert detail.events[2].note == "Расшифровка недоступна: модель распознавания речи не настроена"
+    assert not detail.events[1].public and not detail.events[2].public
+    (rec,) = detail.attachments
+    assert rec.kind == "recording" and rec.transcript_status == "unavailable" and rec.size > 0 and not rec.public
 
 
 async def test_corrupt_recording_is_kept_with_a_clear_note(services: Services, speech: SpeechService) -> None:
