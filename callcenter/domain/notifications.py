@@ -52,9 +52,19 @@ STATE_LABELS = {
 CHANNEL_LABELS = {NotifyChannel.EMAIL: "E-mail", NotifyChannel.SMS: "SMS"}
 
 
-def trigger_for(kind: str, from_status: str | None, to_status: str | None) -> Trigger | None:
-    """The notification a ticket event causes, if any (a reopen or a dispatch tells nothing)."""
+def trigger_for(
+    kind: str, from_status: str | None, to_status: str | None, data: dict[str, Any] | None = None
+) -> Trigger | None:
+    """The notification a ticket event causes, if any (a reopen or a dispatch tells nothing).
+
+    With the event's ``data``, a voice draft is registered when an operator confirms it (its
+    ``edit`` event), not when the IVR made it (the outbox passes it). Without it every
+    ``created`` event registers: the tracking page's history puts the notice beside
+    «Обращение зарегистрировано» (the confirming edit is internal, so a draft's notice stays
+    there, dated at the draft)."""
     if kind == "created":
+        return None if (data or {}).get("draft") else Trigger.REGISTERED
+    if confirms_draft(kind, data):
         return Trigger.REGISTERED
     if kind != "status" or to_status is None:
         return None

@@ -34,7 +34,6 @@ from callcenter.domain.notifications import (
     Trigger,
     compose,
     compose_escalation,
-    confirms_draft,
     trigger_for,
 )
 from callcenter.notifications.links import ANSWER, UNSUBSCRIBE, LinkClaims, LinkSigner
@@ -104,10 +103,7 @@ class OutboxWriter:
         if event.kind == ESCALATION_TRIGGER:
             await self._escalation(session, ticket, event)
             return
-        if event.kind == "edit":  # only a voice draft's confirmation registers it
-            trigger = Trigger.REGISTERED if confirms_draft(event.kind, event.data) else None
-        else:
-            trigger = trigger_for(event.kind, event.from_status, event.to_status)
+        trigger = trigger_for(event.kind, event.from_status, event.to_status, event.data)
         if trigger is None or (trigger is Trigger.REGISTERED and ticket.is_draft):
             return
         now = event.at

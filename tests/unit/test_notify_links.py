@@ -143,6 +143,11 @@ def test_triggers_and_texts() -> None:
     assert trigger_for("status", "in_progress", "done") is Trigger.DONE
     assert trigger_for("status", "done", "closed") is Trigger.CLOSED
     assert trigger_for("note", None, None) is None
+    # a voice draft: registered when the operator confirms it, not when the IVR made it
+    assert trigger_for("created", None, "new", {"channel": "ivr", "draft": True}) is None
+    assert trigger_for("created", None, "new", {"channel": "ivr", "draft": False}) is Trigger.REGISTERED
+    assert trigger_for("edit", None, None, {"changes": {"is_draft": [True, False]}}) is Trigger.REGISTERED
+    assert trigger_for("edit", None, None, {"changes": {"title": ["a", "b"]}}) is None
     msg = compose(Trigger.DONE, "2600042", track_url="T", answer_url="A", unsubscribe_url="U")
     assert msg.text.splitlines() == [
         "Заявка № 2600042: выполнено. Подтвердите, пожалуйста, что проблема устранена.",
